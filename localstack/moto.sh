@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Start a local AWS emulator (moto server) with no Docker.
+#
+#   localstack/moto.sh install        create the venv with the pinned moto (idempotent)
+#   localstack/moto.sh start [PORT]   install if needed, then run moto in the foreground
+#   localstack/moto.sh reset [PORT]   clear all emulator state
+#
+# The venv lives outside the clone so repeated runs reuse it; override with CAIRN_MOTO_VENV.
+set -euo pipefail
+
+MOTO_VERSION="5.2.5"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+VENV="${CAIRN_MOTO_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/cairn/moto-venv-$MOTO_VERSION}"
+PYTHON="${PYTHON:-python3}"
+
+install() {
+  if [ -x "$VENV/bin/moto_server" ] && "$VENV/bin/python" -c "import moto,sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+    return 0
+  fi
+  echo "cairn: installing moto[server]==$MOTO_VERSION into $VENV" >&2
+  mkdir -p "$(dirname "$VENV")"
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
+}
+
+case "${1:-start}" in
+  install) install ;;
+  start)
+    install
+    PORT="${2:-4566}"
+    export MOTO_IAM_LOAD_MANAGED_POLICIES="${MOTO_IAM_LOAD_MANAGED_POLICIES:-true}"
+    exec "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT"
+    ;;
+  reset)
+    PORT="${2:-4566}"
+    curl -fsS -X POST "http://127.0.0.1:$PORT/moto-api/reset" >/dev/null
+    ;;
+  *) echo "usage: $0 install | start [PORT] | reset [PORT]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,41 @@
+//! `aws.sqs.queue`: placeholder until implemented.
+
+use async_trait::async_trait;
+use cairn_engine::provider::{Desired, Observed, Operation, ProviderError, ResourceKind, ResourceSchema};
+
+use crate::aws::AwsContext;
+
+pub static SCHEMA: ResourceSchema = ResourceSchema { kind: "aws.sqs.queue", doc: "", props: &[], attrs: &["arn"], taggable: true };
+
+pub struct SqsQueue;
+
+impl SqsQueue {
+    pub fn new(_ctx: &AwsContext) -> Self {
+        SqsQueue
+    }
+}
+
+#[async_trait]
+impl ResourceKind for SqsQueue {
+    fn schema(&self) -> &'static ResourceSchema {
+        &SCHEMA
+    }
+    async fn read(&self, _id: &str) -> Result<Option<Observed>, ProviderError> {
+        Err(ProviderError::Fatal("aws.sqs.queue is not implemented".into()))
+    }
+    async fn create(&self, _d: &Desired) -> Result<Observed, ProviderError> {
+        Err(ProviderError::Fatal("aws.sqs.queue is not implemented".into()))
+    }
+    async fn update(&self, _id: &str, _d: &Desired, _c: &[String]) -> Result<Observed, ProviderError> {
+        Err(ProviderError::Fatal("aws.sqs.queue is not implemented".into()))
+    }
+    async fn delete(&self, _id: &str) -> Result<(), ProviderError> {
+        Err(ProviderError::Fatal("aws.sqs.queue is not implemented".into()))
+    }
+    async fn find_owned(&self, _d: &Desired) -> Result<Option<Observed>, ProviderError> {
+        Ok(None)
+    }
+    fn iam_actions(&self, _op: Operation) -> &'static [&'static str] {
+        &[]
+    }
+}
