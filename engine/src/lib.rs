@@ -1,4 +1,16 @@
 //! cairn's engine: stack language, compiler, planner and applier, independent of any cloud SDK or storage.
 
+pub mod apply;
+pub mod compile;
+pub mod diag;
+pub mod diff;
+pub mod expr;
+pub mod graph;
+pub mod plan;
 pub mod provider;
+pub mod refresh;
+pub mod schema_json;
+pub mod source;
+pub mod spec;
 pub mod state;
+pub mod yaml;

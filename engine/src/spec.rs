@@ -1,0 +1,400 @@
+//! The stack file's structure: reads the YAML tree into a typed `StackSpec`, reporting every structural error.
+
+use std::collections::BTreeMap;
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::source::Span;
+use crate::yaml::{Node, NodeKind};
+
+/// A value with the place it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackSpec {
+    pub stack: Spanned<String>,
+    pub region: Spanned<String>,
+    pub environments: BTreeMap<String, EnvSpec>,
+    pub vars: BTreeMap<String, VarSpec>,
+    pub tags: BTreeMap<String, Node>,
+    pub policy: PolicySpec,
+    pub resources: BTreeMap<String, ResourceSpec>,
+    pub outputs: BTreeMap<String, Node>,
+    pub moved: Vec<Moved>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvSpec {
+    pub name: String,
+    pub span: Span,
+    pub account_id: Option<Spanned<String>>,
+    pub region: Option<Spanned<String>>,
+    /// Deleting or replacing stateful resources needs `--allow-destroy`.
+    pub protect: bool,
+    pub vars: BTreeMap<String, Node>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarType {
+    String,
+    Number,
+    Bool,
+    List,
+    Map,
+}
+
+impl VarType {
+    pub fn name(self) -> &'static str {
+        match self {
+            VarType::String => "string",
+            VarType::Number => "number",
+            VarType::Bool => "bool",
+            VarType::List => "list",
+            VarType::Map => "map",
+        }
+    }
+    fn parse(s: &str) -> Option<VarType> {
+        Some(match s {
+            "string" => VarType::String,
+            "number" => VarType::Number,
+            "bool" => VarType::Bool,
+            "list" => VarType::List,
+            "map" => VarType::Map,
+            _ => return None,
+        })
+    }
+    pub fn of(node: &Node) -> Option<VarType> {
+        Some(match node.kind {
+            NodeKind::Str(_) => VarType::String,
+            NodeKind::Int(_) | NodeKind::Float(_) => VarType::Number,
+            NodeKind::Bool(_) => VarType::Bool,
+            NodeKind::Seq(_) => VarType::List,
+            NodeKind::Map(_) => VarType::Map,
+            NodeKind::Null => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VarSpec {
+    pub name: String,
+    pub span: Span,
+    pub ty: VarType,
+    pub default: Option<Node>,
+    pub allowed: Vec<Node>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PolicySpec {
+    pub required_tags: Vec<Spanned<String>>,
+    pub exceptions: Vec<PolicyException>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyException {
+    pub rule: Spanned<String>,
+    pub address: Spanned<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Lifecycle {
+    pub protect: bool,
+    pub create_before_destroy: bool,
+    pub ignore_changes: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceSpec {
+    pub name: String,
+    /// The span of the resource's key, where resource-level errors point.
+    pub span: Span,
+    pub kind: Spanned<String>,
+    /// A mapping node (or absent: an empty mapping).
+    pub props: Option<Node>,
+    pub tags: BTreeMap<String, Node>,
+    pub depends_on: Vec<Spanned<String>>,
+    pub lifecycle: Lifecycle,
+    pub count: Option<Node>,
+    pub for_each: Option<Node>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moved {
+    pub from: Spanned<String>,
+    pub to: Spanned<String>,
+}
+
+const TOP_KEYS: &[&str] = &["stack", "region", "environments", "vars", "tags", "policy", "resources", "outputs", "moved", "state"];
+const RESOURCE_KEYS: &[&str] = &["type", "props", "tags", "depends_on", "lifecycle", "count", "for_each"];
+const ENV_KEYS: &[&str] = &["account_id", "region", "protect", "vars"];
+const VAR_KEYS: &[&str] = &["type", "default", "allowed", "description"];
+const LIFECYCLE_KEYS: &[&str] = &["protect", "create_before_destroy", "ignore_changes"];
+
+/// Names of resources and vars: what can follow `${` without ambiguity.
+pub fn valid_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The closest of `candidates` to `word`, for "did you mean" hints.
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
+        .min()
+        .map(|(_, c)| format!("did you mean `{c}`?"))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+struct Reader<'d> {
+    diags: &'d mut Diagnostics,
+}
+
+impl Reader<'_> {
+    fn err(&mut self, code: &'static str, msg: impl Into<String>, span: Span) {
+        self.diags.push(Diagnostic::error(code, msg, span));
+    }
+
+    fn map<'n>(&mut self, node: &'n Node, what: &str) -> &'n [(Node, Node)] {
+        match node.as_map() {
+            Some(m) => m,
+            None if node.kind == NodeKind::Null => &[],
+            None => {
+                self.err("type", format!("{what} must be a mapping, found {}", node.type_name()), node.span);
+                &[]
+            }
+        }
+    }
+
+    fn check_keys(&mut self, entries: &[(Node, Node)], allowed: &[&str], what: &str) {
+        for (k, _) in entries {
+            let key = k.key_text();
+            if !allowed.contains(&key.as_str()) {
+                let mut d = Diagnostic::error("unknown-key", format!("unknown key `{key}` in {what}"), k.span);
+                d = d.help(suggest(&key, allowed.iter().copied()).unwrap_or_else(|| format!("allowed keys: {}", allowed.join(", "))));
+                self.diags.push(d);
+            }
+        }
+    }
+
+    fn string(&mut self, node: &Node, what: &str) -> Option<Spanned<String>> {
+        let value = match &node.kind {
+            NodeKind::Str(s) => s.clone(),
+            // Account ids and versions are often written unquoted.
+            NodeKind::Int(i) => i.to_string(),
+            NodeKind::Float(f) => f.to_string(),
+            _ => {
+                self.err("type", format!("{what} must be a string, found {}", node.type_name()), node.span);
+                return None;
+            }
+        };
+        Some(Spanned { value, span: node.span })
+    }
+
+    fn bool(&mut self, node: &Node, what: &str) -> bool {
+        match node.kind {
+            NodeKind::Bool(b) => b,
+            _ => {
+                self.err("type", format!("{what} must be true or false, found {}", node.type_name()), node.span);
+                false
+            }
+        }
+    }
+
+    fn string_list(&mut self, node: &Node, what: &str) -> Vec<Spanned<String>> {
+        match node.as_seq() {
+            Some(items) => items.iter().filter_map(|i| self.string(i, what)).collect(),
+            None => {
+                self.err("type", format!("{what} must be a list of strings, found {}", node.type_name()), node.span);
+                vec![]
+            }
+        }
+    }
+
+    fn node_map(&mut self, node: &Node, what: &str) -> BTreeMap<String, Node> {
+        self.map(node, what).iter().map(|(k, v)| (k.key_text(), v.clone())).collect()
+    }
+}
+
+/// Reads a parsed YAML tree into a stack spec. Returns `None` only when the file is too
+/// broken to continue; every problem found is in `diags`.
+pub fn read_stack(root: &Node, diags: &mut Diagnostics) -> Option<StackSpec> {
+    let mut r = Reader { diags };
+    let Some(top) = root.as_map() else {
+        r.err("type", format!("a stack file must be a mapping with `stack:` and `resources:`, found {}", root.type_name()), root.span);
+        return None;
+    };
+    r.check_keys(top, TOP_KEYS, "the stack file");
+
+    let stack = match root.get("stack") {
+        Some(n) => r.string(n, "`stack`"),
+        None => {
+            r.diags.push(Diagnostic::error("missing-key", "the stack file has no `stack:` name", root.span).help("add `stack: NAME` at the top; state is kept per stack and environment"));
+            None
+        }
+    };
+    if let Some(s) = &stack {
+        if !valid_name(&s.value) {
+            r.err("name", format!("stack name `{}` may only hold letters, digits, `-` and `_`", s.value), s.span);
+        }
+    }
+    let region = match root.get("region") {
+        Some(n) => r.string(n, "`region`"),
+        None => Some(Spanned { value: "us-east-1".into(), span: root.span }),
+    };
+
+    let mut environments = BTreeMap::new();
+    if let Some(envs) = root.get("environments") {
+        for (k, v) in r.map(envs, "`environments`") {
+            let name = k.key_text();
+            let entries = r.map(v, &format!("environment `{name}`"));
+            r.check_keys(entries, ENV_KEYS, &format!("environment `{name}`"));
+            let account_id = v.get("account_id").and_then(|n| r.string(n, "`account_id`"));
+            if let Some(a) = &account_id {
+                if a.value.len() != 12 || !a.value.chars().all(|c| c.is_ascii_digit()) {
+                    r.err("account-id", format!("account_id `{}` is not a 12-digit AWS account id", a.value), a.span);
+                }
+            }
+            let env_region = v.get("region").and_then(|n| r.string(n, "`region`"));
+            let protect = v.get("protect").map(|n| r.bool(n, "`protect`")).unwrap_or(false);
+            let vars = v.get("vars").map(|n| r.node_map(n, "`vars`")).unwrap_or_default();
+            environments.insert(name.clone(), EnvSpec { name, span: k.span, account_id, region: env_region, protect, vars });
+        }
+    }
+
+    let mut vars = BTreeMap::new();
+    if let Some(vs) = root.get("vars") {
+        for (k, v) in r.map(vs, "`vars`") {
+            let name = k.key_text();
+            if !valid_name(&name) {
+                r.err("name", format!("var name `{name}` may only hold letters, digits, `-` and `_`"), k.span);
+            }
+            // A var is either a bare default (typed by it) or `{ type, default, allowed, description }`.
+            let is_long_form = v.as_map().is_some_and(|m| !m.is_empty() && m.iter().all(|(k, _)| VAR_KEYS.contains(&k.key_text().as_str())) && (v.get("type").is_some() || v.get("default").is_some()));
+            let spec = if is_long_form {
+                let default = v.get("default").cloned();
+                let ty = match v.get("type").and_then(|t| r.string(t, "`type`")) {
+                    Some(t) => match VarType::parse(&t.value) {
+                        Some(ty) => ty,
+                        None => {
+                            r.diags.push(Diagnostic::error("type", format!("unknown var type `{}`", t.value), t.span).help("use one of: string, number, bool, list, map"));
+                            VarType::String
+                        }
+                    },
+                    None => default.as_ref().and_then(VarType::of).unwrap_or(VarType::String),
+                };
+                let allowed = v.get("allowed").and_then(|a| a.as_seq().map(<[Node]>::to_vec)).unwrap_or_default();
+                let description = v.get("description").and_then(|d| d.as_str().map(str::to_string));
+                VarSpec { name: name.clone(), span: k.span, ty, default, allowed, description }
+            } else {
+                let ty = VarType::of(v).unwrap_or(VarType::String);
+                let default = (v.kind != NodeKind::Null).then(|| v.clone());
+                VarSpec { name: name.clone(), span: k.span, ty, default, allowed: vec![], description: None }
+            };
+            vars.insert(name, spec);
+        }
+    }
+
+    let tags = root.get("tags").map(|n| r.node_map(n, "`tags`")).unwrap_or_default();
+
+    let mut policy = PolicySpec::default();
+    if let Some(p) = root.get("policy") {
+        let entries = r.map(p, "`policy`");
+        r.check_keys(entries, &["required_tags", "exceptions"], "`policy`");
+        if let Some(rt) = p.get("required_tags") {
+            policy.required_tags = r.string_list(rt, "`required_tags`");
+        }
+        if let Some(ex) = p.get("exceptions") {
+            for e in ex.as_seq().unwrap_or(&[]) {
+                let rule = e.get("rule").and_then(|n| r.string(n, "`rule`"));
+                let address = e.get("address").and_then(|n| r.string(n, "`address`"));
+                let reason = e.get("reason").and_then(|n| n.as_str()).unwrap_or("").trim().to_string();
+                if reason.is_empty() {
+                    r.diags.push(Diagnostic::error("exception-reason", "a policy exception must give a `reason`", e.span).help("say why the rule does not apply; the reason is shown in every plan"));
+                }
+                if let (Some(rule), Some(address)) = (rule, address) {
+                    policy.exceptions.push(PolicyException { rule, address, reason });
+                }
+            }
+        }
+    }
+
+    let mut resources = BTreeMap::new();
+    match root.get("resources") {
+        None => r.diags.push(Diagnostic::error("missing-key", "the stack file has no `resources:`", root.span).help("add a `resources:` mapping; see `cairn schema` for the resource types")),
+        Some(res) => {
+            for (k, v) in r.map(res, "`resources`") {
+                let name = k.key_text();
+                if !valid_name(&name) {
+                    r.err("name", format!("resource name `{name}` may only hold letters, digits, `-` and `_` and must start with a letter"), k.span);
+                    continue;
+                }
+                let entries = r.map(v, &format!("resource `{name}`"));
+                r.check_keys(entries, RESOURCE_KEYS, &format!("resource `{name}`"));
+                let kind = match v.get("type") {
+                    Some(t) => r.string(t, "`type`"),
+                    None => {
+                        r.diags.push(Diagnostic::error("missing-key", format!("resource `{name}` has no `type`"), k.span).help("for example `type: aws.sqs.queue`; `cairn schema` lists the types"));
+                        None
+                    }
+                };
+                let Some(kind) = kind else { continue };
+                let props = v.get("props").cloned();
+                if let Some(p) = &props {
+                    if p.as_map().is_none() && p.kind != NodeKind::Null {
+                        r.err("type", format!("`props` must be a mapping, found {}", p.type_name()), p.span);
+                    }
+                }
+                let tags = v.get("tags").map(|n| r.node_map(n, "`tags`")).unwrap_or_default();
+                let depends_on = v.get("depends_on").map(|n| r.string_list(n, "`depends_on`")).unwrap_or_default();
+                let mut lifecycle = Lifecycle::default();
+                if let Some(l) = v.get("lifecycle") {
+                    let entries = r.map(l, "`lifecycle`");
+                    r.check_keys(entries, LIFECYCLE_KEYS, "`lifecycle`");
+                    lifecycle.protect = l.get("protect").map(|n| r.bool(n, "`protect`")).unwrap_or(false);
+                    lifecycle.create_before_destroy = l.get("create_before_destroy").map(|n| r.bool(n, "`create_before_destroy`")).unwrap_or(false);
+                    lifecycle.ignore_changes = l.get("ignore_changes").map(|n| r.string_list(n, "`ignore_changes`")).unwrap_or_default();
+                }
+                let count = v.get("count").cloned();
+                let for_each = v.get("for_each").cloned();
+                if count.is_some() && for_each.is_some() {
+                    r.err("count-and-for-each", format!("resource `{name}` sets both `count` and `for_each`; use one"), k.span);
+                }
+                resources.insert(name.clone(), ResourceSpec { name, span: k.span, kind, props, tags, depends_on, lifecycle, count, for_each });
+            }
+        }
+    }
+
+    let outputs = root.get("outputs").map(|n| r.node_map(n, "`outputs`")).unwrap_or_default();
+
+    let mut moved = vec![];
+    if let Some(m) = root.get("moved") {
+        for e in m.as_seq().unwrap_or(&[]) {
+            if let (Some(from), Some(to)) = (e.get("from").and_then(|n| r.string(n, "`from`")), e.get("to").and_then(|n| r.string(n, "`to`"))) {
+                moved.push(Moved { from, to });
+            } else {
+                r.err("moved", "each `moved` entry needs `from` and `to` addresses", e.span);
+            }
+        }
+    }
+
+    Some(StackSpec { stack: stack?, region: region?, environments, vars, tags, policy, resources, outputs, moved })
+}
