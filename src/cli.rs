@@ -1,0 +1,237 @@
+//! Command-line interface definition (clap): verbs and flags follow Terraform's conventions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "cairn", version, about = "Declarative AWS infrastructure: plan exactly what will change, apply it safely.", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Never colour output (colour is used only on a terminal, and never when NO_COLOR is set).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StackArgs {
+    /// The stack file.
+    #[arg(long, short = 's', env = "CAIRN_STACK", value_name = "FILE")]
+    pub stack: PathBuf,
+    /// The environment (one of the stack's `environments`).
+    #[arg(long, short = 'e', env = "CAIRN_ENV", value_name = "ENV")]
+    pub env: String,
+    /// Set a var for this run: --var name=value (repeatable). Wins over the environment's value.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Where local state lives: <DIR>/<stack>/<env>.db.
+    #[arg(long, env = "CAIRN_STATE_DIR", default_value = ".cairn", value_name = "DIR")]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct AwsArgs {
+    /// Send every AWS call to this endpoint (LocalStack, moto). AWS_ENDPOINT_URL works too.
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Named profile from ~/.aws/config (default: the standard credential chain).
+    #[arg(long, env = "AWS_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Wait this many seconds for a state lock held by someone else before failing.
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub lock_timeout: u64,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Machine-readable output (same as --format json).
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl OutputArgs {
+    pub fn format(&self) -> OutputFormat {
+        if self.json {
+            OutputFormat::Json
+        } else {
+            self.format
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show what apply would change, without changing anything.
+    Plan {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+        /// Save the plan to FILE; `cairn apply FILE` applies exactly it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Plan the deletion of everything in state.
+        #[arg(long)]
+        destroy: bool,
+        /// Skip reading AWS; compare with what state recorded.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+        refresh: bool,
+        /// Allow deleting or replacing a protected resource (repeatable).
+        #[arg(long, value_name = "ADDRESS")]
+        allow_destroy: Vec<String>,
+    },
+    /// Apply changes: a saved plan file, or a fresh plan after confirmation.
+    Apply {
+        /// A plan saved with `plan --out`. Without it, cairn plans and asks first.
+        plan_file: Option<PathBuf>,
+        #[arg(long, short = 's', env = "CAIRN_STACK", value_name = "FILE")]
+        stack: Option<PathBuf>,
+        #[arg(long, short = 'e', env = "CAIRN_ENV", value_name = "ENV")]
+        env: Option<String>,
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        #[arg(long, env = "CAIRN_STATE_DIR", default_value = ".cairn", value_name = "DIR")]
+        state_dir: PathBuf,
+        #[command(flatten)]
+        aws: AwsArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// How many AWS mutations may run at once.
+        #[arg(long, default_value_t = cairn_engine::apply::DEFAULT_PARALLELISM, value_name = "N")]
+        parallelism: usize,
+        #[arg(long, value_name = "ADDRESS")]
+        allow_destroy: Vec<String>,
+    },
+    /// Delete every resource of the stack in this environment, in reverse dependency order.
+    Destroy {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+        #[arg(long)]
+        auto_approve: bool,
+        #[arg(long, default_value_t = cairn_engine::apply::DEFAULT_PARALLELISM, value_name = "N")]
+        parallelism: usize,
+        /// Allow deleting a protected resource (repeatable).
+        #[arg(long, value_name = "ADDRESS")]
+        allow_destroy: Vec<String>,
+    },
+    /// Check a stack file offline: syntax, types, references, cycles, required tags.
+    Validate {
+        #[arg(long, short = 's', env = "CAIRN_STACK", value_name = "FILE")]
+        stack: PathBuf,
+        /// Check one environment (default: every environment the stack defines).
+        #[arg(long, short = 'e', value_name = "ENV")]
+        env: Option<String>,
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of stack files (for editor completion and validation).
+    Schema,
+    /// Print the dependency graph.
+    Graph {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Print outputs recorded by the last apply.
+    Output {
+        #[command(flatten)]
+        stack: StackArgs,
+        /// One output's value alone.
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring an existing AWS resource under management at ADDRESS.
+    Import {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// The stack address, e.g. `orders` or `subnet[0]`.
+        address: String,
+        /// The physical id (queue URL, bucket name, key id, role name, ARN...).
+        id: String,
+    },
+    /// Inspect or repair state.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+    /// Print the IAM actions each resource type calls (the raw material of least-privilege policies).
+    IamActions {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StateCommand {
+    /// List recorded resources.
+    List {
+        #[command(flatten)]
+        stack: StateArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one recorded resource.
+    Show {
+        #[command(flatten)]
+        stack: StateArgs,
+        address: String,
+    },
+    /// List every applied version of the state.
+    History {
+        #[command(flatten)]
+        stack: StateArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a lock left by a run that no longer exists.
+    Unlock {
+        #[command(flatten)]
+        stack: StateArgs,
+    },
+}
+
+/// State commands need only the stack's name, which they read from the stack file.
+#[derive(Args, Debug, Clone)]
+pub struct StateArgs {
+    #[arg(long, short = 's', env = "CAIRN_STACK", value_name = "FILE")]
+    pub stack: PathBuf,
+    #[arg(long, short = 'e', env = "CAIRN_ENV", value_name = "ENV")]
+    pub env: String,
+    #[arg(long, env = "CAIRN_STATE_DIR", default_value = ".cairn", value_name = "DIR")]
+    pub state_dir: PathBuf,
+}

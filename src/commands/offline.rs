@@ -1,0 +1,85 @@
+//! Commands that need no AWS access: `validate`, `schema`, `graph`, `iam-actions`.
+
+use std::path::Path;
+
+use anyhow::Result;
+use cairn_engine::compile::{compile_source, CompileOptions};
+use cairn_engine::provider::{Operation, SchemaSource};
+
+use crate::cli::{GraphFormat, StackArgs};
+use crate::session::{self, Reported};
+use crate::style::Style;
+
+pub fn cmd_validate(path: &Path, env: Option<&str>, vars: &[String], json: bool, style: &Style) -> Result<u8> {
+    let file = session::read_source(path)?;
+    let overrides = session::parse_vars(vars)?;
+    // Without --env, every environment the stack declares is checked.
+    let envs: Vec<String> = match env {
+        Some(e) => vec![e.to_string()],
+        None => {
+            let root = cairn_engine::yaml::parse(&file.text).ok();
+            let names: Vec<String> = root.as_ref().and_then(|r| r.get("environments")).and_then(|e| e.as_map()).map(|m| m.iter().map(|(k, _)| k.key_text()).collect()).unwrap_or_default();
+            if names.is_empty() {
+                vec!["default".to_string()]
+            } else {
+                names
+            }
+        }
+    };
+    let mut all = cairn_engine::diag::Diagnostics::default();
+    let mut resources = 0;
+    for e in &envs {
+        let opts = CompileOptions { env: e.clone(), var_overrides: overrides.clone(), caller_account: None };
+        match compile_source(&file, &opts, &cairn_resources::Schemas) {
+            Ok((graph, warnings)) => {
+                resources = resources.max(graph.nodes.len());
+                all.extend(warnings);
+            }
+            Err(d) => all.extend(d),
+        }
+    }
+    let all = all.sorted();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "valid": !all.has_errors(), "environments": envs, "diagnostics": all }))?);
+        return Ok(if all.has_errors() { 1 } else { 0 });
+    }
+    if all.has_errors() {
+        return Err(Reported { text: all.render(&file), summary: format!("{} error(s) in {}", all.error_count(), file.name) }.into());
+    }
+    eprint!("{}", all.render(&file));
+    println!("{} {} is valid for {} ({} resources).", style.green("Success!"), file.name, envs.join(", "), resources);
+    Ok(0)
+}
+
+pub fn cmd_schema() -> Result<u8> {
+    println!("{}", serde_json::to_string_pretty(&cairn_engine::schema_json::stack_schema(&cairn_resources::Schemas))?);
+    Ok(0)
+}
+
+pub fn cmd_graph(stack: &StackArgs, format: GraphFormat) -> Result<u8> {
+    let (_, graph, _) = session::load_graph(&stack.stack, &stack.env, &stack.vars, None)?;
+    print!("{}", if format == GraphFormat::Dot { graph.to_dot() } else { graph.to_mermaid() });
+    Ok(0)
+}
+
+pub fn cmd_iam_actions(json: bool) -> Result<u8> {
+    let registry = cairn_resources::offline_registry();
+    let mut table = serde_json::Map::new();
+    for schema in registry.all_schemas() {
+        let kind = registry.get(schema.kind).expect("registered kind");
+        let ops: serde_json::Map<String, serde_json::Value> = Operation::ALL.iter().map(|op| (format!("{op:?}").to_lowercase(), serde_json::json!(kind.iam_actions(*op)))).collect();
+        table.insert(schema.kind.to_string(), serde_json::Value::Object(ops));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&table)?);
+    } else {
+        for (kind, ops) in &table {
+            println!("{kind}");
+            for (op, actions) in ops.as_object().into_iter().flatten() {
+                let list: Vec<&str> = actions.as_array().into_iter().flatten().filter_map(|a| a.as_str()).collect();
+                println!("  {op:<7} {}", list.join(", "));
+            }
+        }
+    }
+    Ok(0)
+}

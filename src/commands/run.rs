@@ -1,0 +1,340 @@
+//! `plan`, `apply` and `destroy`: refresh, plan, confirm, apply under the state lock.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use cairn_engine::apply::{apply, ApplyEvent, ApplyObserver, ApplyOptions, ApplyReport, Outcome};
+use cairn_engine::graph::ResourceGraph;
+use cairn_engine::plan::{plan, Action, Plan, PlanInput, PlanMode};
+use cairn_engine::provider::{Observed, Registry};
+use cairn_engine::refresh::{reconcile, refresh, Reconciled, RefreshStats};
+use cairn_engine::state::StateStore;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::cli::{AwsArgs, OutputArgs, OutputFormat, StackArgs};
+use crate::render;
+use crate::session::{self, HeldLock};
+use crate::style::Style;
+
+pub const EXIT_CHANGES: u8 = 2;
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Everything produced by planning under the lock.
+struct Planned {
+    plan: Plan,
+    reconciled: Vec<Reconciled>,
+    refresh: RefreshStats,
+}
+
+async fn make_plan(store: &Arc<dyn StateStore>, registry: &Registry, graph: &ResourceGraph, mode: PlanMode, do_refresh: bool, allow_destroy: &[String]) -> Result<Planned> {
+    let reconciled = reconcile(store.as_ref(), registry, Some(graph)).await.map_err(|e| anyhow!("reconciling an interrupted run: {e}"))?;
+    let snapshot = store.snapshot().await.map_err(|e| anyhow!("reading state: {e}"))?;
+    let (observed, stats): (BTreeMap<String, Option<Observed>>, RefreshStats) = if do_refresh { refresh(&snapshot, registry).await.map_err(|e| anyhow!("refreshing from AWS: {e}"))? } else { (BTreeMap::new(), RefreshStats::default()) };
+    tracing::debug!(resources = stats.resources, batches = stats.batches, "refresh complete");
+    let allow: BTreeSet<String> = allow_destroy.iter().cloned().collect();
+    let input = PlanInput { graph, snapshot: &snapshot, observed: &observed, schemas: registry, mode, allow_destroy: &allow };
+    let plan = plan(&input).map_err(|errs| anyhow!("cannot plan:\n{}", errs.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n")))?;
+    Ok(Planned { plan, reconciled, refresh: stats })
+}
+
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    plan: &'a Plan,
+    reconciled: &'a [Reconciled],
+    refresh: &'a RefreshStats,
+}
+
+fn print_reconciled(reconciled: &[Reconciled]) {
+    for r in reconciled {
+        eprintln!("cairn: {} ({:?} interrupted earlier): {}", r.address, r.action, r.result);
+    }
+}
+
+fn show_plan(p: &Planned, format: OutputFormat, style: &Style) {
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&PlanJson { plan: &p.plan, reconciled: &p.reconciled, refresh: &p.refresh }).unwrap_or_default()),
+        OutputFormat::Markdown => print!("{}", render::plan_markdown(&p.plan)),
+        OutputFormat::Text => {
+            print_reconciled(&p.reconciled);
+            print!("{}", render::plan_text(&p.plan, style));
+        }
+    }
+}
+
+pub async fn cmd_plan(stack: &StackArgs, aws_args: &AwsArgs, output: &OutputArgs, out: Option<&Path>, detailed: bool, destroy: bool, do_refresh: bool, allow_destroy: &[String], style: &Style) -> Result<u8> {
+    let (_, pre, _) = session::load_graph(&stack.stack, &stack.env, &stack.vars, None)?;
+    let ctx = session::aws(aws_args, &pre.region).await;
+    let account = session::check_account(&ctx, pre.account_id.as_deref(), &stack.env).await?;
+    let (_, graph, warnings) = session::load_graph(&stack.stack, &stack.env, &stack.vars, Some(account))?;
+    print_warnings(&warnings, &stack.stack)?;
+    let registry = session::registry(&ctx);
+    let store: Arc<dyn StateStore> = session::open_store(&stack.state_dir, &graph.stack, &graph.env)?;
+    let lock = HeldLock::acquire(store.clone(), "plan", Duration::from_secs(aws_args.lock_timeout)).await?;
+    let planned = make_plan(&store, &registry, &graph, if destroy { PlanMode::Destroy } else { PlanMode::Apply }, do_refresh, allow_destroy).await;
+    lock.release().await?;
+    let planned = planned?;
+    show_plan(&planned, output.format(), style);
+    if let Some(path) = out {
+        write_plan(path, &planned.plan)?;
+        if output.format() == OutputFormat::Text {
+            println!("\nSaved the plan to {}. To apply exactly this plan: cairn apply {}", path.display(), path.display());
+        }
+    } else if output.format() == OutputFormat::Text && planned.plan.has_changes() {
+        println!("\nNote: this plan was not saved; `cairn apply` will plan again. Use --out FILE to apply exactly this plan.");
+    }
+    Ok(if detailed && planned.plan.has_changes() { EXIT_CHANGES } else { 0 })
+}
+
+fn print_warnings(w: &cairn_engine::diag::Diagnostics, path: &Path) -> Result<()> {
+    if !w.0.is_empty() {
+        let file = session::read_source(path)?;
+        eprint!("{}", w.render(&file));
+    }
+    Ok(())
+}
+
+fn write_plan(path: &Path, plan: &Plan) -> Result<()> {
+    let text = serde_json::to_string_pretty(plan)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing plan file {}", path.display()))
+}
+
+fn read_plan(path: &Path) -> Result<Plan> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading plan file {}", path.display()))?;
+    let plan: Plan = serde_json::from_str(&text).with_context(|| format!("{} is not a cairn plan file", path.display()))?;
+    if plan.format_version != cairn_engine::plan::PLAN_FORMAT {
+        bail!("{} was written by a cairn with plan format {}; this cairn reads format {}. Run plan again.", path.display(), plan.format_version, cairn_engine::plan::PLAN_FORMAT);
+    }
+    Ok(plan)
+}
+
+/// Arguments shared by `apply` and `destroy`.
+pub struct ApplyArgs<'a> {
+    pub plan_file: Option<&'a Path>,
+    pub stack: Option<StackArgs>,
+    pub state_dir: PathBuf,
+    pub aws: &'a AwsArgs,
+    pub output: &'a OutputArgs,
+    pub auto_approve: bool,
+    pub parallelism: usize,
+    pub allow_destroy: &'a [String],
+    pub mode: PlanMode,
+}
+
+pub async fn cmd_apply(args: ApplyArgs<'_>, style: &Style) -> Result<u8> {
+    let format = args.output.format();
+    if let Some(path) = args.plan_file {
+        let plan = read_plan(path)?;
+        if plan.mode == PlanMode::Destroy && args.mode == PlanMode::Apply {
+            tracing::info!("applying a saved destroy plan");
+        }
+        let ctx = session::aws(args.aws, &plan.region).await;
+        session::check_account(&ctx, plan.account_id.as_deref(), &plan.env).await?;
+        let registry = session::registry(&ctx);
+        let store: Arc<dyn StateStore> = session::open_store(&args.state_dir, &plan.stack, &plan.env)?;
+        let lock = HeldLock::acquire(store.clone(), "apply", Duration::from_secs(args.aws.lock_timeout)).await?;
+        if !store.open_ops().await.map_err(|e| anyhow!("{e}"))?.is_empty() {
+            lock.release().await?;
+            bail!("an earlier run was interrupted and left operations to reconcile; run `cairn plan` again and apply the new plan");
+        }
+        let result = run_apply(&plan, &registry, store.clone(), args.parallelism, format, style).await;
+        lock.release().await?;
+        return result;
+    }
+
+    let stack = args.stack.as_ref().ok_or_else(|| anyhow!("give a saved plan file, or --stack FILE and --env ENV"))?;
+    let (_, pre, _) = session::load_graph(&stack.stack, &stack.env, &stack.vars, None)?;
+    let ctx = session::aws(args.aws, &pre.region).await;
+    let account = session::check_account(&ctx, pre.account_id.as_deref(), &stack.env).await?;
+    let (_, graph, warnings) = session::load_graph(&stack.stack, &stack.env, &stack.vars, Some(account))?;
+    print_warnings(&warnings, &stack.stack)?;
+    let registry = session::registry(&ctx);
+    let store: Arc<dyn StateStore> = session::open_store(&stack.state_dir, &graph.stack, &graph.env)?;
+    let op = if args.mode == PlanMode::Destroy { "destroy" } else { "apply" };
+    let lock = HeldLock::acquire(store.clone(), op, Duration::from_secs(args.aws.lock_timeout)).await?;
+    let result = async {
+        let planned = make_plan(&store, &registry, &graph, args.mode, true, args.allow_destroy).await?;
+        if format != OutputFormat::Json {
+            show_plan(&planned, OutputFormat::Text, style);
+        }
+        if !planned.plan.has_changes() {
+            if format == OutputFormat::Json {
+                show_plan(&planned, OutputFormat::Json, style);
+            }
+            return Ok(0);
+        }
+        if !args.auto_approve && !confirm(op, &graph)? {
+            println!("\n{} cancelled; nothing was changed.", if op == "destroy" { "Destroy" } else { "Apply" });
+            return Ok(1);
+        }
+        run_apply(&planned.plan, &registry, store.clone(), args.parallelism, format, style).await
+    }
+    .await;
+    lock.release().await?;
+    result
+}
+
+fn confirm(op: &str, graph: &ResourceGraph) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("refusing to {op} without confirmation: stdin is not a terminal. Pass --auto-approve, or save a plan with `plan --out FILE` and apply that file");
+    }
+    print!("\nDo you want to {op} these changes in {}/{}?\n  Only 'yes' will be accepted: ", graph.stack, graph.env);
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}
+
+/// Prints Terraform-style progress lines and, on a terminal, a live bar of what is in flight.
+struct Progress {
+    bar: Option<ProgressBar>,
+    in_flight: Mutex<BTreeMap<String, Instant>>,
+    quiet: bool,
+}
+
+impl Progress {
+    fn new(total: usize, quiet: bool) -> Arc<Progress> {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new(total as u64);
+            b.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos}/{len} done {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+            b.enable_steady_tick(Duration::from_millis(250));
+            b
+        });
+        let p = Arc::new(Progress { bar, in_flight: Mutex::new(BTreeMap::new()), quiet });
+        if p.bar.is_some() {
+            let weak = Arc::downgrade(&p);
+            tokio::spawn(async move {
+                while let Some(p) = weak.upgrade() {
+                    p.refresh_message();
+                    drop(p);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            });
+        }
+        p
+    }
+    fn line(&self, s: String) {
+        if self.quiet {
+            return;
+        }
+        match &self.bar {
+            Some(b) => b.println(s),
+            None => println!("{s}"),
+        }
+    }
+    fn refresh_message(&self) {
+        if let (Some(b), Ok(m)) = (&self.bar, self.in_flight.lock()) {
+            let list: Vec<String> = m.iter().map(|(a, t)| format!("{a} ({}s)", t.elapsed().as_secs())).collect();
+            b.set_message(if list.is_empty() { String::new() } else { format!("waiting on: {}", list.join(", ")) });
+        }
+    }
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl ApplyObserver for Progress {
+    fn event(&self, event: ApplyEvent) {
+        match event {
+            ApplyEvent::Started { address, action } => {
+                if let Ok(mut m) = self.in_flight.lock() {
+                    m.insert(address.clone(), Instant::now());
+                }
+                self.line(format!("{address}: {}", render::progress_words(action).0));
+            }
+            ApplyEvent::Finished { address, action, elapsed } => {
+                if let Ok(mut m) = self.in_flight.lock() {
+                    m.remove(&address);
+                }
+                if let Some(b) = &self.bar {
+                    b.inc(1);
+                }
+                self.line(format!("{address}: {} after {}s", render::progress_words(action).1, elapsed.as_secs()));
+            }
+            ApplyEvent::Failed { address, action, error } => {
+                if let Ok(mut m) = self.in_flight.lock() {
+                    m.remove(&address);
+                }
+                if let Some(b) = &self.bar {
+                    b.inc(1);
+                }
+                self.line(format!("{address}: {:?} failed: {error}", action));
+            }
+            ApplyEvent::Blocked { address, because } => self.line(format!("{address}: skipped because {because} did not complete")),
+            ApplyEvent::Interrupted { in_flight } => {
+                self.line(format!("Interrupt received: starting nothing new; waiting for {in_flight} call(s) in flight to finish and be recorded. Press Ctrl-C again to stop at once (state stays consistent; the next run reconciles)."));
+            }
+        }
+    }
+}
+
+async fn run_apply(plan: &Plan, registry: &Registry, store: Arc<dyn StateStore>, parallelism: usize, format: OutputFormat, style: &Style) -> Result<u8> {
+    let (tx, rx) = watch::channel(false);
+    let signals = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nSecond interrupt: exiting now. Every finished call is in state; unfinished ones are reconciled by the next plan or apply.");
+                std::process::exit(EXIT_INTERRUPTED as i32);
+            }
+        }
+    });
+    let total = plan.actions.iter().filter(|a| a.action != Action::NoOp).count();
+    let progress = Progress::new(total, format == OutputFormat::Json);
+    let started = Instant::now();
+    let result = apply(plan, registry, store, ApplyOptions { parallelism, cancel: rx }, progress.as_ref()).await;
+    progress.finish();
+    signals.abort();
+    let report = result.map_err(|e| anyhow!("{e}"))?;
+    if format == OutputFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "plan": plan, "result": report }))?);
+    } else {
+        print_report(plan, &report, started.elapsed(), style);
+    }
+    Ok(if report.interrupted {
+        EXIT_INTERRUPTED
+    } else if report.succeeded() {
+        0
+    } else {
+        1
+    })
+}
+
+fn print_report(plan: &Plan, report: &ApplyReport, elapsed: Duration, style: &Style) {
+    let by_action = |act: Action| plan.actions.iter().filter(|a| a.action == act && matches!(report.outcomes.get(&a.address), Some(Outcome::Done { .. }))).count();
+    let (added, changed, destroyed, replaced) = (by_action(Action::Create), by_action(Action::Update), by_action(Action::Delete), by_action(Action::Replace));
+    let failed: Vec<(&String, &Outcome)> = report.outcomes.iter().filter(|(_, o)| !matches!(o, Outcome::Done { .. })).collect();
+    println!();
+    if report.interrupted {
+        println!("{}", style.red("Apply interrupted."));
+    } else if failed.is_empty() {
+        println!("{}", style.green(&format!("{} complete!", if plan.mode == PlanMode::Destroy { "Destroy" } else { "Apply" })));
+    } else {
+        println!("{}", style.red("Apply finished with errors."));
+    }
+    println!("Resources: {} added, {} changed, {} destroyed (in {:.1}s).", added + replaced, changed, destroyed + replaced, elapsed.as_secs_f64());
+    for (addr, o) in &failed {
+        match o {
+            Outcome::Failed { error } => println!("  {} {addr}: {error}", style.red("✗")),
+            Outcome::Blocked { because } => println!("  - {addr}: not attempted ({because} did not complete)"),
+            Outcome::NotStarted => println!("  - {addr}: not started (interrupted)"),
+            Outcome::Done { .. } => {}
+        }
+    }
+    if !failed.is_empty() {
+        println!("\nEverything that was created is recorded in state. Fix the cause above and run apply again; it continues from here.");
+    }
+    if !report.outputs.is_empty() {
+        println!("\nOutputs:\n");
+        for (k, v) in &report.outputs {
+            println!("{k} = {}", render::value_text(v, k.len() + 3));
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Wiring for one command run: reads the stack, builds the AWS context and registry, opens state, holds the lock.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use cairn_engine::compile::{compile_source, CompileOptions};
+use cairn_engine::diag::Diagnostics;
+use cairn_engine::graph::ResourceGraph;
+use cairn_engine::provider::Registry;
+use cairn_engine::source::SourceFile;
+use cairn_engine::state::{LockInfo, StateError, StateStore};
+use cairn_resources::{AwsContext, AwsSettings};
+use cairn_state::SqliteStore;
+use tokio::task::JoinHandle;
+
+use crate::cli::AwsArgs;
+
+/// A failure whose full text has already been rendered (diagnostics); main prints it as is.
+#[derive(Debug)]
+pub struct Reported {
+    pub text: String,
+    pub summary: String,
+}
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.summary)
+    }
+}
+impl std::error::Error for Reported {}
+
+pub fn read_source(path: &Path) -> Result<SourceFile> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read stack file {}", path.display()))?;
+    Ok(SourceFile::new(path.display().to_string(), text))
+}
+
+pub fn parse_vars(vars: &[String]) -> Result<BTreeMap<String, String>> {
+    vars.iter()
+        .map(|v| v.split_once('=').map(|(k, v)| (k.trim().to_string(), v.to_string())).ok_or_else(|| anyhow!("--var {v}: expected NAME=VALUE")))
+        .collect()
+}
+
+/// Compiles the stack; on errors, returns them rendered with file:line:column and carets.
+pub fn load_graph(path: &Path, env: &str, vars: &[String], caller_account: Option<String>) -> Result<(SourceFile, ResourceGraph, Diagnostics)> {
+    let file = read_source(path)?;
+    let opts = CompileOptions { env: env.to_string(), var_overrides: parse_vars(vars)?, caller_account };
+    match compile_source(&file, &opts, &cairn_resources::Schemas) {
+        Ok((graph, warnings)) => Ok((file, graph, warnings)),
+        Err(diags) => Err(Reported { text: diags.render(&file), summary: format!("{} error(s) in {}", diags.error_count(), file.name) }.into()),
+    }
+}
+
+/// Reads just the stack name, for commands that only touch state.
+pub fn stack_name(path: &Path) -> Result<String> {
+    let file = read_source(path)?;
+    let root = cairn_engine::yaml::parse(&file.text).map_err(|d| Reported { text: Diagnostics(d).render(&file), summary: format!("cannot read {}", file.name) })?;
+    root.get("stack").and_then(|n| n.as_str().map(str::to_string)).ok_or_else(|| anyhow!("{} has no `stack:` name", file.name))
+}
+
+pub fn state_path(dir: &Path, stack: &str, env: &str) -> PathBuf {
+    dir.join(stack).join(format!("{env}.db"))
+}
+
+pub fn open_store(dir: &Path, stack: &str, env: &str) -> Result<Arc<SqliteStore>> {
+    let path = state_path(dir, stack, env);
+    Ok(Arc::new(SqliteStore::open(&path, stack, env).map_err(|e| anyhow!("opening state {}: {e}", path.display()))?))
+}
+
+pub fn open_existing_store(dir: &Path, stack: &str, env: &str) -> Result<Arc<SqliteStore>> {
+    let path = state_path(dir, stack, env);
+    if !path.exists() {
+        bail!("no state for stack `{stack}` env `{env}` at {} (nothing has been applied yet, or pass --state-dir)", path.display());
+    }
+    Ok(Arc::new(SqliteStore::open_existing(&path).map_err(|e| anyhow!("opening state {}: {e}", path.display()))?))
+}
+
+pub async fn aws(args: &AwsArgs, region: &str) -> AwsContext {
+    AwsContext::load(&AwsSettings { region: Some(region.to_string()), endpoint_url: args.endpoint_url.clone(), profile: args.profile.clone(), max_attempts: 0 }).await
+}
+
+pub fn registry(ctx: &AwsContext) -> Registry {
+    cairn_resources::registry(ctx)
+}
+
+/// Who we are and whether we may act on this environment's account.
+pub async fn check_account(ctx: &AwsContext, graph_account: Option<&str>, env: &str) -> Result<String> {
+    let me = cairn_resources::identity::caller_identity(ctx).await.map_err(|e| anyhow!("cannot establish AWS credentials: {e}\n  cairn uses the standard credential chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, or AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN"))?;
+    if let Some(want) = graph_account {
+        if want != me.account {
+            bail!("environment `{env}` belongs to account {want}, but the credentials in use are for account {} ({}); switch credentials or pick the right --env", me.account, me.arn);
+        }
+    }
+    Ok(me.account)
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+const LEASE: u64 = 120;
+
+/// A held state lock; its lease is renewed in the background until released.
+pub struct HeldLock {
+    store: Arc<dyn StateStore>,
+    heartbeat: JoinHandle<()>,
+}
+
+impl HeldLock {
+    pub async fn acquire(store: Arc<dyn StateStore>, operation: &str, wait: Duration) -> Result<HeldLock> {
+        let user = std::env::var("USER").or_else(|_| std::env::var("GITHUB_ACTOR")).unwrap_or_else(|_| "unknown".into());
+        let host = cairn_state::local_hostname();
+        let run = std::env::var("GITHUB_RUN_ID").map(|r| format!(" run {r}")).unwrap_or_default();
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let t = now();
+            let info = LockInfo { owner: format!("{user}{run}"), host: host.clone(), pid: std::process::id(), operation: operation.into(), created_at: t, lease_expires_at: t + LEASE };
+            match store.lock(&info).await {
+                Ok(()) => break,
+                Err(StateError::Locked(holder)) if std::time::Instant::now() < deadline => {
+                    tracing::info!(owner = %holder.owner, "state locked; waiting");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(StateError::Locked(holder)) => {
+                    let expired = if holder.lease_expires_at < t { " Its lease has expired, so the holder is probably gone." } else { "" };
+                    bail!(
+                        "the state is locked by {} on {} (pid {}), running {} since {} (unix time).{expired}\n  Wait for it to finish, pass --lock-timeout SECONDS to wait, or if that run is dead: cairn state unlock",
+                        holder.owner, holder.host, holder.pid, holder.operation, holder.created_at
+                    );
+                }
+                Err(e) => return Err(anyhow!("taking the state lock: {e}")),
+            }
+        }
+        let s = store.clone();
+        let heartbeat = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(LEASE / 4)).await;
+                if let Err(e) = s.renew_lock(now() + LEASE).await {
+                    tracing::warn!("renewing the state lock failed: {e}");
+                }
+            }
+        });
+        Ok(HeldLock { store, heartbeat })
+    }
+
+    pub async fn release(self) -> Result<()> {
+        self.heartbeat.abort();
+        self.store.unlock().await.map_err(|e| anyhow!("releasing the state lock: {e}"))
+    }
+}
