@@ -29,11 +29,18 @@ case "${1:-start}" in
     install
     PORT="${2:-4566}"
     export MOTO_IAM_LOAD_MANAGED_POLICIES="${MOTO_IAM_LOAD_MANAGED_POLICIES:-true}"
-    exec "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT"
+    if [ -z "${CAIRN_PARENT_PID:-}" ]; then
+      exec "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT"
+    fi
+    # Started by a test harness: stop when the harness process is gone, so no emulator outlives its tests.
+    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" &
+    MOTO_PID=$!
+    trap 'kill $MOTO_PID 2>/dev/null' EXIT INT TERM
+    while kill -0 "$CAIRN_PARENT_PID" 2>/dev/null && kill -0 "$MOTO_PID" 2>/dev/null; do sleep 1; done
     ;;
   reset)
     PORT="${2:-4566}"
-    curl -fsS -X POST "http://127.0.0.1:$PORT/moto-api/reset" >/dev/null
+    "${PYTHON}" -c "import urllib.request,sys; urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:$PORT/moto-api/reset', method='POST'))"
     ;;
   *) echo "usage: $0 install | start [PORT] | reset [PORT]" >&2; exit 2 ;;
 esac

@@ -1,1 +1,6 @@
-fn main(){}
+//! End-to-end tests: the real `cairn` binary against a real AWS emulator (moto, or LocalStack via CAIRN_TEST_ENDPOINT).
+
+mod harness;
+mod lifecycle;
+mod safety;
+mod verify;
