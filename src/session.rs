@@ -87,7 +87,16 @@ pub fn registry(ctx: &AwsContext) -> Registry {
 
 /// Who we are and whether we may act on this environment's account.
 pub async fn check_account(ctx: &AwsContext, graph_account: Option<&str>, env: &str) -> Result<String> {
-    let me = cairn_resources::identity::caller_identity(ctx).await.map_err(|e| anyhow!("cannot establish AWS credentials: {e}\n  cairn uses the standard credential chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, or AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN"))?;
+    let me = cairn_resources::identity::caller_identity(ctx).await.map_err(|e| {
+        let text = e.to_string();
+        let why = if text.contains("loading credentials") || text.contains("no providers in chain") || text.contains("credentials") && text.contains("dispatch failure") {
+            "no AWS credentials were found".to_string()
+        } else {
+            // The SDK's debug chain is long; the first line says what happened.
+            text.lines().next().unwrap_or_default().chars().take(300).collect()
+        };
+        anyhow!("cannot establish who is calling AWS: {why}\n  cairn uses the standard credential chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, or AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN (GitHub Actions OIDC); RUST_LOG=debug shows the details")
+    })?;
     if let Some(want) = graph_account {
         if want != me.account {
             bail!("environment `{env}` belongs to account {want}, but the credentials in use are for account {} ({}); switch credentials or pick the right --env", me.account, me.arn);

@@ -1,6 +1,6 @@
 //! The applier: runs a plan's actions concurrently in dependency order, journaling every cloud mutation.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -113,8 +113,12 @@ pub async fn apply(plan: &Plan, registry: &Registry, store: Arc<dyn StateStore>,
     let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
     let mut pending: BTreeSet<&str> = work.keys().copied().collect();
     let mut running: JoinSet<TaskResult> = JoinSet::new();
+    // Which address each task works on, so a task that panics still gets an outcome.
+    let mut task_addresses: HashMap<tokio::task::Id, String> = HashMap::new();
     let mut cancel = opts.cancel;
     let mut interrupted = *cancel.borrow();
+    // A dropped sender means nobody can cancel any more, not that the run was cancelled.
+    let mut cancel_open = true;
     let parallelism = opts.parallelism.max(1);
 
     loop {
@@ -156,11 +160,12 @@ pub async fn apply(plan: &Plan, registry: &Registry, store: Arc<dyn StateStore>,
                 let deps = action.deps.clone();
                 observer.event(ApplyEvent::Started { address: address.to_string(), action: action.action });
                 let store = store.clone();
-                running.spawn(async move {
+                let task = running.spawn(async move {
                     let started = Instant::now();
                     let result = run_action(&action, desired, deps, kind, store).await;
                     (action.address.clone(), result, started.elapsed())
                 });
+                task_addresses.insert(task.id(), address.to_string());
             }
         }
 
@@ -168,11 +173,14 @@ pub async fn apply(plan: &Plan, registry: &Registry, store: Arc<dyn StateStore>,
             break;
         }
         tokio::select! {
-            joined = running.join_next() => {
+            joined = running.join_next_with_id() => {
                 let Some(joined) = joined else { continue };
                 let (address, result, elapsed) = match joined {
-                    Ok(r) => r,
-                    Err(e) => (String::from("<task>"), Err(format!("internal error: {e}")), Duration::ZERO),
+                    Ok((id, r)) => {
+                        task_addresses.remove(&id);
+                        r
+                    }
+                    Err(e) => (task_addresses.remove(&e.id()).unwrap_or_default(), Err(format!("internal error: {e}")), Duration::ZERO),
                 };
                 let action = work.get(address.as_str()).map(|a| a.action).unwrap_or(Action::NoOp);
                 match result {
@@ -190,8 +198,10 @@ pub async fn apply(plan: &Plan, registry: &Registry, store: Arc<dyn StateStore>,
                     }
                 }
             }
-            changed = cancel.changed(), if !interrupted => {
-                if changed.is_err() || *cancel.borrow() {
+            changed = cancel.changed(), if !interrupted && cancel_open => {
+                if changed.is_err() {
+                    cancel_open = false;
+                } else if *cancel.borrow() {
                     interrupted = true;
                     observer.event(ApplyEvent::Interrupted { in_flight: running.len() });
                 }

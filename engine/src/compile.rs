@@ -5,11 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use crate::component::{self, Component, ComponentInput};
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::{grants, policy_lint};
 use crate::expr::{self, Expr, Lookup, Scope, Seg};
 use crate::graph::{Lifecycle, ResourceGraph, ResourceNode};
 use crate::provider::{Owner, PropType, Props, ResourceSchema, SchemaSource, Tags};
-use crate::source::SourceFile;
+use crate::source::{SourceFile, Span};
 use crate::spec::{self, StackSpec, VarType};
 use crate::yaml::{Node, NodeKind};
 
@@ -44,6 +46,7 @@ struct Instance<'s> {
     address: String,
     spec: &'s spec::ResourceSpec,
     schema: Option<&'static ResourceSchema>,
+    component: Option<&'static dyn Component>,
     each: Option<(Value, Value)>,
     count_index: Option<i64>,
 }
@@ -62,7 +65,7 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
     let region = env.and_then(|e| e.region.as_ref()).map(|r| r.value.clone()).unwrap_or_else(|| spec.region.value.clone());
     let account_id = env.and_then(|e| e.account_id.as_ref()).map(|a| a.value.clone()).or_else(|| opts.caller_account.clone());
 
-    let base = BaseScope { vars: &vars, env: &opts.env, region: &region, stack: &spec.stack.value, account_id: account_id.as_deref() };
+    let base = BaseScope { vars: &vars, declared: &spec.vars, env: &opts.env, region: &region, stack: &spec.stack.value, account_id: account_id.as_deref() };
 
     // Expansion first: references to `name[i]` are checked against it.
     let mut expansions: BTreeMap<&str, Expansion> = BTreeMap::new();
@@ -100,9 +103,11 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
 
     let mut instances = vec![];
     for (name, r) in &spec.resources {
-        let schema = schemas.schema_of(&r.kind.value);
+        let component = component::find(&r.kind.value);
+        let schema = schemas.schema_of(&r.kind.value).or_else(|| component::schema_of(&r.kind.value));
         if schema.is_none() {
-            let kinds: Vec<&str> = schemas.all_schemas().iter().map(|s| s.kind).collect();
+            let mut kinds: Vec<&str> = schemas.all_schemas().iter().map(|s| s.kind).collect();
+            kinds.extend(component::all().iter().map(|c| c.kind()));
             diags.push(Diagnostic::error("unknown-type", format!("unknown resource type `{}`", r.kind.value), r.kind.span).help(spec::suggest(&r.kind.value, kinds.iter().copied()).unwrap_or_else(|| format!("known types: {}", kinds.join(", ")))));
         }
         let each_values: BTreeMap<String, Value> = match (&r.for_each, &expansions[name.as_str()]) {
@@ -114,53 +119,129 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
             _ => BTreeMap::new(),
         };
         match &expansions[name.as_str()] {
-            Expansion::Single => instances.push(Instance { address: name.clone(), spec: r, schema, each: None, count_index: None }),
+            Expansion::Single => instances.push(Instance { address: name.clone(), spec: r, schema, component, each: None, count_index: None }),
             Expansion::Count(n) => {
                 for i in 0..*n {
-                    instances.push(Instance { address: format!("{name}[{i}]"), spec: r, schema, each: None, count_index: Some(i) });
+                    instances.push(Instance { address: format!("{name}[{i}]"), spec: r, schema, component, each: None, count_index: Some(i) });
                 }
             }
             Expansion::Keys(keys) => {
                 for k in keys {
                     let v = each_values.get(k).cloned().unwrap_or(Value::String(k.clone()));
-                    instances.push(Instance { address: format!("{name}[\"{k}\"]"), spec: r, schema, each: Some((Value::String(k.clone()), v)), count_index: None });
+                    instances.push(Instance { address: format!("{name}[\"{k}\"]"), spec: r, schema, component, each: Some((Value::String(k.clone()), v)), count_index: None });
                 }
             }
         }
     }
 
-    let kinds: BTreeMap<&str, Option<&'static ResourceSchema>> = spec.resources.iter().map(|(n, r)| (n.as_str(), schemas.schema_of(&r.kind.value))).collect();
-    let refs = RefTable { expansions: &expansions, kinds: &kinds };
+    // Components first expand leniently, to learn their parts and outputs; references to
+    // them are then checked strictly like any other.
+    let mut parts: BTreeMap<String, &'static str> = BTreeMap::new();
+    let mut component_outputs: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+    for inst in instances.iter().filter(|i| i.component.is_some()) {
+        let lenient = LenientScope { base: &base, each: inst.each.as_ref(), count_index: inst.count_index };
+        let mut scratch = Diagnostics::default();
+        let props = inst.spec.props.as_ref().and_then(|n| eval_tree(n, &lenient, file, &mut scratch)).and_then(|v| v.as_object().cloned()).unwrap_or_default();
+        if let Some(Ok(exp)) = inst.component.map(|c| c.expand(&component_input(inst, &props, spec, opts, &region))) {
+            for p in &exp.parts {
+                parts.insert(format!("{}.{}", inst.address, p.sub), p.kind);
+            }
+            component_outputs.insert(inst.address.clone(), exp.outputs);
+        }
+    }
+
+    let kinds: BTreeMap<&str, Option<&'static ResourceSchema>> = instances.iter().map(|i| (i.spec.name.as_str(), i.schema)).collect();
+    let refs = RefTable { expansions: &expansions, kinds: &kinds, parts: &parts, outputs: &component_outputs, schemas };
 
     let mut nodes = BTreeMap::new();
+    let mut part_nodes: Vec<String> = vec![];
     for inst in &instances {
         let local = LocalScope { base: &base, refs: &refs, each: inst.each.as_ref(), count_index: inst.count_index, deps: RefCell::new(BTreeSet::new()), self_name: &inst.spec.name };
-        let props = compile_props(inst, &local, file, diags);
+        let (props, prop_spans) = compile_props(inst, &local, file, diags);
         let mut deps = local.deps.into_inner();
+        let mut explicit = BTreeSet::new();
         for d in &inst.spec.depends_on {
             if let Some(addrs) = refs.addresses_of(&d.value) {
+                explicit.extend(addrs.clone());
                 deps.extend(addrs);
             } else {
                 diags.push(Diagnostic::error("unknown-reference", format!("`depends_on` names `{}`, which is not a resource in this stack", d.value), d.span).help(spec::suggest(&d.value, spec.resources.keys().map(String::as_str)).unwrap_or_else(|| "list resource names from `resources:`".into())));
             }
         }
         deps.remove(&inst.address);
-        let owner = Owner { stack: spec.stack.value.clone(), env: opts.env.clone(), address: inst.address.clone() };
-        let tags = match inst.schema {
-            Some(s) if s.taggable => merge_tags(spec, inst, &owner, &base, file, diags),
-            _ => Tags::new(),
+        let lifecycle = Lifecycle {
+            protect: inst.spec.lifecycle.protect || (STATEFUL_KINDS.contains(&inst.spec.kind.value.as_str()) && env.is_some_and(|e| e.protect)),
+            create_before_destroy: inst.spec.lifecycle.create_before_destroy,
+            ignore_changes: inst.spec.lifecycle.ignore_changes.iter().map(|s| s.value.clone()).collect(),
         };
         if let Some(schema) = inst.schema {
             for ic in &inst.spec.lifecycle.ignore_changes {
-                if ic.value != "tags" && schema.prop(&ic.value).is_none() {
+                if ic.value != "tags" && schema.prop(&ic.value).is_none() && inst.component.is_none() {
                     diags.push(Diagnostic::error("unknown-property", format!("`ignore_changes` names `{}`, which is not a property of {}", ic.value, schema.kind), ic.span).help(spec::suggest(&ic.value, schema.props.iter().map(|p| p.name)).unwrap_or_else(|| "name a property or `tags`".into())));
                 }
             }
-            if s_is_taggable(schema) {
-                check_required_tags(spec, inst, &tags, diags);
-            }
         }
-        let stateful = STATEFUL_KINDS.contains(&inst.spec.kind.value.as_str());
+        let tag_scope = LocalScope { base: &base, refs: &refs, each: inst.each.as_ref(), count_index: inst.count_index, deps: RefCell::new(BTreeSet::new()), self_name: &inst.spec.name };
+
+        if let Some(comp) = inst.component {
+            if diags.has_errors() && props.is_empty() && inst.spec.props.is_some() {
+                continue;
+            }
+            let expansion = match comp.expand(&component_input(inst, &props, spec, opts, &region)) {
+                Ok(e) => e,
+                Err(msg) => {
+                    diags.push(Diagnostic::error("component", format!("{} `{}`: {msg}", comp.kind(), inst.address), inst.spec.span));
+                    continue;
+                }
+            };
+            for part in expansion.parts {
+                let address = format!("{}.{}", inst.address, part.sub);
+                let owner = Owner { stack: spec.stack.value.clone(), env: opts.env.clone(), address: address.clone() };
+                let part_schema = schemas.schema_of(part.kind);
+                let tags = match part_schema {
+                    Some(s) if s.taggable => {
+                        let mut t = merge_tags(spec, inst, &owner, &tag_scope, file, diags);
+                        t.extend(part.tags.clone());
+                        t.extend(owner.tags());
+                        // Reported once for the component, not once per part.
+                        check_required_tags(spec, inst, &inst.address, &t, diags);
+                        t
+                    }
+                    _ => Tags::new(),
+                };
+                // A part depends on what its own properties reference (added below) and on the component's depends_on.
+                let mut part_deps = explicit.clone();
+                part_deps.extend(part.depends_on.iter().map(|d| format!("{}.{d}", inst.address)));
+                part_nodes.push(address.clone());
+                nodes.insert(
+                    address.clone(),
+                    ResourceNode {
+                        address: address.clone(),
+                        name: inst.spec.name.clone(),
+                        kind: part.kind.to_string(),
+                        props: part.props,
+                        tags,
+                        deps: part_deps,
+                        lifecycle: Lifecycle { protect: lifecycle.protect || (STATEFUL_KINDS.contains(&part.kind) && env.is_some_and(|e| e.protect)), ..lifecycle.clone() },
+                        span: inst.spec.span,
+                        prop_spans: prop_spans.clone(),
+                        default_name: default_name(&spec.stack.value, &opts.env, &address),
+                        owner,
+                    },
+                );
+            }
+            continue;
+        }
+
+        let owner = Owner { stack: spec.stack.value.clone(), env: opts.env.clone(), address: inst.address.clone() };
+        let tags = match inst.schema {
+            Some(s) if s.taggable => {
+                let t = merge_tags(spec, inst, &owner, &tag_scope, file, diags);
+                check_required_tags(spec, inst, &inst.address, &t, diags);
+                t
+            }
+            _ => Tags::new(),
+        };
         nodes.insert(
             inst.address.clone(),
             ResourceNode {
@@ -170,16 +251,49 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
                 props,
                 tags,
                 deps,
-                lifecycle: Lifecycle {
-                    protect: inst.spec.lifecycle.protect || (stateful && env.is_some_and(|e| e.protect)),
-                    create_before_destroy: inst.spec.lifecycle.create_before_destroy,
-                    ignore_changes: inst.spec.lifecycle.ignore_changes.iter().map(|s| s.value.clone()).collect(),
-                },
+                lifecycle,
                 span: inst.spec.span,
+                prop_spans,
                 default_name: default_name(&spec.stack.value, &opts.env, &inst.address),
                 owner,
             },
         );
+    }
+
+    // Parts reference each other through markers: their edges come from those references.
+    let addresses: BTreeSet<String> = nodes.keys().cloned().collect();
+    for a in &part_nodes {
+        if let Some(n) = nodes.get_mut(a) {
+            let mut found = vec![];
+            expr::refs_in(&Value::Object(n.props.clone()), &mut found);
+            for path in found {
+                if let Some(target) = longest_address(&path, &addresses) {
+                    if target != *a {
+                        n.deps.insert(target);
+                    }
+                }
+            }
+        }
+    }
+
+    for (address, problems) in grants::expand_all(&mut nodes) {
+        let span = nodes.get(&address).map(|n| n.prop_spans.get("grants").copied().unwrap_or(n.span));
+        for p in problems {
+            diags.push(Diagnostic::error("grant", format!("`{address}`: {p}"), span).help(format!("grants look like [{{ consume: ${{queue.arn}} }}]; verbs: {}", grants::VERBS.join(", "))));
+        }
+    }
+    for node in nodes.values() {
+        for f in policy_lint::check_node(node) {
+            let excepted = spec.policy.exceptions.iter().any(|e| e.rule.value == f.rule && (e.address.value == node.address || e.address.value == node.name));
+            if excepted {
+                continue;
+            }
+            let span = node.prop_spans.get(&f.prop).copied().unwrap_or(node.span);
+            diags.push(
+                Diagnostic::error(f.rule, format!("`{}` {}: {}", f.address, f.location, f.message), span)
+                    .help(format!("{}; or record an exception: policy.exceptions: [{{ rule: {}, address: {}, reason: \"...\" }}]", f.hint, f.rule, node.name)),
+            );
+        }
     }
 
     let mut outputs = BTreeMap::new();
@@ -208,8 +322,37 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
     graph
 }
 
-fn s_is_taggable(s: &ResourceSchema) -> bool {
-    s.taggable
+/// The longest prefix of a reference path that names a resource.
+pub fn longest_address(path: &[Seg], addresses: &BTreeSet<String>) -> Option<String> {
+    (1..=path.len()).rev().map(|n| component::segments_address(&path[..n])).find(|a| addresses.contains(a))
+}
+
+fn component_input<'a>(inst: &'a Instance, props: &'a Props, spec: &'a StackSpec, opts: &'a CompileOptions, region: &'a str) -> ComponentInput<'a> {
+    ComponentInput { address: &inst.address, props, stack: &spec.stack.value, env: &opts.env, region, name_prefix: default_name(&spec.stack.value, &opts.env, &inst.address) }
+}
+
+/// Answers what is known before resources exist and leaves every other reference for later, unchecked.
+struct LenientScope<'a> {
+    base: &'a BaseScope<'a>,
+    each: Option<&'a (Value, Value)>,
+    count_index: Option<i64>,
+}
+
+impl Scope for LenientScope<'_> {
+    fn lookup(&self, path: &[Seg]) -> Result<Lookup, String> {
+        if let Some(r) = self.base.builtin(path) {
+            return r;
+        }
+        match path.first() {
+            Some(Seg::Name(h)) if h == "each" => match (self.each, path.get(1)) {
+                (Some((k, _)), Some(Seg::Name(n))) if n == "key" => Ok(Lookup::Known(k.clone())),
+                (Some((_, v)), Some(Seg::Name(n))) if n == "value" => index_into(v, &path[2..]).map(Lookup::Known),
+                _ => Ok(Lookup::Later),
+            },
+            Some(Seg::Name(h)) if h == "count" => Ok(self.count_index.map(|i| Lookup::Known(Value::from(i))).unwrap_or(Lookup::Later)),
+            _ => Ok(Lookup::Later),
+        }
+    }
 }
 
 fn resolve_env<'s>(spec: &'s StackSpec, opts: &CompileOptions, diags: &mut Diagnostics) -> Option<&'s spec::EnvSpec> {
@@ -246,6 +389,8 @@ fn resolve_vars(spec: &StackSpec, env: Option<&spec::EnvSpec>, opts: &CompileOpt
         }
     }
     for (name, var) in &spec.vars {
+        // Where the value was written, for pointing at a value that is not allowed.
+        let mut value_span = var.span;
         let value = if let Some(text) = opts.var_overrides.get(name) {
             match parse_override(text, var.ty) {
                 Ok(v) => v,
@@ -255,6 +400,7 @@ fn resolve_vars(spec: &StackSpec, env: Option<&spec::EnvSpec>, opts: &CompileOpt
                 }
             }
         } else if let Some(node) = env.and_then(|e| e.vars.get(name)).or(var.default.as_ref()) {
+            value_span = node.span;
             if let Some(found) = VarType::of(node) {
                 if found != var.ty {
                     diags.push(Diagnostic::error("var-type", format!("var `{name}` is a {}, but this value is {}", var.ty.name(), node.type_name()), node.span));
@@ -269,7 +415,7 @@ fn resolve_vars(spec: &StackSpec, env: Option<&spec::EnvSpec>, opts: &CompileOpt
         };
         if !var.allowed.is_empty() && !var.allowed.iter().any(|a| node_literal(a, file) == value) {
             let allowed: Vec<String> = var.allowed.iter().map(|a| node_literal(a, file).to_string()).collect();
-            diags.push(Diagnostic::error("var-not-allowed", format!("var `{name}` = {value} is not one of the allowed values: {}", allowed.join(", ")), var.span));
+            diags.push(Diagnostic::error("var-not-allowed", format!("var `{name}` = {value} is not one of the allowed values: {}", allowed.join(", ")), value_span).help(format!("the allowed values are declared with var `{name}` on line {}", var.span.line)));
         }
         out.insert(name.clone(), value);
     }
@@ -323,6 +469,8 @@ fn fnv1a(s: &str) -> u64 {
 /// Answers vars, env, region, stack, account_id: everything known before any resource exists.
 struct BaseScope<'a> {
     vars: &'a BTreeMap<String, Value>,
+    /// Every declared var, including those whose value could not be resolved (already reported).
+    declared: &'a BTreeMap<String, spec::VarSpec>,
     env: &'a str,
     region: &'a str,
     stack: &'a str,
@@ -343,7 +491,8 @@ impl BaseScope<'_> {
             "var" => match path.get(1) {
                 Some(Seg::Name(n)) => match self.vars.get(n) {
                     Some(v) => index_into(v, &path[2..]).map(Lookup::Known),
-                    None => Err(format!("no var named `{n}`{}", spec::suggest(n, self.vars.keys().map(String::as_str)).map(|s| format!("; {s}")).unwrap_or_default())),
+                    None if self.declared.contains_key(n) => Err(format!("var `{n}` has no usable value (see the error at its declaration)")),
+                    None => Err(format!("no var named `{n}`{}", spec::suggest(n, self.declared.keys().map(String::as_str)).map(|s| format!("; {s}")).unwrap_or_default())),
                 },
                 _ => Err("write `var.NAME`".into()),
             },
@@ -384,6 +533,26 @@ impl Scope for BaseScope<'_> {
 struct RefTable<'a> {
     expansions: &'a BTreeMap<&'a str, Expansion>,
     kinds: &'a BTreeMap<&'a str, Option<&'static ResourceSchema>>,
+    /// Component parts by full address, with their kinds.
+    parts: &'a BTreeMap<String, &'static str>,
+    /// Component outputs by component address.
+    outputs: &'a BTreeMap<String, BTreeMap<String, Value>>,
+    schemas: &'a dyn SchemaSource,
+}
+
+/// What a checked reference points at.
+enum Target {
+    /// An attribute of a resource (or component part) at this address.
+    Resource(String),
+    /// A component output: a value that may itself hold references.
+    Output(Value),
+}
+
+fn attr_error(schema: &ResourceSchema, attr: &str) -> String {
+    let mut all: Vec<&str> = schema.attrs.to_vec();
+    all.push("id");
+    all.extend(schema.props.iter().map(|p| p.name));
+    format!("{} has no attribute `{attr}`{}", schema.kind, spec::suggest(attr, all.iter().copied()).map(|s| format!("; {s}")).unwrap_or_else(|| format!("; it has: {}", all.join(", "))))
 }
 
 impl RefTable<'_> {
@@ -396,8 +565,8 @@ impl RefTable<'_> {
         })
     }
 
-    /// Checks a resource reference; returns the address it points at.
-    fn check(&self, path: &[Seg]) -> Result<String, String> {
+    /// Checks a resource reference; returns what it points at.
+    fn check(&self, path: &[Seg]) -> Result<Target, String> {
         let Some(Seg::Name(name)) = path.first() else { return Err("a reference must start with a name".into()) };
         let Some(exp) = self.expansions.get(name.as_str()) else {
             let mut names: Vec<&str> = self.expansions.keys().copied().collect();
@@ -422,15 +591,40 @@ impl RefTable<'_> {
             (Expansion::Keys(_), _) => return Err(format!("`{name}` uses for_each: pick an instance, e.g. `{name}[\"key\"].id`")),
         };
         let Some(Seg::Name(attr)) = rest.first() else { return Err(format!("name an attribute of `{address}`, e.g. `{address}.arn`")) };
+        if let Some(outputs) = self.outputs.get(&address) {
+            if let Some(v) = outputs.get(attr) {
+                return Ok(Target::Output(v.clone()));
+            }
+            // `${network.subnet.private[0].id}`: a part of the component, by its longest address.
+            for n in (1..rest.len()).rev() {
+                let part = format!("{address}.{}", component::segments_address(&rest[..n]));
+                if let Some(kind) = self.parts.get(&part) {
+                    let Some(Seg::Name(attr)) = rest.get(n) else { return Err(format!("name an attribute of `{part}`, e.g. `{part}.id`")) };
+                    if let Some(schema) = self.schemas.schema_of(kind) {
+                        if !schema.has_attr(attr) {
+                            return Err(attr_error(schema, attr));
+                        }
+                    }
+                    return Ok(Target::Resource(part));
+                }
+            }
+            let names: Vec<String> = outputs.keys().cloned().collect();
+            return Err(format!("`{address}` has no output `{attr}`{}", spec::suggest(attr, names.iter().map(String::as_str)).map(|s| format!("; {s}")).unwrap_or_else(|| format!("; its outputs: {}", names.join(", ")))));
+        }
         if let Some(Some(schema)) = self.kinds.get(name.as_str()) {
             if !schema.has_attr(attr) {
-                let mut all: Vec<&str> = schema.attrs.to_vec();
-                all.push("id");
-                all.extend(schema.props.iter().map(|p| p.name));
-                return Err(format!("{} has no attribute `{attr}`{}", schema.kind, spec::suggest(attr, all.iter().copied()).map(|s| format!("; {s}")).unwrap_or_else(|| format!("; it has: {}", all.join(", ")))));
+                return Err(attr_error(schema, attr));
             }
         }
-        Ok(address)
+        Ok(Target::Resource(address))
+    }
+
+    /// Every address a value's references point at (for component outputs).
+    fn addresses_in(&self, v: &Value) -> Vec<String> {
+        let mut paths = vec![];
+        expr::refs_in(v, &mut paths);
+        let known: BTreeSet<String> = self.parts.keys().cloned().chain(self.expansions.keys().flat_map(|n| self.addresses_of(n).unwrap_or_default())).collect();
+        paths.iter().filter_map(|p| longest_address(p, &known)).collect()
     }
 }
 
@@ -467,12 +661,20 @@ impl Scope for LocalScope<'_> {
             }
             _ => {}
         }
-        let address = self.refs.check(path)?;
+        let target = self.refs.check(path)?;
         if matches!(path.first(), Some(Seg::Name(n)) if n == self.self_name) {
             return Err(format!("`{}` refers to the resource itself", expr::path_text(path)));
         }
-        self.deps.borrow_mut().insert(address);
-        Ok(Lookup::Later)
+        match target {
+            Target::Resource(address) => {
+                self.deps.borrow_mut().insert(address);
+                Ok(Lookup::Later)
+            }
+            Target::Output(v) => {
+                self.deps.borrow_mut().extend(self.refs.addresses_in(&v));
+                Ok(Lookup::Known(v))
+            }
+        }
     }
 }
 
@@ -566,15 +768,17 @@ fn split_hint(msg: &str) -> (String, Option<String>) {
     }
 }
 
-fn compile_props(inst: &Instance, scope: &LocalScope, file: &SourceFile, diags: &mut Diagnostics) -> Props {
+fn compile_props(inst: &Instance, scope: &LocalScope, file: &SourceFile, diags: &mut Diagnostics) -> (Props, BTreeMap<String, Span>) {
     let mut props = Props::new();
+    let mut spans = BTreeMap::new();
     let Some(node) = &inst.spec.props else {
         check_required(inst, &props, diags);
-        return props;
+        return (props, spans);
     };
-    let Some(entries) = node.as_map() else { return props };
+    let Some(entries) = node.as_map() else { return (props, spans) };
     for (k, v) in entries {
         let name = k.key_text();
+        spans.insert(name.clone(), k.span);
         let spec = inst.schema.and_then(|s| s.prop(&name));
         if let Some(schema) = inst.schema {
             if spec.is_none() {
@@ -599,7 +803,7 @@ fn compile_props(inst: &Instance, scope: &LocalScope, file: &SourceFile, diags: 
         props.insert(name, value);
     }
     check_required(inst, &props, diags);
-    props
+    (props, spans)
 }
 
 fn check_required(inst: &Instance, props: &Props, diags: &mut Diagnostics) {
@@ -656,12 +860,9 @@ fn coerce(v: &Value, ty: PropType, node: &Node, file: &SourceFile) -> Result<Val
     }
 }
 
-fn merge_tags(spec: &StackSpec, inst: &Instance, owner: &Owner, scope: &BaseScope, file: &SourceFile, diags: &mut Diagnostics) -> Tags {
+fn merge_tags(spec: &StackSpec, inst: &Instance, owner: &Owner, scope: &dyn Scope, file: &SourceFile, diags: &mut Diagnostics) -> Tags {
+    // Reserved keys (`cairn:`, `aws:`) were refused, at the key, when the spec was read.
     let put = |k: &str, node: &Node, diags: &mut Diagnostics| -> Option<String> {
-        if k.starts_with("cairn:") || k.starts_with("aws:") {
-            diags.push(Diagnostic::error("reserved-tag", format!("tag key `{k}` is reserved"), node.span).help("`cairn:` tags are set by cairn to track ownership; `aws:` tags belong to AWS"));
-            return None;
-        }
         match eval_tree(node, scope, file, diags) {
             Some(Value::String(s)) => Some(s),
             Some(v @ (Value::Number(_) | Value::Bool(_))) => Some(v.to_string()),
@@ -689,12 +890,12 @@ fn merge_tags(spec: &StackSpec, inst: &Instance, owner: &Owner, scope: &BaseScop
     tags
 }
 
-fn check_required_tags(spec: &StackSpec, inst: &Instance, tags: &Tags, diags: &mut Diagnostics) {
+fn check_required_tags(spec: &StackSpec, inst: &Instance, address: &str, tags: &Tags, diags: &mut Diagnostics) {
     let missing: Vec<&str> = spec.policy.required_tags.iter().map(|t| t.value.as_str()).filter(|t| tags.get(*t).is_none_or(|v| v.trim().is_empty())).collect();
     if missing.is_empty() {
         return;
     }
-    let excepted = spec.policy.exceptions.iter().any(|e| e.rule.value == "required-tags" && (e.address.value == inst.spec.name || e.address.value == inst.address));
+    let excepted = spec.policy.exceptions.iter().any(|e| e.rule.value == "required-tags" && (e.address.value == inst.spec.name || e.address.value == inst.address || e.address.value == address));
     if !excepted {
         diags.push(
             Diagnostic::error("required-tags", format!("`{}` lacks required tag{} {}", inst.address, if missing.len() > 1 { "s" } else { "" }, missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")), inst.spec.span)

@@ -312,7 +312,7 @@ fn to_text(v: &Value) -> Result<String, String> {
     }
 }
 
-const FUNCTIONS: &[(&str, usize, usize)] = &[("cidrsubnet", 3, 3), ("join", 2, 2), ("format", 1, usize::MAX), ("lookup", 2, 3), ("lower", 1, 1), ("upper", 1, 1), ("length", 1, 1)];
+const FUNCTIONS: &[(&str, usize, usize)] = &[("cidrsubnet", 3, 3), ("join", 2, 2), ("format", 1, usize::MAX), ("lookup", 2, 3), ("lower", 1, 1), ("upper", 1, 1), ("length", 1, 1), ("replace", 3, 3), ("jsondecode", 1, 1), ("jsonencode", 1, 1)];
 
 fn check_arity(name: &str, n: usize) -> Result<(), String> {
     match FUNCTIONS.iter().find(|(f, _, _)| *f == name) {
@@ -349,6 +349,9 @@ fn call(name: &str, args: &[Value]) -> Result<Value, String> {
                 (None, None) => Err(format!("lookup(): no key \"{key}\" in the map and no default given")),
             }
         }
+        "replace" => Ok(Value::String(str_arg(0)?.replace(str_arg(1)?, str_arg(2)?))),
+        "jsondecode" => serde_json::from_str(str_arg(0)?).map_err(|e| format!("jsondecode(): not valid JSON: {e}")),
+        "jsonencode" => Ok(Value::String(args[0].to_string())),
         "lower" => Ok(Value::String(str_arg(0)?.to_lowercase())),
         "upper" => Ok(Value::String(str_arg(0)?.to_uppercase())),
         "length" => match &args[0] {

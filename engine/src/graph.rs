@@ -32,6 +32,8 @@ pub struct ResourceNode {
     pub deps: BTreeSet<String>,
     pub lifecycle: Lifecycle,
     pub span: Span,
+    /// Where each property was written, for locating findings about it.
+    pub prop_spans: BTreeMap<String, Span>,
     pub owner: Owner,
     pub default_name: String,
 }

@@ -2,15 +2,19 @@
 
 pub mod apply;
 pub mod compile;
+pub mod component;
 pub mod diag;
 pub mod diff;
 pub mod expr;
+pub mod grants;
 pub mod graph;
 pub mod plan;
+pub mod policy_lint;
 pub mod provider;
 pub mod refresh;
 pub mod schema_json;
 pub mod source;
 pub mod spec;
 pub mod state;
+pub mod testkit;
 pub mod yaml;

@@ -172,14 +172,9 @@ impl KnownScope {
     }
 }
 
-/// Splits `name[0].attr...` into the address `name[0]` and the rest of the path.
-pub fn address_of(path: &[Seg]) -> Option<(String, &[Seg])> {
-    let Some(Seg::Name(name)) = path.first() else { return None };
-    Some(match path.get(1) {
-        Some(Seg::Index(i)) => (format!("{name}[{i}]"), &path[2..]),
-        Some(Seg::Key(k)) => (format!("{name}[\"{k}\"]"), &path[2..]),
-        _ => (name.clone(), &path[1..]),
-    })
+/// Splits a reference path into the longest known address and the rest (`network.subnet.private[0]` + `id`).
+fn split_known<'p>(path: &'p [Seg], known: &BTreeMap<String, Observed>) -> Option<(String, &'p [Seg])> {
+    (1..=path.len()).rev().map(|n| (crate::component::segments_address(&path[..n]), &path[n..])).find(|(a, _)| known.contains_key(a))
 }
 
 impl Scope for KnownScope {
@@ -187,7 +182,7 @@ impl Scope for KnownScope {
         if matches!(path, [Seg::Name(n)] if n == "account_id") {
             return Ok(self.account_id.clone().map(|a| Lookup::Known(Value::String(a))).unwrap_or(Lookup::Later));
         }
-        let Some((address, rest)) = address_of(path) else { return Err("invalid reference".into()) };
+        let Some((address, rest)) = split_known(path, &self.resources) else { return Ok(Lookup::Later) };
         let Some(r) = self.resources.get(&address) else { return Ok(Lookup::Later) };
         let Some(Seg::Name(attr)) = rest.first() else { return Err(format!("name an attribute of `{address}`")) };
         match r.attribute(attr) {
@@ -210,7 +205,7 @@ impl Scope for KnownScope {
 pub fn diff_resource(schema_props: &[crate::provider::PropSpec], taggable: bool, desired: &Props, tags: &Tags, observed: &Observed, ignore: &[String]) -> Vec<Change> {
     let mut changes = vec![];
     for p in schema_props {
-        if ignore.iter().any(|i| i == p.name) {
+        if p.local || ignore.iter().any(|i| i == p.name) {
             continue;
         }
         let want = match desired.get(p.name) {

@@ -61,11 +61,18 @@ pub struct PropSpec {
     /// default is always managed: removing it from the stack resets it to this value.
     pub default: Option<&'static str>,
     pub doc: &'static str,
+    /// A setting for cairn itself (a wait timeout, a destroy option), never sent to or
+    /// read from AWS, so never part of a diff.
+    pub local: bool,
 }
 
 impl PropSpec {
     pub const fn new(name: &'static str, ty: PropType, doc: &'static str) -> Self {
-        PropSpec { name, ty, required: false, force_new: false, default: None, doc }
+        PropSpec { name, ty, required: false, force_new: false, default: None, doc, local: false }
+    }
+    pub const fn local(mut self) -> Self {
+        self.local = true;
+        self
     }
     pub const fn required(mut self) -> Self {
         self.required = true;

@@ -20,7 +20,8 @@ fn prop_schema(ty: PropType) -> Value {
 /// The JSON Schema (draft 2020-12) of a stack file.
 pub fn stack_schema(schemas: &dyn SchemaSource) -> Value {
     let mut kinds = vec![];
-    for s in schemas.all_schemas() {
+    let all: Vec<&'static crate::provider::ResourceSchema> = schemas.all_schemas().into_iter().chain(crate::component::schemas().iter()).collect();
+    for s in all.iter().copied() {
         let mut props = Map::new();
         for p in s.props {
             let mut ps = prop_schema(p.ty);
@@ -45,7 +46,7 @@ pub fn stack_schema(schemas: &dyn SchemaSource) -> Value {
         }
         kinds.push(resource);
     }
-    let kind_names: Vec<&str> = schemas.all_schemas().iter().map(|s| s.kind).collect();
+    let kind_names: Vec<&str> = all.iter().map(|s| s.kind).collect();
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://cairn.dev/schema/stack.json",

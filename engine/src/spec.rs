@@ -229,6 +229,20 @@ impl Reader<'_> {
         }
     }
 
+    /// A `tags:` mapping; reserved keys are reported at the key and left out.
+    fn tag_map(&mut self, node: &Node, what: &str) -> BTreeMap<String, Node> {
+        let mut out = BTreeMap::new();
+        for (k, v) in self.map(node, what) {
+            let key = k.key_text();
+            if key.starts_with("cairn:") || key.starts_with("aws:") {
+                self.diags.push(Diagnostic::error("reserved-tag", format!("tag key `{key}` is reserved"), k.span).help("`cairn:` tags are set by cairn to track ownership; `aws:` tags belong to AWS"));
+            } else {
+                out.insert(key, v.clone());
+            }
+        }
+        out
+    }
+
     fn node_map(&mut self, node: &Node, what: &str) -> BTreeMap<String, Node> {
         self.map(node, what).iter().map(|(k, v)| (k.key_text(), v.clone())).collect()
     }
@@ -313,7 +327,7 @@ pub fn read_stack(root: &Node, diags: &mut Diagnostics) -> Option<StackSpec> {
         }
     }
 
-    let tags = root.get("tags").map(|n| r.node_map(n, "`tags`")).unwrap_or_default();
+    let tags = root.get("tags").map(|n| r.tag_map(n, "`tags`")).unwrap_or_default();
 
     let mut policy = PolicySpec::default();
     if let Some(p) = root.get("policy") {
@@ -363,7 +377,7 @@ pub fn read_stack(root: &Node, diags: &mut Diagnostics) -> Option<StackSpec> {
                         r.err("type", format!("`props` must be a mapping, found {}", p.type_name()), p.span);
                     }
                 }
-                let tags = v.get("tags").map(|n| r.node_map(n, "`tags`")).unwrap_or_default();
+                let tags = v.get("tags").map(|n| r.tag_map(n, "`tags`")).unwrap_or_default();
                 let depends_on = v.get("depends_on").map(|n| r.string_list(n, "`depends_on`")).unwrap_or_default();
                 let mut lifecycle = Lifecycle::default();
                 if let Some(l) = v.get("lifecycle") {

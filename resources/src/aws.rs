@@ -1,7 +1,15 @@
 //! Builds the AWS SDK configuration every kind shares: credentials chain, region, endpoint override, retries.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::SdkConfig;
 
 /// Where and how to reach AWS (or an emulator).
@@ -15,12 +23,56 @@ pub struct AwsSettings {
     pub max_attempts: u32,
 }
 
+/// Counts AWS operations by `Service.Operation` (once per operation, not per retry), so a
+/// refresh can report how many calls it made.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter {
+    calls: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl CallCounter {
+    pub fn total(&self) -> u64 {
+        self.calls.lock().map(|m| m.values().sum()).unwrap_or(0)
+    }
+    pub fn by_operation(&self) -> BTreeMap<String, u64> {
+        self.calls.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+    pub fn reset(&self) {
+        if let Ok(mut m) = self.calls.lock() {
+            m.clear();
+        }
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CairnCallCounter"
+    }
+    fn read_before_execution(&self, _context: &BeforeSerializationInterceptorContextRef<'_>, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+        let op = cfg.load::<Metadata>().map(|m| format!("{}.{}", m.service(), m.name())).unwrap_or_else(|| "unknown".into());
+        if let Ok(mut m) = self.calls.lock() {
+            *m.entry(op).or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
 /// The shared SDK configuration; clients are built from it per kind.
 #[derive(Clone, Debug)]
 pub struct AwsContext {
     pub config: SdkConfig,
     /// Path-style S3 addressing, needed against local endpoints.
     pub s3_force_path_style: bool,
+    /// Every client built through this context counts its calls here.
+    pub calls: CallCounter,
+}
+
+macro_rules! client {
+    ($fn_name:ident, $krate:ident) => {
+        pub fn $fn_name(&self) -> $krate::Client {
+            $krate::Client::from_conf($krate::config::Builder::from(&self.config).interceptor(self.calls.clone()).build())
+        }
+    };
 }
 
 impl AwsContext {
@@ -42,12 +94,28 @@ impl AwsContext {
         }
         let config = loader.load().await;
         let s3_force_path_style = config.endpoint_url().is_some();
-        AwsContext { config, s3_force_path_style }
+        AwsContext { config, s3_force_path_style, calls: CallCounter::default() }
     }
 
     /// A context over a fixed SDK config (tests with mocked clients).
     pub fn from_config(config: SdkConfig) -> AwsContext {
-        AwsContext { config, s3_force_path_style: true }
+        AwsContext { config, s3_force_path_style: true, calls: CallCounter::default() }
+    }
+
+    client!(sqs, aws_sdk_sqs);
+    client!(sns, aws_sdk_sns);
+    client!(kms, aws_sdk_kms);
+    client!(iam, aws_sdk_iam);
+    client!(sts, aws_sdk_sts);
+    client!(ec2, aws_sdk_ec2);
+    client!(eks, aws_sdk_eks);
+    client!(rds, aws_sdk_rds);
+    client!(wafv2, aws_sdk_wafv2);
+    client!(elbv2, aws_sdk_elasticloadbalancingv2);
+
+    /// S3 with path-style addressing when talking to a local endpoint.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.config).force_path_style(self.s3_force_path_style).interceptor(self.calls.clone()).build())
     }
 
     pub fn region(&self) -> String {

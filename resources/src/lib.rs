@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod error;
+pub mod identity;
 pub mod tags;
 
 pub mod kms_key;
@@ -11,6 +12,28 @@ pub mod sns_topic;
 pub mod sns_subscription;
 pub mod iam_role;
 pub mod iam_policy;
+pub mod ec2_vpc;
+pub mod ec2_subnet;
+pub mod ec2_internet_gateway;
+pub mod ec2_eip;
+pub mod ec2_nat_gateway;
+pub mod ec2_route_table;
+pub mod ec2_security_group;
+pub mod eks_cluster;
+pub mod eks_nodegroup;
+pub mod eks_access_entry;
+pub mod iam_oidc_provider;
+pub mod rds_subnet_group;
+pub mod rds_parameter_group;
+pub mod rds_instance;
+pub mod wafv2_ip_set;
+pub mod wafv2_web_acl;
+pub mod wafv2_web_acl_association;
+pub mod wafv2_logging_configuration;
+pub mod ec2_common;
+pub mod eks_common;
+pub mod rds_common;
+pub mod wafv2_common;
 
 use std::sync::Arc;
 
@@ -28,12 +51,36 @@ pub fn registry(ctx: &AwsContext) -> Registry {
     r.register(Arc::new(sns_subscription::SnsSubscription::new(ctx)));
     r.register(Arc::new(iam_role::IamRole::new(ctx)));
     r.register(Arc::new(iam_policy::IamPolicy::new(ctx)));
+    r.register(Arc::new(ec2_vpc::Ec2Vpc::new(ctx)));
+    r.register(Arc::new(ec2_subnet::Ec2Subnet::new(ctx)));
+    r.register(Arc::new(ec2_internet_gateway::Ec2InternetGateway::new(ctx)));
+    r.register(Arc::new(ec2_eip::Ec2Eip::new(ctx)));
+    r.register(Arc::new(ec2_nat_gateway::Ec2NatGateway::new(ctx)));
+    r.register(Arc::new(ec2_route_table::Ec2RouteTable::new(ctx)));
+    r.register(Arc::new(ec2_security_group::Ec2SecurityGroup::new(ctx)));
+    r.register(Arc::new(eks_cluster::EksCluster::new(ctx)));
+    r.register(Arc::new(eks_nodegroup::EksNodegroup::new(ctx)));
+    r.register(Arc::new(eks_access_entry::EksAccessEntry::new(ctx)));
+    r.register(Arc::new(iam_oidc_provider::IamOidcProvider::new(ctx)));
+    r.register(Arc::new(rds_subnet_group::RdsSubnetGroup::new(ctx)));
+    r.register(Arc::new(rds_parameter_group::RdsParameterGroup::new(ctx)));
+    r.register(Arc::new(rds_instance::RdsInstance::new(ctx)));
+    r.register(Arc::new(wafv2_ip_set::Wafv2IpSet::new(ctx)));
+    r.register(Arc::new(wafv2_web_acl::Wafv2WebAcl::new(ctx)));
+    r.register(Arc::new(wafv2_web_acl_association::Wafv2WebAclAssociation::new(ctx)));
+    r.register(Arc::new(wafv2_logging_configuration::Wafv2LoggingConfiguration::new(ctx)));
     r
+}
+
+/// Every kind, with clients that are never called: for the IAM action tables and schemas.
+pub fn offline_registry() -> Registry {
+    let config = aws_types::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+    registry(&AwsContext::from_config(config))
 }
 
 /// The schemas of every kind, for offline work (validate, schema, graph).
 pub fn schemas() -> Vec<&'static ResourceSchema> {
-    vec![&kms_key::SCHEMA, &s3_bucket::SCHEMA, &sqs_queue::SCHEMA, &sns_topic::SCHEMA, &sns_subscription::SCHEMA, &iam_role::SCHEMA, &iam_policy::SCHEMA]
+    vec![&kms_key::SCHEMA, &s3_bucket::SCHEMA, &sqs_queue::SCHEMA, &sns_topic::SCHEMA, &sns_subscription::SCHEMA, &iam_role::SCHEMA, &iam_policy::SCHEMA, &ec2_vpc::SCHEMA, &ec2_subnet::SCHEMA, &ec2_internet_gateway::SCHEMA, &ec2_eip::SCHEMA, &ec2_nat_gateway::SCHEMA, &ec2_route_table::SCHEMA, &ec2_security_group::SCHEMA, &eks_cluster::SCHEMA, &eks_nodegroup::SCHEMA, &eks_access_entry::SCHEMA, &iam_oidc_provider::SCHEMA, &rds_subnet_group::SCHEMA, &rds_parameter_group::SCHEMA, &rds_instance::SCHEMA, &wafv2_ip_set::SCHEMA, &wafv2_web_acl::SCHEMA, &wafv2_web_acl_association::SCHEMA, &wafv2_logging_configuration::SCHEMA]
 }
 
 /// A `SchemaSource` that needs no AWS configuration.

@@ -1,17 +1,215 @@
-//! `aws.sns.topic`: placeholder until implemented.
+//! `aws.sns.topic`: an SNS topic (standard or FIFO) with its display name, encryption and access policy.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
-use cairn_engine::provider::{Desired, Observed, Operation, ProviderError, ResourceKind, ResourceSchema};
+use aws_sdk_sns::types::Tag;
+use aws_sdk_sns::Client;
+use cairn_engine::provider::{
+    Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind,
+    ResourceSchema, Tags,
+};
+use serde_json::{json, Value};
 
 use crate::aws::AwsContext;
+use crate::error::{found, gone, SdkResultExt};
+use crate::tags::tag_changes;
 
-pub static SCHEMA: ResourceSchema = ResourceSchema { kind: "aws.sns.topic", doc: "", props: &[], attrs: &["arn"], taggable: true };
+pub static SCHEMA: ResourceSchema = ResourceSchema {
+    kind: "aws.sns.topic",
+    doc: "An SNS topic, standard or FIFO, with optional KMS encryption and topic policy.",
+    props: &[
+        PropSpec::new("name", PropType::String, "Topic name; defaults to a name derived from stack, env and address. `.fifo` is appended for FIFO topics.")
+            .force_new(),
+        PropSpec::new("fifo_topic", PropType::Bool, "Whether the topic is FIFO (ordered, deduplicated).").force_new().default("false"),
+        PropSpec::new("display_name", PropType::String, "Sender name used for SMS and email subscriptions.").default("\"\""),
+        PropSpec::new("kms_key", PropType::String, "KMS key id, ARN or alias for server-side encryption; unset means unencrypted."),
+        PropSpec::new("policy", PropType::Policy, "Topic access policy; when unset AWS keeps its default owner-only policy."),
+    ],
+    attrs: &["arn", "name"],
+    taggable: true,
+};
 
-pub struct SnsTopic;
+pub struct SnsTopic {
+    client: Client,
+}
 
 impl SnsTopic {
-    pub fn new(_ctx: &AwsContext) -> Self {
-        SnsTopic
+    pub fn new(ctx: &AwsContext) -> Self {
+        Self::from_client(ctx.sns())
+    }
+
+    pub fn from_client(client: Client) -> Self {
+        SnsTopic { client }
+    }
+
+    async fn current_tags(&self, arn: &str) -> Result<Option<Tags>, ProviderError> {
+        let out = found(
+            self.client
+                .list_tags_for_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+                .op("ListTagsForResource"),
+        )?;
+        Ok(out.map(|o| {
+            o.tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect()
+        }))
+    }
+
+    async fn set_tags(&self, arn: &str, desired: &Tags) -> Result<(), ProviderError> {
+        let current = self.current_tags(arn).await?.unwrap_or_default();
+        let (set, remove) = tag_changes(&current, desired);
+        if !set.is_empty() {
+            self.client
+                .tag_resource()
+                .resource_arn(arn)
+                .set_tags(Some(sns_tags(&set)?))
+                .send()
+                .await
+                .op("TagResource")?;
+        }
+        if !remove.is_empty() {
+            self.client
+                .untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(remove))
+                .send()
+                .await
+                .op("UntagResource")?;
+        }
+        Ok(())
+    }
+
+    async fn set_attribute(
+        &self,
+        arn: &str,
+        name: &str,
+        value: String,
+    ) -> Result<(), ProviderError> {
+        self.client
+            .set_topic_attributes()
+            .topic_arn(arn)
+            .attribute_name(name)
+            .attribute_value(value)
+            .send()
+            .await
+            .op("SetTopicAttributes")?;
+        Ok(())
+    }
+
+    /// SNS cannot remove a topic policy, only replace it: removing `policy` from the stack
+    /// puts back the policy AWS gives a new topic.
+    async fn default_policy(&self, arn: &str) -> Result<String, ProviderError> {
+        let out = self
+            .client
+            .get_topic_attributes()
+            .topic_arn(arn)
+            .send()
+            .await
+            .op("GetTopicAttributes")?;
+        let owner = out
+            .attributes()
+            .and_then(|a| a.get("Owner"))
+            .cloned()
+            .unwrap_or_default();
+        Ok(json!({
+            "Version": "2008-10-17",
+            "Id": "__default_policy_ID",
+            "Statement": [{
+                "Sid": "__default_statement_ID",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": [
+                    "SNS:GetTopicAttributes", "SNS:SetTopicAttributes", "SNS:AddPermission", "SNS:RemovePermission",
+                    "SNS:DeleteTopic", "SNS:Subscribe", "SNS:ListSubscriptionsByTopic", "SNS:Publish"
+                ],
+                "Resource": arn,
+                "Condition": {"StringEquals": {"AWS:SourceOwner": owner}},
+            }],
+        })
+        .to_string())
+    }
+}
+
+fn sns_tags(tags: &Tags) -> Result<Vec<Tag>, ProviderError> {
+    tags.iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| ProviderError::Invalid(format!("tag {k}: {e}")))
+        })
+        .collect()
+}
+
+/// The topic's name: FIFO topics must end in `.fifo`, so it is added rather than rejected.
+pub fn topic_name(desired: &Desired) -> String {
+    let name = desired.name();
+    if desired.bool("fifo_topic").unwrap_or(false) && !name.ends_with(".fifo") {
+        format!("{name}.fifo")
+    } else {
+        name
+    }
+}
+
+fn invalid(message: String) -> ProviderError {
+    ProviderError::Invalid(format!("{}: {message}", SCHEMA.kind))
+}
+
+fn string_prop(desired: &Desired, name: &str) -> Result<Option<String>, ProviderError> {
+    match desired.props.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(invalid(format!("{name} must be a string"))),
+    }
+}
+
+fn document_text(doc: &Value) -> String {
+    match doc {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn observed(arn: &str, attrs: &HashMap<String, String>, tags: Tags) -> Observed {
+    let get = |name: &str| {
+        attrs
+            .get(name)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let name = arn.rsplit(':').next().unwrap_or_default().to_string();
+
+    let mut props = Props::new();
+    props.insert("name".into(), json!(name));
+    props.insert("fifo_topic".into(), json!(get("FifoTopic") == Some("true")));
+    props.insert(
+        "display_name".into(),
+        json!(get("DisplayName").unwrap_or_default()),
+    );
+    if let Some(key) = get("KmsMasterKeyId") {
+        props.insert("kms_key".into(), json!(key));
+    }
+    if let Some(text) = get("Policy") {
+        props.insert(
+            "policy".into(),
+            serde_json::from_str(text).unwrap_or_else(|_| json!(text)),
+        );
+    }
+
+    let mut out_attrs = Props::new();
+    out_attrs.insert("arn".into(), json!(arn));
+    out_attrs.insert("name".into(), json!(name));
+    Observed {
+        id: arn.to_string(),
+        props,
+        attrs: out_attrs,
+        tags,
     }
 }
 
@@ -20,22 +218,395 @@ impl ResourceKind for SnsTopic {
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
     }
-    async fn read(&self, _id: &str) -> Result<Option<Observed>, ProviderError> {
-        Err(ProviderError::Fatal("aws.sns.topic is not implemented".into()))
+
+    async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
+        let out = found(
+            self.client
+                .get_topic_attributes()
+                .topic_arn(id)
+                .send()
+                .await
+                .op("GetTopicAttributes"),
+        )?;
+        let Some(out) = out else { return Ok(None) };
+        let Some(tags) = self.current_tags(id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(observed(
+            id,
+            out.attributes().unwrap_or(&HashMap::new()),
+            tags,
+        )))
     }
-    async fn create(&self, _d: &Desired) -> Result<Observed, ProviderError> {
-        Err(ProviderError::Fatal("aws.sns.topic is not implemented".into()))
+
+    async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
+        let mut attrs = HashMap::new();
+        if desired.bool("fifo_topic").unwrap_or(false) {
+            attrs.insert("FifoTopic".to_string(), "true".to_string());
+        }
+        // Empty values are AWS's own defaults; sending them would only make CreateTopic's
+        // idempotency check stricter than it needs to be.
+        if let Some(display) = string_prop(desired, "display_name")?.filter(|s| !s.is_empty()) {
+            attrs.insert("DisplayName".into(), display);
+        }
+        if let Some(key) = string_prop(desired, "kms_key")? {
+            attrs.insert("KmsMasterKeyId".into(), key);
+        }
+        if let Some(policy) = desired.props.get("policy").filter(|v| !v.is_null()) {
+            attrs.insert("Policy".into(), document_text(policy));
+        }
+        let tags = (!desired.tags.is_empty())
+            .then(|| sns_tags(&desired.tags))
+            .transpose()?;
+        let out = self
+            .client
+            .create_topic()
+            .name(topic_name(desired))
+            .set_attributes((!attrs.is_empty()).then_some(attrs))
+            .set_tags(tags)
+            .send()
+            .await
+            .op("CreateTopic")?;
+        let arn = out.topic_arn().ok_or_else(|| {
+            ProviderError::Fatal("CreateTopic: no topic ARN in the response".into())
+        })?;
+        self.read(arn).await?.ok_or_else(|| {
+            ProviderError::Retryable(format!("CreateTopic: {arn} is not readable yet"))
+        })
     }
-    async fn update(&self, _id: &str, _d: &Desired, _c: &[String]) -> Result<Observed, ProviderError> {
-        Err(ProviderError::Fatal("aws.sns.topic is not implemented".into()))
+
+    async fn update(
+        &self,
+        id: &str,
+        desired: &Desired,
+        changed: &[String],
+    ) -> Result<Observed, ProviderError> {
+        for prop in changed {
+            match prop.as_str() {
+                "display_name" => {
+                    let display = string_prop(desired, "display_name")?.unwrap_or_default();
+                    self.set_attribute(id, "DisplayName", display).await?;
+                }
+                // An empty key id turns server-side encryption off.
+                "kms_key" => {
+                    self.set_attribute(
+                        id,
+                        "KmsMasterKeyId",
+                        string_prop(desired, "kms_key")?.unwrap_or_default(),
+                    )
+                    .await?
+                }
+                "policy" => {
+                    let policy = match desired.props.get("policy").filter(|v| !v.is_null()) {
+                        Some(policy) => document_text(policy),
+                        None => self.default_policy(id).await?,
+                    };
+                    self.set_attribute(id, "Policy", policy).await?;
+                }
+                "tags" => self.set_tags(id, &desired.tags).await?,
+                _ => {}
+            }
+        }
+        self.read(id)
+            .await?
+            .ok_or_else(|| ProviderError::NotFound(format!("{id} disappeared during update")))
     }
-    async fn delete(&self, _id: &str) -> Result<(), ProviderError> {
-        Err(ProviderError::Fatal("aws.sns.topic is not implemented".into()))
+
+    async fn delete(&self, id: &str) -> Result<(), ProviderError> {
+        gone(
+            self.client
+                .delete_topic()
+                .topic_arn(id)
+                .send()
+                .await
+                .map(|_| ())
+                .op("DeleteTopic"),
+        )
     }
-    async fn find_owned(&self, _d: &Desired) -> Result<Option<Observed>, ProviderError> {
+
+    async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
+        let name = topic_name(desired);
+        let mut pages = self.client.list_topics().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.op("ListTopics")?;
+            for arn in page.topics().iter().filter_map(|t| t.topic_arn()) {
+                if arn.rsplit(':').next() == Some(name.as_str()) {
+                    return Ok(self
+                        .read(arn)
+                        .await?
+                        .filter(|o| desired.owner.matches(&o.tags)));
+                }
+            }
+        }
         Ok(None)
     }
-    fn iam_actions(&self, _op: Operation) -> &'static [&'static str] {
-        &[]
+
+    fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
+        match op {
+            Operation::Read => &["sns:GetTopicAttributes", "sns:ListTagsForResource"],
+            // TagResource: SNS authorises tags given to CreateTopic as a separate action.
+            // ListTopics: crash recovery looks the topic up by name before creating.
+            Operation::Create => &[
+                "sns:ListTopics",
+                "sns:CreateTopic",
+                "sns:TagResource",
+                "sns:GetTopicAttributes",
+                "sns:ListTagsForResource",
+            ],
+            Operation::Update => &[
+                "sns:SetTopicAttributes",
+                "sns:TagResource",
+                "sns:UntagResource",
+                "sns:GetTopicAttributes",
+                "sns:ListTagsForResource",
+            ],
+            Operation::Delete => &["sns:DeleteTopic"],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_sns::config::retry::RetryConfig;
+    use aws_sdk_sns::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_sns::operation::create_topic::{CreateTopicInput, CreateTopicOutput};
+    use aws_sdk_sns::operation::delete_topic::DeleteTopicOutput;
+    use aws_sdk_sns::operation::get_topic_attributes::GetTopicAttributesOutput;
+    use aws_sdk_sns::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_sns::operation::list_topics::ListTopicsOutput;
+    use aws_sdk_sns::operation::set_topic_attributes::{
+        SetTopicAttributesInput, SetTopicAttributesOutput,
+    };
+    use aws_sdk_sns::types::Topic;
+    use aws_smithy_mocks::{
+        create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use cairn_engine::provider::Owner;
+
+    use super::*;
+
+    const ARN: &str = "arn:aws:sns:us-east-1:123456789012:events";
+
+    fn kind(rules: &[Rule]) -> SnsTopic {
+        let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for rule in rules {
+            mocks = mocks.with_rule(rule);
+        }
+        let config = aws_sdk_sns::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .retry_config(RetryConfig::disabled())
+            .http_client(create_mock_http_client())
+            .interceptor(mocks)
+            .build();
+        SnsTopic::from_client(Client::from_conf(config))
+    }
+
+    fn owner() -> Owner {
+        Owner {
+            stack: "shop".into(),
+            env: "dev".into(),
+            address: "topic.events".into(),
+        }
+    }
+
+    fn desired(props: Value) -> Desired {
+        Desired {
+            props: props.as_object().unwrap().clone(),
+            tags: owner().tags(),
+            owner: owner(),
+            default_name: "shop-dev-events".into(),
+            idempotency_token: "token".into(),
+        }
+    }
+
+    /// The wire shape of SNS's "no such topic" error (query protocol).
+    fn not_found() -> HttpResponse {
+        let body = "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>Sender</Type>\
+                    <Code>NotFound</Code><Message>Topic does not exist</Message></Error><RequestId>r</RequestId></ErrorResponse>";
+        HttpResponse::new(StatusCode::try_from(404).unwrap(), SdkBody::from(body))
+    }
+
+    fn attributes_rule(extra: &[(&str, &str)]) -> Rule {
+        let extra: Vec<(String, String)> = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        mock!(Client::get_topic_attributes).then_output(move || {
+            let mut b = GetTopicAttributesOutput::builder()
+                .attributes("TopicArn", ARN)
+                .attributes("Owner", "123456789012")
+                .attributes("DisplayName", "")
+                .attributes("SubscriptionsConfirmed", "0");
+            for (k, v) in &extra {
+                b = b.attributes(k, v);
+            }
+            b.build()
+        })
+    }
+
+    fn tags_rule(tags: Tags) -> Rule {
+        mock!(Client::list_tags_for_resource).then_output(move || {
+            ListTagsForResourceOutput::builder()
+                .set_tags(Some(sns_tags(&tags).unwrap()))
+                .build()
+        })
+    }
+
+    #[test]
+    fn defaults_are_json() {
+        for p in SCHEMA.props {
+            if let Some(d) = p.default {
+                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn create_sends_tags_and_attributes() {
+        let seen: Arc<Mutex<Vec<CreateTopicInput>>> = Arc::default();
+        let sink = seen.clone();
+        let create = mock!(Client::create_topic).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            CreateTopicOutput::builder().topic_arn(ARN).build()
+        });
+        let want = desired(json!({
+            "name": "events",
+            "fifo_topic": true,
+            "display_name": "",
+            "kms_key": "alias/aws/sns",
+            "policy": {"Version": "2012-10-17", "Statement": []},
+        }));
+        let kind = kind(&[
+            create,
+            attributes_rule(&[("KmsMasterKeyId", "alias/aws/sns")]),
+            tags_rule(want.tags.clone()),
+        ]);
+        let obs = kind.create(&want).await.unwrap();
+
+        let input = seen.lock().unwrap().pop().unwrap();
+        assert_eq!(input.name(), Some("events.fifo"));
+        let sent: Tags = input
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect();
+        assert_eq!(sent, want.tags);
+        let attrs = input.attributes().unwrap();
+        assert_eq!(attrs["FifoTopic"], "true");
+        assert_eq!(attrs["KmsMasterKeyId"], "alias/aws/sns");
+        assert!(!attrs.contains_key("DisplayName"));
+        assert_eq!(
+            serde_json::from_str::<Value>(&attrs["Policy"]).unwrap(),
+            json!({"Version": "2012-10-17", "Statement": []})
+        );
+        assert_eq!(obs.id, ARN);
+        assert_eq!(obs.tags, want.tags);
+    }
+
+    #[tokio::test]
+    async fn read_reports_every_prop() {
+        let policy = r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow"}]}"#;
+        let kind = kind(&[
+            attributes_rule(&[("Policy", policy), ("DisplayName", "Events")]),
+            tags_rule(owner().tags()),
+        ]);
+        let obs = kind.read(ARN).await.unwrap().unwrap();
+        assert_eq!(
+            Value::Object(obs.props),
+            json!({
+                "name": "events",
+                "fifo_topic": false,
+                "display_name": "Events",
+                "policy": {"Version": "2008-10-17", "Statement": [{"Effect": "Allow"}]},
+            })
+        );
+        assert_eq!(obs.attrs["arn"], json!(ARN));
+    }
+
+    #[tokio::test]
+    async fn read_of_missing_topic_is_none() {
+        let get = mock!(Client::get_topic_attributes).then_http_response(not_found);
+        assert_eq!(kind(&[get]).read(ARN).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn delete_of_missing_topic_is_ok() {
+        let del = mock!(Client::delete_topic).then_http_response(not_found);
+        kind(&[del]).delete(ARN).await.unwrap();
+        let del = mock!(Client::delete_topic).then_output(|| DeleteTopicOutput::builder().build());
+        kind(&[del]).delete(ARN).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn update_clears_kms_and_sets_display_name() {
+        let seen: Arc<Mutex<Vec<SetTopicAttributesInput>>> = Arc::default();
+        let sink = seen.clone();
+        let set = mock!(Client::set_topic_attributes).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            SetTopicAttributesOutput::builder().build()
+        });
+        let kind = kind(&[set, attributes_rule(&[]), tags_rule(owner().tags())]);
+        let want = desired(json!({"display_name": "Orders"}));
+        kind.update(ARN, &want, &["display_name".into(), "kms_key".into()])
+            .await
+            .unwrap();
+        let sent: Vec<(String, String)> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i.attribute_name().unwrap().to_string(),
+                    i.attribute_value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                ("DisplayName".to_string(), "Orders".to_string()),
+                ("KmsMasterKeyId".to_string(), String::new())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn find_owned_matches_the_name_and_the_owner() {
+        let list = mock!(Client::list_topics).then_output(|| {
+            ListTopicsOutput::builder()
+                .topics(
+                    Topic::builder()
+                        .topic_arn("arn:aws:sns:us-east-1:123456789012:events-old")
+                        .build(),
+                )
+                .topics(Topic::builder().topic_arn(ARN).build())
+                .build()
+        });
+        let kind_ours = kind(&[
+            list.clone(),
+            attributes_rule(&[]),
+            tags_rule(owner().tags()),
+        ]);
+        let found = kind_ours
+            .find_owned(&desired(json!({"name": "events"})))
+            .await
+            .unwrap();
+        assert_eq!(found.unwrap().id, ARN);
+
+        let kind_foreign = kind(&[list, attributes_rule(&[]), tags_rule(Tags::new())]);
+        assert_eq!(
+            kind_foreign
+                .find_owned(&desired(json!({"name": "events"})))
+                .await
+                .unwrap(),
+            None
+        );
     }
 }

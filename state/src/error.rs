@@ -13,22 +13,10 @@ pub enum Error {
     Missing(PathBuf),
     #[error("{0} is not a cairn state file")]
     NotAState(PathBuf),
-    #[error(
-        "state file {path} has schema version {found}, but this cairn only knows versions up to {supported}: upgrade cairn"
-    )]
-    SchemaTooNew {
-        path: PathBuf,
-        found: u32,
-        supported: u32,
-    },
+    #[error("state file {path} has schema version {found}, but this cairn only knows versions up to {supported}: upgrade cairn")]
+    SchemaTooNew { path: PathBuf, found: u32, supported: u32 },
     #[error("state file {path} belongs to stack {found_stack:?} env {found_env:?}, not stack {stack:?} env {env:?}")]
-    WrongStack {
-        path: PathBuf,
-        found_stack: String,
-        found_env: String,
-        stack: String,
-        env: String,
-    },
+    WrongStack { path: PathBuf, found_stack: String, found_env: String, stack: String, env: String },
     #[error("state file is damaged: {0}")]
     Corrupt(String),
     #[error("journal operation {0} does not exist")]

@@ -17,31 +17,15 @@ pub(crate) struct Held {
 
 impl Held {
     fn of(info: &LockInfo) -> Self {
-        Held {
-            owner: info.owner.clone(),
-            host: info.host.clone(),
-            pid: info.pid,
-            created_at: info.created_at,
-        }
+        Held { owner: info.owner.clone(), host: info.host.clone(), pid: info.pid, created_at: info.created_at }
     }
 }
 
 pub(crate) fn current(conn: &Connection) -> Result<Option<LockInfo>, Error> {
     Ok(conn
-        .query_row(
-            "SELECT owner, host, pid, operation, created_at, lease_expires_at FROM lock WHERE id = 1",
-            [],
-            |r| {
-                Ok(LockInfo {
-                    owner: r.get(0)?,
-                    host: r.get(1)?,
-                    pid: r.get(2)?,
-                    operation: r.get(3)?,
-                    created_at: r.get(4)?,
-                    lease_expires_at: r.get(5)?,
-                })
-            },
-        )
+        .query_row("SELECT owner, host, pid, operation, created_at, lease_expires_at FROM lock WHERE id = 1", [], |r| {
+            Ok(LockInfo { owner: r.get(0)?, host: r.get(1)?, pid: r.get(2)?, operation: r.get(3)?, created_at: r.get(4)?, lease_expires_at: r.get(5)? })
+        })
         .optional()?)
 }
 
@@ -53,11 +37,7 @@ fn abandoned(holder: &LockInfo) -> bool {
 }
 
 /// Takes the lock for `info`, returning what this instance now holds.
-pub(crate) fn acquire(
-    conn: &mut Connection,
-    held: Option<&Held>,
-    info: &LockInfo,
-) -> Result<Held, Error> {
+pub(crate) fn acquire(conn: &mut Connection, held: Option<&Held>, info: &LockInfo) -> Result<Held, Error> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if let Some(holder) = current(&tx)? {
         let ours = held.is_some_and(|h| *h == Held::of(&holder));
@@ -84,13 +64,7 @@ pub(crate) fn renew(conn: &Connection, held: &Held, lease_expires_at: u64) -> Re
     let n = conn.execute(
         "UPDATE lock SET lease_expires_at = ?1
          WHERE id = 1 AND owner = ?2 AND host = ?3 AND pid = ?4 AND created_at = ?5",
-        params![
-            lease_expires_at,
-            held.owner,
-            held.host,
-            held.pid,
-            held.created_at
-        ],
+        params![lease_expires_at, held.owner, held.host, held.pid, held.created_at],
     )?;
     if n == 0 {
         return Err(Error::NotLocked);

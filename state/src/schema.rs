@@ -10,8 +10,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use crate::error::Error;
 
 /// `meta` is created outside the scripts because it is where their progress is recorded.
-const META: &str =
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value NOT NULL)";
+const META: &str = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value NOT NULL)";
 
 const V1: &str = "
 CREATE TABLE resources (
@@ -77,20 +76,9 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path, create: bool) -> Resul
             }
             tx.execute(META, [])?;
         }
-        let found: u32 = tx
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(0);
+        let found: u32 = tx.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).optional()?.unwrap_or(0);
         if found > SCHEMA_VERSION {
-            return Err(Error::SchemaTooNew {
-                path: path.to_path_buf(),
-                found,
-                supported: SCHEMA_VERSION,
-            });
+            return Err(Error::SchemaTooNew { path: path.to_path_buf(), found, supported: SCHEMA_VERSION });
         }
         if found == SCHEMA_VERSION {
             tx.commit()?;
@@ -108,10 +96,5 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path, create: bool) -> Resul
 }
 
 fn table_exists(conn: &Connection, name: &str) -> Result<bool, rusqlite::Error> {
-    conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-        [name],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n > 0)
+    conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |r| r.get::<_, i64>(0)).map(|n| n > 0)
 }

@@ -6,13 +6,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cairn_engine::state::{
-    HistoryEntry, JournalAction, LockInfo, OpIntent, OpOutcome, OpenOp, ResourceRecord, Snapshot,
-    StateError, StateStore,
-};
-use rusqlite::{
-    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
-};
+use cairn_engine::state::{HistoryEntry, JournalAction, LockInfo, OpIntent, OpOutcome, OpenOp, ResourceRecord, Snapshot, StateError, StateStore};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::Value;
 
 use crate::error::Error;
@@ -94,10 +89,7 @@ impl SqliteStore {
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         if create_for.is_some() {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|source| Error::CreateDir {
-                    path: dir.to_path_buf(),
-                    source,
-                })?;
+                std::fs::create_dir_all(dir).map_err(|source| Error::CreateDir { path: dir.to_path_buf(), source })?;
             }
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         } else if !path.is_file() {
@@ -108,10 +100,7 @@ impl SqliteStore {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::Corrupt(format!(
-                "cannot switch {} to WAL mode (got {mode})",
-                path.display()
-            )));
+            return Err(Error::Corrupt(format!("cannot switch {} to WAL mode (got {mode})", path.display())));
         }
         // NORMAL would be enough for consistency, but could lose the last commits on
         // power loss; the journal's promise is that a committed begin_op is on disk.
@@ -119,13 +108,7 @@ impl SqliteStore {
 
         schema::migrate(&mut conn, path, create_for.is_some())?;
         let (lineage, stack, env) = identify(&mut conn, path, create_for)?;
-        Ok(SqliteStore {
-            path: path.to_path_buf(),
-            stack,
-            env,
-            lineage,
-            inner: Mutex::new(Inner { conn, held: None }),
-        })
+        Ok(SqliteStore { path: path.to_path_buf(), stack, env, lineage, inner: Mutex::new(Inner { conn, held: None }) })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T, Error>) -> Result<T, StateError> {
@@ -137,11 +120,7 @@ impl SqliteStore {
 }
 
 /// Writes lineage, serial, stack and env into a new file, and reads them back.
-fn identify(
-    conn: &mut Connection,
-    path: &Path,
-    create_for: Option<(&str, &str)>,
-) -> Result<(String, String, String), Error> {
+fn identify(conn: &mut Connection, path: &Path, create_for: Option<(&str, &str)>) -> Result<(String, String, String), Error> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     if let Some((stack, env)) = create_for {
         let mut insert = tx.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)")?;
@@ -151,11 +130,9 @@ fn identify(
         insert.execute(params!["env", env])?;
     }
     let get = |key: &str| -> Result<String, Error> {
-        tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| {
-            r.get::<_, String>(0)
-        })
-        .optional()?
-        .ok_or_else(|| Error::Corrupt(format!("{} has no {key} in its meta table", path.display())))
+        tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get::<_, String>(0))
+            .optional()?
+            .ok_or_else(|| Error::Corrupt(format!("{} has no {key} in its meta table", path.display())))
     };
     let (lineage, stack, env) = (get("lineage")?, get("stack")?, get("env")?);
     if let Some((want_stack, want_env)) = create_for {
@@ -180,19 +157,11 @@ fn write_tx(conn: &mut Connection) -> Result<Transaction<'_>, Error> {
 }
 
 fn serial(tx: &Connection) -> Result<u64, Error> {
-    Ok(
-        tx.query_row("SELECT value FROM meta WHERE key = 'serial'", [], |r| {
-            r.get(0)
-        })?,
-    )
+    Ok(tx.query_row("SELECT value FROM meta WHERE key = 'serial'", [], |r| r.get(0))?)
 }
 
 fn bump_serial(tx: &Connection) -> Result<u64, Error> {
-    Ok(tx.query_row(
-        "UPDATE meta SET value = value + 1 WHERE key = 'serial' RETURNING value",
-        [],
-        |r| r.get(0),
-    )?)
+    Ok(tx.query_row("UPDATE meta SET value = value + 1 WHERE key = 'serial' RETURNING value", [], |r| r.get(0))?)
 }
 
 fn upsert_record(tx: &Connection, rec: &ResourceRecord) -> Result<(), Error> {
@@ -233,12 +202,8 @@ fn read_outputs(tx: &Connection) -> Result<BTreeMap<String, Value>, Error> {
 }
 
 fn read_snapshot(tx: &Connection) -> Result<Snapshot, Error> {
-    let lineage: String =
-        tx.query_row("SELECT value FROM meta WHERE key = 'lineage'", [], |r| {
-            r.get(0)
-        })?;
-    let mut stmt =
-        tx.prepare("SELECT address, kind, id, props, attrs, tags, deps FROM resources")?;
+    let lineage: String = tx.query_row("SELECT value FROM meta WHERE key = 'lineage'", [], |r| r.get(0))?;
+    let mut stmt = tx.prepare("SELECT address, kind, id, props, attrs, tags, deps FROM resources")?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -264,12 +229,7 @@ fn read_snapshot(tx: &Connection) -> Result<Snapshot, Error> {
         };
         resources.insert(address, record);
     }
-    Ok(Snapshot {
-        lineage,
-        serial: serial(tx)?,
-        resources,
-        outputs: read_outputs(tx)?,
-    })
+    Ok(Snapshot { lineage, serial: serial(tx)?, resources, outputs: read_outputs(tx)? })
 }
 
 fn action_name(action: JournalAction) -> &'static str {
@@ -311,10 +271,7 @@ impl StateStore for SqliteStore {
     async fn force_unlock(&self) -> Result<Option<LockInfo>, StateError> {
         self.with(|inner| {
             let removed = lock::force_release(&mut inner.conn)?;
-            if removed
-                .as_ref()
-                .is_some_and(|r| lock::is_held(r, inner.held.as_ref()))
-            {
+            if removed.as_ref().is_some_and(|r| lock::is_held(r, inner.held.as_ref())) {
                 inner.held = None;
             }
             Ok(removed)
@@ -339,14 +296,7 @@ impl StateStore for SqliteStore {
             tx.execute(
                 "INSERT INTO journal (address, kind, action, physical_id, intent, status, started_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
-                params![
-                    intent.address,
-                    intent.kind,
-                    action_name(intent.action),
-                    intent.id,
-                    serde_json::to_string(intent)?,
-                    sys::now(),
-                ],
+                params![intent.address, intent.kind, action_name(intent.action), intent.id, serde_json::to_string(intent)?, sys::now(),],
             )?;
             let op_id = tx.last_insert_rowid();
             tx.commit()?;
@@ -357,14 +307,8 @@ impl StateStore for SqliteStore {
     async fn finish_op(&self, op_id: i64, outcome: &OpOutcome) -> Result<(), StateError> {
         self.with(|inner| {
             let tx = write_tx(&mut inner.conn)?;
-            let status: String = tx
-                .query_row(
-                    "SELECT status FROM journal WHERE op_id = ?1",
-                    [op_id],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .ok_or(Error::NoSuchOp(op_id))?;
+            let status: String =
+                tx.query_row("SELECT status FROM journal WHERE op_id = ?1", [op_id], |r| r.get(0)).optional()?.ok_or(Error::NoSuchOp(op_id))?;
             if status != "open" {
                 return Err(Error::OpClosed { op_id, status });
             }
@@ -372,10 +316,7 @@ impl StateStore for SqliteStore {
                 OpOutcome::Failed { error } => ("failed", Some(error.as_str())),
                 OpOutcome::Applied(_) | OpOutcome::Deleted { .. } => ("done", None),
             };
-            tx.execute(
-                "UPDATE journal SET status = ?1, error = ?2, finished_at = ?3 WHERE op_id = ?4",
-                params![status, error, sys::now(), op_id],
-            )?;
+            tx.execute("UPDATE journal SET status = ?1, error = ?2, finished_at = ?3 WHERE op_id = ?4", params![status, error, sys::now(), op_id])?;
             match outcome {
                 OpOutcome::Applied(record) => {
                     upsert_record(&tx, record)?;
@@ -395,8 +336,7 @@ impl StateStore for SqliteStore {
 
     async fn open_ops(&self) -> Result<Vec<OpenOp>, StateError> {
         self.with(|inner| {
-            let mut stmt =
-                inner.conn.prepare("SELECT op_id, intent, started_at FROM journal WHERE status = 'open' ORDER BY op_id")?;
+            let mut stmt = inner.conn.prepare("SELECT op_id, intent, started_at FROM journal WHERE status = 'open' ORDER BY op_id")?;
             let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, u64>(2)?)))?;
             let mut ops = Vec::new();
             for row in rows {
@@ -467,14 +407,8 @@ impl StateStore for SqliteStore {
                 "SELECT serial, applied_at, operation, (SELECT count(*) FROM json_each(snapshot, '$.resources'))
                  FROM history ORDER BY serial DESC",
             )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(HistoryEntry {
-                    serial: r.get(0)?,
-                    applied_at: r.get(1)?,
-                    operation: r.get(2)?,
-                    resource_count: r.get(3)?,
-                })
-            })?;
+            let rows =
+                stmt.query_map([], |r| Ok(HistoryEntry { serial: r.get(0)?, applied_at: r.get(1)?, operation: r.get(2)?, resource_count: r.get(3)? }))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
@@ -483,11 +417,7 @@ impl StateStore for SqliteStore {
         self.with(|inner| {
             let json: String = inner
                 .conn
-                .query_row(
-                    "SELECT snapshot FROM history WHERE serial = ?1",
-                    [serial],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT snapshot FROM history WHERE serial = ?1", [serial], |r| r.get(0))
                 .optional()?
                 .ok_or(Error::NoSuchSerial(serial))?;
             Ok(serde_json::from_str(&json)?)

@@ -7,10 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Unix seconds now.
 pub(crate) fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// A 32-hex-char id for a new state. It only has to be unique, not secret:
@@ -18,10 +15,7 @@ pub(crate) fn now() -> u64 {
 /// keep ids apart within one process.
 pub(crate) fn new_lineage() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
     let pid = std::process::id();
     let half = |salt: u8| RandomState::new().hash_one((nanos, pid, count, salt));
@@ -53,4 +47,11 @@ pub(crate) fn pid_is_dead(pid: u32) -> bool {
     } else {
         false
     }
+}
+
+/// A random number for back-off jitter (not for secrets).
+pub(crate) fn random_u64() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    RandomState::new().hash_one((nanos, COUNTER.fetch_add(1, Ordering::Relaxed)))
 }

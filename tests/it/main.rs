@@ -1,6 +1,9 @@
 //! End-to-end tests: the real `cairn` binary against a real AWS emulator (moto, or LocalStack via CAIRN_TEST_ENDPOINT).
 
 mod harness;
+mod kinds_cluster;
+mod kinds_data_edge;
+mod kinds_network;
 mod lifecycle;
 mod safety;
 mod verify;

@@ -1,0 +1,129 @@
+//! `Harness`: runs stacks as the binary does (compile, reconcile, snapshot, refresh, plan, apply) against a `FakeCloud` and a `MemoryStore`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::watch;
+
+use super::cloud::FakeCloud;
+use super::memory_store::MemoryStore;
+use crate::apply::{apply, ApplyError, ApplyEvent, ApplyObserver, ApplyOptions, ApplyReport, DEFAULT_PARALLELISM};
+use crate::compile::{compile_source, CompileOptions};
+use crate::graph::ResourceGraph;
+use crate::plan::{plan, Plan, PlanError, PlanInput, PlanMode};
+use crate::provider::{Observed, Registry};
+use crate::refresh::{reconcile, refresh, Reconciled};
+use crate::source::SourceFile;
+use crate::state::{Snapshot, StateStore};
+
+/// The lineage every harness store starts with.
+pub const LINEAGE: &str = "lineage-test";
+
+/// A fake cloud, its registry and a state store: one stack's world.
+pub struct Harness {
+    pub cloud: FakeCloud,
+    pub registry: Registry,
+    pub store: Arc<MemoryStore>,
+}
+
+/// A plan and what was done to make it.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub plan: Plan,
+    pub reconciled: Vec<Reconciled>,
+    pub observed: BTreeMap<String, Option<Observed>>,
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Harness {
+    pub fn new() -> Harness {
+        let cloud = FakeCloud::new();
+        Harness { registry: cloud.registry(), cloud, store: Arc::new(MemoryStore::new(LINEAGE)) }
+    }
+
+    /// Compiles a stack for `env`; panics with the rendered diagnostics if it does not compile.
+    pub fn compile(&self, yaml: &str, env: &str) -> ResourceGraph {
+        self.compile_with(yaml, &CompileOptions { env: env.into(), ..CompileOptions::default() }).unwrap_or_else(|rendered| panic!("stack does not compile:\n{rendered}"))
+    }
+
+    /// Compiles a stack, returning the rendered diagnostics on failure.
+    pub fn compile_with(&self, yaml: &str, opts: &CompileOptions) -> Result<ResourceGraph, String> {
+        let file = SourceFile::new("stack.yaml", yaml);
+        compile_source(&file, opts, &self.registry).map(|(g, _)| g).map_err(|d| d.render(&file))
+    }
+
+    /// Reconcile, snapshot, refresh and plan, as `make_plan` in the binary does.
+    pub async fn try_plan(&self, graph: &ResourceGraph, mode: PlanMode, allow_destroy: &[&str]) -> Result<Planned, Vec<PlanError>> {
+        let reconciled = reconcile(self.store.as_ref(), &self.registry, Some(graph)).await.expect("reconcile");
+        let snapshot = self.store.snapshot().await.expect("snapshot");
+        let (observed, _) = refresh(&snapshot, &self.registry).await.expect("refresh");
+        let allow: BTreeSet<String> = allow_destroy.iter().map(|s| s.to_string()).collect();
+        let input = PlanInput { graph, snapshot: &snapshot, observed: &observed, schemas: &self.registry, mode, allow_destroy: &allow };
+        plan(&input).map(|plan| Planned { plan, reconciled, observed })
+    }
+
+    /// An apply-mode plan; panics if planning fails.
+    pub async fn plan(&self, graph: &ResourceGraph) -> Plan {
+        self.try_plan(graph, PlanMode::Apply, &[]).await.unwrap_or_else(|e| panic!("cannot plan: {e:?}")).plan
+    }
+
+    /// Applies with the default parallelism and no cancellation.
+    pub async fn apply(&self, plan: &Plan) -> ApplyReport {
+        let (_cancel, rx) = watch::channel(false);
+        self.apply_with(plan, ApplyOptions { parallelism: DEFAULT_PARALLELISM, cancel: rx }, &EventLog::default()).await.expect("apply")
+    }
+
+    pub async fn apply_with(&self, plan: &Plan, opts: ApplyOptions, observer: &dyn ApplyObserver) -> Result<ApplyReport, ApplyError> {
+        let store: Arc<dyn StateStore> = self.store.clone();
+        apply(plan, &self.registry, store, opts, observer).await
+    }
+
+    /// Plans and applies once; returns both.
+    pub async fn converge(&self, graph: &ResourceGraph) -> (Plan, ApplyReport) {
+        let plan = self.plan(graph).await;
+        let report = self.apply(&plan).await;
+        (plan, report)
+    }
+
+    pub async fn snapshot(&self) -> Snapshot {
+        self.store.snapshot().await.expect("snapshot")
+    }
+}
+
+/// An observer that keeps every event and lets a test wait for one.
+#[derive(Default)]
+pub struct EventLog {
+    events: Mutex<Vec<ApplyEvent>>,
+    count: watch::Sender<usize>,
+}
+
+impl EventLog {
+    pub fn events(&self) -> Vec<ApplyEvent> {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Waits until an event satisfying `f` has been seen.
+    pub async fn wait_for(&self, f: impl Fn(&ApplyEvent) -> bool) {
+        let mut rx = self.count.subscribe();
+        loop {
+            if self.events().iter().any(&f) {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl ApplyObserver for EventLog {
+    fn event(&self, event: ApplyEvent) {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner).push(event);
+        self.count.send_modify(|n| *n += 1);
+    }
+}

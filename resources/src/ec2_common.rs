@@ -1,0 +1,473 @@
+//! Helpers shared by the EC2 kinds: tags, ownership filters, batched describes, ARNs, error codes, waits and dependency reports.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::Client;
+use aws_smithy_runtime_api::client::result::SdkError;
+use cairn_engine::diff;
+use cairn_engine::provider::{Desired, Observed, ProviderError, ResourceSchema, Tags};
+use serde_json::Value;
+
+use crate::error::classify;
+use crate::tags::tag_changes;
+
+/// Ids per Describe call. EC2 accepts at most 200 values in one filter, and the id-list
+/// calls fall back to a filter, so both use the same chunk.
+pub const BATCH: usize = 200;
+
+/// Turns an EC2 error into a `ProviderError`, adding the EC2 codes the shared table does not know.
+pub fn ec2_error<E, R>(operation: &str, err: SdkError<E, R>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let code = err.code().map(str::to_string);
+    let base = classify(operation, err);
+    match code.as_deref() {
+        // Codes that mean "not there" without the usual `.NotFound` suffix.
+        Some("NatGatewayNotFound" | "Gateway.NotAttached") => ProviderError::NotFound(message(&base)),
+        // "In use" errors: the resource is fine, something else still holds it.
+        Some("Resource.AlreadyAssociated" | "InvalidIPAddress.InUse" | "IncorrectState") => ProviderError::Conflict(message(&base)),
+        _ => base,
+    }
+}
+
+/// Shorthand for `.map_err(|e| ec2_error(op, e))`.
+pub trait Ec2ResultExt<T> {
+    fn ec2(self, operation: &str) -> Result<T, ProviderError>;
+}
+
+impl<T, E, R> Ec2ResultExt<T> for Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn ec2(self, operation: &str) -> Result<T, ProviderError> {
+        self.map_err(|e| ec2_error(operation, e))
+    }
+}
+
+/// The text inside any `ProviderError`.
+pub fn message(e: &ProviderError) -> String {
+    match e {
+        ProviderError::NotFound(m)
+        | ProviderError::Throttled(m)
+        | ProviderError::Retryable(m)
+        | ProviderError::Conflict(m)
+        | ProviderError::Invalid(m)
+        | ProviderError::AccessDenied(m)
+        | ProviderError::Fatal(m) => m.clone(),
+    }
+}
+
+pub fn invalid(schema: &ResourceSchema, message: impl std::fmt::Display) -> ProviderError {
+    ProviderError::Invalid(format!("{}: {message}", schema.kind))
+}
+
+/// EC2's tag list as a map.
+pub fn tags_of(tags: &[Tag]) -> Tags {
+    tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
+}
+
+fn ec2_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+/// Tags for the creating call, so a resource never exists without its ownership tags.
+pub fn tag_spec(resource_type: ResourceType, tags: &Tags) -> Option<Vec<TagSpecification>> {
+    (!tags.is_empty()).then(|| vec![TagSpecification::builder().resource_type(resource_type).set_tags(Some(ec2_tags(tags))).build()])
+}
+
+pub fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -> Filter {
+    Filter::builder().name(name).set_values(Some(values.into_iter().map(Into::into).collect())).build()
+}
+
+/// `tag:cairn:*` filters that select what one owner created.
+pub fn owner_filters(desired: &Desired) -> Vec<Filter> {
+    desired.owner.tags().iter().map(|(k, v)| filter(&format!("tag:{k}"), [v.clone()])).collect()
+}
+
+/// Brings the tags of `id` from `current` to `desired` with CreateTags / DeleteTags.
+pub async fn sync_tags(client: &Client, id: &str, current: &Tags, desired: &Tags) -> Result<(), ProviderError> {
+    let (set, remove) = tag_changes(current, desired);
+    if !set.is_empty() {
+        client.create_tags().resources(id).set_tags(Some(ec2_tags(&set))).send().await.ec2("CreateTags")?;
+    }
+    if !remove.is_empty() {
+        let keys = remove.into_iter().map(|k| Tag::builder().key(k).build()).collect();
+        client.delete_tags().resources(id).set_tags(Some(keys)).send().await.ec2("DeleteTags")?;
+    }
+    Ok(())
+}
+
+/// How one Describe call selects resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The id-list parameter (`VpcIds`, `SubnetIds`...): fails the whole call when one id is gone.
+    Ids(Vec<String>),
+    /// The id filter (`vpc-id`, `subnet-id`...): returns only those that exist.
+    Filter(Vec<String>),
+}
+
+/// Describes `ids` in chunks of `BATCH`, one call per chunk (plus pages). When a chunk
+/// fails because one of its ids no longer exists, the chunk is asked again through the id
+/// filter, which returns the ones that do; a chunk of one id needs no second call.
+pub async fn describe_batched<T, F, Fut>(ids: &[String], mut call: F) -> Result<Vec<T>, ProviderError>
+where
+    F: FnMut(Lookup) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, ProviderError>>,
+{
+    let mut unique = ids.to_vec();
+    unique.sort();
+    unique.dedup();
+    let mut out = Vec::new();
+    for chunk in unique.chunks(BATCH) {
+        match call(Lookup::Ids(chunk.to_vec())).await {
+            Ok(items) => out.extend(items),
+            Err(ProviderError::NotFound(_)) if chunk.len() == 1 => {}
+            Err(ProviderError::NotFound(_)) => out.extend(call(Lookup::Filter(chunk.to_vec())).await?),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// The ARN of an EC2 resource that the API does not report one for.
+pub fn arn(client: &Client, owner_id: &str, resource: &str) -> String {
+    let region = client.config().region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+    let partition = if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    };
+    format!("arn:{partition}:ec2:{region}:{owner_id}:{resource}")
+}
+
+/// The desired value of a prop, or its schema default, so that create sets what read reports.
+pub fn value(schema: &ResourceSchema, desired: &Desired, name: &str) -> Option<Value> {
+    desired
+        .props
+        .get(name)
+        .filter(|v| !v.is_null())
+        .cloned()
+        .or_else(|| schema.prop(name)?.default.and_then(|d| serde_json::from_str(d).ok()))
+        .filter(|v: &Value| !v.is_null())
+}
+
+pub fn str_value(schema: &ResourceSchema, desired: &Desired, name: &str) -> Result<Option<String>, ProviderError> {
+    match value(schema, desired, name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(invalid(schema, format!("{name} must be a string, not {other}"))),
+    }
+}
+
+pub fn required_str(schema: &ResourceSchema, desired: &Desired, name: &str) -> Result<String, ProviderError> {
+    str_value(schema, desired, name)?.ok_or_else(|| invalid(schema, format!("{name} is required")))
+}
+
+pub fn bool_value(schema: &ResourceSchema, desired: &Desired, name: &str) -> Result<bool, ProviderError> {
+    match value(schema, desired, name) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(b),
+        Some(other) => Err(invalid(schema, format!("{name} must be true or false, not {other}"))),
+    }
+}
+
+/// Whether a resource found by its ownership tags is the one `desired` describes. After
+/// an interrupted replacement both the old and the new resource carry the owner's tags;
+/// the old one differs in a property that forces replacement, so it is not adopted.
+pub fn is_owned_match(schema: &ResourceSchema, desired: &Desired, observed: &Observed) -> bool {
+    desired.owner.matches(&observed.tags)
+        && schema.props.iter().filter(|p| p.force_new && !p.local).all(|p| match value(schema, desired, p.name) {
+            Some(want) => diff::same(p.ty, &want, observed.props.get(p.name)),
+            None => true,
+        })
+}
+
+/// The first candidate `is_owned_match` accepts.
+pub fn pick_owned(schema: &ResourceSchema, desired: &Desired, candidates: impl IntoIterator<Item = Observed>) -> Option<Observed> {
+    candidates.into_iter().find(|o| is_owned_match(schema, desired, o))
+}
+
+/// A ClientToken for one create call. The engine's token is stable per address, and EC2
+/// remembers a token for a day: reusing it after the resource was deleted or replaced returns
+/// the old (deleted) resource or fails with IdempotentParameterMismatch. The SDK's retries of
+/// this call reuse the same input and so the same token; an interrupted run is recovered by
+/// `find_owned` through the ownership tags instead.
+pub fn client_token(desired: &Desired) -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    let mut token = format!("{}-{:x}", desired.idempotency_token, nanos as u64);
+    token.truncate(64);
+    token
+}
+
+/// Repeats `call` while it reports NotFound: EC2 is eventually consistent, and a resource
+/// created a moment ago can be unknown to the next call for a few seconds.
+pub async fn eventually<T, F, Fut>(mut call: F) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let mut delay = Duration::from_millis(500);
+    for _ in 0..6 {
+        match call().await {
+            Err(ProviderError::NotFound(_)) => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    call().await
+}
+
+/// Reads a resource just created, allowing for EC2's eventual consistency.
+pub async fn read_created<F, Fut>(kind: &str, id: &str, mut read: F) -> Result<Observed, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<Observed>, ProviderError>>,
+{
+    eventually(|| {
+        let fut = read();
+        async move { fut.await?.ok_or_else(|| ProviderError::NotFound(format!("{kind} {id} is not readable yet"))) }
+    })
+    .await
+    .map_err(|e| match e {
+        ProviderError::NotFound(m) => ProviderError::Retryable(m),
+        other => other,
+    })
+}
+
+/// The network interfaces that keep a subnet, security group or VPC from being deleted,
+/// one line each, for the DependencyViolation message.
+pub async fn blocking_interfaces(client: &Client, filter_name: &str, id: &str) -> Result<Vec<String>, ProviderError> {
+    let enis = client
+        .describe_network_interfaces()
+        .filters(filter(filter_name, [id]))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .ec2("DescribeNetworkInterfaces")?;
+    let mut lines: Vec<String> = enis
+        .iter()
+        .map(|eni| {
+            let mut line = eni.network_interface_id().unwrap_or("?").to_string();
+            if let Some(d) = eni.description().filter(|d| !d.is_empty()) {
+                line.push_str(&format!(" \"{d}\""));
+            }
+            let requester = eni.requester_id().map(str::to_string).or_else(|| eni.attachment().and_then(|a| a.instance_owner_id()).map(str::to_string));
+            if let Some(r) = requester {
+                line.push_str(&format!(" requested by {r}"));
+            }
+            if let Some(t) = eni.interface_type() {
+                line.push_str(&format!(" (type {})", t.as_str()));
+            }
+            if let Some(s) = eni.status() {
+                line.push_str(&format!(", {}", s.as_str()));
+            }
+            line
+        })
+        .collect();
+    lines.sort();
+    Ok(lines)
+}
+
+/// Turns a DependencyViolation from deleting `what` into a Conflict naming the network
+/// interfaces still using it and what to do. ENIs are never deleted here: they belong to
+/// load balancers, EKS, Lambda or instances, which release them themselves.
+pub async fn dependency_conflict(client: &Client, what: &str, filter_name: &str, id: &str, original: ProviderError) -> ProviderError {
+    let ProviderError::Conflict(aws_message) = &original else { return original };
+    let enis = match blocking_interfaces(client, filter_name, id).await {
+        Ok(enis) => enis,
+        Err(e) => return ProviderError::Conflict(format!("{aws_message} (listing the network interfaces that use {what} {id} failed too: {e})")),
+    };
+    if enis.is_empty() {
+        return ProviderError::Conflict(format!(
+            "{what} {id} is still in use ({aws_message}); no network interface uses it now, so it is another resource (a rule of another security group, a route, an attachment) or interfaces that were just released: re-run destroy"
+        ));
+    }
+    ProviderError::Conflict(format!(
+        "{what} {id} is still used by {} network interface(s): {}. These belong to other services (load balancers, EKS, Lambda, instances): delete the load balancer or service that owns them, or wait for EKS to release them (this can take several minutes after a cluster or node group is deleted), then re-run destroy. cairn does not delete interfaces it did not create. ({aws_message})",
+        enis.len(),
+        enis.join("; ")
+    ))
+}
+
+/// Maps a waiter's error: a timeout becomes Retryable with advice, a failure state Fatal.
+pub fn waiter_error<O, E>(what: &str, state: &str, minutes: i64, err: aws_smithy_runtime_api::client::waiters::error::WaiterError<O, E>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use aws_smithy_runtime_api::client::waiters::error::WaiterError;
+    match err {
+        WaiterError::ExceededMaxWait(_) => {
+            ProviderError::Retryable(format!("{what} still {state} after {minutes} minutes; raise wait_timeout_minutes or re-run apply to continue waiting"))
+        }
+        WaiterError::FailureState(_) => ProviderError::Fatal(format!("{what} reached a failed state while waiting")),
+        WaiterError::OperationFailed(f) => ec2_error("waiting", f.into_error()),
+        WaiterError::ConstructionFailure(_) => ProviderError::Fatal(format!("waiting for {what}: the waiter could not be built")),
+        _ => ProviderError::Fatal(format!("waiting for {what} failed")),
+    }
+}
+
+/// Mocked EC2 clients for the kinds' tests and the benchmark.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use aws_sdk_ec2::config::{AsyncSleep, BehaviorVersion, Credentials, Region, Sleep};
+    use aws_sdk_ec2::Client;
+    use aws_smithy_mocks::{create_mock_http_client, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+    use aws_types::sdk_config::TimeSource;
+    use cairn_engine::provider::{Desired, Owner, Tags};
+    use serde_json::Value;
+
+    /// Virtual time: sleeping advances it at once, so waiter timeouts are reached instantly.
+    #[derive(Debug, Clone, Default)]
+    pub struct Clock(Arc<AtomicU64>);
+
+    impl AsyncSleep for Clock {
+        fn sleep(&self, duration: Duration) -> Sleep {
+            self.0.fetch_add(duration.as_millis() as u64, Ordering::SeqCst);
+            Sleep::new(std::future::ready(()))
+        }
+    }
+
+    impl TimeSource for Clock {
+        fn now(&self) -> SystemTime {
+            UNIX_EPOCH + Duration::from_secs(1_700_000_000) + Duration::from_millis(self.0.load(Ordering::SeqCst))
+        }
+    }
+
+    pub fn client(rules: &[Rule]) -> Client {
+        let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for rule in rules {
+            mocks = mocks.with_rule(rule);
+        }
+        let clock = Clock::default();
+        let config = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .retry_config(aws_sdk_ec2::config::retry::RetryConfig::disabled())
+            .http_client(create_mock_http_client())
+            .sleep_impl(clock.clone())
+            .time_source(clock)
+            .interceptor(mocks)
+            .build();
+        Client::from_conf(config)
+    }
+
+    pub fn error_meta(code: &str) -> ErrorMetadata {
+        ErrorMetadata::builder().code(code).message(format!("mocked {code}")).build()
+    }
+
+    pub fn owner() -> Owner {
+        Owner { stack: "net".into(), env: "dev".into(), address: "main".into() }
+    }
+
+    pub fn desired(props: Value) -> Desired {
+        let mut tags = owner().tags();
+        tags.insert("Project".into(), "LegacyPlatform".into());
+        Desired {
+            props: props.as_object().cloned().unwrap_or_default(),
+            tags,
+            owner: owner(),
+            default_name: "net-dev-main".into(),
+            idempotency_token: "cairn-0123456789abcdef".into(),
+        }
+    }
+
+    pub fn ec2_tags(tags: &Tags) -> Vec<aws_sdk_ec2::types::Tag> {
+        super::ec2_tags(tags)
+    }
+
+    pub fn defaults_parse(schema: &cairn_engine::provider::ResourceSchema) {
+        for p in schema.props {
+            if let Some(d) = p.default {
+                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{} default of {}: {e}", schema.kind, p.name));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn batches_fall_back_to_the_filter_when_an_id_is_gone() {
+        let calls: Arc<Mutex<Vec<Lookup>>> = Arc::default();
+        let ids: Vec<String> = (0..450).map(|i| format!("vpc-{i:04}")).collect();
+        let seen = calls.clone();
+        let out = describe_batched(&ids, |lookup| {
+            seen.lock().unwrap().push(lookup.clone());
+            async move {
+                match lookup {
+                    Lookup::Ids(ids) if ids.contains(&"vpc-0300".to_string()) => Err(ProviderError::NotFound("InvalidVpcID.NotFound".into())),
+                    Lookup::Ids(ids) => Ok(ids),
+                    Lookup::Filter(ids) => Ok(ids.into_iter().filter(|i| i != "vpc-0300").collect()),
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(out.len(), 449);
+        let calls = calls.lock().unwrap();
+        assert_eq!(calls.len(), 4, "three chunks, one retried through the filter");
+        assert!(matches!(&calls[0], Lookup::Ids(c) if c.len() == 200));
+        assert!(matches!(&calls[2], Lookup::Filter(c) if c.len() == 200));
+        assert!(matches!(&calls[3], Lookup::Ids(c) if c.len() == 50));
+    }
+
+    #[tokio::test]
+    async fn a_single_missing_id_needs_no_second_call() {
+        let calls = Arc::new(Mutex::new(0));
+        let seen = calls.clone();
+        let out: Vec<String> = describe_batched(&["vpc-1".to_string()], |_| {
+            *seen.lock().unwrap() += 1;
+            async { Err(ProviderError::NotFound("gone".into())) }
+        })
+        .await
+        .unwrap();
+        assert!(out.is_empty());
+        assert_eq!(*calls.lock().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_not_retried_through_the_filter() {
+        let err = describe_batched::<String, _, _>(&["a".to_string(), "b".to_string()], |_| async { Err(ProviderError::AccessDenied("no".into())) })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::AccessDenied(_)));
+    }
+
+    #[test]
+    fn tag_specification_carries_every_tag() {
+        let tags = Tags::from([("a".to_string(), "1".to_string()), ("cairn:stack".to_string(), "s".to_string())]);
+        let spec = tag_spec(ResourceType::Vpc, &tags).unwrap();
+        assert_eq!(spec[0].resource_type(), Some(&ResourceType::Vpc));
+        assert_eq!(tags_of(spec[0].tags()), tags);
+        assert!(tag_spec(ResourceType::Vpc, &Tags::new()).is_none());
+    }
+
+    #[test]
+    fn client_tokens_fit_and_keep_the_engine_token() {
+        let d = testing::desired(serde_json::json!({}));
+        let t = client_token(&d);
+        assert!(t.starts_with("cairn-0123456789abcdef-") && t.len() <= 64, "{t}");
+    }
+}

@@ -1,0 +1,226 @@
+//! `aws.ec2.eip`: an Elastic IP address allocated for use in a VPC (for NAT gateways, load balancers, instances).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
+use aws_sdk_ec2::Client;
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
+use serde_json::json;
+
+use crate::aws::AwsContext;
+use crate::ec2_common::{
+    describe_batched, filter, invalid, owner_filters, pick_owned, read_created, str_value, sync_tags, tag_spec, tags_of, Ec2ResultExt, Lookup,
+};
+use crate::error::gone;
+
+pub static SCHEMA: ResourceSchema = ResourceSchema {
+    kind: "aws.ec2.eip",
+    doc: "An Elastic IP address. id = the allocation id (eipalloc-...). Destroy releases it; an address still associated (to a NAT gateway being deleted, an instance) is a conflict until it is let go. Refresh describes all addresses of a stack in one DescribeAddresses call per 200.",
+    props: &[PropSpec::new("domain", PropType::String, "vpc (the only kind of address new accounts have).").force_new().default("\"vpc\"")],
+    attrs: &["public_ip", "allocation_id"],
+    taggable: true,
+};
+
+const READ: &[&str] = &["ec2:DescribeAddresses"];
+const CREATE: &[&str] = &["ec2:AllocateAddress", "ec2:CreateTags", "ec2:DescribeAddresses"];
+const UPDATE: &[&str] = &["ec2:CreateTags", "ec2:DeleteTags", "ec2:DescribeAddresses"];
+const DELETE: &[&str] = &["ec2:ReleaseAddress"];
+
+pub struct Ec2Eip {
+    client: Client,
+}
+
+fn observe(a: &Address) -> Option<Observed> {
+    let id = a.allocation_id()?;
+    let mut props = Props::new();
+    props.insert("domain".into(), json!(a.domain().map(|d| d.as_str()).unwrap_or("vpc")));
+    let mut attrs = Props::new();
+    attrs.insert("allocation_id".into(), json!(id));
+    if let Some(ip) = a.public_ip() {
+        attrs.insert("public_ip".into(), json!(ip));
+    }
+    Some(Observed { id: id.to_string(), props, attrs, tags: tags_of(a.tags()) })
+}
+
+impl Ec2Eip {
+    pub fn new(ctx: &AwsContext) -> Self {
+        Self::from_client(ctx.ec2())
+    }
+
+    pub fn from_client(client: Client) -> Self {
+        Ec2Eip { client }
+    }
+
+    /// DescribeAddresses has no pagination: it returns every match in one answer.
+    async fn describe(&self, lookup: Lookup) -> Result<Vec<Address>, ProviderError> {
+        let req = self.client.describe_addresses();
+        let req = match lookup {
+            Lookup::Ids(ids) => req.set_allocation_ids(Some(ids)),
+            Lookup::Filter(ids) => req.filters(filter("allocation-id", ids)),
+        };
+        Ok(req.send().await.ec2("DescribeAddresses")?.addresses().to_vec())
+    }
+}
+
+#[async_trait]
+impl ResourceKind for Ec2Eip {
+    fn schema(&self) -> &'static ResourceSchema {
+        &SCHEMA
+    }
+
+    async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
+        Ok(self.read_many(&[id.to_string()]).await?.remove(id).flatten())
+    }
+
+    async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
+        let addresses = describe_batched(ids, |lookup| self.describe(lookup)).await?;
+        let mut out: BTreeMap<String, Option<Observed>> = ids.iter().map(|id| (id.clone(), None)).collect();
+        for o in addresses.iter().filter_map(observe) {
+            out.insert(o.id.clone(), Some(o));
+        }
+        Ok(out)
+    }
+
+    async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
+        let domain = str_value(&SCHEMA, desired, "domain")?.unwrap_or_else(|| "vpc".into());
+        if !["vpc", "standard"].contains(&domain.as_str()) {
+            return Err(invalid(&SCHEMA, format!("domain must be \"vpc\", not {domain:?}")));
+        }
+        let out = self
+            .client
+            .allocate_address()
+            .domain(DomainType::from(domain.as_str()))
+            .set_tag_specifications(tag_spec(ResourceType::ElasticIp, &desired.tags))
+            .send()
+            .await
+            .ec2("AllocateAddress")?;
+        let id = out.allocation_id().ok_or_else(|| ProviderError::Fatal("AllocateAddress: no allocation id in the response".into()))?.to_string();
+        read_created("Elastic IP", &id, || self.read(&id)).await
+    }
+
+    async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
+        let current = self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("Elastic IP {id} no longer exists")))?;
+        if changed.iter().any(|c| c == "tags") {
+            sync_tags(&self.client, id, &current.tags, &desired.tags).await?;
+            return self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("Elastic IP {id} disappeared during update")));
+        }
+        Ok(current)
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), ProviderError> {
+        match gone(self.client.release_address().allocation_id(id).send().await.map(|_| ()).ec2("ReleaseAddress")) {
+            Err(ProviderError::Conflict(m)) | Err(ProviderError::AccessDenied(m)) if m.contains("InUse") || m.contains("associated") => Err(ProviderError::Conflict(format!(
+                "Elastic IP {id} is still associated (with a NAT gateway, load balancer or instance): delete or disassociate that first, then re-run destroy ({m})"
+            ))),
+            other => other,
+        }
+    }
+
+    async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
+        let out = self.client.describe_addresses().set_filters(Some(owner_filters(desired))).send().await.ec2("DescribeAddresses")?;
+        Ok(pick_owned(&SCHEMA, desired, out.addresses().iter().filter_map(observe)))
+    }
+
+    fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
+        match op {
+            Operation::Read => READ,
+            Operation::Create => CREATE,
+            Operation::Update => UPDATE,
+            Operation::Delete => DELETE,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_ec2::operation::allocate_address::{AllocateAddressInput, AllocateAddressOutput};
+    use aws_sdk_ec2::operation::describe_addresses::{DescribeAddressesError, DescribeAddressesInput, DescribeAddressesOutput};
+    use aws_sdk_ec2::operation::release_address::{ReleaseAddressError, ReleaseAddressInput, ReleaseAddressOutput};
+    use aws_smithy_mocks::{mock, MockResponse, Rule};
+    use serde_json::Value;
+
+    use super::*;
+    use crate::ec2_common::testing::{client, defaults_parse, desired, ec2_tags, error_meta, owner};
+
+    fn address(id: &str) -> Address {
+        Address::builder().allocation_id(id).public_ip("203.0.113.7").domain(DomainType::Vpc).set_tags(Some(ec2_tags(&owner().tags()))).build()
+    }
+
+    fn describe(existing: &'static [&'static str]) -> Rule {
+        mock!(Client::describe_addresses).then_compute_response(move |input: &DescribeAddressesInput| {
+            let ids = input.allocation_ids().to_vec();
+            if ids.iter().any(|i| !existing.contains(&i.as_str())) {
+                return MockResponse::Error(DescribeAddressesError::generic(error_meta("InvalidAllocationID.NotFound")));
+            }
+            let wanted: Vec<String> = if ids.is_empty() { input.filters().iter().flat_map(|f| f.values().to_vec()).collect() } else { ids };
+            MockResponse::Output(
+                DescribeAddressesOutput::builder()
+                    .set_addresses(Some(existing.iter().filter(|e| wanted.iter().any(|w| w == *e)).map(|e| address(e)).collect()))
+                    .build(),
+            )
+        })
+    }
+
+    #[test]
+    fn defaults_are_json() {
+        defaults_parse(&SCHEMA);
+    }
+
+    #[tokio::test]
+    async fn allocate_tags_in_the_call() {
+        let seen: Arc<Mutex<Vec<AllocateAddressInput>>> = Arc::default();
+        let sink = seen.clone();
+        let alloc = mock!(Client::allocate_address).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            AllocateAddressOutput::builder().allocation_id("eipalloc-1").public_ip("203.0.113.7").build()
+        });
+        let kind = Ec2Eip::from_client(client(&[alloc, describe(&["eipalloc-1"])]));
+        let want = desired(json!({}));
+        let obs = kind.create(&want).await.unwrap();
+        let input = seen.lock().unwrap().pop().unwrap();
+        assert_eq!(input.domain(), Some(&DomainType::Vpc));
+        assert_eq!(input.tag_specifications()[0].resource_type(), Some(&ResourceType::ElasticIp));
+        assert_eq!(tags_of(input.tag_specifications()[0].tags()), want.tags);
+        assert_eq!(obs.id, "eipalloc-1");
+        assert_eq!(Value::Object(obs.props), json!({"domain": "vpc"}));
+        assert_eq!(Value::Object(obs.attrs), json!({"allocation_id": "eipalloc-1", "public_ip": "203.0.113.7"}));
+    }
+
+    #[tokio::test]
+    async fn read_many_is_one_call_and_maps_released_addresses_to_none() {
+        let rule = describe(&["eipalloc-1", "eipalloc-2"]);
+        let kind = Ec2Eip::from_client(client(&[rule.clone()]));
+        let out = kind.read_many(&["eipalloc-1".into(), "eipalloc-2".into()]).await.unwrap();
+        assert!(out.values().all(Option::is_some));
+        assert_eq!(rule.num_calls(), 1);
+        let out = kind.read_many(&["eipalloc-1".into(), "eipalloc-x".into()]).await.unwrap();
+        assert_eq!(out["eipalloc-x"], None);
+        assert!(out["eipalloc-1"].is_some());
+        assert_eq!(kind.read("eipalloc-x").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn release_uses_the_allocation_id_and_tolerates_a_released_address() {
+        let seen: Arc<Mutex<Vec<ReleaseAddressInput>>> = Arc::default();
+        let sink = seen.clone();
+        let release = mock!(Client::release_address).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            ReleaseAddressOutput::builder().build()
+        });
+        Ec2Eip::from_client(client(&[release])).delete("eipalloc-1").await.unwrap();
+        assert_eq!(seen.lock().unwrap()[0].allocation_id(), Some("eipalloc-1"));
+
+        let missing = mock!(Client::release_address).then_error(|| ReleaseAddressError::generic(error_meta("InvalidAllocationID.NotFound")));
+        Ec2Eip::from_client(client(&[missing])).delete("eipalloc-1").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn release_of_an_associated_address_is_a_conflict() {
+        let busy = mock!(Client::release_address).then_error(|| ReleaseAddressError::generic(error_meta("InvalidIPAddress.InUse")));
+        let err = Ec2Eip::from_client(client(&[busy])).delete("eipalloc-1").await.unwrap_err();
+        assert!(matches!(&err, ProviderError::Conflict(m) if m.contains("still associated")), "{err:?}");
+    }
+}

@@ -1,0 +1,385 @@
+//! `aws.ec2.nat_gateway`: a NAT gateway in a subnet, public (with an Elastic IP) or private.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::client::Waiters;
+use aws_sdk_ec2::types::{ConnectivityType, NatGateway, ResourceType};
+use aws_sdk_ec2::Client;
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
+use serde_json::json;
+
+use crate::aws::AwsContext;
+use crate::ec2_common::{
+    client_token, describe_batched, filter, invalid, owner_filters, pick_owned, read_created, required_str, str_value, sync_tags, tag_spec, tags_of,
+    waiter_error, Ec2ResultExt, Lookup,
+};
+use crate::error::gone;
+
+pub static SCHEMA: ResourceSchema = ResourceSchema {
+    kind: "aws.ec2.nat_gateway",
+    doc: "A NAT gateway. id = the NAT gateway id (nat-...). Create waits until it is available and destroy until it is deleted (a few minutes each). A gateway in the deleting, deleted or failed state counts as gone. Refresh describes all NAT gateways of a stack in one DescribeNatGateways call per 200.",
+    props: &[
+        PropSpec::new("subnet_id", PropType::String, "The subnet to place the gateway in (a public subnet for a public gateway).").required().force_new(),
+        PropSpec::new("allocation_id", PropType::String, "The Elastic IP allocation id (eipalloc-...); needed for a public gateway.").force_new(),
+        PropSpec::new("connectivity_type", PropType::String, "public (internet access through the Elastic IP) or private.").force_new().default("\"public\""),
+        PropSpec::new("wait_timeout_minutes", PropType::Int, "How long create and destroy wait for the gateway to become available or deleted.").local().default("15"),
+    ],
+    attrs: &["public_ip", "network_interface_id"],
+    taggable: true,
+};
+
+const READ: &[&str] = &["ec2:DescribeNatGateways"];
+const CREATE: &[&str] = &["ec2:CreateNatGateway", "ec2:CreateTags", "ec2:DescribeNatGateways"];
+const UPDATE: &[&str] = &["ec2:CreateTags", "ec2:DeleteTags", "ec2:DescribeNatGateways"];
+const DELETE: &[&str] = &["ec2:DeleteNatGateway", "ec2:DescribeNatGateways"];
+
+/// The timeout delete uses: it is given only the id, not the desired props.
+const DEFAULT_WAIT_MINUTES: i64 = 15;
+
+pub struct Ec2NatGateway {
+    client: Client,
+}
+
+/// States after which the gateway will never carry traffic again.
+fn is_gone(n: &NatGateway) -> bool {
+    matches!(n.state().map(|s| s.as_str()), Some("deleting" | "deleted" | "failed"))
+}
+
+fn observe(n: &NatGateway) -> Option<Observed> {
+    let id = n.nat_gateway_id()?;
+    if is_gone(n) {
+        return None;
+    }
+    let addresses = n.nat_gateway_addresses();
+    let primary = addresses.iter().find(|a| a.is_primary() == Some(true)).or_else(|| addresses.first());
+    let mut props = Props::new();
+    props.insert("subnet_id".into(), json!(n.subnet_id().unwrap_or_default()));
+    props.insert("connectivity_type".into(), json!(n.connectivity_type().map(|c| c.as_str()).unwrap_or("public")));
+    if let Some(alloc) = primary.and_then(|a| a.allocation_id()) {
+        props.insert("allocation_id".into(), json!(alloc));
+    }
+    let mut attrs = Props::new();
+    if let Some(ip) = primary.and_then(|a| a.public_ip()) {
+        attrs.insert("public_ip".into(), json!(ip));
+    }
+    if let Some(eni) = primary.and_then(|a| a.network_interface_id()) {
+        attrs.insert("network_interface_id".into(), json!(eni));
+    }
+    Some(Observed { id: id.to_string(), props, attrs, tags: tags_of(n.tags()) })
+}
+
+fn wait_minutes(desired: &Desired) -> Result<i64, ProviderError> {
+    match desired.props.get("wait_timeout_minutes") {
+        None | Some(serde_json::Value::Null) => Ok(DEFAULT_WAIT_MINUTES),
+        Some(v) => v.as_i64().filter(|m| *m >= 0).ok_or_else(|| invalid(&SCHEMA, "wait_timeout_minutes must be a whole number of minutes")),
+    }
+}
+
+impl Ec2NatGateway {
+    pub fn new(ctx: &AwsContext) -> Self {
+        Self::from_client(ctx.ec2())
+    }
+
+    pub fn from_client(client: Client) -> Self {
+        Ec2NatGateway { client }
+    }
+
+    async fn describe(&self, lookup: Lookup) -> Result<Vec<NatGateway>, ProviderError> {
+        let req = self.client.describe_nat_gateways();
+        let req = match lookup {
+            Lookup::Ids(ids) => req.set_nat_gateway_ids(Some(ids)),
+            Lookup::Filter(ids) => req.filter(filter("nat-gateway-id", ids)),
+        };
+        req.into_paginator().items().send().try_collect().await.ec2("DescribeNatGateways")
+    }
+
+    async fn state_of(&self, id: &str) -> String {
+        match describe_batched(&[id.to_string()], |lookup| self.describe(lookup)).await {
+            Ok(gws) => gws.first().and_then(|n| n.state()).map(|s| s.as_str().to_string()).unwrap_or_else(|| "unknown".into()),
+            Err(_) => "unknown".into(),
+        }
+    }
+
+    async fn wait_available(&self, id: &str, minutes: i64) -> Result<(), ProviderError> {
+        let result = self.client.wait_until_nat_gateway_available().nat_gateway_ids(id).wait(Duration::from_secs(minutes as u64 * 60)).await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(aws_smithy_runtime_api::client::waiters::error::WaiterError::FailureState(f)) => {
+                let gw = f.final_poll().as_result().ok().and_then(|o| o.nat_gateways().first().cloned());
+                let state = gw.as_ref().and_then(|g| g.state()).map(|s| s.as_str().to_string()).unwrap_or_else(|| "failed".into());
+                let why = gw.as_ref().and_then(|g| g.failure_message()).unwrap_or("no reason given");
+                Err(ProviderError::Fatal(format!("NAT gateway {id} is {state} instead of available: {why}")))
+            }
+            Err(e) => {
+                let state = self.state_of(id).await;
+                Err(waiter_error(&format!("NAT gateway {id}"), &state, minutes, e))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ResourceKind for Ec2NatGateway {
+    fn schema(&self) -> &'static ResourceSchema {
+        &SCHEMA
+    }
+
+    async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
+        Ok(self.read_many(&[id.to_string()]).await?.remove(id).flatten())
+    }
+
+    async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
+        let gws = describe_batched(ids, |lookup| self.describe(lookup)).await?;
+        let mut out: BTreeMap<String, Option<Observed>> = ids.iter().map(|id| (id.clone(), None)).collect();
+        for o in gws.iter().filter_map(observe) {
+            out.insert(o.id.clone(), Some(o));
+        }
+        Ok(out)
+    }
+
+    async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
+        let connectivity = str_value(&SCHEMA, desired, "connectivity_type")?.unwrap_or_else(|| "public".into());
+        let allocation = str_value(&SCHEMA, desired, "allocation_id")?;
+        match (connectivity.as_str(), &allocation) {
+            ("public", None) => return Err(invalid(&SCHEMA, "a public NAT gateway needs allocation_id (an aws.ec2.eip's id)")),
+            ("private", Some(_)) => return Err(invalid(&SCHEMA, "a private NAT gateway takes no allocation_id")),
+            ("public" | "private", _) => {}
+            (other, _) => return Err(invalid(&SCHEMA, format!("connectivity_type must be \"public\" or \"private\", not {other:?}"))),
+        }
+        let minutes = wait_minutes(desired)?;
+        let out = self
+            .client
+            .create_nat_gateway()
+            .subnet_id(required_str(&SCHEMA, desired, "subnet_id")?)
+            .set_allocation_id(allocation)
+            .connectivity_type(ConnectivityType::from(connectivity.as_str()))
+            .client_token(client_token(desired))
+            .set_tag_specifications(tag_spec(ResourceType::Natgateway, &desired.tags))
+            .send()
+            .await
+            .ec2("CreateNatGateway")?;
+        let id = out
+            .nat_gateway()
+            .and_then(|n| n.nat_gateway_id())
+            .ok_or_else(|| ProviderError::Fatal("CreateNatGateway: no NAT gateway id in the response".into()))?
+            .to_string();
+        self.wait_available(&id, minutes).await?;
+        read_created("NAT gateway", &id, || self.read(&id)).await
+    }
+
+    async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
+        let current = self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("NAT gateway {id} no longer exists")))?;
+        if !changed.iter().any(|c| c == "tags") {
+            return Ok(current);
+        }
+        sync_tags(&self.client, id, &current.tags, &desired.tags).await?;
+        self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("NAT gateway {id} disappeared during update")))
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), ProviderError> {
+        gone(self.client.delete_nat_gateway().nat_gateway_id(id).send().await.map(|_| ()).ec2("DeleteNatGateway"))?;
+        // Its Elastic IP and network interface are released only once it is deleted.
+        match self.client.wait_until_nat_gateway_deleted().nat_gateway_ids(id).wait(Duration::from_secs(DEFAULT_WAIT_MINUTES as u64 * 60)).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let state = self.state_of(id).await;
+                Err(waiter_error(&format!("NAT gateway {id}"), &state, DEFAULT_WAIT_MINUTES, e))
+            }
+        }
+    }
+
+    async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
+        let gws = self
+            .client
+            .describe_nat_gateways()
+            .set_filter(Some(owner_filters(desired)))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .ec2("DescribeNatGateways")?;
+        let found = pick_owned(&SCHEMA, desired, gws.iter().filter_map(observe));
+        // An interrupted create may have left it pending: finish the wait the create began.
+        if let Some(o) = &found {
+            if gws.iter().any(|g| g.nat_gateway_id() == Some(o.id.as_str()) && g.state().map(|s| s.as_str()) == Some("pending")) {
+                self.wait_available(&o.id, wait_minutes(desired)?).await?;
+                return self.read(&o.id).await;
+            }
+        }
+        Ok(found)
+    }
+
+    fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
+        match op {
+            Operation::Read => READ,
+            Operation::Create => CREATE,
+            Operation::Update => UPDATE,
+            Operation::Delete => DELETE,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_ec2::operation::create_nat_gateway::{CreateNatGatewayInput, CreateNatGatewayOutput};
+    use aws_sdk_ec2::operation::delete_nat_gateway::{DeleteNatGatewayError, DeleteNatGatewayOutput};
+    use aws_sdk_ec2::operation::describe_nat_gateways::{DescribeNatGatewaysError, DescribeNatGatewaysOutput};
+    use aws_sdk_ec2::types::{NatGatewayAddress, NatGatewayState};
+    use aws_smithy_mocks::{mock, Rule};
+    use serde_json::Value;
+
+    use super::*;
+    use crate::ec2_common::testing::{client, defaults_parse, desired, ec2_tags, error_meta, owner};
+
+    fn gateway(id: &str, state: NatGatewayState) -> NatGateway {
+        NatGateway::builder()
+            .nat_gateway_id(id)
+            .subnet_id("subnet-1")
+            .vpc_id("vpc-1")
+            .state(state)
+            .connectivity_type(ConnectivityType::Public)
+            .nat_gateway_addresses(
+                NatGatewayAddress::builder().allocation_id("eipalloc-1").public_ip("203.0.113.7").network_interface_id("eni-nat").is_primary(true).build(),
+            )
+            .set_tags(Some(ec2_tags(&owner().tags())))
+            .build()
+    }
+
+    fn states(id: &'static str, seq: &[NatGatewayState]) -> Rule {
+        let mut b = mock!(Client::describe_nat_gateways).sequence();
+        for s in seq {
+            let s = s.clone();
+            b = b.output(move || DescribeNatGatewaysOutput::builder().nat_gateways(gateway(id, s.clone())).build());
+        }
+        b.repeatedly().build()
+    }
+
+    fn create_rule(sink: Arc<Mutex<Vec<CreateNatGatewayInput>>>) -> Rule {
+        mock!(Client::create_nat_gateway).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            CreateNatGatewayOutput::builder()
+                .nat_gateway(gateway("nat-1", NatGatewayState::Pending))
+                .client_token(input.client_token().unwrap_or_default())
+                .build()
+        })
+    }
+
+    fn want(extra: Value) -> Desired {
+        let mut props = json!({"subnet_id": "subnet-1", "allocation_id": "eipalloc-1"});
+        props.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        desired(props)
+    }
+
+    #[test]
+    fn defaults_are_json() {
+        defaults_parse(&SCHEMA);
+    }
+
+    #[tokio::test]
+    async fn create_sends_token_and_tags_then_waits_until_available() {
+        let seen: Arc<Mutex<Vec<CreateNatGatewayInput>>> = Arc::default();
+        let describe = states("nat-1", &[NatGatewayState::Pending, NatGatewayState::Pending, NatGatewayState::Available]);
+        let kind = Ec2NatGateway::from_client(client(&[create_rule(seen.clone()), describe.clone()]));
+        let d = want(json!({"wait_timeout_minutes": 10}));
+
+        let obs = kind.create(&d).await.unwrap();
+
+        let input = seen.lock().unwrap().pop().unwrap();
+        assert_eq!((input.subnet_id(), input.allocation_id()), (Some("subnet-1"), Some("eipalloc-1")));
+        assert_eq!(input.connectivity_type(), Some(&ConnectivityType::Public));
+        assert!(input.client_token().unwrap().starts_with(&d.idempotency_token), "{:?}", input.client_token());
+        assert_eq!(input.tag_specifications()[0].resource_type(), Some(&ResourceType::Natgateway));
+        assert_eq!(tags_of(input.tag_specifications()[0].tags()), d.tags);
+        assert!(describe.num_calls() >= 4, "three polls, then the read");
+        assert_eq!(Value::Object(obs.props), json!({"subnet_id": "subnet-1", "allocation_id": "eipalloc-1", "connectivity_type": "public"}));
+        assert_eq!(Value::Object(obs.attrs), json!({"public_ip": "203.0.113.7", "network_interface_id": "eni-nat"}));
+    }
+
+    #[tokio::test]
+    async fn create_that_stays_pending_times_out_as_retryable() {
+        let seen: Arc<Mutex<Vec<CreateNatGatewayInput>>> = Arc::default();
+        let kind = Ec2NatGateway::from_client(client(&[create_rule(seen), states("nat-1", &[NatGatewayState::Pending])]));
+        let err = kind.create(&want(json!({"wait_timeout_minutes": 2}))).await.unwrap_err();
+        let ProviderError::Retryable(m) = &err else { panic!("{err:?}") };
+        assert!(m.contains("nat-1 still pending after 2 minutes") && m.contains("raise wait_timeout_minutes"), "{m}");
+    }
+
+    #[tokio::test]
+    async fn create_that_fails_reports_why() {
+        let seen: Arc<Mutex<Vec<CreateNatGatewayInput>>> = Arc::default();
+        let failed = mock!(Client::describe_nat_gateways).then_output(|| {
+            let mut g = gateway("nat-1", NatGatewayState::Failed);
+            g.failure_message = Some("Elastic IP address [eipalloc-1] is already associated".into());
+            DescribeNatGatewaysOutput::builder().nat_gateways(g).build()
+        });
+        let kind = Ec2NatGateway::from_client(client(&[create_rule(seen), failed]));
+        let err = kind.create(&want(json!({}))).await.unwrap_err();
+        assert!(matches!(&err, ProviderError::Fatal(m) if m.contains("already associated")), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn public_gateway_without_address_is_rejected_before_any_call() {
+        let kind = Ec2NatGateway::from_client(client(&[]));
+        let err = kind.create(&desired(json!({"subnet_id": "subnet-1"}))).await.unwrap_err();
+        assert!(matches!(err, ProviderError::Invalid(_)));
+    }
+
+    #[tokio::test]
+    async fn deleted_and_failed_gateways_read_as_gone() {
+        for state in [NatGatewayState::Deleted, NatGatewayState::Deleting, NatGatewayState::Failed] {
+            let kind = Ec2NatGateway::from_client(client(&[states("nat-1", &[state])]));
+            assert_eq!(kind.read("nat-1").await.unwrap(), None);
+        }
+        let missing = mock!(Client::describe_nat_gateways).then_error(|| DescribeNatGatewaysError::generic(error_meta("NatGatewayNotFound")));
+        assert_eq!(Ec2NatGateway::from_client(client(&[missing])).read("nat-9").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn read_many_is_one_call() {
+        let rule = mock!(Client::describe_nat_gateways).then_output(|| {
+            DescribeNatGatewaysOutput::builder()
+                .nat_gateways(gateway("nat-1", NatGatewayState::Available))
+                .nat_gateways(gateway("nat-2", NatGatewayState::Deleted))
+                .build()
+        });
+        let kind = Ec2NatGateway::from_client(client(&[rule.clone()]));
+        let out = kind.read_many(&["nat-1".into(), "nat-2".into(), "nat-3".into()]).await.unwrap();
+        assert_eq!(rule.num_calls(), 1);
+        assert!(out["nat-1"].is_some());
+        assert_eq!((&out["nat-2"], &out["nat-3"]), (&None, &None));
+    }
+
+    #[tokio::test]
+    async fn delete_waits_until_deleted() {
+        let del = mock!(Client::delete_nat_gateway).then_output(|| DeleteNatGatewayOutput::builder().nat_gateway_id("nat-1").build());
+        let describe = states("nat-1", &[NatGatewayState::Deleting, NatGatewayState::Deleting, NatGatewayState::Deleted]);
+        Ec2NatGateway::from_client(client(&[del, describe.clone()])).delete("nat-1").await.unwrap();
+        assert_eq!(describe.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn delete_that_stays_deleting_times_out_as_retryable() {
+        let del = mock!(Client::delete_nat_gateway).then_output(|| DeleteNatGatewayOutput::builder().nat_gateway_id("nat-1").build());
+        let err = Ec2NatGateway::from_client(client(&[del, states("nat-1", &[NatGatewayState::Deleting])])).delete("nat-1").await.unwrap_err();
+        assert!(matches!(&err, ProviderError::Retryable(m) if m.contains("still deleting after 15 minutes")), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn delete_of_missing_gateway_is_ok() {
+        let del = mock!(Client::delete_nat_gateway).then_error(|| DeleteNatGatewayError::generic(error_meta("NatGatewayNotFound")));
+        let describe = mock!(Client::describe_nat_gateways).then_error(|| DescribeNatGatewaysError::generic(error_meta("NatGatewayNotFound")));
+        Ec2NatGateway::from_client(client(&[del, describe])).delete("nat-1").await.unwrap();
+    }
+
+    #[test]
+    fn actions_cover_the_calls() {
+        let kind = Ec2NatGateway::from_client(client(&[]));
+        assert!(kind.iam_actions(Operation::Create).contains(&"ec2:CreateTags"));
+        assert!(kind.iam_actions(Operation::Delete).contains(&"ec2:DescribeNatGateways"));
+    }
+}

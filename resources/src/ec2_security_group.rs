@@ -1,0 +1,797 @@
+//! `aws.ec2.security_group`: a VPC security group with its ingress and egress rules, changed in place.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, SecurityGroup, UserIdGroupPair};
+use aws_sdk_ec2::Client;
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
+use serde_json::{json, Map, Value};
+
+use crate::aws::AwsContext;
+use crate::ec2_common::{
+    arn, dependency_conflict, describe_batched, eventually, filter, invalid, message, owner_filters, pick_owned, read_created, required_str, sync_tags,
+    tag_spec, tags_of, value, Ec2ResultExt, Lookup,
+};
+use crate::error::gone;
+
+pub static SCHEMA: ResourceSchema = ResourceSchema {
+    kind: "aws.ec2.security_group",
+    doc: "A VPC security group. id = the group id (sg-...). Rules change in place (authorize / revoke / update-description of the difference); the group is never replaced for a rule change. \
+          Each rule has ONE source: `{ protocol: tcp|udp|icmp|icmpv6|-1|<number>, from_port, to_port, cidr_blocks: [<one CIDR>] | ipv6_cidr_blocks: [<one CIDR>] | prefix_list_ids: [<one pl-...>] | source_security_group_id: <sg-...>, description?: <text> }` \
+          (write several rules for several sources). Protocol -1 (all traffic) and protocols without ports take from_port 0 and to_port 0. \
+          Rules are listed sorted by from_port, to_port, protocol, description, then source; an apply with another order is refused and prints the order to use \
+          (give rules that differ only in their source security group distinct descriptions, so their order does not depend on generated ids). \
+          Refresh describes all groups of a stack in one DescribeSecurityGroups call per 200.",
+    props: &[
+        PropSpec::new("name", PropType::String, "Group name, unique in the VPC; defaults to a name derived from stack, env and address.").force_new(),
+        PropSpec::new("description", PropType::String, "Group description (cannot change after creation).").force_new().default("\"Managed by cairn\""),
+        PropSpec::new("vpc_id", PropType::String, "The VPC the group belongs to.").required().force_new(),
+        PropSpec::new("ingress", PropType::Object, "Inbound rules: a list of rules as described above.").default("[]"),
+        PropSpec::new("egress", PropType::Object, "Outbound rules; the default is the allow-all rule AWS gives every new group.")
+            .default(r#"[{"protocol":"-1","from_port":0,"to_port":0,"cidr_blocks":["0.0.0.0/0"]}]"#),
+    ],
+    attrs: &["arn"],
+    taggable: true,
+};
+
+const READ: &[&str] = &["ec2:DescribeSecurityGroups"];
+const CREATE: &[&str] = &[
+    "ec2:CreateSecurityGroup",
+    "ec2:CreateTags",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:RevokeSecurityGroupIngress",
+    "ec2:RevokeSecurityGroupEgress",
+    "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+    "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+    "ec2:DescribeSecurityGroups",
+];
+const UPDATE: &[&str] = &[
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:RevokeSecurityGroupIngress",
+    "ec2:RevokeSecurityGroupEgress",
+    "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+    "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+    "ec2:CreateTags",
+    "ec2:DeleteTags",
+    "ec2:DescribeSecurityGroups",
+];
+const DELETE: &[&str] = &["ec2:DeleteSecurityGroup", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups"];
+
+const RULE_KEYS: &[&str] =
+    &["protocol", "from_port", "to_port", "cidr_blocks", "ipv6_cidr_blocks", "prefix_list_ids", "source_security_group_id", "description"];
+
+/// Where a rule lets traffic come from (ingress) or go to (egress). The variant order is
+/// part of the documented sort order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Source {
+    Cidr(String),
+    Ipv6(String),
+    PrefixList(String),
+    Group(String),
+}
+
+/// One rule with one source; fields in sort order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Rule {
+    from_port: i64,
+    to_port: i64,
+    protocol: String,
+    description: Option<String>,
+    source: Source,
+}
+
+/// What identifies a rule to AWS: everything but the description.
+type RuleKey = (i64, i64, String, Source);
+
+fn has_ports(protocol: &str) -> bool {
+    matches!(protocol, "tcp" | "udp" | "icmp" | "icmpv6")
+}
+
+impl Rule {
+    fn key(&self) -> RuleKey {
+        (self.from_port, self.to_port, self.protocol.clone(), self.source.clone())
+    }
+
+    fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("protocol".into(), json!(self.protocol));
+        m.insert("from_port".into(), json!(self.from_port));
+        m.insert("to_port".into(), json!(self.to_port));
+        match &self.source {
+            Source::Cidr(c) => m.insert("cidr_blocks".into(), json!([c])),
+            Source::Ipv6(c) => m.insert("ipv6_cidr_blocks".into(), json!([c])),
+            Source::PrefixList(p) => m.insert("prefix_list_ids".into(), json!([p])),
+            Source::Group(g) => m.insert("source_security_group_id".into(), json!(g)),
+        };
+        if let Some(d) = &self.description {
+            m.insert("description".into(), json!(d));
+        }
+        Value::Object(m)
+    }
+
+    fn from_json(v: &Value) -> Result<Rule, ProviderError> {
+        let bad = |why: &str| invalid(&SCHEMA, format!("rule {v}: {why}"));
+        let obj = v.as_object().ok_or_else(|| bad("a rule is a mapping"))?;
+        if let Some(k) = obj.keys().find(|k| !RULE_KEYS.contains(&k.as_str())) {
+            return Err(bad(&format!("unknown key {k:?} (known: {})", RULE_KEYS.join(", "))));
+        }
+        let protocol =
+            obj.get("protocol").and_then(Value::as_str).ok_or_else(|| bad("protocol is required (tcp, udp, icmp, icmpv6, -1 or a protocol number)"))?;
+        match protocol {
+            "tcp" | "udp" | "icmp" | "icmpv6" | "-1" => {}
+            "all" => return Err(bad("write protocol \"-1\" for all traffic")),
+            "6" | "17" | "1" | "58" => return Err(bad("write this protocol by its name (tcp, udp, icmp, icmpv6), which is how AWS reports it")),
+            n if n.parse::<u8>().is_ok() => {}
+            _ => return Err(bad("protocol must be tcp, udp, icmp, icmpv6, -1 or a protocol number, in lower case")),
+        }
+        let port = |name: &str| obj.get(name).and_then(Value::as_i64).ok_or_else(|| bad(&format!("{name} is required and must be an integer")));
+        let (from_port, to_port) = (port("from_port")?, port("to_port")?);
+        if !has_ports(protocol) && (from_port, to_port) != (0, 0) {
+            return Err(bad("this protocol has no ports: set from_port and to_port to 0"));
+        }
+        let valid_port = |p: i64| (0..=65535).contains(&p);
+        if matches!(protocol, "tcp" | "udp") && (!valid_port(from_port) || !valid_port(to_port) || from_port > to_port) {
+            return Err(bad("ports must be 0-65535 with from_port <= to_port"));
+        }
+        let one = |name: &str| -> Result<Option<String>, ProviderError> {
+            match obj.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Array(a)) => match a.as_slice() {
+                    [Value::String(s)] if !s.is_empty() => Ok(Some(s.clone())),
+                    _ => Err(bad(&format!("{name} takes exactly one entry per rule: write one rule per source"))),
+                },
+                Some(_) => Err(bad(&format!("{name} must be a list with one entry"))),
+            }
+        };
+        let group = match obj.get("source_security_group_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(_) => return Err(bad("source_security_group_id must be a group id")),
+        };
+        let sources: Vec<Source> = [
+            one("cidr_blocks")?.map(Source::Cidr),
+            one("ipv6_cidr_blocks")?.map(Source::Ipv6),
+            one("prefix_list_ids")?.map(Source::PrefixList),
+            group.map(Source::Group),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let [source] = <[Source; 1]>::try_from(sources)
+            .map_err(|_| bad("give exactly one source: cidr_blocks, ipv6_cidr_blocks, prefix_list_ids or source_security_group_id"))?;
+        let description = match obj.get("description") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(Value::String(_)) => return Err(bad("omit description rather than giving \"\"")),
+            Some(_) => return Err(bad("description must be text")),
+        };
+        Ok(Rule { from_port, to_port, protocol: protocol.to_string(), description, source })
+    }
+
+    fn to_aws(&self) -> IpPermission {
+        let mut p = IpPermission::builder().ip_protocol(&self.protocol);
+        if has_ports(&self.protocol) {
+            p = p.from_port(self.from_port as i32).to_port(self.to_port as i32);
+        }
+        let d = self.description.clone();
+        match &self.source {
+            Source::Cidr(c) => p.ip_ranges(IpRange::builder().cidr_ip(c).set_description(d).build()),
+            Source::Ipv6(c) => p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).set_description(d).build()),
+            Source::PrefixList(id) => p.prefix_list_ids(PrefixListId::builder().prefix_list_id(id).set_description(d).build()),
+            Source::Group(g) => p.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).set_description(d).build()),
+        }
+        .build()
+    }
+}
+
+/// AWS's permissions as one sorted rule per source.
+fn rules_from_aws(perms: &[IpPermission]) -> Vec<Rule> {
+    let mut out = vec![];
+    for p in perms {
+        let protocol = p.ip_protocol().unwrap_or("-1").to_string();
+        let (from_port, to_port) = if has_ports(&protocol) { (p.from_port().unwrap_or(0) as i64, p.to_port().unwrap_or(0) as i64) } else { (0, 0) };
+        let rule = |source: Source, description: Option<&str>| Rule {
+            from_port,
+            to_port,
+            protocol: protocol.clone(),
+            description: description.filter(|d| !d.is_empty()).map(str::to_string),
+            source,
+        };
+        out.extend(p.ip_ranges().iter().filter_map(|r| Some(rule(Source::Cidr(r.cidr_ip()?.to_string()), r.description()))));
+        out.extend(p.ipv6_ranges().iter().filter_map(|r| Some(rule(Source::Ipv6(r.cidr_ipv6()?.to_string()), r.description()))));
+        out.extend(p.prefix_list_ids().iter().filter_map(|r| Some(rule(Source::PrefixList(r.prefix_list_id()?.to_string()), r.description()))));
+        out.extend(p.user_id_group_pairs().iter().filter_map(|r| Some(rule(Source::Group(r.group_id()?.to_string()), r.description()))));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The stack's rules for `prop`, checked to be in the order read reports them.
+fn desired_rules(desired: &Desired, prop: &str) -> Result<Vec<Rule>, ProviderError> {
+    let rules: Vec<Rule> = match value(&SCHEMA, desired, prop) {
+        None => vec![],
+        Some(Value::Array(items)) => items.iter().map(Rule::from_json).collect::<Result<_, _>>()?,
+        Some(other) => return Err(invalid(&SCHEMA, format!("{prop} must be a list of rules, not {other}"))),
+    };
+    let mut sorted = rules.clone();
+    sorted.sort();
+    if let Some(w) = sorted.windows(2).find(|w| w[0].key() == w[1].key()) {
+        return Err(invalid(&SCHEMA, format!("{prop} has the same rule twice: {}", w[0].to_json())));
+    }
+    // Read reports the rules sorted; any other order would show as a change on every plan.
+    if sorted != rules {
+        return Err(invalid(
+            &SCHEMA,
+            format!(
+                "list {prop} rules sorted by from_port, to_port, protocol, description, then source, i.e.: {}",
+                Value::Array(sorted.iter().map(Rule::to_json).collect())
+            ),
+        ));
+    }
+    Ok(rules)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Ingress,
+    Egress,
+}
+
+/// What to send to bring `current` to `want`.
+#[derive(Debug, Default, PartialEq)]
+struct RuleChanges {
+    authorize: Vec<Rule>,
+    describe: Vec<Rule>,
+    revoke: Vec<Rule>,
+}
+
+fn rule_changes(current: &[Rule], want: &[Rule]) -> RuleChanges {
+    let have: BTreeMap<RuleKey, &Rule> = current.iter().map(|r| (r.key(), r)).collect();
+    let wanted: BTreeSet<RuleKey> = want.iter().map(Rule::key).collect();
+    let mut out = RuleChanges::default();
+    for r in want {
+        match have.get(&r.key()) {
+            None => out.authorize.push(r.clone()),
+            Some(old) if old.description != r.description => out.describe.push(r.clone()),
+            Some(_) => {}
+        }
+    }
+    out.revoke = current.iter().filter(|r| !wanted.contains(&r.key())).cloned().collect();
+    out
+}
+
+pub struct Ec2SecurityGroup {
+    client: Client,
+}
+
+impl Ec2SecurityGroup {
+    pub fn new(ctx: &AwsContext) -> Self {
+        Self::from_client(ctx.ec2())
+    }
+
+    pub fn from_client(client: Client) -> Self {
+        Ec2SecurityGroup { client }
+    }
+
+    async fn describe(&self, lookup: Lookup) -> Result<Vec<SecurityGroup>, ProviderError> {
+        let req = self.client.describe_security_groups();
+        let req = match lookup {
+            Lookup::Ids(ids) => req.set_group_ids(Some(ids)),
+            Lookup::Filter(ids) => req.filters(filter("group-id", ids)),
+        };
+        req.into_paginator().items().send().try_collect().await.ec2("DescribeSecurityGroups")
+    }
+
+    async fn describe_one(&self, id: &str) -> Result<Option<SecurityGroup>, ProviderError> {
+        Ok(describe_batched(&[id.to_string()], |lookup| self.describe(lookup)).await?.into_iter().next())
+    }
+
+    fn observe(&self, sg: &SecurityGroup) -> Option<Observed> {
+        let id = sg.group_id()?;
+        let mut props = Props::new();
+        props.insert("name".into(), json!(sg.group_name().unwrap_or_default()));
+        props.insert("description".into(), json!(sg.description().unwrap_or_default()));
+        props.insert("vpc_id".into(), json!(sg.vpc_id().unwrap_or_default()));
+        props.insert("ingress".into(), Value::Array(rules_from_aws(sg.ip_permissions()).iter().map(Rule::to_json).collect()));
+        props.insert("egress".into(), Value::Array(rules_from_aws(sg.ip_permissions_egress()).iter().map(Rule::to_json).collect()));
+        let mut attrs = Props::new();
+        let arn = sg
+            .security_group_arn()
+            .map(str::to_string)
+            .unwrap_or_else(|| arn(&self.client, sg.owner_id().unwrap_or_default(), &format!("security-group/{id}")));
+        attrs.insert("arn".into(), json!(arn));
+        Some(Observed { id: id.to_string(), props, attrs, tags: tags_of(sg.tags()) })
+    }
+
+    async fn sync_rules(&self, id: &str, direction: Direction, current: &[Rule], want: &[Rule]) -> Result<(), ProviderError> {
+        let changes = rule_changes(current, want);
+        let perms = |rules: &[Rule]| Some(rules.iter().map(Rule::to_aws).collect::<Vec<_>>());
+        macro_rules! call {
+            ($method:ident, $op:literal, $rules:expr) => {
+                if !$rules.is_empty() {
+                    let req = self.client.$method().group_id(id).set_ip_permissions(perms(&$rules));
+                    // The group (or a group its rules name) may be new and not visible yet.
+                    eventually(|| {
+                        let req = req.clone();
+                        async move { req.send().await.map(|_| ()).ec2($op) }
+                    })
+                    .await?;
+                }
+            };
+        }
+        // Authorize before revoking, so a rule being reworded or moved never leaves a gap.
+        match direction {
+            Direction::Ingress => {
+                call!(authorize_security_group_ingress, "AuthorizeSecurityGroupIngress", changes.authorize);
+                call!(update_security_group_rule_descriptions_ingress, "UpdateSecurityGroupRuleDescriptionsIngress", changes.describe);
+                if !changes.revoke.is_empty() {
+                    gone(
+                        self.client
+                            .revoke_security_group_ingress()
+                            .group_id(id)
+                            .set_ip_permissions(perms(&changes.revoke))
+                            .send()
+                            .await
+                            .map(|_| ())
+                            .ec2("RevokeSecurityGroupIngress"),
+                    )?;
+                }
+            }
+            Direction::Egress => {
+                call!(authorize_security_group_egress, "AuthorizeSecurityGroupEgress", changes.authorize);
+                call!(update_security_group_rule_descriptions_egress, "UpdateSecurityGroupRuleDescriptionsEgress", changes.describe);
+                if !changes.revoke.is_empty() {
+                    gone(
+                        self.client
+                            .revoke_security_group_egress()
+                            .group_id(id)
+                            .set_ip_permissions(perms(&changes.revoke))
+                            .send()
+                            .await
+                            .map(|_| ())
+                            .ec2("RevokeSecurityGroupEgress"),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn sync_all(&self, sg: &SecurityGroup, desired: &Desired, ingress: bool, egress: bool) -> Result<(), ProviderError> {
+        let id = sg.group_id().unwrap_or_default();
+        if ingress {
+            self.sync_rules(id, Direction::Ingress, &rules_from_aws(sg.ip_permissions()), &desired_rules(desired, "ingress")?).await?;
+        }
+        if egress {
+            self.sync_rules(id, Direction::Egress, &rules_from_aws(sg.ip_permissions_egress()), &desired_rules(desired, "egress")?).await?;
+        }
+        Ok(())
+    }
+
+    /// Groups whose rules name `id`, which also keep it from being deleted.
+    async fn referencing_groups(&self, id: &str) -> Result<Vec<String>, ProviderError> {
+        let mut out = BTreeSet::new();
+        for name in ["ip-permission.group-id", "egress.ip-permission.group-id"] {
+            let groups = self
+                .client
+                .describe_security_groups()
+                .filters(filter(name, [id]))
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .ec2("DescribeSecurityGroups")?;
+            out.extend(
+                groups.iter().filter(|g| g.group_id() != Some(id)).map(|g| format!("{} ({})", g.group_id().unwrap_or("?"), g.group_name().unwrap_or("?"))),
+            );
+        }
+        Ok(out.into_iter().collect())
+    }
+}
+
+#[async_trait]
+impl ResourceKind for Ec2SecurityGroup {
+    fn schema(&self) -> &'static ResourceSchema {
+        &SCHEMA
+    }
+
+    async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
+        Ok(self.describe_one(id).await?.as_ref().and_then(|sg| self.observe(sg)))
+    }
+
+    async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
+        let groups = describe_batched(ids, |lookup| self.describe(lookup)).await?;
+        let mut out: BTreeMap<String, Option<Observed>> = ids.iter().map(|id| (id.clone(), None)).collect();
+        for o in groups.iter().filter_map(|sg| self.observe(sg)) {
+            out.insert(o.id.clone(), Some(o));
+        }
+        Ok(out)
+    }
+
+    async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
+        // Checked before anything exists, so a bad rule leaves no half-made group behind.
+        desired_rules(desired, "ingress")?;
+        desired_rules(desired, "egress")?;
+        let description = value(&SCHEMA, desired, "description").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "Managed by cairn".into());
+        let out = self
+            .client
+            .create_security_group()
+            .group_name(desired.name())
+            .description(description)
+            .vpc_id(required_str(&SCHEMA, desired, "vpc_id")?)
+            .set_tag_specifications(tag_spec(ResourceType::SecurityGroup, &desired.tags))
+            .send()
+            .await
+            .ec2("CreateSecurityGroup")?;
+        let id = out.group_id().ok_or_else(|| ProviderError::Fatal("CreateSecurityGroup: no group id in the response".into()))?.to_string();
+        // The rules AWS starts the group with (allow all outbound) are read, not assumed.
+        let sg =
+            eventually(|| async { self.describe_one(&id).await?.ok_or_else(|| ProviderError::NotFound(format!("security group {id} is not readable yet"))) })
+                .await?;
+        self.sync_all(&sg, desired, true, true).await?;
+        read_created("security group", &id, || self.read(&id)).await
+    }
+
+    async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
+        let sg = self.describe_one(id).await?.ok_or_else(|| ProviderError::NotFound(format!("security group {id} no longer exists")))?;
+        let has = |p: &str| changed.iter().any(|c| c == p);
+        self.sync_all(&sg, desired, has("ingress"), has("egress")).await?;
+        if has("tags") {
+            sync_tags(&self.client, id, &tags_of(sg.tags()), &desired.tags).await?;
+        }
+        self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("security group {id} disappeared during update")))
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), ProviderError> {
+        match gone(self.client.delete_security_group().group_id(id).send().await.map(|_| ()).ec2("DeleteSecurityGroup")) {
+            Err(e @ ProviderError::Conflict(_)) => {
+                let base = dependency_conflict(&self.client, "security group", "group-id", id, e).await;
+                match self.referencing_groups(id).await {
+                    Ok(refs) if !refs.is_empty() => Err(ProviderError::Conflict(format!(
+                        "{}. Rules of these security groups refer to it: {}: remove those rules (or destroy those groups) first",
+                        message(&base),
+                        refs.join(", ")
+                    ))),
+                    _ => Err(base),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
+        let groups = self
+            .client
+            .describe_security_groups()
+            .set_filters(Some(owner_filters(desired)))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .ec2("DescribeSecurityGroups")?;
+        let name = desired.name();
+        let candidates = groups.iter().filter_map(|sg| self.observe(sg)).filter(|o| o.props.get("name") == Some(&json!(name)));
+        Ok(pick_owned(&SCHEMA, desired, candidates))
+    }
+
+    fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
+        match op {
+            Operation::Read => READ,
+            Operation::Create => CREATE,
+            Operation::Update => UPDATE,
+            Operation::Delete => DELETE,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_ec2::operation::authorize_security_group_egress::{AuthorizeSecurityGroupEgressInput, AuthorizeSecurityGroupEgressOutput};
+    use aws_sdk_ec2::operation::authorize_security_group_ingress::{AuthorizeSecurityGroupIngressInput, AuthorizeSecurityGroupIngressOutput};
+    use aws_sdk_ec2::operation::create_security_group::{CreateSecurityGroupInput, CreateSecurityGroupOutput};
+    use aws_sdk_ec2::operation::delete_security_group::{DeleteSecurityGroupError, DeleteSecurityGroupOutput};
+    use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput;
+    use aws_sdk_ec2::operation::describe_security_groups::{DescribeSecurityGroupsError, DescribeSecurityGroupsInput, DescribeSecurityGroupsOutput};
+    use aws_sdk_ec2::operation::revoke_security_group_egress::{RevokeSecurityGroupEgressInput, RevokeSecurityGroupEgressOutput};
+    use aws_sdk_ec2::operation::revoke_security_group_ingress::{RevokeSecurityGroupIngressInput, RevokeSecurityGroupIngressOutput};
+    use aws_sdk_ec2::operation::update_security_group_rule_descriptions_ingress::{
+        UpdateSecurityGroupRuleDescriptionsIngressInput, UpdateSecurityGroupRuleDescriptionsIngressOutput,
+    };
+    use aws_sdk_ec2::types::NetworkInterface;
+    use aws_smithy_mocks::{mock, MockResponse};
+
+    use super::*;
+    use crate::ec2_common::testing::{client, defaults_parse, desired, ec2_tags, error_meta, owner};
+
+    fn all_out() -> IpPermission {
+        IpPermission::builder().ip_protocol("-1").ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build()).build()
+    }
+
+    fn group(id: &str, ingress: Vec<IpPermission>, egress: Vec<IpPermission>) -> SecurityGroup {
+        SecurityGroup::builder()
+            .group_id(id)
+            .group_name("net-dev-main")
+            .description("Managed by cairn")
+            .vpc_id("vpc-1")
+            .owner_id("123456789012")
+            .security_group_arn(format!("arn:aws:ec2:us-east-1:123456789012:security-group/{id}"))
+            .set_ip_permissions(Some(ingress))
+            .set_ip_permissions_egress(Some(egress))
+            .set_tags(Some(ec2_tags(&owner().tags())))
+            .build()
+    }
+
+    fn describe(groups: Vec<SecurityGroup>) -> aws_smithy_mocks::Rule {
+        mock!(Client::describe_security_groups).then_compute_response(move |input: &DescribeSecurityGroupsInput| {
+            let ids = input.group_ids().to_vec();
+            if ids.iter().any(|i| !groups.iter().any(|g| g.group_id() == Some(i.as_str()))) {
+                return MockResponse::Error(DescribeSecurityGroupsError::generic(error_meta("InvalidGroup.NotFound")));
+            }
+            let by_filter: Vec<String> = input.filters().iter().filter(|f| f.name() == Some("group-id")).flat_map(|f| f.values().to_vec()).collect();
+            let wanted = if ids.is_empty() { by_filter } else { ids };
+            let found = groups.iter().filter(|g| wanted.is_empty() || wanted.iter().any(|w| Some(w.as_str()) == g.group_id())).cloned().collect();
+            MockResponse::Output(DescribeSecurityGroupsOutput::builder().set_security_groups(Some(found)).build())
+        })
+    }
+
+    fn rec<I>() -> Arc<Mutex<Vec<I>>> {
+        Arc::new(Mutex::new(vec![]))
+    }
+
+    #[test]
+    fn defaults_are_json_and_the_egress_default_is_canonical() {
+        defaults_parse(&SCHEMA);
+        let d = desired(json!({"vpc_id": "vpc-1"}));
+        let egress = desired_rules(&d, "egress").unwrap();
+        assert_eq!(
+            Value::Array(egress.iter().map(Rule::to_json).collect()),
+            serde_json::from_str::<Value>(SCHEMA.prop("egress").unwrap().default.unwrap()).unwrap()
+        );
+        assert_eq!(rules_from_aws(&[all_out()]), egress, "what AWS creates reads back as the default");
+    }
+
+    #[test]
+    fn read_splits_permissions_into_one_rule_per_source_and_sorts() {
+        let perms = vec![
+            IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(443)
+                .to_port(443)
+                .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").description("vpn").build())
+                .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").description("public").build())
+                .user_id_group_pairs(UserIdGroupPair::builder().group_id("sg-lb").user_id("123456789012").description("lb").build())
+                .build(),
+            IpPermission::builder().ip_protocol("tcp").from_port(22).to_port(22).ip_ranges(IpRange::builder().cidr_ip("10.1.0.0/16").build()).build(),
+            IpPermission::builder().ip_protocol("icmp").from_port(-1).to_port(-1).ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build()).build(),
+        ];
+        let rules: Vec<Value> = rules_from_aws(&perms).iter().map(Rule::to_json).collect();
+        assert_eq!(
+            Value::Array(rules),
+            json!([
+                {"protocol": "icmp", "from_port": -1, "to_port": -1, "cidr_blocks": ["10.0.0.0/8"]},
+                {"protocol": "tcp", "from_port": 22, "to_port": 22, "cidr_blocks": ["10.1.0.0/16"]},
+                {"protocol": "tcp", "from_port": 443, "to_port": 443, "source_security_group_id": "sg-lb", "description": "lb"},
+                {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["0.0.0.0/0"], "description": "public"},
+                {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["10.0.0.0/8"], "description": "vpn"},
+            ])
+        );
+    }
+
+    #[test]
+    fn rule_shapes_are_checked() {
+        let bad = [
+            json!({"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["10.0.0.0/8", "10.1.0.0/16"]}),
+            json!({"protocol": "tcp", "from_port": 443, "to_port": 443}),
+            json!({"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["10.0.0.0/8"], "source_security_group_id": "sg-1"}),
+            json!({"protocol": "-1", "from_port": 0, "to_port": 65535, "cidr_blocks": ["10.0.0.0/8"]}),
+            json!({"protocol": "TCP", "from_port": 1, "to_port": 2, "cidr_blocks": ["10.0.0.0/8"]}),
+            json!({"protocol": "6", "from_port": 1, "to_port": 2, "cidr_blocks": ["10.0.0.0/8"]}),
+            json!({"protocol": "tcp", "from_port": 443, "to_port": 80, "cidr_blocks": ["10.0.0.0/8"]}),
+            json!({"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["10.0.0.0/8"], "description": ""}),
+            json!({"protocol": "tcp", "port": 443, "cidr_blocks": ["10.0.0.0/8"]}),
+        ];
+        for b in bad {
+            assert!(Rule::from_json(&b).is_err(), "{b} should be rejected");
+        }
+        let ok = json!({"protocol": "tcp", "from_port": 443, "to_port": 443, "source_security_group_id": "sg-1", "description": "from the LB"});
+        assert_eq!(Rule::from_json(&ok).unwrap().to_json(), ok);
+    }
+
+    #[test]
+    fn rules_out_of_order_are_rejected_with_the_order_to_use() {
+        let d = desired(json!({"vpc_id": "vpc-1", "ingress": [
+            {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["0.0.0.0/0"]},
+            {"protocol": "tcp", "from_port": 80, "to_port": 80, "cidr_blocks": ["0.0.0.0/0"]},
+        ]}));
+        let err = desired_rules(&d, "ingress").unwrap_err();
+        let ProviderError::Invalid(m) = &err else { panic!("{err:?}") };
+        assert!(m.find("\"from_port\":80") < m.find("\"from_port\":443"), "{m}");
+    }
+
+    #[test]
+    fn changes_reword_instead_of_replacing() {
+        let r = |port: i64, desc: Option<&str>| Rule {
+            from_port: port,
+            to_port: port,
+            protocol: "tcp".into(),
+            description: desc.map(String::from),
+            source: Source::Cidr("10.0.0.0/8".into()),
+        };
+        let changes = rule_changes(&[r(22, None), r(80, Some("old"))], &[r(80, Some("new")), r(443, None)]);
+        assert_eq!(changes, RuleChanges { authorize: vec![r(443, None)], describe: vec![r(80, Some("new"))], revoke: vec![r(22, None)] });
+    }
+
+    #[tokio::test]
+    async fn create_tags_in_the_call_then_authorizes_ingress_and_keeps_the_default_egress() {
+        let created = rec::<CreateSecurityGroupInput>();
+        let sink = created.clone();
+        let create = mock!(Client::create_security_group).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            CreateSecurityGroupOutput::builder().group_id("sg-1").build()
+        });
+        let authorized = rec::<AuthorizeSecurityGroupIngressInput>();
+        let asink = authorized.clone();
+        let auth = mock!(Client::authorize_security_group_ingress).then_compute_output(move |input| {
+            asink.lock().unwrap().push(input.clone());
+            AuthorizeSecurityGroupIngressOutput::builder().r#return(true).build()
+        });
+        let egress_auth = mock!(Client::authorize_security_group_egress).then_output(|| AuthorizeSecurityGroupEgressOutput::builder().build());
+        let egress_revoke = mock!(Client::revoke_security_group_egress).then_output(|| RevokeSecurityGroupEgressOutput::builder().build());
+        let https = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(443)
+            .to_port(443)
+            .user_id_group_pairs(UserIdGroupPair::builder().group_id("sg-lb").description("lb").build())
+            .build();
+        let read = mock!(Client::describe_security_groups)
+            .sequence()
+            .output(|| DescribeSecurityGroupsOutput::builder().security_groups(group("sg-1", vec![], vec![all_out()])).build())
+            .output(move || DescribeSecurityGroupsOutput::builder().security_groups(group("sg-1", vec![https.clone()], vec![all_out()])).build())
+            .repeatedly()
+            .build();
+        let kind = Ec2SecurityGroup::from_client(client(&[create, auth, egress_auth.clone(), egress_revoke.clone(), read]));
+        let want = desired(
+            json!({"vpc_id": "vpc-1", "ingress": [{"protocol": "tcp", "from_port": 443, "to_port": 443, "source_security_group_id": "sg-lb", "description": "lb"}]}),
+        );
+
+        let obs = kind.create(&want).await.unwrap();
+
+        let input = created.lock().unwrap().pop().unwrap();
+        assert_eq!((input.group_name(), input.description(), input.vpc_id()), (Some("net-dev-main"), Some("Managed by cairn"), Some("vpc-1")));
+        assert_eq!(input.tag_specifications()[0].resource_type(), Some(&ResourceType::SecurityGroup));
+        assert_eq!(tags_of(input.tag_specifications()[0].tags()), want.tags);
+        let perms = authorized.lock().unwrap().pop().unwrap().ip_permissions().to_vec();
+        assert_eq!(perms.len(), 1);
+        assert_eq!((perms[0].ip_protocol(), perms[0].from_port(), perms[0].user_id_group_pairs()[0].group_id()), (Some("tcp"), Some(443), Some("sg-lb")));
+        assert_eq!((egress_auth.num_calls(), egress_revoke.num_calls()), (0, 0), "the default egress is what AWS made");
+        assert_eq!(obs.props["ingress"], want.props["ingress"]);
+        assert_eq!(obs.props["egress"], json!([{"protocol": "-1", "from_port": 0, "to_port": 0, "cidr_blocks": ["0.0.0.0/0"]}]));
+        assert_eq!(obs.props["name"], json!("net-dev-main"));
+    }
+
+    #[tokio::test]
+    async fn update_applies_only_the_difference_in_place() {
+        let ssh = IpPermission::builder().ip_protocol("tcp").from_port(22).to_port(22).ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build()).build();
+        let web = IpPermission::builder()
+            .ip_protocol("tcp")
+            .from_port(80)
+            .to_port(80)
+            .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").description("old").build())
+            .build();
+        let authorized = rec::<AuthorizeSecurityGroupIngressInput>();
+        let asink = authorized.clone();
+        let auth = mock!(Client::authorize_security_group_ingress).then_compute_output(move |input| {
+            asink.lock().unwrap().push(input.clone());
+            AuthorizeSecurityGroupIngressOutput::builder().build()
+        });
+        let described = rec::<UpdateSecurityGroupRuleDescriptionsIngressInput>();
+        let dsink = described.clone();
+        let desc = mock!(Client::update_security_group_rule_descriptions_ingress).then_compute_output(move |input| {
+            dsink.lock().unwrap().push(input.clone());
+            UpdateSecurityGroupRuleDescriptionsIngressOutput::builder().build()
+        });
+        let revoked = rec::<RevokeSecurityGroupIngressInput>();
+        let rsink = revoked.clone();
+        let revoke = mock!(Client::revoke_security_group_ingress).then_compute_output(move |input| {
+            rsink.lock().unwrap().push(input.clone());
+            RevokeSecurityGroupIngressOutput::builder().build()
+        });
+        let egress_revoked = rec::<RevokeSecurityGroupEgressInput>();
+        let esink = egress_revoked.clone();
+        let egress_revoke = mock!(Client::revoke_security_group_egress).then_compute_output(move |input| {
+            esink.lock().unwrap().push(input.clone());
+            RevokeSecurityGroupEgressOutput::builder().build()
+        });
+        let egress_auth = rec::<AuthorizeSecurityGroupEgressInput>();
+        let easink = egress_auth.clone();
+        let egress_authorize = mock!(Client::authorize_security_group_egress).then_compute_output(move |input| {
+            easink.lock().unwrap().push(input.clone());
+            AuthorizeSecurityGroupEgressOutput::builder().build()
+        });
+        let kind = Ec2SecurityGroup::from_client(client(&[
+            auth,
+            desc,
+            revoke,
+            egress_revoke,
+            egress_authorize,
+            describe(vec![group("sg-1", vec![ssh, web], vec![all_out()])]),
+        ]));
+        let want = desired(json!({"vpc_id": "vpc-1",
+            "ingress": [
+                {"protocol": "tcp", "from_port": 80, "to_port": 80, "cidr_blocks": ["0.0.0.0/0"], "description": "new"},
+                {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["0.0.0.0/0"]},
+            ],
+            "egress": [{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["0.0.0.0/0"]}],
+        }));
+
+        kind.update("sg-1", &want, &["egress".into(), "ingress".into()]).await.unwrap();
+
+        let a = authorized.lock().unwrap().pop().unwrap();
+        assert_eq!(a.ip_permissions().len(), 1);
+        assert_eq!(a.ip_permissions()[0].from_port(), Some(443));
+        let d = described.lock().unwrap().pop().unwrap();
+        assert_eq!(d.ip_permissions()[0].ip_ranges()[0].description(), Some("new"));
+        let r = revoked.lock().unwrap().pop().unwrap();
+        assert_eq!(r.ip_permissions()[0].from_port(), Some(22));
+        let er = egress_revoked.lock().unwrap().pop().unwrap();
+        assert_eq!((er.ip_permissions()[0].ip_protocol(), er.ip_permissions()[0].from_port()), (Some("-1"), None));
+        assert_eq!(egress_auth.lock().unwrap()[0].ip_permissions()[0].to_port(), Some(443));
+    }
+
+    #[tokio::test]
+    async fn read_many_is_one_call_and_survives_deleted_ids() {
+        let rule = describe(vec![group("sg-1", vec![], vec![all_out()]), group("sg-2", vec![], vec![])]);
+        let kind = Ec2SecurityGroup::from_client(client(&[rule.clone()]));
+        let out = kind.read_many(&["sg-1".into(), "sg-2".into()]).await.unwrap();
+        assert_eq!(rule.num_calls(), 1);
+        assert_eq!(out["sg-2"].as_ref().unwrap().props["egress"], json!([]));
+        let out = kind.read_many(&["sg-1".into(), "sg-gone".into()]).await.unwrap();
+        assert_eq!(out["sg-gone"], None);
+        assert!(out["sg-1"].is_some());
+        assert_eq!(kind.read("sg-gone").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn delete_of_missing_group_is_ok() {
+        let del = mock!(Client::delete_security_group).then_error(|| DeleteSecurityGroupError::generic(error_meta("InvalidGroup.NotFound")));
+        Ec2SecurityGroup::from_client(client(&[del])).delete("sg-1").await.unwrap();
+        let ok = mock!(Client::delete_security_group).then_output(|| DeleteSecurityGroupOutput::builder().build());
+        Ec2SecurityGroup::from_client(client(&[ok])).delete("sg-1").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn delete_blocked_by_interfaces_and_rules_names_both() {
+        let del = mock!(Client::delete_security_group).then_error(|| DeleteSecurityGroupError::generic(error_meta("DependencyViolation")));
+        let enis = mock!(Client::describe_network_interfaces).then_output(|| {
+            DescribeNetworkInterfacesOutput::builder()
+                .network_interfaces(
+                    NetworkInterface::builder().network_interface_id("eni-7").description("aws-K8S-i-0abc").requester_id("AROAEXAMPLE:eks").build(),
+                )
+                .build()
+        });
+        let refs = mock!(Client::describe_security_groups).then_output(|| {
+            DescribeSecurityGroupsOutput::builder().security_groups(SecurityGroup::builder().group_id("sg-nodes").group_name("nodes").build()).build()
+        });
+        let err = Ec2SecurityGroup::from_client(client(&[del, enis, refs])).delete("sg-1").await.unwrap_err();
+        let ProviderError::Conflict(m) = &err else { panic!("{err:?}") };
+        assert!(m.contains("eni-7 \"aws-K8S-i-0abc\" requested by AROAEXAMPLE:eks"), "{m}");
+        assert!(m.contains("sg-nodes (nodes)") && m.contains("re-run destroy"), "{m}");
+    }
+
+    #[tokio::test]
+    async fn find_owned_accepts_the_derived_name() {
+        let kind = Ec2SecurityGroup::from_client(client(&[describe(vec![group("sg-1", vec![], vec![all_out()])])]));
+        let found = kind.find_owned(&desired(json!({"vpc_id": "vpc-1"}))).await.unwrap();
+        assert_eq!(found.map(|o| o.id), Some("sg-1".into()));
+        let other_vpc = kind.find_owned(&desired(json!({"vpc_id": "vpc-2"}))).await.unwrap();
+        assert_eq!(other_vpc, None);
+    }
+}

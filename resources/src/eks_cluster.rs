@@ -1,0 +1,662 @@
+//! `aws.eks.cluster`: an EKS control plane with its version, VPC placement, endpoint access, logging and secrets encryption.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use aws_sdk_eks::client::Waiters;
+use aws_sdk_eks::types::{Cluster, EncryptionConfig, LogSetup, LogType, Logging, Provider, VpcConfigRequest};
+use aws_sdk_eks::Client;
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
+use serde_json::json;
+
+use crate::aws::AwsContext;
+use crate::eks_common::{
+    boolean, invalid, minutes, request_tags, required_string, sorted_json, still_deleting, string, string_list, sync_tags, tags_of, wait_cluster_active,
+    wait_minutes, wait_update, waited, EksResultExt, Waited, DEFAULT_WAIT_MINUTES,
+};
+use crate::error::{found, gone};
+
+pub static SCHEMA: ResourceSchema = ResourceSchema {
+    kind: "aws.eks.cluster",
+    doc: "An EKS control plane: Kubernetes version, VPC placement, API endpoint access, control-plane logging and secrets encryption. Its id is the cluster name.",
+    props: &[
+        PropSpec::new("name", PropType::String, "Cluster name (1-100 letters, digits, `-` and `_`); defaults to a name derived from stack, env and address.")
+            .force_new(),
+        PropSpec::new("role_arn", PropType::String, "ARN of the IAM role the control plane assumes (trusting eks.amazonaws.com, with AmazonEKSClusterPolicy).")
+            .required()
+            .force_new(),
+        PropSpec::new(
+            "version",
+            PropType::String,
+            "Kubernetes version, e.g. \"1.30\"; unset takes EKS's default. Raising it upgrades the control plane in place, one minor version at a time.",
+        ),
+        PropSpec::new("subnet_ids", PropType::StringList, "Subnets for the control plane's network interfaces, in at least two Availability Zones.")
+            .required()
+            .force_new(),
+        PropSpec::new("security_group_ids", PropType::StringList, "Extra security groups for the control plane's network interfaces (EKS adds its own cluster security group too).")
+            .force_new()
+            .default("[]"),
+        PropSpec::new("endpoint_private_access", PropType::Bool, "Whether the Kubernetes API is reachable from inside the VPC.").default("true"),
+        PropSpec::new("endpoint_public_access", PropType::Bool, "Whether the Kubernetes API is reachable from the internet.").default("false"),
+        PropSpec::new("public_access_cidrs", PropType::StringList, "CIDR blocks allowed to reach the public endpoint; unset leaves EKS's default (0.0.0.0/0)."),
+        PropSpec::new("enabled_log_types", PropType::StringList, "Control-plane logs sent to CloudWatch Logs: api, audit, authenticator, controllerManager, scheduler.")
+            .default("[]"),
+        PropSpec::new("secrets_kms_key", PropType::String, "ARN of a KMS key that envelope-encrypts Kubernetes secrets.").force_new(),
+        PropSpec::new("wait_timeout_minutes", PropType::Int, "How long to wait for the cluster to become ACTIVE or for an update to finish.")
+            .local()
+            .default("30"),
+    ],
+    attrs: &["arn", "endpoint", "certificate_authority", "oidc_issuer_url", "cluster_security_group_id", "platform_version"],
+    taggable: true,
+};
+
+const LOG_TYPES: &[&str] = &["api", "audit", "authenticator", "controllerManager", "scheduler"];
+const ENDPOINT_PROPS: &[&str] = &["endpoint_private_access", "endpoint_public_access", "public_access_cidrs"];
+
+const READ_ACTIONS: &[&str] = &["eks:DescribeCluster"];
+// CreateCluster passes the role (iam:PassRole), may create EKS's service-linked role and
+// checks it exists (iam:GetRole); tags given to CreateCluster need eks:TagResource; a
+// secrets key needs the caller to be able to grant EKS use of it.
+const CREATE_ACTIONS: &[&str] = &[
+    "eks:CreateCluster",
+    "eks:TagResource",
+    "eks:DescribeCluster",
+    "iam:PassRole",
+    "iam:GetRole",
+    "iam:CreateServiceLinkedRole",
+    "kms:DescribeKey",
+    "kms:CreateGrant",
+];
+const UPDATE_ACTIONS: &[&str] =
+    &["eks:UpdateClusterVersion", "eks:UpdateClusterConfig", "eks:DescribeUpdate", "eks:TagResource", "eks:UntagResource", "eks:DescribeCluster"];
+const DELETE_ACTIONS: &[&str] = &["eks:DescribeCluster", "eks:DeleteCluster"];
+
+pub struct EksCluster {
+    client: Client,
+}
+
+impl EksCluster {
+    pub fn new(ctx: &AwsContext) -> Self {
+        Self::from_client(ctx.eks())
+    }
+
+    pub fn from_client(client: Client) -> Self {
+        EksCluster { client }
+    }
+
+    async fn describe(&self, name: &str) -> Result<Option<Cluster>, ProviderError> {
+        let out = found(self.client.describe_cluster().name(name).send().await.eks("DescribeCluster"))?;
+        Ok(out.and_then(|o| o.cluster().cloned()))
+    }
+}
+
+fn log_types(desired: &Desired) -> Result<Vec<String>, ProviderError> {
+    let types = string_list(&SCHEMA, desired, "enabled_log_types")?.unwrap_or_default();
+    if let Some(bad) = types.iter().find(|t| !LOG_TYPES.contains(&t.as_str())) {
+        return Err(invalid(&SCHEMA, format!("enabled_log_types: unknown log type {bad:?} (use {})", LOG_TYPES.join(", "))));
+    }
+    Ok(types.into_iter().collect::<BTreeSet<_>>().into_iter().collect())
+}
+
+/// Every log type in one of two groups, so that an update also turns off what was removed.
+fn logging(enabled: &[String]) -> Logging {
+    let disabled: Vec<&str> = LOG_TYPES.iter().copied().filter(|t| !enabled.iter().any(|e| e == t)).collect();
+    let mut logging = Logging::builder();
+    if !enabled.is_empty() {
+        logging =
+            logging.cluster_logging(LogSetup::builder().set_types(Some(enabled.iter().map(|t| LogType::from(t.as_str())).collect())).enabled(true).build());
+    }
+    if !disabled.is_empty() {
+        logging = logging.cluster_logging(LogSetup::builder().set_types(Some(disabled.into_iter().map(LogType::from).collect())).enabled(false).build());
+    }
+    logging.build()
+}
+
+/// The endpoint-access part of the VPC config, shared by create and update.
+fn endpoint_access(
+    desired: &Desired,
+    vpc: aws_sdk_eks::types::builders::VpcConfigRequestBuilder,
+) -> Result<aws_sdk_eks::types::builders::VpcConfigRequestBuilder, ProviderError> {
+    let private = boolean(&SCHEMA, desired, "endpoint_private_access")?.unwrap_or(true);
+    let public = boolean(&SCHEMA, desired, "endpoint_public_access")?.unwrap_or(false);
+    if !private && !public {
+        return Err(invalid(&SCHEMA, "at least one of endpoint_private_access and endpoint_public_access must be true"));
+    }
+    let cidrs = string_list(&SCHEMA, desired, "public_access_cidrs")?;
+    Ok(vpc.endpoint_private_access(private).endpoint_public_access(public).set_public_access_cidrs(cidrs))
+}
+
+/// DescribeCluster output in the stack's shape.
+fn observed(cluster: &Cluster) -> Observed {
+    let name = cluster.name().unwrap_or_default().to_string();
+    let mut props = Props::new();
+    props.insert("name".into(), json!(name));
+    props.insert("role_arn".into(), json!(cluster.role_arn().unwrap_or_default()));
+    if let Some(version) = cluster.version() {
+        props.insert("version".into(), json!(version));
+    }
+    let vpc = cluster.resources_vpc_config();
+    props.insert("subnet_ids".into(), sorted_json(vpc.map(|v| v.subnet_ids()).unwrap_or_default()));
+    props.insert("security_group_ids".into(), sorted_json(vpc.map(|v| v.security_group_ids()).unwrap_or_default()));
+    props.insert("endpoint_private_access".into(), json!(vpc.map(|v| v.endpoint_private_access()).unwrap_or(false)));
+    props.insert("endpoint_public_access".into(), json!(vpc.map(|v| v.endpoint_public_access()).unwrap_or(false)));
+    props.insert("public_access_cidrs".into(), sorted_json(vpc.map(|v| v.public_access_cidrs()).unwrap_or_default()));
+    let enabled: BTreeSet<String> = cluster
+        .logging()
+        .map(|l| l.cluster_logging())
+        .unwrap_or_default()
+        .iter()
+        .filter(|s| s.enabled() == Some(true))
+        .flat_map(|s| s.types().iter().map(|t| t.as_str().to_string()))
+        .collect();
+    props.insert("enabled_log_types".into(), json!(enabled));
+    // Secrets are the only resource EKS envelope-encrypts with a customer key, so any
+    // configured key is the secrets key (`resources` is deprecated in the API).
+    let key = cluster.encryption_config().iter().find_map(|e| e.provider().and_then(|p| p.key_arn()));
+    if let Some(key) = key {
+        props.insert("secrets_kms_key".into(), json!(key));
+    }
+
+    let mut attrs = Props::new();
+    let mut attr = |k: &str, v: Option<&str>| {
+        if let Some(v) = v {
+            attrs.insert(k.into(), json!(v));
+        }
+    };
+    attr("arn", cluster.arn());
+    attr("endpoint", cluster.endpoint());
+    attr("certificate_authority", cluster.certificate_authority().and_then(|c| c.data()));
+    attr("oidc_issuer_url", cluster.identity().and_then(|i| i.oidc()).and_then(|o| o.issuer()));
+    attr("cluster_security_group_id", vpc.and_then(|v| v.cluster_security_group_id()));
+    attr("platform_version", cluster.platform_version());
+    Observed { id: name, props, attrs, tags: tags_of(cluster.tags()) }
+}
+
+/// `resources: [secrets]` is deprecated but still what the API documents as the only
+/// accepted value, so it is sent for compatibility.
+#[allow(deprecated)]
+fn secrets_encryption(key: String) -> EncryptionConfig {
+    EncryptionConfig::builder().resources("secrets").provider(Provider::builder().key_arn(key).build()).build()
+}
+
+fn is_deleting(cluster: &Cluster) -> bool {
+    cluster.status().map(|s| s.as_str()) == Some("DELETING")
+}
+
+#[async_trait]
+impl ResourceKind for EksCluster {
+    fn schema(&self) -> &'static ResourceSchema {
+        &SCHEMA
+    }
+
+    async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
+        Ok(self.describe(id).await?.filter(|c| !is_deleting(c)).map(|c| observed(&c)))
+    }
+
+    async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
+        let name = desired.name();
+        let wait = wait_minutes(desired)?;
+        let role = required_string(&SCHEMA, desired, "role_arn")?;
+        let subnets = string_list(&SCHEMA, desired, "subnet_ids")?.filter(|s| !s.is_empty()).ok_or_else(|| invalid(&SCHEMA, "subnet_ids is required"))?;
+        let groups = string_list(&SCHEMA, desired, "security_group_ids")?.unwrap_or_default();
+        let vpc = endpoint_access(desired, VpcConfigRequest::builder().set_subnet_ids(Some(subnets)).set_security_group_ids(Some(groups)))?.build();
+        let logs = log_types(desired)?;
+        let encryption = string(&SCHEMA, desired, "secrets_kms_key")?.map(secrets_encryption);
+        self.client
+            .create_cluster()
+            .name(&name)
+            .role_arn(role)
+            .set_version(string(&SCHEMA, desired, "version")?)
+            .resources_vpc_config(vpc)
+            .logging(logging(&logs))
+            .set_encryption_config(encryption.map(|e| vec![e]))
+            .set_tags(request_tags(&desired.tags))
+            .client_request_token(&desired.idempotency_token)
+            .send()
+            .await
+            .eks("CreateCluster")?;
+        wait_cluster_active(&self.client, &name, wait).await?;
+        self.read(&name).await?.ok_or_else(|| ProviderError::Retryable(format!("aws.eks.cluster {name} is not readable yet")))
+    }
+
+    async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
+        let wait = wait_minutes(desired)?;
+        let has = |p: &str| changed.iter().any(|c| c == p);
+        // EKS runs one update at a time and rejects an UpdateClusterConfig that mixes
+        // endpoint access with logging, so each goes on its own and is waited for.
+        if has("version") {
+            let version = string(&SCHEMA, desired, "version")?
+                .ok_or_else(|| invalid(&SCHEMA, "version cannot be unset once managed; set the version the cluster runs"))?;
+            let out = self.client.update_cluster_version().name(id).version(&version).send().await.eks("UpdateClusterVersion")?;
+            match out.update() {
+                Some(update) => wait_update(&self.client, id, None, update, &format!("aws.eks.cluster {id} upgrade to {version}"), wait).await?,
+                None => wait_cluster_active(&self.client, id, wait).await?,
+            }
+        }
+        if ENDPOINT_PROPS.iter().any(|p| has(p)) {
+            let vpc = endpoint_access(desired, VpcConfigRequest::builder())?.build();
+            let out = self.client.update_cluster_config().name(id).resources_vpc_config(vpc).send().await.eks("UpdateClusterConfig")?;
+            match out.update() {
+                Some(update) => wait_update(&self.client, id, None, update, &format!("aws.eks.cluster {id} endpoint access update"), wait).await?,
+                None => wait_cluster_active(&self.client, id, wait).await?,
+            }
+        }
+        if has("enabled_log_types") {
+            let logs = log_types(desired)?;
+            let out = self.client.update_cluster_config().name(id).logging(logging(&logs)).send().await.eks("UpdateClusterConfig")?;
+            match out.update() {
+                Some(update) => wait_update(&self.client, id, None, update, &format!("aws.eks.cluster {id} logging update"), wait).await?,
+                None => wait_cluster_active(&self.client, id, wait).await?,
+            }
+        }
+        if has("tags") {
+            let cluster = self.describe(id).await?.ok_or_else(|| ProviderError::NotFound(format!("aws.eks.cluster {id} disappeared during update")))?;
+            let arn = cluster.arn().unwrap_or_default();
+            sync_tags(&self.client, arn, &tags_of(cluster.tags()), &desired.tags).await?;
+        }
+        self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("aws.eks.cluster {id} disappeared during update")))
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), ProviderError> {
+        let Some(cluster) = self.describe(id).await? else {
+            return Ok(());
+        };
+        // Already DELETING (an earlier run timed out): only the wait is left.
+        if !is_deleting(&cluster) {
+            gone(self.client.delete_cluster().name(id).send().await.map(|_| ()).eks("DeleteCluster"))?;
+        }
+        let result = self.client.wait_until_cluster_deleted().name(id).wait(minutes(DEFAULT_WAIT_MINUTES)).await;
+        match waited("DescribeCluster", result)? {
+            Waited::Reached => Ok(()),
+            Waited::TimedOut => Err(still_deleting(&format!("aws.eks.cluster {id}"), "DELETING")),
+            Waited::Failed(out) => {
+                let status = out.cluster().and_then(|c| c.status()).map(|s| s.as_str().to_string()).unwrap_or_default();
+                Err(ProviderError::Conflict(format!("aws.eks.cluster {id} is {status} instead of being deleted; another client may have recreated it")))
+            }
+        }
+    }
+
+    async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
+        Ok(self.read(&desired.name()).await?.filter(|o| desired.owner.matches(&o.tags)))
+    }
+
+    fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
+        match op {
+            Operation::Read => READ_ACTIONS,
+            Operation::Create => CREATE_ACTIONS,
+            Operation::Update => UPDATE_ACTIONS,
+            Operation::Delete => DELETE_ACTIONS,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eks_common::test_support::{client, desired, error};
+    use aws_sdk_eks::operation::create_cluster::CreateClusterOutput;
+    use aws_sdk_eks::operation::delete_cluster::DeleteClusterOutput;
+    use aws_sdk_eks::operation::describe_cluster::{DescribeClusterError, DescribeClusterOutput};
+    use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
+    use aws_sdk_eks::operation::tag_resource::TagResourceOutput;
+    use aws_sdk_eks::operation::untag_resource::UntagResourceOutput;
+    use aws_sdk_eks::operation::update_cluster_config::UpdateClusterConfigOutput;
+    use aws_sdk_eks::operation::update_cluster_version::UpdateClusterVersionOutput;
+    use aws_sdk_eks::types::error::{ResourceInUseException, ResourceNotFoundException};
+    use aws_sdk_eks::types::{
+        Certificate, ClusterHealth, ClusterIssue, ClusterIssueCode, ClusterStatus, ErrorCode, ErrorDetail, Identity, Oidc, Update, UpdateStatus,
+        VpcConfigResponse,
+    };
+    use aws_smithy_mocks::mock;
+    use cairn_engine::provider::Tags;
+    use serde_json::Value;
+
+    const NAME: &str = "shop-prod-cluster";
+    const ARN: &str = "arn:aws:eks:us-east-1:111122223333:cluster/shop-prod-cluster";
+    const ROLE: &str = "arn:aws:iam::111122223333:role/eks-cluster";
+
+    fn props() -> Value {
+        json!({
+            "role_arn": ROLE, "version": "1.30", "subnet_ids": ["subnet-a", "subnet-b"], "security_group_ids": ["sg-1"],
+            "endpoint_private_access": true, "endpoint_public_access": true, "public_access_cidrs": ["203.0.113.0/24"],
+            "enabled_log_types": ["api", "audit"], "secrets_kms_key": "arn:aws:kms:us-east-1:111122223333:key/k"
+        })
+    }
+
+    fn cluster(status: ClusterStatus, tags: &Tags) -> Cluster {
+        Cluster::builder()
+            .name(NAME)
+            .arn(ARN)
+            .role_arn(ROLE)
+            .version("1.30")
+            .status(status)
+            .endpoint("https://ABC.gr7.us-east-1.eks.amazonaws.com")
+            .platform_version("eks.9")
+            .certificate_authority(Certificate::builder().data("LS0tCA==").build())
+            .identity(Identity::builder().oidc(Oidc::builder().issuer("https://oidc.eks.us-east-1.amazonaws.com/id/ABC").build()).build())
+            .resources_vpc_config(
+                VpcConfigResponse::builder()
+                    .subnet_ids("subnet-b")
+                    .subnet_ids("subnet-a")
+                    .security_group_ids("sg-1")
+                    .cluster_security_group_id("sg-cluster")
+                    .endpoint_private_access(true)
+                    .endpoint_public_access(true)
+                    .public_access_cidrs("203.0.113.0/24")
+                    .build(),
+            )
+            .logging(logging(&["audit".into(), "api".into()]))
+            .encryption_config(secrets_encryption("arn:aws:kms:us-east-1:111122223333:key/k".into()))
+            .set_tags(Some(tags.clone().into_iter().collect()))
+            .build()
+    }
+
+    fn describing(status: ClusterStatus, tags: Tags) -> DescribeClusterOutput {
+        DescribeClusterOutput::builder().cluster(cluster(status, &tags)).build()
+    }
+
+    fn not_found() -> DescribeClusterError {
+        DescribeClusterError::ResourceNotFoundException(
+            ResourceNotFoundException::builder().message("No cluster found").meta(error("ResourceNotFoundException")).build(),
+        )
+    }
+
+    fn update(status: UpdateStatus) -> Update {
+        Update::builder().id("u-1").status(status).build()
+    }
+
+    fn assert_actions(actions: &[&str], operations: &[&str]) {
+        for op in operations {
+            assert!(actions.contains(&format!("eks:{op}").as_str()), "eks:{op} missing from {actions:?}");
+        }
+    }
+
+    #[test]
+    fn schema_defaults_are_json() {
+        for prop in SCHEMA.props {
+            if let Some(default) = prop.default {
+                serde_json::from_str::<Value>(default).unwrap_or_else(|e| panic!("{}: {e}", prop.name));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn create_sends_everything_in_one_call_then_waits_for_active() {
+        let d = desired(props(), "cluster");
+        let tags = d.tags.clone();
+        let create = mock!(Client::create_cluster)
+            .match_requests(|r| {
+                let vpc = r.resources_vpc_config().unwrap();
+                let tags = r.tags().unwrap();
+                let logging = r.logging().unwrap().cluster_logging();
+                let enabled: Vec<&str> = logging.iter().filter(|s| s.enabled() == Some(true)).flat_map(|s| s.types().iter().map(|t| t.as_str())).collect();
+                let disabled: Vec<&str> = logging.iter().filter(|s| s.enabled() == Some(false)).flat_map(|s| s.types().iter().map(|t| t.as_str())).collect();
+                r.name() == Some(NAME)
+                    && r.role_arn() == Some(ROLE)
+                    && r.version() == Some("1.30")
+                    && r.client_request_token() == Some("token-1")
+                    && vpc.subnet_ids() == ["subnet-a", "subnet-b"]
+                    && vpc.security_group_ids() == ["sg-1"]
+                    && vpc.endpoint_private_access() == Some(true)
+                    && vpc.endpoint_public_access() == Some(true)
+                    && vpc.public_access_cidrs() == ["203.0.113.0/24"]
+                    && enabled == ["api", "audit"]
+                    && disabled == ["authenticator", "controllerManager", "scheduler"]
+                    && r.encryption_config()[0].provider().and_then(|p| p.key_arn()) == Some("arn:aws:kms:us-east-1:111122223333:key/k")
+                    && tags.get("cairn:address").map(String::as_str) == Some("cluster")
+                    && tags.get("team").map(String::as_str) == Some("platform")
+            })
+            .then_output(|| CreateClusterOutput::builder().build());
+        let t = tags.clone();
+        let describe = mock!(Client::describe_cluster)
+            .sequence()
+            .output({
+                let t = t.clone();
+                move || describing(ClusterStatus::Creating, t.clone())
+            })
+            .times(2)
+            .output(move || describing(ClusterStatus::Active, t.clone()))
+            .repeatedly()
+            .build();
+
+        let observed = EksCluster::from_client(client(&[&create, &describe])).create(&d).await.unwrap();
+
+        assert_eq!(create.num_calls(), 1);
+        assert!(describe.num_calls() >= 3, "waited through CREATING");
+        assert_eq!(observed.id, NAME);
+        assert_eq!(observed.tags, tags);
+        for (name, value) in &d.props {
+            assert_eq!(observed.props.get(name), Some(value), "{name} reads back as written");
+        }
+        assert_eq!(observed.props["name"], json!(NAME));
+        assert_eq!(observed.attrs["oidc_issuer_url"], json!("https://oidc.eks.us-east-1.amazonaws.com/id/ABC"));
+        assert_eq!(observed.attrs["cluster_security_group_id"], json!("sg-cluster"));
+        assert_eq!(observed.attrs["certificate_authority"], json!("LS0tCA=="));
+        assert_actions(CREATE_ACTIONS, &["CreateCluster", "DescribeCluster", "TagResource"]);
+    }
+
+    #[tokio::test]
+    async fn create_that_stays_creating_times_out_as_retryable() {
+        let create = mock!(Client::create_cluster).then_output(|| CreateClusterOutput::builder().build());
+        let describe = mock!(Client::describe_cluster).then_output(|| describing(ClusterStatus::Creating, Tags::new()));
+        let mut props = props();
+        props["wait_timeout_minutes"] = json!(2);
+        let result = EksCluster::from_client(client(&[&create, &describe])).create(&desired(props, "cluster")).await;
+        match result {
+            Err(ProviderError::Retryable(m)) => {
+                assert!(m.contains(NAME) && m.contains("still CREATING after 2 minutes") && m.contains("wait_timeout_minutes"), "{m}")
+            }
+            other => panic!("expected a retryable timeout, got {other:?}"),
+        }
+        assert!(describe.num_calls() >= 2);
+    }
+
+    #[tokio::test]
+    async fn create_that_fails_is_fatal_and_names_the_cluster() {
+        let create = mock!(Client::create_cluster).then_output(|| CreateClusterOutput::builder().build());
+        let describe = mock!(Client::describe_cluster).sequence().output(|| describing(ClusterStatus::Creating, Tags::new())).output(|| {
+            let mut c = cluster(ClusterStatus::Failed, &Tags::new());
+            c.health =
+                Some(ClusterHealth::builder().issues(ClusterIssue::builder().code(ClusterIssueCode::IamRoleNotFound).message("role is gone").build()).build());
+            DescribeClusterOutput::builder().cluster(c).build()
+        });
+        let describe = describe.build();
+        let result = EksCluster::from_client(client(&[&create, &describe])).create(&desired(props(), "cluster")).await;
+        match result {
+            Err(ProviderError::Fatal(m)) => assert!(m.contains(NAME) && m.contains("FAILED") && m.contains("role is gone"), "{m}"),
+            other => panic!("expected a fatal error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn create_of_a_taken_name_is_a_conflict() {
+        let create = mock!(Client::create_cluster).then_error(|| {
+            aws_sdk_eks::operation::create_cluster::CreateClusterError::ResourceInUseException(
+                ResourceInUseException::builder().message("exists").meta(error("ResourceInUseException")).build(),
+            )
+        });
+        let result = EksCluster::from_client(client(&[&create])).create(&desired(props(), "cluster")).await;
+        assert!(matches!(result, Err(ProviderError::Conflict(_))), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn invalid_props_fail_before_any_call() {
+        let kind = EksCluster::from_client(client(&[]));
+        for bad in [
+            json!({"role_arn": ROLE, "subnet_ids": ["s"], "enabled_log_types": ["kubelet"]}),
+            json!({"role_arn": ROLE, "subnet_ids": ["s"], "endpoint_private_access": false, "endpoint_public_access": false}),
+            json!({"role_arn": ROLE, "subnet_ids": []}),
+            json!({"subnet_ids": ["s"]}),
+            json!({"role_arn": ROLE, "subnet_ids": ["s"], "wait_timeout_minutes": 0}),
+        ] {
+            assert!(matches!(kind.create(&desired(bad.clone(), "cluster")).await, Err(ProviderError::Invalid(_))), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn read_of_missing_or_deleting_cluster_is_none() {
+        let missing = mock!(Client::describe_cluster).then_error(not_found);
+        assert_eq!(EksCluster::from_client(client(&[&missing])).read(NAME).await.unwrap(), None);
+        let deleting = mock!(Client::describe_cluster).then_output(|| describing(ClusterStatus::Deleting, Tags::new()));
+        assert_eq!(EksCluster::from_client(client(&[&deleting])).read(NAME).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn read_normalises_lists() {
+        let describe = mock!(Client::describe_cluster).then_output(|| describing(ClusterStatus::Active, Tags::new()));
+        let o = EksCluster::from_client(client(&[&describe])).read(NAME).await.unwrap().unwrap();
+        assert_eq!(o.props["subnet_ids"], json!(["subnet-a", "subnet-b"]));
+        assert_eq!(o.props["enabled_log_types"], json!(["api", "audit"]));
+        assert_eq!(o.attrs["arn"], json!(ARN));
+    }
+
+    #[tokio::test]
+    async fn delete_of_missing_cluster_is_ok() {
+        let missing = mock!(Client::describe_cluster).then_error(not_found);
+        EksCluster::from_client(client(&[&missing])).delete(NAME).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn delete_waits_until_gone() {
+        let describe = mock!(Client::describe_cluster)
+            .sequence()
+            .output(|| describing(ClusterStatus::Active, Tags::new()))
+            .output(|| describing(ClusterStatus::Deleting, Tags::new()))
+            .times(2)
+            .error(not_found)
+            .build();
+        let delete = mock!(Client::delete_cluster).match_requests(|r| r.name() == Some(NAME)).then_output(|| DeleteClusterOutput::builder().build());
+        EksCluster::from_client(client(&[&describe, &delete])).delete(NAME).await.unwrap();
+        assert_eq!(delete.num_calls(), 1);
+        assert_eq!(describe.num_calls(), 4);
+        assert_actions(DELETE_ACTIONS, &["DescribeCluster", "DeleteCluster"]);
+    }
+
+    #[tokio::test]
+    async fn delete_of_a_cluster_already_deleting_only_waits() {
+        // No DeleteCluster rule: calling it would fail the test.
+        let describe = mock!(Client::describe_cluster).sequence().output(|| describing(ClusterStatus::Deleting, Tags::new())).times(2).error(not_found).build();
+        EksCluster::from_client(client(&[&describe])).delete(NAME).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn delete_that_never_finishes_is_retryable() {
+        let describe = mock!(Client::describe_cluster).then_output(|| describing(ClusterStatus::Deleting, Tags::new()));
+        let result = EksCluster::from_client(client(&[&describe])).delete(NAME).await;
+        assert!(matches!(&result, Err(ProviderError::Retryable(m)) if m.contains("still DELETING")), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn version_upgrade_waits_for_the_update() {
+        let upgrade = mock!(Client::update_cluster_version)
+            .match_requests(|r| r.name() == Some(NAME) && r.version() == Some("1.31"))
+            .then_output(|| UpdateClusterVersionOutput::builder().update(update(UpdateStatus::InProgress)).build());
+        let poll = mock!(Client::describe_update)
+            .match_requests(|r| r.name() == Some(NAME) && r.update_id() == Some("u-1") && r.nodegroup_name().is_none())
+            .sequence()
+            .output(|| DescribeUpdateOutput::builder().update(update(UpdateStatus::InProgress)).build())
+            .times(3)
+            .output(|| DescribeUpdateOutput::builder().update(update(UpdateStatus::Successful)).build())
+            .build();
+        let describe = mock!(Client::describe_cluster).then_output(|| describing(ClusterStatus::Active, Tags::new()));
+        let mut p = props();
+        p["version"] = json!("1.31");
+        EksCluster::from_client(client(&[&upgrade, &poll, &describe])).update(NAME, &desired(p, "cluster"), &["version".into()]).await.unwrap();
+        assert_eq!((upgrade.num_calls(), poll.num_calls()), (1, 4));
+        assert_actions(UPDATE_ACTIONS, &["UpdateClusterVersion", "DescribeUpdate", "DescribeCluster"]);
+    }
+
+    #[tokio::test]
+    async fn failed_update_is_fatal_with_its_errors() {
+        let upgrade =
+            mock!(Client::update_cluster_version).then_output(|| UpdateClusterVersionOutput::builder().update(update(UpdateStatus::InProgress)).build());
+        let poll = mock!(Client::describe_update).then_output(|| {
+            let u = Update::builder()
+                .id("u-1")
+                .status(UpdateStatus::Failed)
+                .errors(ErrorDetail::builder().error_code(ErrorCode::InsufficientFreeAddresses).error_message("no IPs left").build())
+                .build();
+            DescribeUpdateOutput::builder().update(u).build()
+        });
+        let mut p = props();
+        p["version"] = json!("1.31");
+        let result = EksCluster::from_client(client(&[&upgrade, &poll])).update(NAME, &desired(p, "cluster"), &["version".into()]).await;
+        assert!(matches!(&result, Err(ProviderError::Fatal(m)) if m.contains("no IPs left") && m.contains("Failed")), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn update_that_never_finishes_is_retryable() {
+        let config = mock!(Client::update_cluster_config).then_output(|| UpdateClusterConfigOutput::builder().update(update(UpdateStatus::InProgress)).build());
+        let poll = mock!(Client::describe_update).then_output(|| DescribeUpdateOutput::builder().update(update(UpdateStatus::InProgress)).build());
+        let mut p = props();
+        p["wait_timeout_minutes"] = json!(1);
+        let result = EksCluster::from_client(client(&[&config, &poll])).update(NAME, &desired(p, "cluster"), &["enabled_log_types".into()]).await;
+        assert!(matches!(&result, Err(ProviderError::Retryable(m)) if m.contains("still InProgress after 1 minutes")), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn endpoint_access_and_logging_are_separate_updates() {
+        let endpoint = mock!(Client::update_cluster_config)
+            .match_requests(|r| {
+                r.logging().is_none()
+                    && r.resources_vpc_config()
+                        .is_some_and(|v| v.endpoint_public_access() == Some(false) && v.endpoint_private_access() == Some(true) && v.subnet_ids().is_empty())
+            })
+            .then_output(|| UpdateClusterConfigOutput::builder().update(update(UpdateStatus::Successful)).build());
+        let logs = mock!(Client::update_cluster_config)
+            .match_requests(|r| {
+                let enabled: Vec<&str> = r
+                    .logging()
+                    .map(|l| l.cluster_logging())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|s| s.enabled() == Some(true))
+                    .flat_map(|s| s.types().iter().map(|t| t.as_str()))
+                    .collect();
+                r.resources_vpc_config().is_none() && enabled == ["scheduler"]
+            })
+            // No update in the answer (as moto answers): the cluster is waited for instead.
+            .then_output(|| UpdateClusterConfigOutput::builder().build());
+        let describe = mock!(Client::describe_cluster).then_output(|| describing(ClusterStatus::Active, Tags::new()));
+        let d = desired(json!({"role_arn": ROLE, "subnet_ids": ["s"], "endpoint_public_access": false, "enabled_log_types": ["scheduler"]}), "cluster");
+        let changed = ["endpoint_public_access".to_string(), "enabled_log_types".to_string()];
+        EksCluster::from_client(client(&[&endpoint, &logs, &describe])).update(NAME, &d, &changed).await.unwrap();
+        assert_eq!((endpoint.num_calls(), logs.num_calls()), (1, 1));
+        assert!(describe.num_calls() >= 2, "the cluster was waited for, then read");
+    }
+
+    #[tokio::test]
+    async fn tags_are_synced_with_tag_and_untag() {
+        let describe = mock!(Client::describe_cluster)
+            .then_output(|| describing(ClusterStatus::Active, Tags::from([("old".to_string(), "x".to_string()), ("team".to_string(), "other".to_string())])));
+        let tag = mock!(Client::tag_resource)
+            .match_requests(|r| {
+                r.resource_arn() == Some(ARN)
+                    && r.tags().is_some_and(|t| t.get("team").map(String::as_str) == Some("platform") && t.contains_key("cairn:stack"))
+            })
+            .then_output(|| TagResourceOutput::builder().build());
+        let untag = mock!(Client::untag_resource).match_requests(|r| r.tag_keys() == ["old"]).then_output(|| UntagResourceOutput::builder().build());
+        EksCluster::from_client(client(&[&describe, &tag, &untag])).update(NAME, &desired(props(), "cluster"), &["tags".into()]).await.unwrap();
+        assert_eq!((tag.num_calls(), untag.num_calls()), (1, 1));
+        assert_actions(UPDATE_ACTIONS, &["TagResource", "UntagResource"]);
+    }
+
+    #[tokio::test]
+    async fn find_owned_checks_ownership_tags() {
+        let d = desired(props(), "cluster");
+        let theirs =
+            mock!(Client::describe_cluster).then_output(|| describing(ClusterStatus::Active, Tags::from([("cairn:stack".to_string(), "other".to_string())])));
+        assert_eq!(EksCluster::from_client(client(&[&theirs])).find_owned(&d).await.unwrap(), None);
+        let tags = d.tags.clone();
+        let ours =
+            mock!(Client::describe_cluster).match_requests(|r| r.name() == Some(NAME)).then_output(move || describing(ClusterStatus::Creating, tags.clone()));
+        assert!(EksCluster::from_client(client(&[&ours])).find_owned(&d).await.unwrap().is_some());
+    }
+
+    #[test]
+    fn every_operation_lists_read() {
+        for action in READ_ACTIONS {
+            assert!(CREATE_ACTIONS.contains(action) && UPDATE_ACTIONS.contains(action), "{action}");
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! `aws.iam.oidc_provider`: an IAM OpenID Connect identity provider (an EKS cluster's issuer for IRSA, GitHub Actions, ...).
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use aws_sdk_iam::operation::get_open_id_connect_provider::GetOpenIdConnectProviderOutput;
+use aws_sdk_iam::Client;
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
+use serde_json::{json, Value};
+
+use crate::aws::AwsContext;
+use crate::error::{found, gone, SdkResultExt};
+use crate::iam_policy::iam_tags;
+use crate::tags::tag_changes;
+
+pub static SCHEMA: ResourceSchema = ResourceSchema {
+    kind: "aws.iam.oidc_provider",
+    doc: "An IAM OpenID Connect identity provider, e.g. an EKS cluster's issuer (`${cluster.oidc_issuer_url}`) for IAM roles for service accounts, or https://token.actions.githubusercontent.com. Its id is the provider ARN.",
+    props: &[
+        PropSpec::new("url", PropType::String, "Issuer URL, starting with https://.").required().force_new(),
+        PropSpec::new("client_id_list", PropType::StringList, "Audiences (client ids) allowed to use the provider.").default("[\"sts.amazonaws.com\"]"),
+        // No "[]" default: when no thumbprint is given, IAM fetches and stores the issuer's
+        // own, so an empty default would differ from AWS forever.
+        PropSpec::new(
+            "thumbprint_list",
+            PropType::StringList,
+            "SHA-1 thumbprints of the issuer's certificate chain. Unset lets IAM fetch and keep them itself (it no longer needs them for providers with well-known CAs); set them to manage them.",
+        ),
+    ],
+    attrs: &["arn"],
+    taggable: true,
+};
+
+const READ_ACTIONS: &[&str] = &["iam:GetOpenIDConnectProvider"];
+// ListOpenIDConnectProviders: crash recovery looks the provider up by URL.
+const CREATE_ACTIONS: &[&str] =
+    &["iam:ListOpenIDConnectProviders", "iam:CreateOpenIDConnectProvider", "iam:TagOpenIDConnectProvider", "iam:GetOpenIDConnectProvider"];
+const UPDATE_ACTIONS: &[&str] = &[
+    "iam:AddClientIDToOpenIDConnectProvider",
+    "iam:RemoveClientIDFromOpenIDConnectProvider",
+    "iam:UpdateOpenIDConnectProviderThumbprint",
+    "iam:TagOpenIDConnectProvider",
+    "iam:UntagOpenIDConnectProvider",
+    "iam:GetOpenIDConnectProvider",
+];
+const DELETE_ACTIONS: &[&str] = &["iam:DeleteOpenIDConnectProvider"];
+
+fn invalid(message: impl std::fmt::Display) -> ProviderError {
+    ProviderError::Invalid(format!("{}: {message}", SCHEMA.kind))
+}
+
+fn value(desired: &Desired, name: &str) -> Option<Value> {
+    desired.props.get(name).filter(|v| !v.is_null()).cloned().or_else(|| SCHEMA.prop(name)?.default.and_then(|json| serde_json::from_str(json).ok()))
+}
+
+fn string_list(desired: &Desired, name: &str) -> Result<Option<Vec<String>>, ProviderError> {
+    let shape = || invalid(format!("{name} must be a list of strings"));
+    match value(desired, name) {
+        None => Ok(None),
+        Some(Value::Array(items)) => items.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(shape)).collect::<Result<Vec<_>, _>>().map(Some),
+        Some(_) => Err(shape()),
+    }
+}
+
+fn url(desired: &Desired) -> Result<String, ProviderError> {
+    match value(desired, "url") {
+        Some(Value::String(u)) if u.starts_with("https://") && u.len() > "https://".len() => Ok(u),
+        Some(other) => Err(invalid(format!("url must be an https:// URL, not {other}"))),
+        None => Err(invalid("url is required")),
+    }
+}
+
+/// IAM keeps the URL without its scheme (it is always https); the stack writes it with.
+fn with_scheme(url: &str) -> String {
+    if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("https://{url}")
+    }
+}
+
+/// What an ARN for this URL ends with: `oidc-provider/HOST/PATH`.
+fn arn_suffix(url: &str) -> String {
+    let bare = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
+    format!(":oidc-provider/{}", bare.trim_end_matches('/'))
+}
+
+fn sorted(items: &[String]) -> Value {
+    let set: BTreeSet<&String> = items.iter().collect();
+    json!(set)
+}
+
+fn observed(arn: &str, out: &GetOpenIdConnectProviderOutput) -> Observed {
+    let mut props = Props::new();
+    props.insert("url".into(), json!(with_scheme(out.url().unwrap_or_default())));
+    props.insert("client_id_list".into(), sorted(out.client_id_list()));
+    props.insert("thumbprint_list".into(), sorted(out.thumbprint_list()));
+    let mut attrs = Props::new();
+    attrs.insert("arn".into(), json!(arn));
+    let tags: Tags = out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+    Observed { id: arn.to_string(), props, attrs, tags }
+}
+
+pub struct IamOidcProvider {
+    client: Client,
+}
+
+impl IamOidcProvider {
+    pub fn new(ctx: &AwsContext) -> Self {
+        Self::from_client(ctx.iam())
+    }
+
+    pub fn from_client(client: Client) -> Self {
+        IamOidcProvider { client }
+    }
+
+    async fn get(&self, arn: &str) -> Result<Option<GetOpenIdConnectProviderOutput>, ProviderError> {
+        found(self.client.get_open_id_connect_provider().open_id_connect_provider_arn(arn).send().await.op("GetOpenIDConnectProvider"))
+    }
+}
+
+#[async_trait]
+impl ResourceKind for IamOidcProvider {
+    fn schema(&self) -> &'static ResourceSchema {
+        &SCHEMA
+    }
+
+    async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
+        Ok(self.get(id).await?.map(|out| observed(id, &out)))
+    }
+
+    async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
+        let url = url(desired)?;
+        let client_ids = string_list(desired, "client_id_list")?.unwrap_or_default();
+        let thumbprints = string_list(desired, "thumbprint_list")?.filter(|t| !t.is_empty());
+        let out = self
+            .client
+            .create_open_id_connect_provider()
+            .url(&url)
+            .set_client_id_list(Some(client_ids))
+            .set_thumbprint_list(thumbprints)
+            .set_tags((!desired.tags.is_empty()).then(|| iam_tags(&desired.tags)).transpose()?)
+            .send()
+            .await
+            .op("CreateOpenIDConnectProvider")?;
+        let arn = out.open_id_connect_provider_arn().ok_or_else(|| ProviderError::Fatal("CreateOpenIDConnectProvider: no ARN in the response".into()))?;
+        self.read(arn).await?.ok_or_else(|| ProviderError::Retryable(format!("aws.iam.oidc_provider {arn} is not readable yet")))
+    }
+
+    async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
+        let gone_during = || ProviderError::NotFound(format!("aws.iam.oidc_provider {id} disappeared during update"));
+        let has = |p: &str| changed.iter().any(|c| c == p);
+        let current = self.get(id).await?.ok_or_else(gone_during)?;
+        if has("client_id_list") {
+            let want: BTreeSet<String> = string_list(desired, "client_id_list")?.unwrap_or_default().into_iter().collect();
+            let have: BTreeSet<String> = current.client_id_list().iter().cloned().collect();
+            for client_id in want.difference(&have) {
+                self.client
+                    .add_client_id_to_open_id_connect_provider()
+                    .open_id_connect_provider_arn(id)
+                    .client_id(client_id)
+                    .send()
+                    .await
+                    .op("AddClientIDToOpenIDConnectProvider")?;
+            }
+            for client_id in have.difference(&want) {
+                let result = self.client.remove_client_id_from_open_id_connect_provider().open_id_connect_provider_arn(id).client_id(client_id).send().await;
+                result.map(|_| ()).op("RemoveClientIDFromOpenIDConnectProvider")?;
+            }
+        }
+        if has("thumbprint_list") {
+            let thumbprints = string_list(desired, "thumbprint_list")?.unwrap_or_default();
+            self.client
+                .update_open_id_connect_provider_thumbprint()
+                .open_id_connect_provider_arn(id)
+                .set_thumbprint_list(Some(thumbprints))
+                .send()
+                .await
+                .op("UpdateOpenIDConnectProviderThumbprint")?;
+        }
+        if has("tags") {
+            let have: Tags = current.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+            let (set, remove) = tag_changes(&have, &desired.tags);
+            if !set.is_empty() {
+                self.client
+                    .tag_open_id_connect_provider()
+                    .open_id_connect_provider_arn(id)
+                    .set_tags(Some(iam_tags(&set)?))
+                    .send()
+                    .await
+                    .op("TagOpenIDConnectProvider")?;
+            }
+            if !remove.is_empty() {
+                self.client
+                    .untag_open_id_connect_provider()
+                    .open_id_connect_provider_arn(id)
+                    .set_tag_keys(Some(remove))
+                    .send()
+                    .await
+                    .op("UntagOpenIDConnectProvider")?;
+            }
+        }
+        self.read(id).await?.ok_or_else(gone_during)
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), ProviderError> {
+        gone(self.client.delete_open_id_connect_provider().open_id_connect_provider_arn(id).send().await.map(|_| ()).op("DeleteOpenIDConnectProvider"))
+    }
+
+    async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
+        let suffix = arn_suffix(&url(desired)?);
+        let listed = self.client.list_open_id_connect_providers().send().await.op("ListOpenIDConnectProviders")?;
+        // An account has at most one provider per URL.
+        let Some(arn) = listed.open_id_connect_provider_list().iter().filter_map(|p| p.arn()).find(|arn| arn.trim_end_matches('/').ends_with(&suffix)) else {
+            return Ok(None);
+        };
+        Ok(self.read(arn).await?.filter(|o| desired.owner.matches(&o.tags)))
+    }
+
+    fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
+        match op {
+            Operation::Read => READ_ACTIONS,
+            Operation::Create => CREATE_ACTIONS,
+            Operation::Update => UPDATE_ACTIONS,
+            Operation::Delete => DELETE_ACTIONS,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::retry::RetryConfig;
+    use aws_config::{BehaviorVersion, Region};
+    use aws_sdk_iam::config::Credentials;
+    use aws_sdk_iam::operation::add_client_id_to_open_id_connect_provider::AddClientIdToOpenIdConnectProviderOutput;
+    use aws_sdk_iam::operation::create_open_id_connect_provider::CreateOpenIdConnectProviderOutput;
+    use aws_sdk_iam::operation::delete_open_id_connect_provider::{DeleteOpenIDConnectProviderError, DeleteOpenIdConnectProviderOutput};
+    use aws_sdk_iam::operation::get_open_id_connect_provider::GetOpenIDConnectProviderError;
+    use aws_sdk_iam::operation::list_open_id_connect_providers::ListOpenIdConnectProvidersOutput;
+    use aws_sdk_iam::operation::remove_client_id_from_open_id_connect_provider::RemoveClientIdFromOpenIdConnectProviderOutput;
+    use aws_sdk_iam::operation::tag_open_id_connect_provider::TagOpenIdConnectProviderOutput;
+    use aws_sdk_iam::operation::untag_open_id_connect_provider::UntagOpenIdConnectProviderOutput;
+    use aws_sdk_iam::operation::update_open_id_connect_provider_thumbprint::UpdateOpenIdConnectProviderThumbprintOutput;
+    use aws_sdk_iam::types::error::NoSuchEntityException;
+    use aws_sdk_iam::types::{OpenIdConnectProviderListEntry, Tag};
+    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_types::error::ErrorMetadata;
+    use cairn_engine::provider::Owner;
+
+    const URL: &str = "https://oidc.eks.us-east-1.amazonaws.com/id/ABC123";
+    const ARN: &str = "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC123";
+    const PRINT: &str = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280";
+
+    fn kind(rules: &[&Rule]) -> IamOidcProvider {
+        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for rule in rules {
+            interceptor = interceptor.with_rule(rule);
+        }
+        let config = aws_sdk_iam::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
+            .retry_config(RetryConfig::disabled())
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .build();
+        IamOidcProvider::from_client(Client::from_conf(config))
+    }
+
+    fn desired(props: Value) -> Desired {
+        let owner = Owner { stack: "shop".into(), env: "prod".into(), address: "oidc".into() };
+        let mut tags = owner.tags();
+        tags.insert("team".into(), "platform".into());
+        Desired { props: props.as_object().unwrap().clone(), tags, owner, default_name: "shop-prod-oidc".into(), idempotency_token: "t".into() }
+    }
+
+    fn tag(k: &str, v: &str) -> Tag {
+        Tag::builder().key(k).value(v).build().unwrap()
+    }
+
+    fn got(tags: &Tags, client_ids: &[&str]) -> GetOpenIdConnectProviderOutput {
+        GetOpenIdConnectProviderOutput::builder()
+            .url("oidc.eks.us-east-1.amazonaws.com/id/ABC123")
+            .set_client_id_list(Some(client_ids.iter().map(|s| s.to_string()).collect()))
+            .thumbprint_list(PRINT)
+            .set_tags(Some(tags.iter().map(|(k, v)| tag(k, v)).collect()))
+            .build()
+    }
+
+    fn no_such_entity() -> ErrorMetadata {
+        ErrorMetadata::builder().code("NoSuchEntity").message("not found").build()
+    }
+
+    fn assert_actions(actions: &[&str], operations: &[&str]) {
+        for op in operations {
+            assert!(actions.contains(&format!("iam:{op}").as_str()), "iam:{op} missing from {actions:?}");
+        }
+    }
+
+    #[test]
+    fn schema_defaults_are_json() {
+        for prop in SCHEMA.props {
+            if let Some(default) = prop.default {
+                serde_json::from_str::<Value>(default).unwrap_or_else(|e| panic!("{}: {e}", prop.name));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn create_sends_tags_and_reads_url_back_with_its_scheme() {
+        let d = desired(json!({"url": URL, "thumbprint_list": [PRINT]}));
+        let tags = d.tags.clone();
+        let create = mock!(Client::create_open_id_connect_provider)
+            .match_requests(|r| {
+                let tags: Tags = r.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+                r.url() == Some(URL)
+                    && r.client_id_list() == ["sts.amazonaws.com"]
+                    && r.thumbprint_list() == [PRINT]
+                    && tags.get("cairn:address").map(String::as_str) == Some("oidc")
+                    && tags.get("team").map(String::as_str) == Some("platform")
+            })
+            .then_output(|| CreateOpenIdConnectProviderOutput::builder().open_id_connect_provider_arn(ARN).build());
+        let t = tags.clone();
+        let get = mock!(Client::get_open_id_connect_provider)
+            .match_requests(|r| r.open_id_connect_provider_arn() == Some(ARN))
+            .then_output(move || got(&t, &["sts.amazonaws.com"]));
+
+        let observed = kind(&[&create, &get]).create(&d).await.unwrap();
+
+        assert_eq!(observed.id, ARN);
+        assert_eq!(observed.attrs["arn"], json!(ARN));
+        assert_eq!(observed.props["url"], json!(URL));
+        assert_eq!(observed.props["client_id_list"], json!(["sts.amazonaws.com"]));
+        assert_eq!(observed.props["thumbprint_list"], json!([PRINT]));
+        assert_eq!(observed.tags, tags);
+        assert_actions(CREATE_ACTIONS, &["CreateOpenIDConnectProvider", "GetOpenIDConnectProvider", "TagOpenIDConnectProvider"]);
+    }
+
+    #[tokio::test]
+    async fn create_without_thumbprints_omits_them() {
+        let create = mock!(Client::create_open_id_connect_provider)
+            .match_requests(|r| r.thumbprint_list.is_none())
+            .then_output(|| CreateOpenIdConnectProviderOutput::builder().open_id_connect_provider_arn(ARN).build());
+        let get = mock!(Client::get_open_id_connect_provider).then_output(|| got(&Tags::new(), &["sts.amazonaws.com"]));
+        kind(&[&create, &get]).create(&desired(json!({"url": URL}))).await.unwrap();
+        assert_eq!(create.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn urls_that_are_not_https_are_invalid() {
+        for bad in [json!("http://issuer.example.com"), json!("issuer.example.com"), json!(3)] {
+            assert!(matches!(kind(&[]).create(&desired(json!({"url": bad.clone()}))).await, Err(ProviderError::Invalid(_))), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn read_of_missing_provider_is_none() {
+        let get = mock!(Client::get_open_id_connect_provider).then_error(|| {
+            GetOpenIDConnectProviderError::NoSuchEntityException(NoSuchEntityException::builder().message("gone").meta(no_such_entity()).build())
+        });
+        assert_eq!(kind(&[&get]).read(ARN).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn delete_of_missing_provider_is_ok() {
+        let delete = mock!(Client::delete_open_id_connect_provider).then_error(|| {
+            DeleteOpenIDConnectProviderError::NoSuchEntityException(NoSuchEntityException::builder().message("gone").meta(no_such_entity()).build())
+        });
+        kind(&[&delete]).delete(ARN).await.unwrap();
+        let deleted = mock!(Client::delete_open_id_connect_provider)
+            .match_requests(|r| r.open_id_connect_provider_arn() == Some(ARN))
+            .then_output(|| DeleteOpenIdConnectProviderOutput::builder().build());
+        kind(&[&deleted]).delete(ARN).await.unwrap();
+        assert_actions(DELETE_ACTIONS, &["DeleteOpenIDConnectProvider"]);
+    }
+
+    #[tokio::test]
+    async fn update_adds_and_removes_client_ids_and_replaces_thumbprints() {
+        let get = mock!(Client::get_open_id_connect_provider)
+            .then_output(|| got(&Tags::from([("old".to_string(), "x".to_string())]), &["sts.amazonaws.com", "legacy"]));
+        let add = mock!(Client::add_client_id_to_open_id_connect_provider)
+            .match_requests(|r| r.client_id() == Some("argocd"))
+            .then_output(|| AddClientIdToOpenIdConnectProviderOutput::builder().build());
+        let remove = mock!(Client::remove_client_id_from_open_id_connect_provider)
+            .match_requests(|r| r.client_id() == Some("legacy"))
+            .then_output(|| RemoveClientIdFromOpenIdConnectProviderOutput::builder().build());
+        let prints = mock!(Client::update_open_id_connect_provider_thumbprint)
+            .match_requests(|r| r.thumbprint_list() == ["a".repeat(40)])
+            .then_output(|| UpdateOpenIdConnectProviderThumbprintOutput::builder().build());
+        let tag = mock!(Client::tag_open_id_connect_provider)
+            .match_requests(|r| r.tags().iter().any(|t| t.key() == "team"))
+            .then_output(|| TagOpenIdConnectProviderOutput::builder().build());
+        let untag = mock!(Client::untag_open_id_connect_provider)
+            .match_requests(|r| r.tag_keys() == ["old"])
+            .then_output(|| UntagOpenIdConnectProviderOutput::builder().build());
+        let d = desired(json!({"url": URL, "client_id_list": ["sts.amazonaws.com", "argocd"], "thumbprint_list": ["a".repeat(40)]}));
+        let changed: Vec<String> = ["client_id_list", "thumbprint_list", "tags"].iter().map(|s| s.to_string()).collect();
+        kind(&[&get, &add, &remove, &prints, &tag, &untag]).update(ARN, &d, &changed).await.unwrap();
+        assert_eq!((add.num_calls(), remove.num_calls(), prints.num_calls(), tag.num_calls(), untag.num_calls()), (1, 1, 1, 1, 1));
+        assert_actions(
+            UPDATE_ACTIONS,
+            &[
+                "AddClientIDToOpenIDConnectProvider",
+                "RemoveClientIDFromOpenIDConnectProvider",
+                "UpdateOpenIDConnectProviderThumbprint",
+                "TagOpenIDConnectProvider",
+                "UntagOpenIDConnectProvider",
+                "GetOpenIDConnectProvider",
+            ],
+        );
+    }
+
+    #[tokio::test]
+    async fn find_owned_matches_the_url_and_the_owner() {
+        let d = desired(json!({"url": URL}));
+        let list = mock!(Client::list_open_id_connect_providers).then_output(|| {
+            ListOpenIdConnectProvidersOutput::builder()
+                .open_id_connect_provider_list(
+                    OpenIdConnectProviderListEntry::builder().arn("arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com").build(),
+                )
+                .open_id_connect_provider_list(OpenIdConnectProviderListEntry::builder().arn(ARN).build())
+                .build()
+        });
+        let tags = d.tags.clone();
+        let get = mock!(Client::get_open_id_connect_provider)
+            .match_requests(|r| r.open_id_connect_provider_arn() == Some(ARN))
+            .then_output(move || got(&tags, &["sts.amazonaws.com"]));
+        assert_eq!(kind(&[&list, &get]).find_owned(&d).await.unwrap().map(|o| o.id), Some(ARN.to_string()));
+        let foreign = mock!(Client::get_open_id_connect_provider).then_output(|| got(&Tags::new(), &["sts.amazonaws.com"]));
+        assert_eq!(kind(&[&list, &foreign]).find_owned(&d).await.unwrap(), None);
+        let other = desired(json!({"url": "https://oidc.eks.us-east-1.amazonaws.com/id/ABC"}));
+        assert_eq!(kind(&[&list]).find_owned(&other).await.unwrap(), None, "a URL that is a prefix of another does not match it");
+        assert_actions(CREATE_ACTIONS, &["ListOpenIDConnectProviders"]);
+    }
+
+    #[test]
+    fn every_operation_lists_read() {
+        for action in READ_ACTIONS {
+            assert!(CREATE_ACTIONS.contains(action) && UPDATE_ACTIONS.contains(action), "{action}");
+        }
+    }
+}

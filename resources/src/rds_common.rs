@@ -1,0 +1,288 @@
+//! Helpers shared by the RDS kinds: error codes, tags by ARN, name rules and prop parsing.
+
+use aws_sdk_rds::types::Tag;
+use aws_sdk_rds::Client;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use cairn_engine::provider::{Desired, ProviderError, Tags};
+use serde_json::Value;
+
+use crate::error::classify;
+use crate::tags::tag_changes;
+
+/// RDS's own error codes, which the shared table does not know (`DBInstanceNotFound`,
+/// `InvalidDBInstanceState`, ...), classified on top of `classify`.
+pub(crate) fn classify_rds<E, R>(operation: &str, err: SdkError<E, R>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let code = err.code().map(str::to_string);
+    let base = classify(operation, err);
+    let Some(code) = code else { return base };
+    if code.ends_with("NotFound") || code.ends_with("NotFoundFault") {
+        ProviderError::NotFound(message_of(base))
+    } else if code.ends_with("AlreadyExists") || code.ends_with("AlreadyExistsFault") || code == "DBSnapshotAlreadyExists" {
+        ProviderError::Conflict(message_of(base))
+    } else if code.starts_with("InvalidDB") && (code.contains("State") || code.contains("InUse")) {
+        // The instance is busy (modifying, backing-up) or the group is still in use.
+        ProviderError::Conflict(message_of(base))
+    } else if code.ends_with("QuotaExceeded") || code.ends_with("QuotaExceededFault") || code.starts_with("InsufficientDBInstanceCapacity") {
+        ProviderError::Invalid(message_of(base))
+    } else {
+        base
+    }
+}
+
+/// The text inside any `ProviderError`, to re-wrap it in another class.
+pub(crate) fn message_of(err: ProviderError) -> String {
+    match err {
+        ProviderError::NotFound(m)
+        | ProviderError::Throttled(m)
+        | ProviderError::Retryable(m)
+        | ProviderError::Conflict(m)
+        | ProviderError::Invalid(m)
+        | ProviderError::AccessDenied(m)
+        | ProviderError::Fatal(m) => m,
+    }
+}
+
+/// `.rds("Operation")?`: like `.op()`, with the RDS codes classified.
+pub(crate) trait RdsResultExt<T> {
+    fn rds(self, operation: &str) -> Result<T, ProviderError>;
+}
+
+impl<T, E, R> RdsResultExt<T> for Result<T, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn rds(self, operation: &str) -> Result<T, ProviderError> {
+        self.map_err(|e| classify_rds(operation, e))
+    }
+}
+
+pub(crate) fn rds_tags(tags: &Tags) -> Vec<Tag> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect()
+}
+
+pub(crate) fn tags_from(list: &[Tag]) -> Tags {
+    list.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
+}
+
+pub(crate) async fn list_tags(client: &Client, arn: &str) -> Result<Tags, ProviderError> {
+    let out = client.list_tags_for_resource().resource_name(arn).send().await.rds("ListTagsForResource")?;
+    Ok(tags_from(out.tag_list()))
+}
+
+/// Brings the resource's tags from `current` to `want` (RDS tags by ARN).
+pub(crate) async fn sync_tags(client: &Client, arn: &str, current: &Tags, want: &Tags) -> Result<(), ProviderError> {
+    let (set, remove) = tag_changes(current, want);
+    if !set.is_empty() {
+        client.add_tags_to_resource().resource_name(arn).set_tags(Some(rds_tags(&set))).send().await.rds("AddTagsToResource")?;
+    }
+    if !remove.is_empty() {
+        client.remove_tags_from_resource().resource_name(arn).set_tag_keys(Some(remove)).send().await.rds("RemoveTagsFromResource")?;
+    }
+    Ok(())
+}
+
+/// RDS stores identifiers and group names in lowercase and reports them that way; a name
+/// with capitals would read back different from the stack and, being force-new, replace
+/// the resource on every apply. So it is refused instead.
+pub(crate) fn lowercase_name(kind: &str, prop: &str, name: &str) -> Result<String, ProviderError> {
+    if name.is_empty() {
+        return Err(ProviderError::Invalid(format!("{kind}: {prop} must not be empty")));
+    }
+    if name.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(ProviderError::Invalid(format!(
+            "{kind}: {prop} {name:?} has capitals; RDS stores names in lowercase, so write it as {:?}",
+            name.to_ascii_lowercase()
+        )));
+    }
+    Ok(name.to_string())
+}
+
+/// Reads the stack's props with their types checked, naming the kind and prop in errors.
+pub(crate) struct PropReader<'a> {
+    pub kind: &'static str,
+    pub desired: &'a Desired,
+}
+
+impl<'a> PropReader<'a> {
+    pub fn new(kind: &'static str, desired: &'a Desired) -> Self {
+        PropReader { kind, desired }
+    }
+
+    pub fn invalid(&self, message: String) -> ProviderError {
+        ProviderError::Invalid(format!("{}: {message}", self.kind))
+    }
+
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        self.desired.props.get(name).filter(|v| !v.is_null())
+    }
+
+    pub fn opt_str(&self, name: &str) -> Result<Option<String>, ProviderError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(self.invalid(format!("{name} must be a string, not {other}"))),
+        }
+    }
+
+    pub fn str_or(&self, name: &str, default: &str) -> Result<String, ProviderError> {
+        Ok(self.opt_str(name)?.unwrap_or_else(|| default.to_string()))
+    }
+
+    pub fn opt_int(&self, name: &str) -> Result<Option<i64>, ProviderError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => v.as_i64().map(Some).ok_or_else(|| self.invalid(format!("{name} must be an integer, not {v}"))),
+        }
+    }
+
+    /// An integer that AWS takes as `i32`.
+    pub fn opt_i32(&self, name: &str) -> Result<Option<i32>, ProviderError> {
+        match self.opt_int(name)? {
+            None => Ok(None),
+            Some(n) => i32::try_from(n).map(Some).map_err(|_| self.invalid(format!("{name} is out of range: {n}"))),
+        }
+    }
+
+    pub fn i32_or(&self, name: &str, default: i32) -> Result<i32, ProviderError> {
+        Ok(self.opt_i32(name)?.unwrap_or(default))
+    }
+
+    pub fn bool_or(&self, name: &str, default: bool) -> Result<bool, ProviderError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v.as_bool().ok_or_else(|| self.invalid(format!("{name} must be true or false, not {v}"))),
+        }
+    }
+
+    pub fn opt_list(&self, name: &str) -> Result<Option<Vec<String>>, ProviderError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string).ok_or_else(|| self.invalid(format!("{name} must be a list of strings, not {v}"))))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(self.invalid(format!("{name} must be a list of strings, not {other}"))),
+        }
+    }
+
+    pub fn value(&self, name: &str) -> Option<&'a Value> {
+        self.get(name)
+    }
+}
+
+/// A KMS key given to RDS must be a key ARN: RDS reports the ARN whatever was sent, so an
+/// alias or bare id would differ on every read and, force-new, replace the database.
+pub(crate) fn kms_key_arn(reader: &PropReader<'_>, name: &str) -> Result<Option<String>, ProviderError> {
+    let Some(key) = reader.opt_str(name)? else { return Ok(None) };
+    let parts: Vec<&str> = key.splitn(6, ':').collect();
+    if parts.len() == 6 && parts[0] == "arn" && parts[2] == "kms" && parts[5].starts_with("key/") {
+        Ok(Some(key))
+    } else {
+        Err(reader.invalid(format!("{name} must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID, e.g. ${{my_key.arn}}), not {key:?}")))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! A clock for mocked clients: sleeping moves it forward at once, so a waiter runs
+    //! through its whole timeout without real time passing.
+
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use aws_sdk_rds::config::{AsyncSleep, Sleep};
+    use aws_types::sdk_config::TimeSource;
+
+    #[derive(Debug, Clone)]
+    pub(crate) struct InstantClock(Arc<Mutex<Duration>>);
+
+    impl Default for InstantClock {
+        fn default() -> Self {
+            InstantClock(Arc::new(Mutex::new(Duration::from_secs(1_700_000_000))))
+        }
+    }
+
+    impl InstantClock {
+        pub fn elapsed_since_start(&self) -> Duration {
+            *self.0.lock().unwrap() - Duration::from_secs(1_700_000_000)
+        }
+    }
+
+    impl TimeSource for InstantClock {
+        fn now(&self) -> SystemTime {
+            UNIX_EPOCH + *self.0.lock().unwrap()
+        }
+    }
+
+    impl AsyncSleep for InstantClock {
+        fn sleep(&self, duration: Duration) -> Sleep {
+            *self.0.lock().unwrap() += duration;
+            Sleep::new(std::future::ready(()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_engine::provider::Owner;
+    use serde_json::json;
+
+    fn desired(props: Value) -> Desired {
+        let owner = Owner { stack: "s".into(), env: "dev".into(), address: "a".into() };
+        Desired { props: props.as_object().unwrap().clone(), tags: Tags::new(), owner, default_name: "s-dev-a".into(), idempotency_token: "t".into() }
+    }
+
+    #[test]
+    fn rds_codes_are_classified() {
+        use aws_sdk_rds::error::ErrorMetadata;
+        use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
+        use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+        use aws_smithy_types::body::SdkBody;
+        let err = |code: &str| {
+            let e = DescribeDBInstancesError::generic(ErrorMetadata::builder().code(code).message("m").build());
+            SdkError::service_error(e, HttpResponse::new(400.try_into().unwrap(), SdkBody::empty()))
+        };
+        assert!(matches!(classify_rds("X", err("DBInstanceNotFound")), ProviderError::NotFound(_)));
+        assert!(matches!(classify_rds("X", err("DBSubnetGroupNotFoundFault")), ProviderError::NotFound(_)));
+        assert!(matches!(classify_rds("X", err("DBParameterGroupNotFound")), ProviderError::NotFound(_)));
+        assert!(matches!(classify_rds("X", err("DBInstanceAlreadyExists")), ProviderError::Conflict(_)));
+        assert!(matches!(classify_rds("X", err("InvalidDBInstanceState")), ProviderError::Conflict(_)));
+        assert!(matches!(classify_rds("X", err("InvalidDBSubnetGroupStateFault")), ProviderError::Conflict(_)));
+        assert!(matches!(classify_rds("X", err("InvalidParameterValue")), ProviderError::Invalid(_)));
+        assert!(matches!(classify_rds("X", err("Throttling")), ProviderError::Throttled(_)));
+    }
+
+    #[test]
+    fn names_with_capitals_are_refused() {
+        assert!(lowercase_name("k", "name", "Orders").is_err());
+        assert_eq!(lowercase_name("k", "name", "orders-db").unwrap(), "orders-db");
+    }
+
+    #[test]
+    fn kms_keys_must_be_key_arns() {
+        let ok = desired(json!({"kms_key": "arn:aws:kms:us-east-1:123456789012:key/abcd"}));
+        assert!(kms_key_arn(&PropReader::new("k", &ok), "kms_key").unwrap().is_some());
+        for bad in ["alias/rds", "abcd", "arn:aws:kms:us-east-1:123456789012:alias/rds"] {
+            let d = desired(json!({ "kms_key": bad }));
+            assert!(kms_key_arn(&PropReader::new("k", &d), "kms_key").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn reader_checks_types() {
+        let d = desired(json!({"n": "x", "b": 1, "l": ["a", 2]}));
+        let r = PropReader::new("k", &d);
+        assert!(r.opt_int("n").is_err());
+        assert!(r.bool_or("b", false).is_err());
+        assert!(r.opt_list("l").is_err());
+        assert_eq!(r.str_or("missing", "dflt").unwrap(), "dflt");
+    }
+}

@@ -1,0 +1,1153 @@
+//! `aws.rds.instance`: an RDS database instance (PostgreSQL by default) whose master password RDS keeps in Secrets Manager.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_rds::client::Waiters;
+use aws_sdk_rds::types::{DbInstance, PendingModifiedValues};
+use aws_sdk_rds::Client;
+use aws_smithy_runtime_api::client::waiters::error::WaiterError;
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
+use serde_json::{json, Value};
+
+use crate::aws::AwsContext;
+use crate::error::found;
+use crate::rds_common::{classify_rds, kms_key_arn, lowercase_name, rds_tags, sync_tags, tags_from, PropReader, RdsResultExt};
+
+const KIND: &str = "aws.rds.instance";
+/// The engine version as the stack gave it ("16"): RDS reports the full version ("16.4"),
+/// which is what the stack meant when it names only a prefix of it.
+const ENGINE_VERSION_TAG: &str = "cairn:engine-version";
+/// The allocated storage the stack asked for: with storage autoscaling RDS grows the real
+/// value on its own, and that growth is not a difference to undo.
+const ALLOCATED_STORAGE_TAG: &str = "cairn:allocated-storage";
+/// `delete` receives only the identifier, so `skip_final_snapshot` travels on the instance.
+const SKIP_FINAL_SNAPSHOT_TAG: &str = "cairn:skip-final-snapshot";
+const DEFAULT_WAIT_MINUTES: i64 = 60;
+
+pub static SCHEMA: ResourceSchema = ResourceSchema {
+    kind: KIND,
+    doc: "An RDS DB instance (PostgreSQL by default). The master password is created and rotated by RDS in Secrets Manager and never \
+          passes through cairn. Changes go through ModifyDBInstance; with apply_immediately: false they wait for the maintenance window \
+          and the plan keeps showing them (see the pending_modifications attribute). The id is the instance identifier.",
+    props: &[
+        PropSpec::new("identifier", PropType::String, "DB instance identifier, lowercase. Defaults to a name derived from stack, env and address.")
+            .force_new(),
+        PropSpec::new("engine", PropType::String, "Database engine: postgres, mysql, mariadb, ...").force_new().default("\"postgres\""),
+        PropSpec::new(
+            "engine_version",
+            PropType::String,
+            "Engine version. A major version alone (\"16\") lets RDS pick and upgrade the minor version; a full one (\"16.4\") pins it. \
+             Changing it upgrades in place (major upgrades included).",
+        ),
+        PropSpec::new("instance_class", PropType::String, "Instance class, e.g. db.t4g.medium.").required(),
+        PropSpec::new(
+            "allocated_storage",
+            PropType::Int,
+            "Storage in GiB. Storage cannot shrink. With max_allocated_storage, RDS grows it by itself and that growth is not reported as a change.",
+        )
+        .required(),
+        PropSpec::new("max_allocated_storage", PropType::Int, "Upper limit in GiB for storage autoscaling; 0 turns autoscaling off."),
+        PropSpec::new("storage_type", PropType::String, "gp3, gp2, io1, io2 or standard.").default("\"gp3\""),
+        PropSpec::new("storage_encrypted", PropType::Bool, "Encrypt storage (and snapshots) at rest.").force_new().default("true"),
+        PropSpec::new("kms_key", PropType::String, "KMS key ARN for storage encryption; unset uses the AWS managed key aws/rds.").force_new(),
+        PropSpec::new("db_name", PropType::String, "Name of a database to create in the instance.").force_new(),
+        PropSpec::new("master_username", PropType::String, "Master user name.").force_new().default("\"postgres\""),
+        PropSpec::new(
+            "manage_master_user_password",
+            PropType::Bool,
+            "RDS generates the master password and keeps it in Secrets Manager (the secret's ARN is the master_user_secret_arn \
+             attribute). cairn never handles passwords, so this must stay true.",
+        )
+        .default("true"),
+        PropSpec::new("db_subnet_group_name", PropType::String, "DB subnet group (`${my_subnet_group.id}`); unset places the instance in the default VPC.")
+            .force_new(),
+        PropSpec::new("parameter_group_name", PropType::String, "DB parameter group (`${my_params.id}`); unset uses the engine's default group."),
+        PropSpec::new("vpc_security_group_ids", PropType::StringList, "VPC security groups; unset uses the VPC's default security group."),
+        PropSpec::new("multi_az", PropType::Bool, "Keep a synchronous standby in another availability zone.").default("false"),
+        PropSpec::new(
+            "backup_retention_period",
+            PropType::Int,
+            "Days (0 to 35) to keep automated backups; point-in-time recovery is on whenever this is above 0.",
+        )
+        .default("7"),
+        PropSpec::new("preferred_backup_window", PropType::String, "Daily backup window in UTC, e.g. 03:00-04:00; unset lets RDS choose."),
+        PropSpec::new(
+            "deletion_protection",
+            PropType::Bool,
+            "Refuse deletion. cairn never turns it off by itself: set it to false and apply before destroying.",
+        )
+        .default("false"),
+        PropSpec::new("iam_database_authentication_enabled", PropType::Bool, "Allow IAM database authentication.").default("false"),
+        PropSpec::new("performance_insights_enabled", PropType::Bool, "Turn on Performance Insights.").default("false"),
+        PropSpec::new(
+            "performance_insights_kms_key",
+            PropType::String,
+            "KMS key ARN for Performance Insights data. It can be set once: AWS cannot change it afterwards (replace the instance instead).",
+        ),
+        PropSpec::new("publicly_accessible", PropType::Bool, "Give the instance a public DNS name reachable from outside the VPC.").default("false"),
+        PropSpec::new(
+            "skip_final_snapshot",
+            PropType::Bool,
+            "Destroy without the final snapshot `<identifier>-final`. Kept on the instance in the `cairn:skip-final-snapshot` tag, \
+             since destroy sees only the identifier: apply a change to it before destroying.",
+        )
+        .default("false"),
+        PropSpec::new(
+            "apply_immediately",
+            PropType::Bool,
+            "Apply modifications now (true) or in the next maintenance window (false); some changes cause downtime either way.",
+        )
+        .local()
+        .default("true"),
+        PropSpec::new("wait_timeout_minutes", PropType::Int, "How long create and update wait for the instance to become available.").local().default("60"),
+    ],
+    attrs: &["arn", "endpoint", "port", "master_user_secret_arn", "resource_id", "status", "pending_modifications"],
+    taggable: true,
+};
+
+const READ_ACTIONS: &[&str] = &["rds:DescribeDBInstances"];
+const CREATE_ACTIONS: &[&str] = &[
+    "rds:CreateDBInstance",
+    // Tags given to a create call are authorised as AddTagsToResource too.
+    "rds:AddTagsToResource",
+    "rds:DescribeDBInstances",
+    // RDS creates the master user secret and uses the KMS keys on the caller's behalf.
+    "secretsmanager:CreateSecret",
+    "secretsmanager:TagResource",
+    "kms:DescribeKey",
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+];
+const UPDATE_ACTIONS: &[&str] = &[
+    "rds:ModifyDBInstance",
+    "rds:AddTagsToResource",
+    "rds:RemoveTagsFromResource",
+    "rds:DescribeDBInstances",
+    "secretsmanager:CreateSecret",
+    "secretsmanager:TagResource",
+    "kms:DescribeKey",
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+];
+const DELETE_ACTIONS: &[&str] = &[
+    "rds:DescribeDBInstances",
+    "rds:DeleteDBInstance",
+    // The final snapshot.
+    "rds:CreateDBSnapshot",
+    "rds:AddTagsToResource",
+    // RDS removes the master user secret with the instance.
+    "secretsmanager:DeleteSecret",
+];
+
+pub struct RdsInstance {
+    client: Client,
+}
+
+impl RdsInstance {
+    pub fn new(ctx: &AwsContext) -> Self {
+        Self::from_client(ctx.rds())
+    }
+
+    pub fn from_client(client: Client) -> Self {
+        RdsInstance { client }
+    }
+
+    async fn describe(&self, id: &str) -> Result<Option<DbInstance>, ProviderError> {
+        let out = found(self.client.describe_db_instances().db_instance_identifier(id).send().await.rds("DescribeDBInstances"))?;
+        Ok(out.and_then(|o| o.db_instances().first().cloned()))
+    }
+
+    /// The instance's status now, for a timeout message.
+    async fn status_of(&self, id: &str) -> String {
+        match self.describe(id).await {
+            Ok(Some(db)) => db.db_instance_status().unwrap_or("in an unknown state").to_string(),
+            Ok(None) => "gone".to_string(),
+            Err(_) => "not yet available".to_string(),
+        }
+    }
+
+    async fn wait_available(&self, id: &str, minutes: i64, rerun: &str) -> Result<(), ProviderError> {
+        let result = self.client.wait_until_db_instance_available().db_instance_identifier(id).wait(minutes_of(minutes)).await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(WaiterError::ExceededMaxWait(_)) => Err(ProviderError::Retryable(format!(
+                "{KIND} {id}: still {} after {minutes} minutes; raise wait_timeout_minutes or re-run {rerun} to continue waiting",
+                self.status_of(id).await
+            ))),
+            Err(WaiterError::FailureState(failure)) => {
+                let status = failure.final_poll().as_result().ok().and_then(|o| o.db_instances().first()).and_then(|d| d.db_instance_status()).unwrap_or("failed");
+                Err(ProviderError::Fatal(format!("{KIND} {id}: ended in status {status} instead of available; see its events in the RDS console")))
+            }
+            Err(WaiterError::OperationFailed(failed)) => Err(classify_rds("DescribeDBInstances", failed.into_error())),
+            Err(other) => Err(ProviderError::Fatal(format!("{KIND} {id}: waiting for available: {other:?}"))),
+        }
+    }
+
+    async fn wait_deleted(&self, id: &str) -> Result<(), ProviderError> {
+        let result = self.client.wait_until_db_instance_deleted().db_instance_identifier(id).wait(minutes_of(DEFAULT_WAIT_MINUTES)).await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(WaiterError::ExceededMaxWait(_)) => Err(ProviderError::Retryable(format!(
+                "{KIND} {id}: still {} after {DEFAULT_WAIT_MINUTES} minutes; re-run destroy to continue waiting",
+                self.status_of(id).await
+            ))),
+            Err(WaiterError::FailureState(failure)) => {
+                let status = failure.final_poll().as_result().ok().and_then(|o| o.db_instances().first()).and_then(|d| d.db_instance_status()).unwrap_or("busy");
+                Err(ProviderError::Conflict(format!("{KIND} {id}: is {status} instead of being deleted; something else is changing it")))
+            }
+            Err(WaiterError::OperationFailed(failed)) => match classify_rds("DescribeDBInstances", failed.into_error()) {
+                ProviderError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+            Err(other) => Err(ProviderError::Fatal(format!("{KIND} {id}: waiting for deletion: {other:?}"))),
+        }
+    }
+
+    async fn delete_instance(&self, id: &str) -> Result<(), ProviderError> {
+        let Some(db) = self.describe(id).await? else { return Ok(()) };
+        if db.db_instance_status() != Some("deleting") {
+            if db.deletion_protection() == Some(true) {
+                return Err(ProviderError::Conflict(format!(
+                    "{KIND} {id} has deletion_protection; set deletion_protection: false and apply before destroying"
+                )));
+            }
+            let tags = tags_from(db.tag_list());
+            let skip = tags.get(SKIP_FINAL_SNAPSHOT_TAG).map(String::as_str) == Some("true");
+            let mut req = self.client.delete_db_instance().db_instance_identifier(id).skip_final_snapshot(skip);
+            if !skip {
+                req = req.final_db_snapshot_identifier(final_snapshot_name(id));
+            }
+            match req.send().await.rds("DeleteDBInstance") {
+                Ok(_) | Err(ProviderError::NotFound(_)) => {}
+                Err(ProviderError::Conflict(m)) if m.contains("DBSnapshotAlreadyExists") => {
+                    return Err(ProviderError::Conflict(format!(
+                        "{KIND} {id}: the final snapshot {} already exists (from an earlier instance of the same name); \
+                         delete or rename that snapshot, or set skip_final_snapshot: true and apply ({m})",
+                        final_snapshot_name(id)
+                    )))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.wait_deleted(id).await
+    }
+}
+
+fn minutes_of(minutes: i64) -> Duration {
+    Duration::from_secs(u64::try_from(minutes).unwrap_or(1).max(1) * 60)
+}
+
+pub fn final_snapshot_name(identifier: &str) -> String {
+    format!("{identifier}-final")
+}
+
+/// The instance in the stack's shape; `None` for one being deleted.
+fn observed(db: &DbInstance) -> Option<Observed> {
+    let status = db.db_instance_status().unwrap_or_default();
+    if status == "deleting" {
+        return None;
+    }
+    let id = db.db_instance_identifier()?.to_string();
+    let mut tags = tags_from(db.tag_list());
+    let requested_version = tags.remove(ENGINE_VERSION_TAG);
+    let requested_storage = tags.remove(ALLOCATED_STORAGE_TAG).and_then(|s| s.parse::<i32>().ok());
+    let skip_final_snapshot = tags.remove(SKIP_FINAL_SNAPSHOT_TAG).as_deref() == Some("true");
+
+    let mut props = Props::new();
+    let mut put = |name: &str, value: Value| {
+        props.insert(name.to_string(), value);
+    };
+    put("identifier", json!(id));
+    put("engine", json!(db.engine().unwrap_or_default()));
+    if let Some(actual) = db.engine_version() {
+        let version = match requested_version {
+            Some(v) if actual == v || actual.starts_with(&format!("{v}.")) => v,
+            _ => actual.to_string(),
+        };
+        put("engine_version", json!(version));
+    }
+    put("instance_class", json!(db.db_instance_class().unwrap_or_default()));
+    let allocated = db.allocated_storage().unwrap_or_default();
+    let autoscaling = db.max_allocated_storage().is_some_and(|m| m > 0);
+    let allocated = match requested_storage {
+        Some(asked) if autoscaling && allocated >= asked => asked,
+        _ => allocated,
+    };
+    put("allocated_storage", json!(allocated));
+    put("max_allocated_storage", json!(db.max_allocated_storage().unwrap_or(0)));
+    put("storage_type", json!(db.storage_type().unwrap_or_default()));
+    put("storage_encrypted", json!(db.storage_encrypted().unwrap_or(false)));
+    if let Some(key) = db.kms_key_id() {
+        put("kms_key", json!(key));
+    }
+    if let Some(name) = db.db_name() {
+        put("db_name", json!(name));
+    }
+    put("master_username", json!(db.master_username().unwrap_or_default()));
+    put("manage_master_user_password", json!(db.master_user_secret().is_some()));
+    if let Some(group) = db.db_subnet_group().and_then(|g| g.db_subnet_group_name()) {
+        put("db_subnet_group_name", json!(group));
+    }
+    if let Some(group) = db.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()) {
+        put("parameter_group_name", json!(group));
+    }
+    let mut groups: Vec<&str> =
+        db.vpc_security_groups().iter().filter(|g| g.status() != Some("removing")).filter_map(|g| g.vpc_security_group_id()).collect();
+    groups.sort();
+    put("vpc_security_group_ids", json!(groups));
+    put("multi_az", json!(db.multi_az().unwrap_or(false)));
+    put("backup_retention_period", json!(db.backup_retention_period().unwrap_or(0)));
+    if let Some(window) = db.preferred_backup_window() {
+        put("preferred_backup_window", json!(window));
+    }
+    put("deletion_protection", json!(db.deletion_protection().unwrap_or(false)));
+    put("iam_database_authentication_enabled", json!(db.iam_database_authentication_enabled().unwrap_or(false)));
+    put("performance_insights_enabled", json!(db.performance_insights_enabled().unwrap_or(false)));
+    if let Some(key) = db.performance_insights_kms_key_id() {
+        put("performance_insights_kms_key", json!(key));
+    }
+    put("publicly_accessible", json!(db.publicly_accessible().unwrap_or(false)));
+    put("skip_final_snapshot", json!(skip_final_snapshot));
+
+    let mut attrs = Props::new();
+    attrs.insert("arn".into(), json!(db.db_instance_arn().unwrap_or_default()));
+    if let Some(address) = db.endpoint().and_then(|e| e.address()) {
+        attrs.insert("endpoint".into(), json!(address));
+    }
+    if let Some(port) = db.endpoint().and_then(|e| e.port()).or(db.db_instance_port().filter(|p| *p > 0)) {
+        attrs.insert("port".into(), json!(port));
+    }
+    if let Some(secret) = db.master_user_secret().and_then(|s| s.secret_arn()) {
+        attrs.insert("master_user_secret_arn".into(), json!(secret));
+    }
+    if let Some(resource_id) = db.dbi_resource_id() {
+        attrs.insert("resource_id".into(), json!(resource_id));
+    }
+    attrs.insert("status".into(), json!(status));
+    attrs.insert("pending_modifications".into(), pending_modifications(db));
+    Some(Observed { id, props, attrs, tags })
+}
+
+/// Changes RDS accepted but holds for the maintenance window (or a reboot), keyed by the
+/// stack's prop names: read reports the current values, so these explain a lasting diff.
+fn pending_modifications(db: &DbInstance) -> Value {
+    let mut out = serde_json::Map::new();
+    if let Some(p) = db.pending_modified_values() {
+        pending_values(p, &mut out);
+    }
+    if let Some(status) = db.db_parameter_groups().first().and_then(|g| g.parameter_apply_status()) {
+        if status != "in-sync" && status != "applying" {
+            out.insert("parameter_apply_status".into(), json!(status));
+        }
+    }
+    Value::Object(out)
+}
+
+fn pending_values(p: &PendingModifiedValues, out: &mut serde_json::Map<String, Value>) {
+    let mut put = |name: &str, value: Option<Value>| {
+        if let Some(v) = value {
+            out.insert(name.to_string(), v);
+        }
+    };
+    put("instance_class", p.db_instance_class().map(|v| json!(v)));
+    put("allocated_storage", p.allocated_storage().map(|v| json!(v)));
+    put("engine_version", p.engine_version().map(|v| json!(v)));
+    put("storage_type", p.storage_type().map(|v| json!(v)));
+    put("multi_az", p.multi_az().map(|v| json!(v)));
+    put("backup_retention_period", p.backup_retention_period().map(|v| json!(v)));
+    put("iam_database_authentication_enabled", p.iam_database_authentication_enabled().map(|v| json!(v)));
+    put("db_subnet_group_name", p.db_subnet_group_name().map(|v| json!(v)));
+    put("port", p.port().map(|v| json!(v)));
+    put("iops", p.iops().map(|v| json!(v)));
+    put("storage_throughput", p.storage_throughput().map(|v| json!(v)));
+    put("ca_certificate_identifier", p.ca_certificate_identifier().map(|v| json!(v)));
+    // Never the password itself: only that a change is waiting.
+    put("master_user_password", p.master_user_password().map(|_| json!("(pending)")));
+}
+
+/// The stack's props, checked before any call so a bad value cannot leave a half-made database.
+struct Spec {
+    identifier: String,
+    engine: String,
+    engine_version: Option<String>,
+    instance_class: String,
+    allocated_storage: i32,
+    max_allocated_storage: Option<i32>,
+    storage_type: String,
+    storage_encrypted: bool,
+    kms_key: Option<String>,
+    db_name: Option<String>,
+    master_username: String,
+    manage_master_user_password: bool,
+    db_subnet_group_name: Option<String>,
+    parameter_group_name: Option<String>,
+    vpc_security_group_ids: Option<Vec<String>>,
+    multi_az: bool,
+    backup_retention_period: i32,
+    preferred_backup_window: Option<String>,
+    deletion_protection: bool,
+    iam_auth: bool,
+    pi_enabled: bool,
+    pi_kms_key: Option<String>,
+    publicly_accessible: bool,
+    skip_final_snapshot: bool,
+    apply_immediately: bool,
+    wait_minutes: i64,
+}
+
+impl Spec {
+    fn from(desired: &Desired) -> Result<Spec, ProviderError> {
+        let r = PropReader::new(KIND, desired);
+        let identifier = lowercase_name(KIND, "identifier", &r.opt_str("identifier")?.unwrap_or_else(|| desired.default_name.clone()))?;
+        let instance_class = r.opt_str("instance_class")?.filter(|c| !c.is_empty()).ok_or_else(|| r.invalid("instance_class is required (e.g. db.t4g.medium)".into()))?;
+        let allocated_storage = r.opt_i32("allocated_storage")?.ok_or_else(|| r.invalid("allocated_storage is required (GiB)".into()))?;
+        if allocated_storage <= 0 {
+            return Err(r.invalid(format!("allocated_storage must be positive, not {allocated_storage}")));
+        }
+        let max_allocated_storage = r.opt_i32("max_allocated_storage")?;
+        if let Some(max) = max_allocated_storage {
+            if max != 0 && max < allocated_storage {
+                return Err(r.invalid(format!("max_allocated_storage ({max}) must be 0 (off) or at least allocated_storage ({allocated_storage})")));
+            }
+        }
+        let storage_encrypted = r.bool_or("storage_encrypted", true)?;
+        let kms_key = kms_key_arn(&r, "kms_key")?;
+        if kms_key.is_some() && !storage_encrypted {
+            return Err(r.invalid("kms_key needs storage_encrypted: true".into()));
+        }
+        let backup_retention_period = r.i32_or("backup_retention_period", 7)?;
+        if !(0..=35).contains(&backup_retention_period) {
+            return Err(r.invalid(format!("backup_retention_period must be between 0 and 35 days, not {backup_retention_period}")));
+        }
+        let pi_enabled = r.bool_or("performance_insights_enabled", false)?;
+        let pi_kms_key = kms_key_arn(&r, "performance_insights_kms_key")?;
+        if pi_kms_key.is_some() && !pi_enabled {
+            return Err(r.invalid("performance_insights_kms_key needs performance_insights_enabled: true".into()));
+        }
+        let wait_minutes = r.opt_int("wait_timeout_minutes")?.unwrap_or(DEFAULT_WAIT_MINUTES);
+        if wait_minutes < 1 {
+            return Err(r.invalid(format!("wait_timeout_minutes must be at least 1, not {wait_minutes}")));
+        }
+        let lowercase_ref = |prop: &str| -> Result<Option<String>, ProviderError> { r.opt_str(prop)?.map(|n| lowercase_name(KIND, prop, &n)).transpose() };
+        Ok(Spec {
+            identifier,
+            engine: r.str_or("engine", "postgres")?,
+            engine_version: r.opt_str("engine_version")?.filter(|v| !v.is_empty()),
+            instance_class,
+            allocated_storage,
+            max_allocated_storage,
+            storage_type: r.str_or("storage_type", "gp3")?,
+            storage_encrypted,
+            kms_key,
+            db_name: r.opt_str("db_name")?,
+            master_username: r.str_or("master_username", "postgres")?,
+            manage_master_user_password: r.bool_or("manage_master_user_password", true)?,
+            db_subnet_group_name: lowercase_ref("db_subnet_group_name")?,
+            parameter_group_name: lowercase_ref("parameter_group_name")?,
+            vpc_security_group_ids: r.opt_list("vpc_security_group_ids")?,
+            multi_az: r.bool_or("multi_az", false)?,
+            backup_retention_period,
+            preferred_backup_window: r.opt_str("preferred_backup_window")?,
+            deletion_protection: r.bool_or("deletion_protection", false)?,
+            iam_auth: r.bool_or("iam_database_authentication_enabled", false)?,
+            pi_enabled,
+            pi_kms_key,
+            publicly_accessible: r.bool_or("publicly_accessible", false)?,
+            skip_final_snapshot: r.bool_or("skip_final_snapshot", false)?,
+            apply_immediately: r.bool_or("apply_immediately", true)?,
+            wait_minutes,
+        })
+    }
+
+    fn password_must_be_managed(&self) -> Result<(), ProviderError> {
+        if self.manage_master_user_password {
+            Ok(())
+        } else {
+            Err(ProviderError::Invalid(format!(
+                "{KIND} {}: manage_master_user_password must be true: cairn keeps no passwords, so RDS must keep the master password in Secrets Manager",
+                self.identifier
+            )))
+        }
+    }
+
+    fn autoscaling(&self) -> bool {
+        self.max_allocated_storage.is_some_and(|m| m > 0)
+    }
+
+    /// cairn's own settings, carried on the instance as tags.
+    fn internal_tags(&self) -> Tags {
+        let mut tags = Tags::new();
+        if let Some(version) = &self.engine_version {
+            tags.insert(ENGINE_VERSION_TAG.into(), version.clone());
+        }
+        if self.autoscaling() {
+            tags.insert(ALLOCATED_STORAGE_TAG.into(), self.allocated_storage.to_string());
+        }
+        if self.skip_final_snapshot {
+            tags.insert(SKIP_FINAL_SNAPSHOT_TAG.into(), "true".into());
+        }
+        tags
+    }
+
+    fn tags(&self, desired: &Desired) -> Tags {
+        let mut tags = desired.tags.clone();
+        tags.extend(self.internal_tags());
+        tags
+    }
+}
+
+#[async_trait]
+impl ResourceKind for RdsInstance {
+    fn schema(&self) -> &'static ResourceSchema {
+        &SCHEMA
+    }
+
+    async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
+        Ok(self.describe(id).await?.as_ref().and_then(observed))
+    }
+
+    async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
+        let spec = Spec::from(desired)?;
+        spec.password_must_be_managed()?;
+        let mut req = self
+            .client
+            .create_db_instance()
+            .db_instance_identifier(&spec.identifier)
+            .engine(&spec.engine)
+            .set_engine_version(spec.engine_version.clone())
+            .db_instance_class(&spec.instance_class)
+            .allocated_storage(spec.allocated_storage)
+            .storage_type(&spec.storage_type)
+            .storage_encrypted(spec.storage_encrypted)
+            .set_kms_key_id(spec.kms_key.clone())
+            .set_db_name(spec.db_name.clone())
+            .master_username(&spec.master_username)
+            .manage_master_user_password(true)
+            .set_db_subnet_group_name(spec.db_subnet_group_name.clone())
+            .set_db_parameter_group_name(spec.parameter_group_name.clone())
+            .set_vpc_security_group_ids(spec.vpc_security_group_ids.clone())
+            .multi_az(spec.multi_az)
+            .backup_retention_period(spec.backup_retention_period)
+            .set_preferred_backup_window(spec.preferred_backup_window.clone())
+            .deletion_protection(spec.deletion_protection)
+            .enable_iam_database_authentication(spec.iam_auth)
+            .enable_performance_insights(spec.pi_enabled)
+            .set_performance_insights_kms_key_id(spec.pi_kms_key.clone())
+            .publicly_accessible(spec.publicly_accessible)
+            .set_tags(Some(rds_tags(&spec.tags(desired))));
+        if spec.autoscaling() {
+            req = req.set_max_allocated_storage(spec.max_allocated_storage);
+        }
+        req.send().await.rds("CreateDBInstance")?;
+        self.wait_available(&spec.identifier, spec.wait_minutes, "apply").await?;
+        self.read(&spec.identifier).await?.ok_or_else(|| ProviderError::Retryable(format!("{KIND} {}: not readable right after it became available", spec.identifier)))
+    }
+
+    async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
+        let spec = Spec::from(desired)?;
+        let has = |name: &str| changed.iter().any(|c| c == name);
+        let current = self.describe(id).await?.ok_or_else(|| ProviderError::NotFound(format!("{KIND} {id} disappeared before update")))?;
+
+        let mut req = self.client.modify_db_instance().db_instance_identifier(id).apply_immediately(spec.apply_immediately);
+        let mut modify = false;
+        if has("instance_class") {
+            req = req.db_instance_class(&spec.instance_class);
+            modify = true;
+        }
+        let actual_storage = current.allocated_storage().unwrap_or_default();
+        let autoscaling_now = current.max_allocated_storage().is_some_and(|m| m > 0);
+        // Autoscaling may already have grown the storage past the new figure; storage never shrinks.
+        if has("allocated_storage") && !(autoscaling_now && spec.allocated_storage <= actual_storage) {
+            req = req.allocated_storage(spec.allocated_storage);
+            modify = true;
+        }
+        if has("max_allocated_storage") {
+            // RDS turns autoscaling off when the limit equals the allocated storage.
+            let max = match spec.max_allocated_storage {
+                Some(m) if m > 0 => m,
+                _ => spec.allocated_storage.max(actual_storage),
+            };
+            req = req.max_allocated_storage(max);
+            modify = true;
+        }
+        if has("storage_type") {
+            req = req.storage_type(&spec.storage_type);
+            modify = true;
+        }
+        if has("engine_version") {
+            if let Some(version) = &spec.engine_version {
+                req = req.engine_version(version).allow_major_version_upgrade(true);
+                modify = true;
+            }
+        }
+        if has("parameter_group_name") {
+            if let Some(group) = &spec.parameter_group_name {
+                req = req.db_parameter_group_name(group);
+                modify = true;
+            }
+        }
+        if has("vpc_security_group_ids") {
+            if let Some(groups) = &spec.vpc_security_group_ids {
+                req = req.set_vpc_security_group_ids(Some(groups.clone()));
+                modify = true;
+            }
+        }
+        if has("multi_az") {
+            req = req.multi_az(spec.multi_az);
+            modify = true;
+        }
+        if has("backup_retention_period") {
+            req = req.backup_retention_period(spec.backup_retention_period);
+            modify = true;
+        }
+        if has("preferred_backup_window") {
+            if let Some(window) = &spec.preferred_backup_window {
+                req = req.preferred_backup_window(window);
+                modify = true;
+            }
+        }
+        if has("deletion_protection") {
+            req = req.deletion_protection(spec.deletion_protection);
+            modify = true;
+        }
+        if has("iam_database_authentication_enabled") {
+            req = req.enable_iam_database_authentication(spec.iam_auth);
+            modify = true;
+        }
+        if has("performance_insights_enabled") || has("performance_insights_kms_key") {
+            if let (Some(now), Some(want)) = (current.performance_insights_kms_key_id(), &spec.pi_kms_key) {
+                if now != want && has("performance_insights_kms_key") {
+                    return Err(ProviderError::Invalid(format!(
+                        "{KIND} {id}: AWS cannot change the Performance Insights KMS key once set ({now}); keep it, or replace the instance under a new identifier"
+                    )));
+                }
+            }
+            req = req.enable_performance_insights(spec.pi_enabled).set_performance_insights_kms_key_id(spec.pi_kms_key.clone());
+            modify = true;
+        }
+        if has("publicly_accessible") {
+            req = req.publicly_accessible(spec.publicly_accessible);
+            modify = true;
+        }
+        if has("manage_master_user_password") {
+            spec.password_must_be_managed()?;
+            req = req.manage_master_user_password(true);
+            modify = true;
+        }
+
+        if modify {
+            if current.db_instance_status() != Some("available") {
+                // RDS refuses modifications while the instance is busy.
+                self.wait_available(id, spec.wait_minutes, "apply").await?;
+            }
+            req.send().await.rds("ModifyDBInstance")?;
+            if spec.apply_immediately {
+                self.wait_available(id, spec.wait_minutes, "apply").await?;
+            }
+        }
+
+        let internal_changed = ["engine_version", "allocated_storage", "max_allocated_storage", "skip_final_snapshot"].iter().any(|p| has(p));
+        if has("tags") || internal_changed {
+            let arn = current.db_instance_arn().unwrap_or_default();
+            sync_tags(&self.client, arn, &tags_from(current.tag_list()), &spec.tags(desired)).await?;
+        }
+        self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("{KIND} {id} disappeared during update")))
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), ProviderError> {
+        self.delete_instance(id).await
+    }
+
+    async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
+        let spec = Spec::from(desired)?;
+        Ok(self.read(&spec.identifier).await?.filter(|o| desired.owner.matches(&o.tags)))
+    }
+
+    fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
+        match op {
+            Operation::Read => READ_ACTIONS,
+            Operation::Create => CREATE_ACTIONS,
+            Operation::Update => UPDATE_ACTIONS,
+            Operation::Delete => DELETE_ACTIONS,
+        }
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::rds_common::test_support::InstantClock;
+    use aws_sdk_rds::config::retry::RetryConfig;
+    use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_rds::error::ErrorMetadata;
+    use aws_sdk_rds::operation::add_tags_to_resource::{AddTagsToResourceInput, AddTagsToResourceOutput};
+    use aws_sdk_rds::operation::create_db_instance::{CreateDbInstanceInput, CreateDbInstanceOutput};
+    use aws_sdk_rds::operation::delete_db_instance::{DeleteDbInstanceInput, DeleteDbInstanceOutput};
+    use aws_sdk_rds::operation::describe_db_instances::{DescribeDBInstancesError, DescribeDbInstancesOutput};
+    use aws_sdk_rds::operation::modify_db_instance::{ModifyDbInstanceInput, ModifyDbInstanceOutput};
+    use aws_sdk_rds::operation::remove_tags_from_resource::{RemoveTagsFromResourceInput, RemoveTagsFromResourceOutput};
+    use aws_sdk_rds::types::{DbParameterGroupStatus, DbSubnetGroup, Endpoint, MasterUserSecret, VpcSecurityGroupMembership};
+    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+    use cairn_engine::provider::Owner;
+
+    const ID: &str = "shop-dev-db";
+    const ARN: &str = "arn:aws:rds:us-east-1:123456789012:db:shop-dev-db";
+    const SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1234";
+
+    fn kind_with_clock(rules: &[&Rule], clock: &InstantClock) -> RdsInstance {
+        let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for rule in rules {
+            mocks = mocks.with_rule(rule);
+        }
+        let config = aws_sdk_rds::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .retry_config(RetryConfig::disabled())
+            .http_client(create_mock_http_client())
+            .sleep_impl(clock.clone())
+            .time_source(clock.clone())
+            .interceptor(mocks)
+            .build();
+        RdsInstance::from_client(Client::from_conf(config))
+    }
+
+    fn kind(rules: &[&Rule]) -> RdsInstance {
+        kind_with_clock(rules, &InstantClock::default())
+    }
+
+    fn owner() -> Owner {
+        Owner { stack: "shop".into(), env: "dev".into(), address: "db".into() }
+    }
+
+    fn desired(props: Value) -> Desired {
+        let mut tags = owner().tags();
+        tags.insert("Project".into(), "LegacyPlatform".into());
+        Desired { props: props.as_object().unwrap().clone(), tags, owner: owner(), default_name: ID.into(), idempotency_token: "t".into() }
+    }
+
+    fn base_props() -> Value {
+        json!({
+            "engine_version": "16",
+            "instance_class": "db.t4g.medium",
+            "allocated_storage": 20,
+            "db_subnet_group_name": "shop-dev-db-subnets",
+            "parameter_group_name": "shop-dev-pg",
+            "vpc_security_group_ids": ["sg-b", "sg-a"],
+            "backup_retention_period": 7,
+            "wait_timeout_minutes": 30
+        })
+    }
+
+    fn error(code: &str) -> ErrorMetadata {
+        ErrorMetadata::builder().code(code).message("mocked").build()
+    }
+
+    /// An instance as DescribeDBInstances reports one created from `base_props`.
+    fn db(status: &str) -> aws_sdk_rds::types::builders::DbInstanceBuilder {
+        let mut tags = desired(json!({})).tags;
+        tags.insert(ENGINE_VERSION_TAG.into(), "16".into());
+        DbInstance::builder()
+            .db_instance_identifier(ID)
+            .db_instance_arn(ARN)
+            .db_instance_status(status)
+            .engine("postgres")
+            .engine_version("16.4")
+            .db_instance_class("db.t4g.medium")
+            .allocated_storage(20)
+            .storage_type("gp3")
+            .storage_encrypted(true)
+            .kms_key_id("arn:aws:kms:us-east-1:123456789012:key/aws-rds")
+            .master_username("postgres")
+            .master_user_secret(MasterUserSecret::builder().secret_arn(SECRET).secret_status("active").build())
+            .db_subnet_group(DbSubnetGroup::builder().db_subnet_group_name("shop-dev-db-subnets").build())
+            .db_parameter_groups(DbParameterGroupStatus::builder().db_parameter_group_name("shop-dev-pg").parameter_apply_status("in-sync").build())
+            .vpc_security_groups(VpcSecurityGroupMembership::builder().vpc_security_group_id("sg-a").status("active").build())
+            .vpc_security_groups(VpcSecurityGroupMembership::builder().vpc_security_group_id("sg-b").status("active").build())
+            .multi_az(false)
+            .backup_retention_period(7)
+            .preferred_backup_window("03:00-03:30")
+            .deletion_protection(false)
+            .iam_database_authentication_enabled(false)
+            .performance_insights_enabled(false)
+            .publicly_accessible(false)
+            .endpoint(Endpoint::builder().address("shop-dev-db.abc.us-east-1.rds.amazonaws.com").port(5432).build())
+            .dbi_resource_id("db-ABCDEFG")
+            .set_tag_list(Some(rds_tags(&tags)))
+    }
+
+    fn describe_output(instance: DbInstance) -> DescribeDbInstancesOutput {
+        DescribeDbInstancesOutput::builder().db_instances(instance).build()
+    }
+
+    /// DescribeDBInstances answering with these statuses in turn, then the last one forever.
+    fn describe_sequence(statuses: &[&'static str]) -> Rule {
+        let mut seq = mock!(Client::describe_db_instances).match_requests(|r| r.db_instance_identifier() == Some(ID)).sequence();
+        for (i, status) in statuses.iter().enumerate() {
+            let status = *status;
+            seq = seq.output(move || describe_output(db(status).build()));
+            if i == statuses.len() - 1 {
+                return seq.repeatedly().build();
+            }
+        }
+        unreachable!("at least one status")
+    }
+
+    fn not_found() -> DescribeDBInstancesError {
+        DescribeDBInstancesError::generic(error("DBInstanceNotFound"))
+    }
+
+    fn recorder<T>() -> (Arc<Mutex<Vec<T>>>, Arc<Mutex<Vec<T>>>) {
+        let seen: Arc<Mutex<Vec<T>>> = Arc::new(Mutex::new(Vec::new()));
+        (seen.clone(), seen)
+    }
+
+    fn assert_actions(list: &[&str], operations: &[&str]) {
+        for op in operations {
+            assert!(list.contains(&format!("rds:{op}").as_str()), "{op} missing from {list:?}");
+        }
+    }
+
+    #[test]
+    fn schema_defaults_are_json_and_cairn_settings_are_local() {
+        for p in SCHEMA.props {
+            if let Some(d) = p.default {
+                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            }
+        }
+        for name in ["apply_immediately", "wait_timeout_minutes"] {
+            assert!(SCHEMA.prop(name).unwrap().local, "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn create_sends_one_call_with_tags_and_managed_password_then_waits_until_available() {
+        let (created, sink) = recorder::<CreateDbInstanceInput>();
+        let create = mock!(Client::create_db_instance).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            CreateDbInstanceOutput::builder().db_instance(db("creating").build()).build()
+        });
+        let describe = describe_sequence(&["creating", "backing-up", "available"]);
+        let d = desired(base_props());
+        let clock = InstantClock::default();
+
+        let observed = kind_with_clock(&[&create, &describe], &clock).create(&d).await.unwrap();
+
+        let input = created.lock().unwrap().pop().unwrap();
+        assert_eq!(input.db_instance_identifier(), Some(ID), "the derived default identifier");
+        assert_eq!((input.engine(), input.engine_version(), input.db_instance_class()), (Some("postgres"), Some("16"), Some("db.t4g.medium")));
+        assert_eq!((input.allocated_storage(), input.storage_type(), input.storage_encrypted()), (Some(20), Some("gp3"), Some(true)));
+        assert_eq!(input.manage_master_user_password(), Some(true));
+        assert_eq!(input.master_user_password(), None, "cairn never sends a password");
+        assert_eq!(input.max_allocated_storage(), None, "no autoscaling unless asked");
+        assert_eq!((input.db_subnet_group_name(), input.db_parameter_group_name()), (Some("shop-dev-db-subnets"), Some("shop-dev-pg")));
+        assert_eq!((input.backup_retention_period(), input.deletion_protection(), input.publicly_accessible()), (Some(7), Some(false), Some(false)));
+        let tags = tags_from(input.tags());
+        assert_eq!(tags.get("cairn:address").map(String::as_str), Some("db"), "ownership tags in the creating call");
+        assert_eq!(tags.get(ENGINE_VERSION_TAG).map(String::as_str), Some("16"));
+        assert!(describe.num_calls() >= 3, "polled until available");
+        assert!(clock.elapsed_since_start() > Duration::ZERO, "the waiter slept between polls");
+
+        assert_eq!(observed.id, ID);
+        for (name, want) in d.props.iter().filter(|(n, _)| !SCHEMA.prop(n).unwrap().local) {
+            let have = observed.props.get(name);
+            let same = match want {
+                Value::Array(w) => {
+                    let mut w = w.clone();
+                    w.sort_by_key(|v| v.to_string());
+                    have == Some(&Value::Array(w))
+                }
+                w => have == Some(w),
+            };
+            assert!(same, "{name}: asked {want}, read {have:?}");
+        }
+        assert_eq!(observed.props["engine_version"], json!("16"), "the major version the stack gave, though RDS runs 16.4");
+        assert_eq!(observed.props["manage_master_user_password"], json!(true));
+        assert_eq!(observed.props["skip_final_snapshot"], json!(false));
+        assert!(!observed.props.contains_key("apply_immediately") && !observed.props.contains_key("wait_timeout_minutes"), "local props are never read");
+        assert_eq!(observed.attrs["master_user_secret_arn"], json!(SECRET));
+        assert_eq!(observed.attrs["endpoint"], json!("shop-dev-db.abc.us-east-1.rds.amazonaws.com"));
+        assert_eq!(observed.attrs["port"], json!(5432));
+        assert_eq!(observed.attrs["pending_modifications"], json!({}));
+        assert_eq!(observed.tags, d.tags, "cairn's bookkeeping tags are not the stack's tags");
+        assert_actions(CREATE_ACTIONS, &["CreateDBInstance", "AddTagsToResource", "DescribeDBInstances"]);
+    }
+
+    #[tokio::test]
+    async fn create_that_outlasts_the_timeout_is_retryable_and_says_how_to_continue() {
+        let create = mock!(Client::create_db_instance).then_output(|| CreateDbInstanceOutput::builder().build());
+        let describe = describe_sequence(&["creating"]);
+        let clock = InstantClock::default();
+        let mut props = base_props();
+        props["wait_timeout_minutes"] = json!(2);
+
+        let result = kind_with_clock(&[&create, &describe], &clock).create(&desired(props)).await;
+
+        match result {
+            Err(ProviderError::Retryable(m)) => {
+                assert!(m.contains("still creating after 2 minutes") && m.contains("raise wait_timeout_minutes or re-run apply"), "{m}")
+            }
+            other => panic!("expected a retryable timeout, got {other:?}"),
+        }
+        assert!(clock.elapsed_since_start() >= Duration::from_secs(120), "waited the whole timeout: {:?}", clock.elapsed_since_start());
+    }
+
+    #[tokio::test]
+    async fn create_that_ends_failed_is_fatal() {
+        let create = mock!(Client::create_db_instance).then_output(|| CreateDbInstanceOutput::builder().build());
+        let describe = describe_sequence(&["creating", "incompatible-parameters"]);
+        let result = kind(&[&create, &describe]).create(&desired(base_props())).await;
+        assert!(matches!(&result, Err(ProviderError::Fatal(m)) if m.contains("incompatible-parameters")), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn settings_that_cannot_work_are_refused_before_any_call() {
+        let k = kind(&[]);
+        let with = |key: &str, value: Value| {
+            let mut p = base_props();
+            p[key] = value;
+            desired(p)
+        };
+        for (d, needle) in [
+            (with("manage_master_user_password", json!(false)), "cairn keeps no passwords"),
+            (with("identifier", json!("Shop-DB")), "\"shop-db\""),
+            (with("db_subnet_group_name", json!("Subnets")), "lowercase"),
+            (with("kms_key", json!("alias/aws/rds")), "KMS key ARN"),
+            (with("max_allocated_storage", json!(10)), "max_allocated_storage"),
+            (with("backup_retention_period", json!(40)), "between 0 and 35"),
+            (with("performance_insights_kms_key", json!("arn:aws:kms:us-east-1:123456789012:key/k")), "performance_insights_enabled"),
+            (with("wait_timeout_minutes", json!(0)), "wait_timeout_minutes"),
+            (desired(json!({"allocated_storage": 20})), "instance_class"),
+        ] {
+            let result = k.create(&d).await;
+            assert!(matches!(&result, Err(ProviderError::Invalid(m)) if m.contains(needle)), "{needle}: {result:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn read_of_missing_or_deleting_instance_is_none() {
+        let missing = mock!(Client::describe_db_instances).then_error(not_found);
+        assert_eq!(kind(&[&missing]).read(ID).await.unwrap(), None);
+        let deleting = describe_sequence(&["deleting"]);
+        assert_eq!(kind(&[&deleting]).read(ID).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn read_hides_autoscaled_growth_but_not_a_manual_resize() {
+        let mut tags = owner().tags();
+        tags.insert(ALLOCATED_STORAGE_TAG.into(), "100".into());
+        let grown = mock!(Client::describe_db_instances).then_output(move || {
+            describe_output(db("available").allocated_storage(150).max_allocated_storage(1000).set_tag_list(Some(rds_tags(&tags))).build())
+        });
+        let o = kind(&[&grown]).read(ID).await.unwrap().unwrap();
+        assert_eq!((o.props["allocated_storage"].clone(), o.props["max_allocated_storage"].clone()), (json!(100), json!(1000)));
+        assert!(!o.tags.contains_key(ALLOCATED_STORAGE_TAG));
+
+        let manual = mock!(Client::describe_db_instances).then_output(|| describe_output(db("available").allocated_storage(150).build()));
+        let o = kind(&[&manual]).read(ID).await.unwrap().unwrap();
+        assert_eq!((o.props["allocated_storage"].clone(), o.props["max_allocated_storage"].clone()), (json!(150), json!(0)));
+    }
+
+    #[tokio::test]
+    async fn read_reports_a_pinned_version_that_differs_as_the_running_one() {
+        let describe = mock!(Client::describe_db_instances).then_output(|| describe_output(db("available").engine_version("16.10").build()));
+        let mut tags = owner().tags();
+        tags.insert(ENGINE_VERSION_TAG.into(), "16.1".into());
+        let pinned = mock!(Client::describe_db_instances).then_output(move || describe_output(db("available").engine_version("16.10").set_tag_list(Some(rds_tags(&tags))).build()));
+        assert_eq!(kind(&[&describe]).read(ID).await.unwrap().unwrap().props["engine_version"], json!("16"));
+        assert_eq!(kind(&[&pinned]).read(ID).await.unwrap().unwrap().props["engine_version"], json!("16.10"), "16.1 is not a prefix of 16.10");
+    }
+
+    #[tokio::test]
+    async fn deferred_update_sends_only_the_change_and_read_reports_it_pending() {
+        let (modified, sink) = recorder::<ModifyDbInstanceInput>();
+        let modify = mock!(Client::modify_db_instance).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            ModifyDbInstanceOutput::builder().build()
+        });
+        let describe = mock!(Client::describe_db_instances).then_output(|| {
+            describe_output(db("available").pending_modified_values(PendingModifiedValues::builder().db_instance_class("db.r6g.large").build()).build())
+        });
+        let mut props = base_props();
+        props["instance_class"] = json!("db.r6g.large");
+        props["apply_immediately"] = json!(false);
+        // Other props differ from the mock too, but are not in `changed`.
+        props["multi_az"] = json!(true);
+
+        let observed = kind(&[&modify, &describe]).update(ID, &desired(props), &["instance_class".into()]).await.unwrap();
+
+        let input = modified.lock().unwrap().pop().unwrap();
+        assert_eq!(input.db_instance_identifier(), Some(ID));
+        assert_eq!(input.db_instance_class(), Some("db.r6g.large"));
+        assert_eq!(input.apply_immediately(), Some(false), "held for the maintenance window");
+        assert_eq!((input.multi_az(), input.allocated_storage(), input.engine_version()), (None, None, None), "only what changed");
+        assert_eq!(observed.props["instance_class"], json!("db.t4g.medium"), "read reports the current value, so the plan keeps the change");
+        assert_eq!(observed.attrs["pending_modifications"], json!({"instance_class": "db.r6g.large"}));
+        assert_actions(UPDATE_ACTIONS, &["ModifyDBInstance", "DescribeDBInstances"]);
+    }
+
+    #[tokio::test]
+    async fn immediate_update_waits_for_the_modification_to_finish() {
+        let modify = mock!(Client::modify_db_instance).match_requests(|r| r.apply_immediately() == Some(true) && r.allocated_storage() == Some(50)).then_output(|| ModifyDbInstanceOutput::builder().build());
+        let describe = describe_sequence(&["available", "modifying", "modifying", "available"]);
+        let mut props = base_props();
+        props["allocated_storage"] = json!(50);
+        kind(&[&modify, &describe]).update(ID, &desired(props), &["allocated_storage".into()]).await.unwrap();
+        assert_eq!(modify.num_calls(), 1);
+        assert!(describe.num_calls() >= 4, "polled through modifying: {}", describe.num_calls());
+    }
+
+    #[tokio::test]
+    async fn update_of_storage_already_grown_by_autoscaling_only_records_the_new_figure() {
+        // No ModifyDBInstance rule: asking RDS to shrink storage would panic here.
+        let mut tags = desired(json!({})).tags;
+        tags.insert(ENGINE_VERSION_TAG.into(), "16".into());
+        tags.insert(ALLOCATED_STORAGE_TAG.into(), "100".into());
+        let describe = mock!(Client::describe_db_instances)
+            .then_output(move || describe_output(db("available").allocated_storage(150).max_allocated_storage(1000).set_tag_list(Some(rds_tags(&tags))).build()));
+        let (added, sink) = recorder::<AddTagsToResourceInput>();
+        let add = mock!(Client::add_tags_to_resource).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            AddTagsToResourceOutput::builder().build()
+        });
+        let mut props = base_props();
+        props["allocated_storage"] = json!(120);
+        props["max_allocated_storage"] = json!(1000);
+        kind(&[&describe, &add]).update(ID, &desired(props), &["allocated_storage".into()]).await.unwrap();
+        let input = added.lock().unwrap().pop().unwrap();
+        assert_eq!(input.resource_name(), Some(ARN));
+        assert_eq!(tags_from(input.tags()), Tags::from([(ALLOCATED_STORAGE_TAG.to_string(), "120".to_string())]));
+    }
+
+    #[tokio::test]
+    async fn tag_update_goes_by_arn_and_keeps_cairns_own_tags() {
+        let mut current = desired(json!({})).tags;
+        current.insert(ENGINE_VERSION_TAG.into(), "16".into());
+        current.insert("Owner".into(), "someone-else".into());
+        let describe = mock!(Client::describe_db_instances).then_output(move || describe_output(db("available").set_tag_list(Some(rds_tags(&current))).build()));
+        let (added, sink) = recorder::<AddTagsToResourceInput>();
+        let add = mock!(Client::add_tags_to_resource).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            AddTagsToResourceOutput::builder().build()
+        });
+        let (removed, sink) = recorder::<RemoveTagsFromResourceInput>();
+        let remove = mock!(Client::remove_tags_from_resource).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            RemoveTagsFromResourceOutput::builder().build()
+        });
+        let mut d = desired(base_props());
+        d.tags.insert("Team".into(), "data".into());
+        kind(&[&describe, &add, &remove]).update(ID, &d, &["tags".into()]).await.unwrap();
+        let add = added.lock().unwrap().pop().unwrap();
+        assert_eq!(add.resource_name(), Some(ARN));
+        assert_eq!(tags_from(add.tags()), Tags::from([("Team".to_string(), "data".to_string())]));
+        let remove = removed.lock().unwrap().pop().unwrap();
+        assert_eq!(remove.tag_keys(), ["Owner".to_string()], "the engine-version tag stays");
+        assert_actions(UPDATE_ACTIONS, &["AddTagsToResource", "RemoveTagsFromResource"]);
+    }
+
+    #[tokio::test]
+    async fn changing_a_performance_insights_key_once_set_is_refused() {
+        let describe = mock!(Client::describe_db_instances).then_output(|| {
+            describe_output(db("available").performance_insights_enabled(true).performance_insights_kms_key_id("arn:aws:kms:us-east-1:123456789012:key/old").build())
+        });
+        let mut props = base_props();
+        props["performance_insights_enabled"] = json!(true);
+        props["performance_insights_kms_key"] = json!("arn:aws:kms:us-east-1:123456789012:key/new");
+        let result = kind(&[&describe]).update(ID, &desired(props), &["performance_insights_kms_key".into()]).await;
+        assert!(matches!(&result, Err(ProviderError::Invalid(m)) if m.contains("cannot change the Performance Insights KMS key")), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn delete_refuses_an_instance_with_deletion_protection() {
+        // No DeleteDBInstance or ModifyDBInstance rule: turning protection off silently would panic.
+        let describe = mock!(Client::describe_db_instances).then_output(|| describe_output(db("available").deletion_protection(true).build()));
+        let result = kind(&[&describe]).delete(ID).await;
+        assert_eq!(
+            result,
+            Err(ProviderError::Conflict(format!("{KIND} {ID} has deletion_protection; set deletion_protection: false and apply before destroying")))
+        );
+    }
+
+    #[tokio::test]
+    async fn delete_takes_a_final_snapshot_and_waits_until_gone() {
+        let (deleted, sink) = recorder::<DeleteDbInstanceInput>();
+        let delete = mock!(Client::delete_db_instance).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            DeleteDbInstanceOutput::builder().build()
+        });
+        let describe = mock!(Client::describe_db_instances)
+            .sequence()
+            .output(|| describe_output(db("available").build()))
+            .output(|| describe_output(db("deleting").build()))
+            .times(2)
+            .error(not_found)
+            .build();
+        kind(&[&delete, &describe]).delete(ID).await.unwrap();
+        let input = deleted.lock().unwrap().pop().unwrap();
+        assert_eq!(input.skip_final_snapshot(), Some(false));
+        assert_eq!(input.final_db_snapshot_identifier(), Some("shop-dev-db-final"));
+        assert_eq!(describe.num_calls(), 4, "polled through deleting until not found");
+        assert_actions(DELETE_ACTIONS, &["DescribeDBInstances", "DeleteDBInstance", "CreateDBSnapshot"]);
+    }
+
+    #[tokio::test]
+    async fn delete_skips_the_snapshot_when_the_instance_says_so() {
+        let mut tags = owner().tags();
+        tags.insert(SKIP_FINAL_SNAPSHOT_TAG.into(), "true".into());
+        let delete = mock!(Client::delete_db_instance)
+            .match_requests(|r| r.skip_final_snapshot() == Some(true) && r.final_db_snapshot_identifier().is_none())
+            .then_output(|| DeleteDbInstanceOutput::builder().build());
+        let describe = mock!(Client::describe_db_instances)
+            .sequence()
+            .output(move || describe_output(db("available").set_tag_list(Some(rds_tags(&tags))).build()))
+            .error(not_found)
+            .build();
+        kind(&[&delete, &describe]).delete(ID).await.unwrap();
+        assert_eq!(delete.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn delete_of_missing_instance_is_ok_and_of_a_deleting_one_just_waits() {
+        let missing = mock!(Client::describe_db_instances).then_error(not_found);
+        kind(&[&missing]).delete(ID).await.unwrap();
+        // No DeleteDBInstance rule: deleting twice would panic.
+        let deleting = mock!(Client::describe_db_instances).sequence().output(|| describe_output(db("deleting").build())).times(2).error(not_found).build();
+        kind(&[&deleting]).delete(ID).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn delete_that_outlasts_the_wait_is_retryable() {
+        let delete = mock!(Client::delete_db_instance).then_output(|| DeleteDbInstanceOutput::builder().build());
+        let describe = mock!(Client::describe_db_instances).sequence().output(|| describe_output(db("available").build())).output(|| describe_output(db("deleting").build())).repeatedly().build();
+        let clock = InstantClock::default();
+        let result = kind_with_clock(&[&delete, &describe], &clock).delete(ID).await;
+        assert!(matches!(&result, Err(ProviderError::Retryable(m)) if m.contains("still deleting after 60 minutes") && m.contains("re-run destroy")), "{result:?}");
+        assert!(clock.elapsed_since_start() >= Duration::from_secs(3600));
+    }
+
+    #[tokio::test]
+    async fn delete_when_the_final_snapshot_name_is_taken_explains_the_way_out() {
+        use aws_sdk_rds::operation::delete_db_instance::DeleteDBInstanceError;
+        let delete = mock!(Client::delete_db_instance).then_error(|| DeleteDBInstanceError::generic(error("DBSnapshotAlreadyExists")));
+        let describe = describe_sequence(&["available"]);
+        let result = kind(&[&delete, &describe]).delete(ID).await;
+        assert!(matches!(&result, Err(ProviderError::Conflict(m)) if m.contains("shop-dev-db-final already exists") && m.contains("skip_final_snapshot")), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn find_owned_needs_the_owner_tags() {
+        let ours = describe_sequence(&["available"]);
+        assert_eq!(kind(&[&ours]).find_owned(&desired(base_props())).await.unwrap().map(|o| o.id), Some(ID.to_string()));
+        let foreign = mock!(Client::describe_db_instances).then_output(|| {
+            describe_output(db("available").set_tag_list(Some(rds_tags(&Tags::from([("cairn:stack".to_string(), "other".to_string())])))).build())
+        });
+        assert_eq!(kind(&[&foreign]).find_owned(&desired(base_props())).await.unwrap(), None);
+    }
+}

@@ -1,0 +1,577 @@
+//! `aws.rds.parameter_group`: a DB parameter group (engine settings such as `log_min_duration_statement`) for RDS instances.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_rds::types::{ApplyMethod, DbParameterGroup, Parameter};
+use aws_sdk_rds::Client;
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
+use serde_json::{json, Value};
+
+use crate::aws::AwsContext;
+use crate::error::{found, gone};
+use crate::rds_common::{list_tags, lowercase_name, rds_tags, sync_tags, PropReader, RdsResultExt};
+
+const KIND: &str = "aws.rds.parameter_group";
+const DEFAULT_DESCRIPTION: &str = "Managed by cairn";
+/// ModifyDBParameterGroup and ResetDBParameterGroup take at most this many parameters per call.
+const PARAMETERS_PER_CALL: usize = 20;
+
+pub static SCHEMA: ResourceSchema = ResourceSchema {
+    kind: KIND,
+    doc: "An RDS DB parameter group. Only the parameters listed are managed: those the stack drops are reset to the engine default. The id is the group name.",
+    props: &[
+        PropSpec::new(
+            "name",
+            PropType::String,
+            "Group name, lowercase (RDS stores names in lowercase). Defaults to a name derived from stack, env and address.",
+        )
+        .force_new(),
+        PropSpec::new("family", PropType::String, "Parameter group family, e.g. `postgres16`; must match the instances' engine major version.")
+            .required()
+            .force_new(),
+        PropSpec::new("description", PropType::String, "What the group is for (cannot change after creation).").force_new().default("\"Managed by cairn\""),
+        PropSpec::new(
+            "parameters",
+            PropType::Object,
+            "A list of `{ name, value, apply_method }`, sorted by name. `value` is a string (quote numbers: \"500\"); `apply_method` is \
+             `immediate` (dynamic parameters) or `pending-reboot` (required for static ones). A parameter set to its engine default \
+             reads back as unset, so leave such parameters out. AWS keeps a new apply_method only together with a new value.",
+        )
+        .default("[]"),
+    ],
+    attrs: &["arn"],
+    taggable: true,
+};
+
+const READ_ACTIONS: &[&str] = &["rds:DescribeDBParameterGroups", "rds:DescribeDBParameters", "rds:ListTagsForResource"];
+const CREATE_ACTIONS: &[&str] = &[
+    "rds:CreateDBParameterGroup",
+    // Tags given to a create call are authorised as AddTagsToResource too.
+    "rds:AddTagsToResource",
+    "rds:ModifyDBParameterGroup",
+    "rds:DescribeDBParameterGroups",
+    "rds:DescribeDBParameters",
+    "rds:ListTagsForResource",
+];
+const UPDATE_ACTIONS: &[&str] = &[
+    "rds:ModifyDBParameterGroup",
+    "rds:ResetDBParameterGroup",
+    "rds:AddTagsToResource",
+    "rds:RemoveTagsFromResource",
+    "rds:DescribeDBParameterGroups",
+    "rds:DescribeDBParameters",
+    "rds:ListTagsForResource",
+];
+const DELETE_ACTIONS: &[&str] = &["rds:DeleteDBParameterGroup"];
+
+/// One managed parameter, in the stack's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Param {
+    name: String,
+    value: String,
+    apply_method: Option<String>,
+}
+
+impl Param {
+    fn to_json(&self) -> Value {
+        let mut obj = json!({ "name": self.name, "value": self.value });
+        if let Some(method) = &self.apply_method {
+            obj["apply_method"] = json!(method);
+        }
+        obj
+    }
+
+    fn to_aws(&self) -> Parameter {
+        Parameter::builder()
+            .parameter_name(&self.name)
+            .parameter_value(&self.value)
+            .apply_method(ApplyMethod::from(self.apply_method.as_deref().unwrap_or("immediate")))
+            .build()
+    }
+}
+
+pub struct RdsParameterGroup {
+    client: Client,
+}
+
+impl RdsParameterGroup {
+    pub fn new(ctx: &AwsContext) -> Self {
+        Self::from_client(ctx.rds())
+    }
+
+    pub fn from_client(client: Client) -> Self {
+        RdsParameterGroup { client }
+    }
+
+    async fn describe(&self, name: &str) -> Result<Option<DbParameterGroup>, ProviderError> {
+        let out = found(self.client.describe_db_parameter_groups().db_parameter_group_name(name).send().await.rds("DescribeDBParameterGroups"))?;
+        Ok(out.and_then(|o| o.db_parameter_groups().first().cloned()))
+    }
+
+    /// The parameters a user set (Source "user"), sorted by name. Emulators that do not
+    /// report a source only hold user-set parameters, so a missing source counts as user.
+    async fn user_parameters(&self, name: &str) -> Result<Vec<Param>, ProviderError> {
+        let items = self
+            .client
+            .describe_db_parameters()
+            .db_parameter_group_name(name)
+            .source("user")
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .rds("DescribeDBParameters")?;
+        let mut params: Vec<Param> = items
+            .iter()
+            .filter(|p| p.source().is_none_or(|s| s == "user"))
+            .filter_map(|p| {
+                Some(Param {
+                    name: p.parameter_name()?.to_string(),
+                    value: p.parameter_value()?.to_string(),
+                    apply_method: p.apply_method().map(|m| m.as_str().to_ascii_lowercase()),
+                })
+            })
+            .collect();
+        params.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(params)
+    }
+
+    async fn observe(&self, name: &str) -> Result<Option<Observed>, ProviderError> {
+        let Some(group) = self.describe(name).await? else { return Ok(None) };
+        let arn = group.db_parameter_group_arn().unwrap_or_default().to_string();
+        let (params, tags) = tokio::try_join!(self.user_parameters(name), list_tags(&self.client, &arn))?;
+        let name = group.db_parameter_group_name().unwrap_or(name).to_string();
+
+        let mut props = Props::new();
+        props.insert("name".into(), json!(name));
+        props.insert("family".into(), json!(group.db_parameter_group_family().unwrap_or_default()));
+        props.insert("description".into(), json!(group.description().unwrap_or_default()));
+        props.insert("parameters".into(), Value::Array(params.iter().map(Param::to_json).collect()));
+        let mut attrs = Props::new();
+        attrs.insert("arn".into(), json!(arn));
+        Ok(Some(Observed { id: name, props, attrs, tags }))
+    }
+
+    async fn modify(&self, name: &str, params: &[Param]) -> Result<(), ProviderError> {
+        for chunk in params.chunks(PARAMETERS_PER_CALL) {
+            self.client
+                .modify_db_parameter_group()
+                .db_parameter_group_name(name)
+                .set_parameters(Some(chunk.iter().map(Param::to_aws).collect()))
+                .send()
+                .await
+                .rds("ModifyDBParameterGroup")?;
+        }
+        Ok(())
+    }
+
+    async fn reset(&self, name: &str, params: &[Param]) -> Result<(), ProviderError> {
+        for chunk in params.chunks(PARAMETERS_PER_CALL) {
+            // Reset with the method the parameter was set with: static parameters only
+            // accept pending-reboot, dynamic ones return to the default at once.
+            let list = chunk
+                .iter()
+                .map(|p| {
+                    Parameter::builder()
+                        .parameter_name(&p.name)
+                        .apply_method(ApplyMethod::from(p.apply_method.as_deref().unwrap_or("pending-reboot")))
+                        .build()
+                })
+                .collect();
+            self.client
+                .reset_db_parameter_group()
+                .db_parameter_group_name(name)
+                .reset_all_parameters(false)
+                .set_parameters(Some(list))
+                .send()
+                .await
+                .rds("ResetDBParameterGroup")?;
+        }
+        Ok(())
+    }
+}
+
+/// The stack's props, checked before any call.
+struct Spec {
+    name: String,
+    family: String,
+    description: String,
+    parameters: Vec<Param>,
+}
+
+impl Spec {
+    fn from(desired: &Desired) -> Result<Spec, ProviderError> {
+        let r = PropReader::new(KIND, desired);
+        let name = lowercase_name(KIND, "name", &r.opt_str("name")?.unwrap_or_else(|| desired.default_name.clone()))?;
+        let family = r.opt_str("family")?.filter(|f| !f.is_empty()).ok_or_else(|| r.invalid("family is required (e.g. \"postgres16\")".into()))?;
+        Ok(Spec { name, family, description: r.str_or("description", DEFAULT_DESCRIPTION)?, parameters: parse_parameters(&r)? })
+    }
+}
+
+fn parse_parameters(r: &PropReader<'_>) -> Result<Vec<Param>, ProviderError> {
+    let Some(value) = r.value("parameters") else { return Ok(vec![]) };
+    let items = value.as_array().ok_or_else(|| r.invalid(format!("parameters must be a list of {{ name, value, apply_method }}, not {value}")))?;
+    let mut params: Vec<Param> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("parameters[{i}]");
+        let obj = item.as_object().ok_or_else(|| r.invalid(format!("{at} must be {{ name, value, apply_method }}, not {item}")))?;
+        if let Some(key) = obj.keys().find(|k| !["name", "value", "apply_method"].contains(&k.as_str())) {
+            return Err(r.invalid(format!("{at}: unknown key `{key}` (expected name, value, apply_method)")));
+        }
+        let name = match obj.get("name") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            _ => return Err(r.invalid(format!("{at}.name must be a non-empty string"))),
+        };
+        let value = match obj.get("value") {
+            Some(Value::String(s)) => s.clone(),
+            // RDS keeps every value as text and reports it so; a bare number would never compare equal.
+            Some(Value::Number(n)) => return Err(r.invalid(format!("{at}.value for {name} must be a string: write \"{n}\" in quotes"))),
+            Some(Value::Bool(b)) => return Err(r.invalid(format!("{at}.value for {name} must be a string: write \"{}\" in quotes", u8::from(*b)))),
+            _ => return Err(r.invalid(format!("{at}.value for {name} is required and must be a string"))),
+        };
+        let apply_method = match obj.get("apply_method") {
+            Some(Value::String(m)) if m == "immediate" || m == "pending-reboot" => m.clone(),
+            other => {
+                return Err(r.invalid(format!(
+                    "{at}.apply_method for {name} must be \"immediate\" or \"pending-reboot\", not {}",
+                    other.map(Value::to_string).unwrap_or_else(|| "missing".into())
+                )))
+            }
+        };
+        if let Some(prev) = params.last() {
+            if prev.name >= name {
+                // RDS reports parameters sorted by name; another order would differ from every read.
+                return Err(r.invalid(format!(
+                    "parameters must be listed once each, sorted by name: `{name}` comes {} `{}`",
+                    if prev.name == name { "twice, after" } else { "before" },
+                    prev.name
+                )));
+            }
+        }
+        params.push(Param { name, value, apply_method: Some(apply_method) });
+    }
+    Ok(params)
+}
+
+/// What to set and what to reset to bring `current` to `want`.
+fn parameter_changes(current: &[Param], want: &[Param]) -> (Vec<Param>, Vec<Param>) {
+    let now: BTreeMap<&str, &Param> = current.iter().map(|p| (p.name.as_str(), p)).collect();
+    let wanted: BTreeMap<&str, &Param> = want.iter().map(|p| (p.name.as_str(), p)).collect();
+    let set = want.iter().filter(|p| now.get(p.name.as_str()) != Some(p)).cloned().collect();
+    let reset = current.iter().filter(|p| !wanted.contains_key(p.name.as_str())).cloned().collect();
+    (set, reset)
+}
+
+fn parse_observed(observed: &Observed) -> Vec<Param> {
+    let Some(Value::Array(items)) = observed.props.get("parameters") else { return vec![] };
+    items
+        .iter()
+        .filter_map(|v| {
+            Some(Param {
+                name: v.get("name")?.as_str()?.to_string(),
+                value: v.get("value")?.as_str()?.to_string(),
+                apply_method: v.get("apply_method").and_then(Value::as_str).map(str::to_string),
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl ResourceKind for RdsParameterGroup {
+    fn schema(&self) -> &'static ResourceSchema {
+        &SCHEMA
+    }
+
+    async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
+        Ok(found(self.observe(id).await)?.flatten())
+    }
+
+    async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
+        let spec = Spec::from(desired)?;
+        self.client
+            .create_db_parameter_group()
+            .db_parameter_group_name(&spec.name)
+            .db_parameter_group_family(&spec.family)
+            .description(&spec.description)
+            .set_tags(Some(rds_tags(&desired.tags)))
+            .send()
+            .await
+            .rds("CreateDBParameterGroup")?;
+        self.modify(&spec.name, &spec.parameters).await?;
+        self.read(&spec.name).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateDBParameterGroup: {} is not readable yet", spec.name)))
+    }
+
+    async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
+        let spec = Spec::from(desired)?;
+        let has = |name: &str| changed.iter().any(|c| c == name);
+        if has("parameters") || has("tags") {
+            let current = self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("parameter group {id} disappeared during update")))?;
+            if has("parameters") {
+                let (set, reset) = parameter_changes(&parse_observed(&current), &spec.parameters);
+                self.modify(id, &set).await?;
+                self.reset(id, &reset).await?;
+            }
+            if has("tags") {
+                let arn = current.attrs.get("arn").and_then(Value::as_str).unwrap_or_default().to_string();
+                sync_tags(&self.client, &arn, &current.tags, &desired.tags).await?;
+            }
+        }
+        self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("parameter group {id} disappeared during update")))
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), ProviderError> {
+        gone(self.client.delete_db_parameter_group().db_parameter_group_name(id).send().await.map(|_| ()).rds("DeleteDBParameterGroup"))
+    }
+
+    async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
+        let spec = Spec::from(desired)?;
+        Ok(self.read(&spec.name).await?.filter(|o| desired.owner.matches(&o.tags)))
+    }
+
+    fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
+        match op {
+            Operation::Read => READ_ACTIONS,
+            Operation::Create => CREATE_ACTIONS,
+            Operation::Update => UPDATE_ACTIONS,
+            Operation::Delete => DELETE_ACTIONS,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use aws_sdk_rds::config::retry::RetryConfig;
+    use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_rds::error::ErrorMetadata;
+    use aws_sdk_rds::operation::create_db_parameter_group::{CreateDbParameterGroupInput, CreateDbParameterGroupOutput};
+    use aws_sdk_rds::operation::delete_db_parameter_group::{DeleteDBParameterGroupError, DeleteDbParameterGroupOutput};
+    use aws_sdk_rds::operation::describe_db_parameter_groups::{DescribeDBParameterGroupsError, DescribeDbParameterGroupsOutput};
+    use aws_sdk_rds::operation::describe_db_parameters::DescribeDbParametersOutput;
+    use aws_sdk_rds::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_rds::operation::modify_db_parameter_group::{ModifyDbParameterGroupInput, ModifyDbParameterGroupOutput};
+    use aws_sdk_rds::operation::reset_db_parameter_group::{ResetDbParameterGroupInput, ResetDbParameterGroupOutput};
+    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+    use cairn_engine::provider::{Owner, Tags};
+
+    const NAME: &str = "shop-dev-pg";
+    const ARN: &str = "arn:aws:rds:us-east-1:123456789012:pg:shop-dev-pg";
+
+    fn kind(rules: &[&Rule]) -> RdsParameterGroup {
+        let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for rule in rules {
+            mocks = mocks.with_rule(rule);
+        }
+        let config = aws_sdk_rds::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .retry_config(RetryConfig::disabled())
+            .http_client(create_mock_http_client())
+            .interceptor(mocks)
+            .build();
+        RdsParameterGroup::from_client(Client::from_conf(config))
+    }
+
+    fn owner() -> Owner {
+        Owner { stack: "shop".into(), env: "dev".into(), address: "pg".into() }
+    }
+
+    fn desired(props: Value) -> Desired {
+        Desired { props: props.as_object().unwrap().clone(), tags: owner().tags(), owner: owner(), default_name: NAME.into(), idempotency_token: "t".into() }
+    }
+
+    fn error(code: &str) -> ErrorMetadata {
+        ErrorMetadata::builder().code(code).message("mocked").build()
+    }
+
+    fn aws_param(name: &str, value: &str, method: &str, source: Option<&str>) -> Parameter {
+        Parameter::builder().parameter_name(name).parameter_value(value).apply_method(ApplyMethod::from(method)).set_source(source.map(str::to_string)).build()
+    }
+
+    fn group_rules(params: Vec<Parameter>, tags: Tags) -> Vec<Rule> {
+        vec![
+            mock!(Client::describe_db_parameter_groups).match_requests(|r| r.db_parameter_group_name() == Some(NAME)).then_output(|| {
+                DescribeDbParameterGroupsOutput::builder()
+                    .db_parameter_groups(
+                        DbParameterGroup::builder()
+                            .db_parameter_group_name(NAME)
+                            .db_parameter_group_family("postgres16")
+                            .description(DEFAULT_DESCRIPTION)
+                            .db_parameter_group_arn(ARN)
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(Client::describe_db_parameters)
+                .match_requests(|r| r.db_parameter_group_name() == Some(NAME) && r.source() == Some("user"))
+                .then_output(move || DescribeDbParametersOutput::builder().set_parameters(Some(params.clone())).build()),
+            mock!(Client::list_tags_for_resource)
+                .match_requests(|r| r.resource_name() == Some(ARN))
+                .then_output(move || ListTagsForResourceOutput::builder().set_tag_list(Some(rds_tags(&tags))).build()),
+        ]
+    }
+
+    fn recorder<T: Clone + Send + 'static>() -> (Arc<Mutex<Vec<T>>>, Arc<Mutex<Vec<T>>>) {
+        let seen: Arc<Mutex<Vec<T>>> = Arc::default();
+        (seen.clone(), seen)
+    }
+
+    #[test]
+    fn schema_defaults_are_json() {
+        for p in SCHEMA.props {
+            if let Some(d) = p.default {
+                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn create_tags_the_group_then_sets_parameters_in_batches_of_twenty() {
+        let (created, sink) = recorder::<CreateDbParameterGroupInput>();
+        let create = mock!(Client::create_db_parameter_group).then_compute_output(move |i| {
+            sink.lock().unwrap().push(i.clone());
+            CreateDbParameterGroupOutput::builder().build()
+        });
+        let (modified, sink) = recorder::<ModifyDbParameterGroupInput>();
+        let modify = mock!(Client::modify_db_parameter_group).then_compute_output(move |i| {
+            sink.lock().unwrap().push(i.clone());
+            ModifyDbParameterGroupOutput::builder().db_parameter_group_name(NAME).build()
+        });
+        let wanted: Vec<Value> = (0..25).map(|i| json!({"name": format!("p{i:02}"), "value": format!("{i}"), "apply_method": "immediate"})).collect();
+        let d = desired(json!({"family": "postgres16", "parameters": wanted}));
+        let reads = group_rules((0..25).map(|i| aws_param(&format!("p{i:02}"), &format!("{i}"), "immediate", Some("user"))).collect(), d.tags.clone());
+        let mut rules = vec![&create, &modify];
+        rules.extend(reads.iter());
+
+        let observed = kind(&rules).create(&d).await.unwrap();
+
+        let created = created.lock().unwrap().pop().unwrap();
+        assert_eq!((created.db_parameter_group_name(), created.db_parameter_group_family(), created.description()), (Some(NAME), Some("postgres16"), Some(DEFAULT_DESCRIPTION)));
+        assert_eq!(crate::rds_common::tags_from(created.tags()), d.tags, "tags go in the creating call");
+        let batches: Vec<usize> = modified.lock().unwrap().iter().map(|m| m.parameters().len()).collect();
+        assert_eq!(batches, [20, 5]);
+        let first = modified.lock().unwrap()[0].parameters()[0].clone();
+        assert_eq!((first.parameter_name(), first.parameter_value(), first.apply_method()), (Some("p00"), Some("0"), Some(&ApplyMethod::Immediate)));
+        assert_eq!(observed.props["parameters"], d.props["parameters"], "reads back as written");
+        assert_eq!(observed.props["family"], json!("postgres16"));
+        assert_eq!(observed.props["description"], json!(DEFAULT_DESCRIPTION));
+        for op in ["CreateDBParameterGroup", "ModifyDBParameterGroup", "DescribeDBParameterGroups", "DescribeDBParameters", "ListTagsForResource"] {
+            assert!(CREATE_ACTIONS.contains(&format!("rds:{op}").as_str()), "{op}");
+        }
+    }
+
+    #[tokio::test]
+    async fn read_keeps_only_user_parameters_sorted_by_name() {
+        let reads = group_rules(
+            vec![
+                aws_param("work_mem", "65536", "pending-reboot", Some("user")),
+                aws_param("autovacuum", "1", "pending-reboot", Some("engine-default")),
+                aws_param("log_min_duration_statement", "500", "immediate", Some("user")),
+                aws_param("shared_buffers", "{DBInstanceClassMemory/32768}", "pending-reboot", Some("system")),
+            ],
+            owner().tags(),
+        );
+        let rules: Vec<&Rule> = reads.iter().collect();
+        let observed = kind(&rules).read(NAME).await.unwrap().unwrap();
+        assert_eq!(
+            observed.props["parameters"],
+            json!([
+                {"name": "log_min_duration_statement", "value": "500", "apply_method": "immediate"},
+                {"name": "work_mem", "value": "65536", "apply_method": "pending-reboot"}
+            ])
+        );
+        assert_eq!(observed.attrs["arn"], json!(ARN));
+    }
+
+    #[tokio::test]
+    async fn update_sets_changed_and_resets_removed_parameters_only() {
+        let (modified, sink) = recorder::<ModifyDbParameterGroupInput>();
+        let modify = mock!(Client::modify_db_parameter_group).then_compute_output(move |i| {
+            sink.lock().unwrap().push(i.clone());
+            ModifyDbParameterGroupOutput::builder().build()
+        });
+        let (reset, sink) = recorder::<ResetDbParameterGroupInput>();
+        let reset_rule = mock!(Client::reset_db_parameter_group).then_compute_output(move |i| {
+            sink.lock().unwrap().push(i.clone());
+            ResetDbParameterGroupOutput::builder().build()
+        });
+        let reads = group_rules(
+            vec![
+                aws_param("a_same", "1", "immediate", Some("user")),
+                aws_param("b_changed", "1", "immediate", Some("user")),
+                aws_param("c_removed", "on", "pending-reboot", Some("user")),
+            ],
+            owner().tags(),
+        );
+        let mut rules = vec![&modify, &reset_rule];
+        rules.extend(reads.iter());
+        let d = desired(json!({"family": "postgres16", "parameters": [
+            {"name": "a_same", "value": "1", "apply_method": "immediate"},
+            {"name": "b_changed", "value": "2", "apply_method": "immediate"},
+            {"name": "d_added", "value": "x", "apply_method": "pending-reboot"}
+        ]}));
+
+        kind(&rules).update(NAME, &d, &["parameters".into()]).await.unwrap();
+
+        let set: Vec<(String, String)> = modified
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m.parameters().iter().map(|p| (p.parameter_name().unwrap().to_string(), p.parameter_value().unwrap().to_string())).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(set, [("b_changed".to_string(), "2".to_string()), ("d_added".to_string(), "x".to_string())]);
+        let reset = reset.lock().unwrap().pop().unwrap();
+        assert_eq!(reset.reset_all_parameters(), Some(false), "never a blanket reset");
+        let p = &reset.parameters()[0];
+        assert_eq!((p.parameter_name(), p.apply_method()), (Some("c_removed"), Some(&ApplyMethod::PendingReboot)));
+        for op in ["ModifyDBParameterGroup", "ResetDBParameterGroup", "DescribeDBParameters"] {
+            assert!(UPDATE_ACTIONS.contains(&format!("rds:{op}").as_str()), "{op}");
+        }
+    }
+
+    #[tokio::test]
+    async fn parameters_in_a_shape_that_would_never_compare_equal_are_refused_before_any_call() {
+        let k = kind(&[]);
+        for (params, needle) in [
+            (json!([{"name": "b", "value": "1", "apply_method": "immediate"}, {"name": "a", "value": "1", "apply_method": "immediate"}]), "sorted by name"),
+            (json!([{"name": "a", "value": "1", "apply_method": "immediate"}, {"name": "a", "value": "2", "apply_method": "immediate"}]), "twice"),
+            (json!([{"name": "a", "value": 500, "apply_method": "immediate"}]), "\"500\""),
+            (json!([{"name": "a", "value": "1"}]), "apply_method"),
+            (json!([{"name": "a", "value": "1", "apply_method": "later"}]), "apply_method"),
+            (json!([{"name": "a", "value": "1", "apply_method": "immediate", "extra": 1}]), "unknown key"),
+            (json!({"a": "1"}), "list"),
+        ] {
+            let result = k.create(&desired(json!({"family": "postgres16", "parameters": params}))).await;
+            assert!(matches!(&result, Err(ProviderError::Invalid(m)) if m.contains(needle)), "{params}: {result:?}");
+        }
+        assert!(matches!(k.create(&desired(json!({"parameters": []}))).await, Err(ProviderError::Invalid(m)) if m.contains("family")));
+    }
+
+    #[tokio::test]
+    async fn read_of_missing_group_is_none_and_delete_of_missing_is_ok() {
+        let describe = mock!(Client::describe_db_parameter_groups).then_error(|| DescribeDBParameterGroupsError::generic(error("DBParameterGroupNotFound")));
+        assert_eq!(kind(&[&describe]).read(NAME).await.unwrap(), None);
+        let delete = mock!(Client::delete_db_parameter_group).then_error(|| DeleteDBParameterGroupError::generic(error("DBParameterGroupNotFound")));
+        kind(&[&delete]).delete(NAME).await.unwrap();
+        let in_use = mock!(Client::delete_db_parameter_group).then_error(|| DeleteDBParameterGroupError::generic(error("InvalidDBParameterGroupState")));
+        assert!(matches!(kind(&[&in_use]).delete(NAME).await, Err(ProviderError::Conflict(_))));
+        let ok = mock!(Client::delete_db_parameter_group).match_requests(|r| r.db_parameter_group_name() == Some(NAME)).then_output(|| DeleteDbParameterGroupOutput::builder().build());
+        kind(&[&ok]).delete(NAME).await.unwrap();
+        assert_eq!(ok.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn find_owned_needs_the_owner_tags() {
+        let foreign = group_rules(vec![], Tags::from([("cairn:stack".to_string(), "x".to_string())]));
+        let rules: Vec<&Rule> = foreign.iter().collect();
+        assert_eq!(kind(&rules).find_owned(&desired(json!({"family": "postgres16"}))).await.unwrap(), None);
+        let ours = group_rules(vec![], owner().tags());
+        let rules: Vec<&Rule> = ours.iter().collect();
+        assert!(kind(&rules).find_owned(&desired(json!({"family": "postgres16"}))).await.unwrap().is_some());
+    }
+}

@@ -1,0 +1,366 @@
+//! `aws.rds.subnet_group`: the subnets (in two or more AZs) an RDS instance may be placed in.
+
+use async_trait::async_trait;
+use aws_sdk_rds::types::DbSubnetGroup;
+use aws_sdk_rds::Client;
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
+use serde_json::json;
+
+use crate::aws::AwsContext;
+use crate::error::{found, gone};
+use crate::rds_common::{list_tags, lowercase_name, rds_tags, sync_tags, PropReader, RdsResultExt};
+
+const KIND: &str = "aws.rds.subnet_group";
+const DEFAULT_DESCRIPTION: &str = "Managed by cairn";
+
+pub static SCHEMA: ResourceSchema = ResourceSchema {
+    kind: KIND,
+    doc: "An RDS DB subnet group: the VPC subnets (in at least two availability zones) a database may be placed in. The id is the group name.",
+    props: &[
+        PropSpec::new(
+            "name",
+            PropType::String,
+            "Group name, lowercase (RDS stores names in lowercase). Defaults to a name derived from stack, env and address.",
+        )
+        .force_new(),
+        PropSpec::new("description", PropType::String, "What the group is for.").default("\"Managed by cairn\""),
+        PropSpec::new("subnet_ids", PropType::StringList, "Subnet ids, in at least two availability zones of one VPC.").required(),
+    ],
+    attrs: &["arn", "vpc_id"],
+    taggable: true,
+};
+
+const READ_ACTIONS: &[&str] = &["rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"];
+const CREATE_ACTIONS: &[&str] = &[
+    "rds:CreateDBSubnetGroup",
+    // Tags given to a create call are authorised as AddTagsToResource too.
+    "rds:AddTagsToResource",
+    "rds:DescribeDBSubnetGroups",
+    "rds:ListTagsForResource",
+];
+const UPDATE_ACTIONS: &[&str] = &[
+    "rds:ModifyDBSubnetGroup",
+    "rds:AddTagsToResource",
+    "rds:RemoveTagsFromResource",
+    "rds:DescribeDBSubnetGroups",
+    "rds:ListTagsForResource",
+];
+const DELETE_ACTIONS: &[&str] = &["rds:DeleteDBSubnetGroup"];
+
+pub struct RdsSubnetGroup {
+    client: Client,
+}
+
+impl RdsSubnetGroup {
+    pub fn new(ctx: &AwsContext) -> Self {
+        Self::from_client(ctx.rds())
+    }
+
+    pub fn from_client(client: Client) -> Self {
+        RdsSubnetGroup { client }
+    }
+
+    async fn describe(&self, name: &str) -> Result<Option<DbSubnetGroup>, ProviderError> {
+        let out = found(self.client.describe_db_subnet_groups().db_subnet_group_name(name).send().await.rds("DescribeDBSubnetGroups"))?;
+        Ok(out.and_then(|o| o.db_subnet_groups().first().cloned()))
+    }
+
+    async fn observe(&self, name: &str) -> Result<Option<Observed>, ProviderError> {
+        let Some(group) = self.describe(name).await? else { return Ok(None) };
+        let arn = group.db_subnet_group_arn().unwrap_or_default().to_string();
+        let tags = list_tags(&self.client, &arn).await?;
+        let name = group.db_subnet_group_name().unwrap_or(name).to_string();
+        let mut subnets: Vec<String> = group.subnets().iter().filter_map(|s| s.subnet_identifier()).map(str::to_string).collect();
+        subnets.sort();
+
+        let mut props = Props::new();
+        props.insert("name".into(), json!(name));
+        props.insert("description".into(), json!(group.db_subnet_group_description().unwrap_or_default()));
+        props.insert("subnet_ids".into(), json!(subnets));
+        let mut attrs = Props::new();
+        attrs.insert("arn".into(), json!(arn));
+        if let Some(vpc) = group.vpc_id() {
+            attrs.insert("vpc_id".into(), json!(vpc));
+        }
+        Ok(Some(Observed { id: name, props, attrs, tags }))
+    }
+}
+
+/// The stack's props, checked before any call.
+struct Spec {
+    name: String,
+    description: String,
+    subnet_ids: Vec<String>,
+}
+
+impl Spec {
+    fn from(desired: &Desired) -> Result<Spec, ProviderError> {
+        let r = PropReader::new(KIND, desired);
+        let name = lowercase_name(KIND, "name", &r.opt_str("name")?.unwrap_or_else(|| desired.default_name.clone()))?;
+        let subnet_ids = r.opt_list("subnet_ids")?.unwrap_or_default();
+        if subnet_ids.is_empty() {
+            return Err(r.invalid("subnet_ids is required: at least two subnets in different availability zones".into()));
+        }
+        Ok(Spec { name, description: r.str_or("description", DEFAULT_DESCRIPTION)?, subnet_ids })
+    }
+}
+
+#[async_trait]
+impl ResourceKind for RdsSubnetGroup {
+    fn schema(&self) -> &'static ResourceSchema {
+        &SCHEMA
+    }
+
+    async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
+        // Deleted between the describe and the tag read: that too is gone.
+        Ok(found(self.observe(id).await)?.flatten())
+    }
+
+    async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
+        let spec = Spec::from(desired)?;
+        self.client
+            .create_db_subnet_group()
+            .db_subnet_group_name(&spec.name)
+            .db_subnet_group_description(&spec.description)
+            .set_subnet_ids(Some(spec.subnet_ids.clone()))
+            .set_tags(Some(rds_tags(&desired.tags)))
+            .send()
+            .await
+            .rds("CreateDBSubnetGroup")?;
+        self.read(&spec.name).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateDBSubnetGroup: {} is not readable yet", spec.name)))
+    }
+
+    async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
+        let spec = Spec::from(desired)?;
+        let has = |name: &str| changed.iter().any(|c| c == name);
+        if has("description") || has("subnet_ids") {
+            // ModifyDBSubnetGroup always takes the full subnet list.
+            self.client
+                .modify_db_subnet_group()
+                .db_subnet_group_name(id)
+                .db_subnet_group_description(&spec.description)
+                .set_subnet_ids(Some(spec.subnet_ids.clone()))
+                .send()
+                .await
+                .rds("ModifyDBSubnetGroup")?;
+        }
+        if has("tags") {
+            let current = self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("subnet group {id} disappeared during update")))?;
+            let arn = current.attrs.get("arn").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            sync_tags(&self.client, &arn, &current.tags, &desired.tags).await?;
+        }
+        self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("subnet group {id} disappeared during update")))
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), ProviderError> {
+        gone(self.client.delete_db_subnet_group().db_subnet_group_name(id).send().await.map(|_| ()).rds("DeleteDBSubnetGroup"))
+    }
+
+    async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
+        let spec = Spec::from(desired)?;
+        Ok(self.read(&spec.name).await?.filter(|o| desired.owner.matches(&o.tags)))
+    }
+
+    fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
+        match op {
+            Operation::Read => READ_ACTIONS,
+            Operation::Create => CREATE_ACTIONS,
+            Operation::Update => UPDATE_ACTIONS,
+            Operation::Delete => DELETE_ACTIONS,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use aws_sdk_rds::config::retry::RetryConfig;
+    use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_rds::error::ErrorMetadata;
+    use aws_sdk_rds::operation::add_tags_to_resource::{AddTagsToResourceInput, AddTagsToResourceOutput};
+    use aws_sdk_rds::operation::create_db_subnet_group::{CreateDbSubnetGroupInput, CreateDbSubnetGroupOutput};
+    use aws_sdk_rds::operation::delete_db_subnet_group::DeleteDBSubnetGroupError;
+    use aws_sdk_rds::operation::describe_db_subnet_groups::{DescribeDBSubnetGroupsError, DescribeDbSubnetGroupsOutput};
+    use aws_sdk_rds::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_rds::operation::modify_db_subnet_group::{ModifyDbSubnetGroupInput, ModifyDbSubnetGroupOutput};
+    use aws_sdk_rds::operation::remove_tags_from_resource::{RemoveTagsFromResourceInput, RemoveTagsFromResourceOutput};
+    use aws_sdk_rds::types::Subnet;
+    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+    use cairn_engine::provider::{Owner, Tags};
+    use serde_json::Value;
+
+    const NAME: &str = "shop-dev-db-subnets";
+    const ARN: &str = "arn:aws:rds:us-east-1:123456789012:subgrp:shop-dev-db-subnets";
+
+    fn kind(rules: &[&Rule]) -> RdsSubnetGroup {
+        let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for rule in rules {
+            mocks = mocks.with_rule(rule);
+        }
+        let config = aws_sdk_rds::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .retry_config(RetryConfig::disabled())
+            .http_client(create_mock_http_client())
+            .interceptor(mocks)
+            .build();
+        RdsSubnetGroup::from_client(Client::from_conf(config))
+    }
+
+    fn owner() -> Owner {
+        Owner { stack: "shop".into(), env: "dev".into(), address: "db_subnets".into() }
+    }
+
+    fn desired(props: Value) -> Desired {
+        let mut tags = owner().tags();
+        tags.insert("Project".into(), "LegacyPlatform".into());
+        Desired { props: props.as_object().unwrap().clone(), tags, owner: owner(), default_name: NAME.into(), idempotency_token: "t".into() }
+    }
+
+    fn error(code: &str) -> ErrorMetadata {
+        ErrorMetadata::builder().code(code).message("mocked").build()
+    }
+
+    fn group(subnets: &[&str], description: &str) -> DbSubnetGroup {
+        let mut b = DbSubnetGroup::builder().db_subnet_group_name(NAME).db_subnet_group_arn(ARN).db_subnet_group_description(description).vpc_id("vpc-1");
+        for s in subnets {
+            b = b.subnets(Subnet::builder().subnet_identifier(*s).subnet_status("Active").build());
+        }
+        b.build()
+    }
+
+    fn describe_rule(subnets: &'static [&'static str], description: &'static str) -> Rule {
+        mock!(Client::describe_db_subnet_groups)
+            .match_requests(|r| r.db_subnet_group_name() == Some(NAME))
+            .then_output(move || DescribeDbSubnetGroupsOutput::builder().db_subnet_groups(group(subnets, description)).build())
+    }
+
+    fn tags_rule(tags: Tags) -> Rule {
+        mock!(Client::list_tags_for_resource)
+            .match_requests(|r| r.resource_name() == Some(ARN))
+            .then_output(move || ListTagsForResourceOutput::builder().set_tag_list(Some(rds_tags(&tags))).build())
+    }
+
+    #[test]
+    fn schema_defaults_are_json() {
+        for p in SCHEMA.props {
+            if let Some(d) = p.default {
+                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn create_sends_subnets_description_and_tags_and_reads_back_what_was_asked() {
+        let seen: Arc<Mutex<Option<CreateDbSubnetGroupInput>>> = Arc::default();
+        let sink = seen.clone();
+        let create = mock!(Client::create_db_subnet_group).then_compute_output(move |input| {
+            *sink.lock().unwrap() = Some(input.clone());
+            CreateDbSubnetGroupOutput::builder().db_subnet_group(group(&["subnet-b", "subnet-a"], DEFAULT_DESCRIPTION)).build()
+        });
+        let d = desired(json!({"subnet_ids": ["subnet-b", "subnet-a"]}));
+        let describe = describe_rule(&["subnet-b", "subnet-a"], DEFAULT_DESCRIPTION);
+        let tags = tags_rule(d.tags.clone());
+
+        let observed = kind(&[&create, &describe, &tags]).create(&d).await.unwrap();
+
+        let input = seen.lock().unwrap().take().unwrap();
+        assert_eq!(input.db_subnet_group_name(), Some(NAME), "the derived default name");
+        assert_eq!(input.db_subnet_group_description(), Some(DEFAULT_DESCRIPTION));
+        assert_eq!(input.subnet_ids(), ["subnet-b", "subnet-a"]);
+        let sent = crate::rds_common::tags_from(input.tags());
+        assert_eq!(sent, d.tags, "tags go in the creating call");
+        assert_eq!(observed.id, NAME);
+        assert_eq!(observed.props["subnet_ids"], json!(["subnet-a", "subnet-b"]), "sorted");
+        assert_eq!(observed.props["description"], json!(DEFAULT_DESCRIPTION));
+        assert_eq!(observed.attrs["arn"], json!(ARN));
+        assert_eq!(observed.tags, d.tags);
+        for op in ["CreateDBSubnetGroup", "DescribeDBSubnetGroups", "ListTagsForResource"] {
+            assert!(CREATE_ACTIONS.contains(&format!("rds:{op}").as_str()), "{op}");
+        }
+    }
+
+    #[tokio::test]
+    async fn names_with_capitals_fail_before_any_call() {
+        let result = kind(&[]).create(&desired(json!({"name": "Shop-DB", "subnet_ids": ["subnet-a"]}))).await;
+        assert!(matches!(result, Err(ProviderError::Invalid(ref m)) if m.contains("\"shop-db\"")), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn read_of_missing_group_is_none() {
+        let describe = mock!(Client::describe_db_subnet_groups).then_error(|| DescribeDBSubnetGroupsError::generic(error("DBSubnetGroupNotFoundFault")));
+        assert_eq!(kind(&[&describe]).read(NAME).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn delete_of_missing_group_is_ok_and_in_use_is_a_conflict() {
+        let missing = mock!(Client::delete_db_subnet_group).then_error(|| DeleteDBSubnetGroupError::generic(error("DBSubnetGroupNotFoundFault")));
+        kind(&[&missing]).delete(NAME).await.unwrap();
+        let in_use = mock!(Client::delete_db_subnet_group).then_error(|| DeleteDBSubnetGroupError::generic(error("InvalidDBSubnetGroupStateFault")));
+        assert!(matches!(kind(&[&in_use]).delete(NAME).await, Err(ProviderError::Conflict(_))));
+    }
+
+    #[tokio::test]
+    async fn update_modifies_subnets_in_place_and_syncs_tags() {
+        let modified: Arc<Mutex<Option<ModifyDbSubnetGroupInput>>> = Arc::default();
+        let sink = modified.clone();
+        let modify = mock!(Client::modify_db_subnet_group).then_compute_output(move |input| {
+            *sink.lock().unwrap() = Some(input.clone());
+            ModifyDbSubnetGroupOutput::builder().build()
+        });
+        let added: Arc<Mutex<Option<AddTagsToResourceInput>>> = Arc::default();
+        let add_sink = added.clone();
+        let add = mock!(Client::add_tags_to_resource).then_compute_output(move |input| {
+            *add_sink.lock().unwrap() = Some(input.clone());
+            AddTagsToResourceOutput::builder().build()
+        });
+        let removed: Arc<Mutex<Option<RemoveTagsFromResourceInput>>> = Arc::default();
+        let remove_sink = removed.clone();
+        let remove = mock!(Client::remove_tags_from_resource).then_compute_output(move |input| {
+            *remove_sink.lock().unwrap() = Some(input.clone());
+            RemoveTagsFromResourceOutput::builder().build()
+        });
+        let d = desired(json!({"subnet_ids": ["subnet-a", "subnet-b", "subnet-c"]}));
+        let mut current = owner().tags();
+        current.insert("stale".into(), "x".into());
+        let describe = describe_rule(&["subnet-a", "subnet-b", "subnet-c"], DEFAULT_DESCRIPTION);
+        let tags = tags_rule(current);
+
+        kind(&[&modify, &add, &remove, &describe, &tags]).update(NAME, &d, &["subnet_ids".into(), "tags".into()]).await.unwrap();
+
+        let input = modified.lock().unwrap().take().unwrap();
+        assert_eq!(input.db_subnet_group_name(), Some(NAME));
+        assert_eq!(input.subnet_ids(), ["subnet-a", "subnet-b", "subnet-c"]);
+        assert_eq!(input.db_subnet_group_description(), Some(DEFAULT_DESCRIPTION), "unchanged description is kept, not cleared");
+        let add = added.lock().unwrap().take().unwrap();
+        assert_eq!(add.resource_name(), Some(ARN), "RDS tags by ARN");
+        assert_eq!(crate::rds_common::tags_from(add.tags()), Tags::from([("Project".to_string(), "LegacyPlatform".to_string())]));
+        assert_eq!(removed.lock().unwrap().take().unwrap().tag_keys(), ["stale".to_string()]);
+        for op in ["ModifyDBSubnetGroup", "AddTagsToResource", "RemoveTagsFromResource", "DescribeDBSubnetGroups", "ListTagsForResource"] {
+            assert!(UPDATE_ACTIONS.contains(&format!("rds:{op}").as_str()), "{op}");
+        }
+    }
+
+    #[tokio::test]
+    async fn update_of_tags_alone_does_not_modify_the_group() {
+        // No ModifyDBSubnetGroup rule: calling it would panic.
+        let add = mock!(Client::add_tags_to_resource).then_output(|| AddTagsToResourceOutput::builder().build());
+        let describe = describe_rule(&["subnet-a"], DEFAULT_DESCRIPTION);
+        let tags = tags_rule(owner().tags());
+        kind(&[&add, &describe, &tags]).update(NAME, &desired(json!({"subnet_ids": ["subnet-a"]})), &["tags".into()]).await.unwrap();
+        assert_eq!(add.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn find_owned_ignores_a_group_with_foreign_tags() {
+        let describe = describe_rule(&["subnet-a"], DEFAULT_DESCRIPTION);
+        let foreign = tags_rule(Tags::from([("cairn:stack".to_string(), "other".to_string())]));
+        assert_eq!(kind(&[&describe, &foreign]).find_owned(&desired(json!({"subnet_ids": ["subnet-a"]}))).await.unwrap(), None);
+        let ours = tags_rule(owner().tags());
+        let found = kind(&[&describe, &ours]).find_owned(&desired(json!({"subnet_ids": ["subnet-a"]}))).await.unwrap();
+        assert_eq!(found.map(|o| o.id), Some(NAME.to_string()));
+    }
+}

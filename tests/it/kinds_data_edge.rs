@@ -1,0 +1,1 @@
+//! End-to-end tests of the data_edge resource kinds against the emulator.
