@@ -183,11 +183,41 @@ pub enum Command {
         #[command(subcommand)]
         command: StateCommand,
     },
+    /// Print the least-privilege IAM policy needed to run plan, apply or destroy on this stack.
+    IamPolicy {
+        #[command(flatten)]
+        stack: StackArgs,
+        /// Which command the policy is for.
+        #[arg(long = "for", value_enum, default_value_t = PolicyPurpose::Apply)]
+        purpose: PolicyPurpose,
+        /// The account id to put in ARNs (default: the environment's account_id, else `*`).
+        #[arg(long, value_name = "ID")]
+        account_id: Option<String>,
+    },
+    /// Report tag coverage: resources carrying every required tag / taggable resources.
+    Tags {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// Read tags from AWS instead of state.
+        #[arg(long)]
+        live: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the IAM actions each resource type calls (the raw material of least-privilege policies).
     IamActions {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PolicyPurpose {
+    Plan,
+    Apply,
+    Destroy,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

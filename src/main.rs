@@ -16,6 +16,11 @@ use crate::commands::{offline, run, state};
 use crate::style::Style;
 
 fn main() -> ExitCode {
+    // Like any Unix filter, stop quietly when the reader goes away (`cairn plan | head`).
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,aws_config=error,aws_smithy_runtime=error"))).with_writer(std::io::stderr).init();
     let style = Style::detect(cli.no_color);
@@ -60,6 +65,8 @@ async fn dispatch(cli: Cli, style: &Style) -> anyhow::Result<u8> {
         Command::Schema => offline::cmd_schema(),
         Command::Graph { stack, format } => offline::cmd_graph(&stack, format),
         Command::IamActions { json } => offline::cmd_iam_actions(json),
+        Command::IamPolicy { stack, purpose, account_id } => offline::cmd_iam_policy(&stack, purpose, account_id.as_deref()).await,
+        Command::Tags { stack, aws, live, json } => state::cmd_tags(&stack, &aws, live, json).await,
         Command::Output { stack, name, json } => state::cmd_output(&stack, name.as_deref(), json).await,
         Command::Import { stack, aws, address, id } => state::cmd_import(&stack, &aws, &address, &id).await,
         Command::State { command } => state::cmd_state(&command).await,

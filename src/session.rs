@@ -64,17 +64,65 @@ pub fn state_path(dir: &Path, stack: &str, env: &str) -> PathBuf {
     dir.join(stack).join(format!("{env}.db"))
 }
 
-pub fn open_store(dir: &Path, stack: &str, env: &str) -> Result<Arc<SqliteStore>> {
+/// Remote state in S3, from the stack's `state: { s3: {...} }` block or CAIRN_STATE_S3_* variables.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct S3Backend {
+    pub bucket: String,
+    #[serde(default)]
+    pub key_prefix: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub kms_key: Option<String>,
+}
+
+/// The configured remote backend, if any. Environment variables win over the stack file.
+pub fn backend_of(stack_path: Option<&Path>) -> Result<Option<S3Backend>> {
+    if let Ok(bucket) = std::env::var("CAIRN_STATE_S3_BUCKET") {
+        if !bucket.is_empty() {
+            return Ok(Some(S3Backend { bucket, key_prefix: std::env::var("CAIRN_STATE_S3_PREFIX").unwrap_or_else(|_| "cairn".into()), region: std::env::var("CAIRN_STATE_S3_REGION").ok(), kms_key: std::env::var("CAIRN_STATE_S3_KMS_KEY").ok() }));
+        }
+    }
+    let Some(path) = stack_path else { return Ok(None) };
+    let file = read_source(path)?;
+    let Ok(root) = cairn_engine::yaml::parse(&file.text) else { return Ok(None) };
+    let Some(s3) = root.get("state").and_then(|s| s.get("s3")) else { return Ok(None) };
+    let get = |k: &str| s3.get(k).and_then(|n| n.as_str()).map(str::to_string);
+    let bucket = get("bucket").ok_or_else(|| anyhow!("{}: `state.s3` needs `bucket`", file.name))?;
+    Ok(Some(S3Backend { bucket, key_prefix: get("key_prefix").unwrap_or_else(|| "cairn".into()), region: get("region"), kms_key: get("kms_key") }))
+}
+
+/// Opens the state of (stack, env): S3 when a backend is configured, else the local SQLite file.
+pub async fn open_store(backend: Option<&S3Backend>, dir: &Path, stack: &str, env: &str, aws_args: &AwsArgs, region: &str) -> Result<Arc<dyn StateStore>> {
+    if let Some(b) = backend {
+        let ctx = aws(aws_args, region).await;
+        let loc = cairn_state::S3Location { bucket: b.bucket.clone(), key_prefix: b.key_prefix.clone(), region: b.region.clone(), kms_key: b.kms_key.clone() };
+        let store = cairn_state::open_s3(&loc, &ctx.config, ctx.s3_force_path_style, stack, env).await.map_err(|e| anyhow!("opening state in s3://{}/{}: {e}", b.bucket, b.key_prefix))?;
+        return Ok(Arc::new(store));
+    }
     let path = state_path(dir, stack, env);
     Ok(Arc::new(SqliteStore::open(&path, stack, env).map_err(|e| anyhow!("opening state {}: {e}", path.display()))?))
 }
 
-pub fn open_existing_store(dir: &Path, stack: &str, env: &str) -> Result<Arc<SqliteStore>> {
+/// Opens state that must already exist (read-only commands).
+pub async fn open_existing_store(backend: Option<&S3Backend>, dir: &Path, stack: &str, env: &str, region: &str) -> Result<Arc<dyn StateStore>> {
+    if let Some(b) = backend {
+        let ctx = aws(&AwsArgs::default(), region).await;
+        let client = aws_sdk_s3_client(&ctx, b);
+        let store = cairn_state::S3Store::open_existing(client, b.bucket.clone(), b.key_prefix.clone(), stack.to_string(), env.to_string(), b.kms_key.clone())
+            .await
+            .map_err(|e| anyhow!("opening state in s3://{}/{}: {e}", b.bucket, b.key_prefix))?;
+        return Ok(Arc::new(store));
+    }
     let path = state_path(dir, stack, env);
     if !path.exists() {
         bail!("no state for stack `{stack}` env `{env}` at {} (nothing has been applied yet, or pass --state-dir)", path.display());
     }
     Ok(Arc::new(SqliteStore::open_existing(&path).map_err(|e| anyhow!("opening state {}: {e}", path.display()))?))
+}
+
+fn aws_sdk_s3_client(ctx: &AwsContext, b: &S3Backend) -> cairn_state::S3Client {
+    cairn_state::s3_client(&ctx.config, ctx.s3_force_path_style, b.region.as_deref())
 }
 
 pub async fn aws(args: &AwsArgs, region: &str) -> AwsContext {

@@ -8,6 +8,7 @@ pub mod diff;
 pub mod expr;
 pub mod grants;
 pub mod graph;
+pub mod iam_policy;
 pub mod plan;
 pub mod policy_lint;
 pub mod provider;

@@ -126,6 +126,9 @@ pub struct Plan {
     pub outputs: BTreeMap<String, Value>,
     pub exceptions: Vec<PolicyException>,
     pub summary: Summary,
+    /// Where the state lives when it is not local (opaque to the engine; the binary fills it in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<Value>,
 }
 
 impl Plan {
@@ -439,6 +442,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
         outputs,
         exceptions: graph.exceptions.iter().map(|(rule, address, reason)| PolicyException { rule: rule.clone(), address: address.clone(), reason: reason.clone() }).collect(),
         summary,
+        backend: None,
     })
 }
 

@@ -24,12 +24,15 @@ struct Fixture {
 }
 
 fn header(text: &str, key: &str) -> Option<String> {
-    text.lines().take_while(|l| l.starts_with('#')).find_map(|l| l.trim_start_matches('#').trim().strip_prefix(key)?.strip_prefix(':').map(|v| v.trim().to_string()))
+    text.lines()
+        .take_while(|l| l.starts_with('#'))
+        .find_map(|l| l.trim_start_matches('#').trim().strip_prefix(key)?.strip_prefix(':').map(|v| v.trim().to_string()))
 }
 
 fn fixtures() -> Vec<Fixture> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir).expect("tests/fixtures").map(|e| e.expect("dir entry").path()).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect();
+    let mut paths: Vec<PathBuf> =
+        std::fs::read_dir(&dir).expect("tests/fixtures").map(|e| e.expect("dir entry").path()).filter(|p| p.extension().is_some_and(|e| e == "yaml")).collect();
     paths.sort();
     paths
         .into_iter()
@@ -38,7 +41,13 @@ fn fixtures() -> Vec<Fixture> {
             let name = path.file_stem().and_then(|s| s.to_str()).expect("utf-8 name").to_string();
             let expect = header(&text, "expect").unwrap_or_else(|| panic!("{name}: add a `# expect: ok|error` header"));
             assert!(expect == "ok" || expect == "error", "{name}: expect must be ok or error");
-            Fixture { env: header(&text, "env").unwrap_or_else(|| "dev".into()), expect_ok: expect == "ok", file: SourceFile::new(format!("fixtures/{name}.yaml"), text), name, path }
+            Fixture {
+                env: header(&text, "env").unwrap_or_else(|| "dev".into()),
+                expect_ok: expect == "ok",
+                file: SourceFile::new(format!("fixtures/{name}.yaml"), text),
+                name,
+                path,
+            }
         })
         .collect()
 }
@@ -48,7 +57,12 @@ fn graph_json(g: &ResourceGraph) -> Value {
     let nodes: BTreeMap<&str, Value> = g
         .nodes
         .values()
-        .map(|n| (n.address.as_str(), json!({ "kind": n.kind, "deps": n.deps, "props": n.props, "tags": n.tags, "lifecycle": n.lifecycle, "default_name": n.default_name })))
+        .map(|n| {
+            (
+                n.address.as_str(),
+                json!({ "kind": n.kind, "deps": n.deps, "props": n.props, "tags": n.tags, "lifecycle": n.lifecycle, "default_name": n.default_name }),
+            )
+        })
         .collect();
     json!({ "stack": g.stack, "env": g.env, "region": g.region, "account_id": g.account_id, "vars": g.vars, "nodes": nodes, "outputs": g.outputs })
 }
@@ -65,7 +79,14 @@ fn fixtures_match_their_snapshots() {
             Ok((graph, warnings)) => {
                 assert!(f.expect_ok, "{}: expected errors, but it compiled", f.name);
                 let state = Snapshot { lineage: "fixture".into(), ..Snapshot::default() };
-                let input = PlanInput { graph: &graph, snapshot: &state, observed: &BTreeMap::new(), schemas: &registry, mode: PlanMode::Apply, allow_destroy: &BTreeSet::new() };
+                let input = PlanInput {
+                    graph: &graph,
+                    snapshot: &state,
+                    observed: &BTreeMap::new(),
+                    schemas: &registry,
+                    mode: PlanMode::Apply,
+                    allow_destroy: &BTreeSet::new(),
+                };
                 let plan = plan(&input).unwrap_or_else(|e| panic!("{}: cannot plan: {e:?}", f.name));
                 let doc = json!({ "warnings": warnings.render(&f.file), "graph": graph_json(&graph), "plan": plan });
                 serde_json::to_string_pretty(&doc).expect("json")

@@ -109,7 +109,10 @@ async fn force_new_change_replaces_delete_first_and_dependents_follow() {
 
     assert!(h.apply(&plan).await.succeeded());
     let calls = mutations(&h.cloud.calls());
-    assert_eq!(calls, [(Operation::Delete, old_key.clone()), (Operation::Create, "key".into()), (Operation::Delete, old_grant), (Operation::Create, "grant".into())]);
+    assert_eq!(
+        calls,
+        [(Operation::Delete, old_key.clone()), (Operation::Create, "key".into()), (Operation::Delete, old_grant), (Operation::Create, "grant".into())]
+    );
     let new_key = h.cloud.resource("key").expect("new key");
     assert_ne!(new_key.id, old_key);
     assert_eq!(new_key.props["spec"], json!("RSA_2048"));
@@ -154,7 +157,8 @@ async fn resource_removed_from_the_stack_is_deleted() {
     let h = Harness::new();
     h.converge(&h.compile(SHOP, "dev")).await;
     h.cloud.clear_calls();
-    let without_grant = SHOP.split("  grant:").next().expect("prefix").to_string() + SHOP.split_once("outputs:").map(|(_, o)| format!("outputs:{o}")).expect("outputs").as_str();
+    let without_grant = SHOP.split("  grant:").next().expect("prefix").to_string()
+        + SHOP.split_once("outputs:").map(|(_, o)| format!("outputs:{o}")).expect("outputs").as_str();
     let graph = h.compile(&without_grant, "dev");
     assert!(!graph.nodes.contains_key("grant"));
     let plan = h.plan(&graph).await;
@@ -301,7 +305,10 @@ async fn delete_waits_for_whatever_still_uses_the_resource() {
     let key_id = h.cloud.resource("key").expect("key").id;
     let grant_id = h.cloud.resource("grant").expect("grant").id;
     h.cloud.clear_calls();
-    let stack = SHOP.replace("  grant:\n    type: fake.grant\n    props:\n      key: ${key.arn}\n      queue: ${orders.arn}\n      actions: [encrypt, decrypt]\n", "").replace("  key:\n    type: fake.key\n    props:\n      description: ${stack} ${env} data\n      spec: ${var.spec}\n", "").replace("  key_arn: ${key.arn}\n", "");
+    let stack = SHOP
+        .replace("  grant:\n    type: fake.grant\n    props:\n      key: ${key.arn}\n      queue: ${orders.arn}\n      actions: [encrypt, decrypt]\n", "")
+        .replace("  key:\n    type: fake.key\n    props:\n      description: ${stack} ${env} data\n      spec: ${var.spec}\n", "")
+        .replace("  key_arn: ${key.arn}\n", "");
     let graph = h.compile(&stack, "dev");
     assert_eq!(graph.nodes.len(), 2);
     let report = h.apply(&h.plan(&graph).await).await;
@@ -321,8 +328,17 @@ async fn tag_changes_and_removed_defaulted_props_update_in_place() {
     let plan = h.plan(&graph).await;
     let orders = plan.action("orders").expect("orders");
     assert_eq!(orders.action, Action::Update);
-    assert!(orders.changes.contains(&Change { path: "visibility".into(), before: Some(json!(60)), after: Some(json!(30)), forces_replacement: false }), "{:#?}", orders.changes);
-    assert!(orders.changes.contains(&Change { path: "tags[\"Team\"]".into(), before: Some(json!("core")), after: Some(json!("platform")), forces_replacement: false }));
+    assert!(
+        orders.changes.contains(&Change { path: "visibility".into(), before: Some(json!(60)), after: Some(json!(30)), forces_replacement: false }),
+        "{:#?}",
+        orders.changes
+    );
+    assert!(orders.changes.contains(&Change {
+        path: "tags[\"Team\"]".into(),
+        before: Some(json!("core")),
+        after: Some(json!("platform")),
+        forces_replacement: false
+    }));
     assert_eq!((action(&plan, "key"), action(&plan, "dlq"), action(&plan, "grant")), (Action::Update, Action::Update, Action::NoOp));
     assert!(h.apply(&plan).await.succeeded());
     assert_eq!(mutations(&h.cloud.calls()).iter().filter(|(o, _)| *o == Operation::Update).count(), 3);

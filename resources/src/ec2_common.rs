@@ -302,15 +302,19 @@ pub async fn dependency_conflict(client: &Client, what: &str, filter_name: &str,
 }
 
 /// Maps a waiter's error: a timeout becomes Retryable with advice, a failure state Fatal.
-pub fn waiter_error<O, E>(what: &str, state: &str, minutes: i64, err: aws_smithy_runtime_api::client::waiters::error::WaiterError<O, E>) -> ProviderError
+pub fn waiter_error<O, E>(
+    what: &str,
+    state: &str,
+    minutes: i64,
+    advice: &str,
+    err: aws_smithy_runtime_api::client::waiters::error::WaiterError<O, E>,
+) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     use aws_smithy_runtime_api::client::waiters::error::WaiterError;
     match err {
-        WaiterError::ExceededMaxWait(_) => {
-            ProviderError::Retryable(format!("{what} still {state} after {minutes} minutes; raise wait_timeout_minutes or re-run apply to continue waiting"))
-        }
+        WaiterError::ExceededMaxWait(_) => ProviderError::Retryable(format!("{what} still {state} after {minutes} minutes; {advice}")),
         WaiterError::FailureState(_) => ProviderError::Fatal(format!("{what} reached a failed state while waiting")),
         WaiterError::OperationFailed(f) => ec2_error("waiting", f.into_error()),
         WaiterError::ConstructionFailure(_) => ProviderError::Fatal(format!("waiting for {what}: the waiter could not be built")),

@@ -192,7 +192,7 @@ mod tests {
     #[tokio::test]
     async fn read_many_is_one_call_and_maps_released_addresses_to_none() {
         let rule = describe(&["eipalloc-1", "eipalloc-2"]);
-        let kind = Ec2Eip::from_client(client(&[rule.clone()]));
+        let kind = Ec2Eip::from_client(client(std::slice::from_ref(&rule)));
         let out = kind.read_many(&["eipalloc-1".into(), "eipalloc-2".into()]).await.unwrap();
         assert!(out.values().all(Option::is_some));
         assert_eq!(rule.num_calls(), 1);

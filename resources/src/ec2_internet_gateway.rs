@@ -226,8 +226,10 @@ mod tests {
         })
     }
 
-    fn recorder<T: Clone + Send + 'static>() -> (Arc<Mutex<Vec<T>>>, Arc<Mutex<Vec<T>>>) {
-        let a: Arc<Mutex<Vec<T>>> = Arc::default();
+    type Recorded<T> = Arc<Mutex<Vec<T>>>;
+
+    fn recorder<T>() -> (Recorded<T>, Recorded<T>) {
+        let a: Recorded<T> = Arc::default();
         (a.clone(), a)
     }
 
@@ -316,7 +318,7 @@ mod tests {
     #[tokio::test]
     async fn read_many_is_one_call() {
         let rule = describe(&[("igw-1", None), ("igw-2", Some("vpc-1"))]);
-        let kind = Ec2InternetGateway::from_client(client(&[rule.clone()]));
+        let kind = Ec2InternetGateway::from_client(client(std::slice::from_ref(&rule)));
         let out = kind.read_many(&["igw-1".into(), "igw-2".into()]).await.unwrap();
         assert_eq!(rule.num_calls(), 1);
         assert_eq!(out["igw-1"].as_ref().unwrap().props.get("vpc_id"), None);

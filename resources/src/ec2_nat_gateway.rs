@@ -114,7 +114,7 @@ impl Ec2NatGateway {
             }
             Err(e) => {
                 let state = self.state_of(id).await;
-                Err(waiter_error(&format!("NAT gateway {id}"), &state, minutes, e))
+                Err(waiter_error(&format!("NAT gateway {id}"), &state, minutes, "raise wait_timeout_minutes or re-run apply to continue waiting", e))
             }
         }
     }
@@ -185,7 +185,7 @@ impl ResourceKind for Ec2NatGateway {
             Ok(_) => Ok(()),
             Err(e) => {
                 let state = self.state_of(id).await;
-                Err(waiter_error(&format!("NAT gateway {id}"), &state, DEFAULT_WAIT_MINUTES, e))
+                Err(waiter_error(&format!("NAT gateway {id}"), &state, DEFAULT_WAIT_MINUTES, "re-run destroy to continue waiting", e))
             }
         }
     }
@@ -347,11 +347,28 @@ mod tests {
                 .nat_gateways(gateway("nat-2", NatGatewayState::Deleted))
                 .build()
         });
-        let kind = Ec2NatGateway::from_client(client(&[rule.clone()]));
+        let kind = Ec2NatGateway::from_client(client(std::slice::from_ref(&rule)));
         let out = kind.read_many(&["nat-1".into(), "nat-2".into(), "nat-3".into()]).await.unwrap();
         assert_eq!(rule.num_calls(), 1);
         assert!(out["nat-1"].is_some());
         assert_eq!((&out["nat-2"], &out["nat-3"]), (&None, &None));
+    }
+
+    #[tokio::test]
+    async fn read_many_falls_back_to_the_filter_when_an_id_is_gone() {
+        let rule = mock!(Client::describe_nat_gateways).then_compute_response(|input| {
+            if input.nat_gateway_ids().iter().any(|i| i == "nat-gone") {
+                return aws_smithy_mocks::MockResponse::Error(DescribeNatGatewaysError::generic(error_meta("NatGatewayNotFound")));
+            }
+            let by_filter: Vec<String> = input.filter().iter().filter(|f| f.name() == Some("nat-gateway-id")).flat_map(|f| f.values().to_vec()).collect();
+            assert!(by_filter.contains(&"nat-gone".to_string()), "the filter asks for every id again");
+            aws_smithy_mocks::MockResponse::Output(DescribeNatGatewaysOutput::builder().nat_gateways(gateway("nat-1", NatGatewayState::Available)).build())
+        });
+        let kind = Ec2NatGateway::from_client(client(std::slice::from_ref(&rule)));
+        let out = kind.read_many(&["nat-1".into(), "nat-gone".into()]).await.unwrap();
+        assert_eq!(rule.num_calls(), 2);
+        assert!(out["nat-1"].is_some());
+        assert_eq!(out["nat-gone"], None);
     }
 
     #[tokio::test]

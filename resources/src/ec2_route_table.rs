@@ -581,7 +581,7 @@ mod tests {
     #[tokio::test]
     async fn read_many_is_one_call_and_survives_deleted_ids() {
         let rule = describe(vec![table("rtb-1", &[], vec![]), table("rtb-2", &[], vec![igw_route()])]);
-        let kind = Ec2RouteTable::from_client(client(&[rule.clone()]));
+        let kind = Ec2RouteTable::from_client(client(std::slice::from_ref(&rule)));
         let out = kind.read_many(&["rtb-1".into(), "rtb-2".into()]).await.unwrap();
         assert_eq!(rule.num_calls(), 1);
         assert_eq!(out["rtb-1"].as_ref().unwrap().props["routes"], json!([]));

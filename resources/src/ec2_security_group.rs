@@ -749,7 +749,7 @@ mod tests {
     #[tokio::test]
     async fn read_many_is_one_call_and_survives_deleted_ids() {
         let rule = describe(vec![group("sg-1", vec![], vec![all_out()]), group("sg-2", vec![], vec![])]);
-        let kind = Ec2SecurityGroup::from_client(client(&[rule.clone()]));
+        let kind = Ec2SecurityGroup::from_client(client(std::slice::from_ref(&rule)));
         let out = kind.read_many(&["sg-1".into(), "sg-2".into()]).await.unwrap();
         assert_eq!(rule.num_calls(), 1);
         assert_eq!(out["sg-2"].as_ref().unwrap().props["egress"], json!([]));

@@ -128,7 +128,7 @@ impl ResourceKind for Ec2Subnet {
                     .subnet_ids(&id)
                     .wait(AVAILABLE_WAIT)
                     .await
-                    .map_err(|e| waiter_error(&format!("subnet {id}"), "pending", 5, e))
+                    .map_err(|e| waiter_error(&format!("subnet {id}"), "pending", 5, "re-run apply to continue waiting", e))
             })
             .await?;
         }
@@ -277,7 +277,7 @@ mod tests {
     #[tokio::test]
     async fn read_many_is_one_call_and_survives_deleted_ids() {
         let rule = describe(&["subnet-1", "subnet-2"]);
-        let kind = Ec2Subnet::from_client(client(&[rule.clone()]));
+        let kind = Ec2Subnet::from_client(client(std::slice::from_ref(&rule)));
         let ids: Vec<String> = ["subnet-1", "subnet-2"].map(String::from).to_vec();
         let out = kind.read_many(&ids).await.unwrap();
         assert!(out.values().all(Option::is_some));

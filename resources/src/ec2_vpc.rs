@@ -79,8 +79,8 @@ impl Ec2Vpc {
         Ec2Vpc { client }
     }
 
-    async fn describe(&self, lookup: Lookup, extra: Vec<aws_sdk_ec2::types::Filter>) -> Result<Vec<Vpc>, ProviderError> {
-        let req = self.client.describe_vpcs().set_filters(Some(extra).filter(|f| !f.is_empty()));
+    async fn describe(&self, lookup: Lookup) -> Result<Vec<Vpc>, ProviderError> {
+        let req = self.client.describe_vpcs();
         let req = match lookup {
             Lookup::Ids(ids) => req.set_vpc_ids(Some(ids)),
             Lookup::Filter(ids) => req.filters(filter("vpc-id", ids)),
@@ -155,7 +155,8 @@ impl Ec2Vpc {
     }
 
     async fn observe(&self, vpcs: Vec<Vpc>) -> Result<Vec<Observed>, ProviderError> {
-        let vpcs: Vec<Vpc> = vpcs.into_iter().filter(|v| v.vpc_id().is_some()).collect();
+        // A VPC being deleted is as good as gone.
+        let vpcs: Vec<Vpc> = vpcs.into_iter().filter(|v| v.vpc_id().is_some() && v.state().map(|s| s.as_str()) != Some("deleting")).collect();
         if vpcs.is_empty() {
             return Ok(vec![]);
         }
@@ -236,7 +237,7 @@ impl ResourceKind for Ec2Vpc {
     }
 
     async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
-        let vpcs = describe_batched(ids, |lookup| self.describe(lookup, vec![])).await?;
+        let vpcs = describe_batched(ids, |lookup| self.describe(lookup)).await?;
         let mut out: BTreeMap<String, Option<Observed>> = ids.iter().map(|id| (id.clone(), None)).collect();
         for o in self.observe(vpcs).await? {
             out.insert(o.id.clone(), Some(o));
@@ -264,7 +265,12 @@ impl ResourceKind for Ec2Vpc {
         let id = vpc.vpc_id().unwrap_or_default().to_string();
         if vpc.state().map(|s| s.as_str()) != Some("available") {
             eventually(|| async {
-                self.client.wait_until_vpc_available().vpc_ids(&id).wait(AVAILABLE_WAIT).await.map_err(|e| waiter_error(&format!("VPC {id}"), "pending", 5, e))
+                self.client
+                    .wait_until_vpc_available()
+                    .vpc_ids(&id)
+                    .wait(AVAILABLE_WAIT)
+                    .await
+                    .map_err(|e| waiter_error(&format!("VPC {id}"), "pending", 5, "re-run apply to continue waiting", e))
             })
             .await?;
         }

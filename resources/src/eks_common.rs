@@ -319,10 +319,10 @@ pub mod test_support {
     /// the same for sleeps, but the crate's tokio has no `test-util`, and the SDK waiters
     /// measure their deadline with the client's time source, not tokio's.)
     #[derive(Debug, Clone)]
-    pub struct FakeClock(Arc<Mutex<SystemTime>>);
+    struct FakeClock(Arc<Mutex<SystemTime>>);
 
-    impl FakeClock {
-        pub fn new() -> FakeClock {
+    impl Default for FakeClock {
+        fn default() -> FakeClock {
             FakeClock(Arc::new(Mutex::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000))))
         }
     }
@@ -345,7 +345,7 @@ pub mod test_support {
         for rule in rules {
             interceptor = interceptor.with_rule(rule);
         }
-        let clock = FakeClock::new();
+        let clock = FakeClock::default();
         let config = aws_sdk_eks::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))

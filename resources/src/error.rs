@@ -93,6 +93,12 @@ where
         SdkError::ServiceError(ctx) => format!("{:?}", ctx.raw()),
         _ => String::new(),
     };
+    // Some answers (an emulator's HTML-typed XML, a proxy's error page) are not parsed by the
+    // SDK; their <Code> and <Message> still say what went wrong.
+    let (code, message) = match (code, message, &err) {
+        (None, None, SdkError::ServiceError(_)) => (between(&raw_status, "<Code>", "</Code>"), between(&raw_status, "<Message>", "</Message>")),
+        (c, m, _) => (c, m),
+    };
     match (code, &err) {
         (Some(code), _) => {
             let text = format!("{operation}: {code}: {}", message.unwrap_or_default());
@@ -109,6 +115,12 @@ where
         }
         (None, _) => ProviderError::Fatal(format!("{operation}: {}", DisplayErrorContext(&err))),
     }
+}
+
+fn between(text: &str, open: &str, close: &str) -> Option<String> {
+    let start = text.find(open)? + open.len();
+    let end = text[start..].find(close)? + start;
+    Some(text[start..end].to_string())
 }
 
 /// Shorthand for `.map_err(|e| classify(op, e))`.

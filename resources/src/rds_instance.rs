@@ -31,8 +31,7 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
           passes through cairn. Changes go through ModifyDBInstance; with apply_immediately: false they wait for the maintenance window \
           and the plan keeps showing them (see the pending_modifications attribute). The id is the instance identifier.",
     props: &[
-        PropSpec::new("identifier", PropType::String, "DB instance identifier, lowercase. Defaults to a name derived from stack, env and address.")
-            .force_new(),
+        PropSpec::new("identifier", PropType::String, "DB instance identifier, lowercase. Defaults to a name derived from stack, env and address.").force_new(),
         PropSpec::new("engine", PropType::String, "Database engine: postgres, mysql, mariadb, ...").force_new().default("\"postgres\""),
         PropSpec::new(
             "engine_version",
@@ -137,7 +136,6 @@ const DELETE_ACTIONS: &[&str] = &[
     "rds:DeleteDBInstance",
     // The final snapshot.
     "rds:CreateDBSnapshot",
-    "rds:AddTagsToResource",
     // RDS removes the master user secret with the instance.
     "secretsmanager:DeleteSecret",
 ];
@@ -178,7 +176,8 @@ impl RdsInstance {
                 self.status_of(id).await
             ))),
             Err(WaiterError::FailureState(failure)) => {
-                let status = failure.final_poll().as_result().ok().and_then(|o| o.db_instances().first()).and_then(|d| d.db_instance_status()).unwrap_or("failed");
+                let status =
+                    failure.final_poll().as_result().ok().and_then(|o| o.db_instances().first()).and_then(|d| d.db_instance_status()).unwrap_or("failed");
                 Err(ProviderError::Fatal(format!("{KIND} {id}: ended in status {status} instead of available; see its events in the RDS console")))
             }
             Err(WaiterError::OperationFailed(failed)) => Err(classify_rds("DescribeDBInstances", failed.into_error())),
@@ -195,7 +194,8 @@ impl RdsInstance {
                 self.status_of(id).await
             ))),
             Err(WaiterError::FailureState(failure)) => {
-                let status = failure.final_poll().as_result().ok().and_then(|o| o.db_instances().first()).and_then(|d| d.db_instance_status()).unwrap_or("busy");
+                let status =
+                    failure.final_poll().as_result().ok().and_then(|o| o.db_instances().first()).and_then(|d| d.db_instance_status()).unwrap_or("busy");
                 Err(ProviderError::Conflict(format!("{KIND} {id}: is {status} instead of being deleted; something else is changing it")))
             }
             Err(WaiterError::OperationFailed(failed)) => match classify_rds("DescribeDBInstances", failed.into_error()) {
@@ -294,8 +294,7 @@ fn observed(db: &DbInstance) -> Option<Observed> {
     if let Some(group) = db.db_parameter_groups().first().and_then(|g| g.db_parameter_group_name()) {
         put("parameter_group_name", json!(group));
     }
-    let mut groups: Vec<&str> =
-        db.vpc_security_groups().iter().filter(|g| g.status() != Some("removing")).filter_map(|g| g.vpc_security_group_id()).collect();
+    let mut groups: Vec<&str> = db.vpc_security_groups().iter().filter(|g| g.status() != Some("removing")).filter_map(|g| g.vpc_security_group_id()).collect();
     groups.sort();
     put("vpc_security_group_ids", json!(groups));
     put("multi_az", json!(db.multi_az().unwrap_or(false)));
@@ -402,7 +401,8 @@ impl Spec {
     fn from(desired: &Desired) -> Result<Spec, ProviderError> {
         let r = PropReader::new(KIND, desired);
         let identifier = lowercase_name(KIND, "identifier", &r.opt_str("identifier")?.unwrap_or_else(|| desired.default_name.clone()))?;
-        let instance_class = r.opt_str("instance_class")?.filter(|c| !c.is_empty()).ok_or_else(|| r.invalid("instance_class is required (e.g. db.t4g.medium)".into()))?;
+        let instance_class =
+            r.opt_str("instance_class")?.filter(|c| !c.is_empty()).ok_or_else(|| r.invalid("instance_class is required (e.g. db.t4g.medium)".into()))?;
         let allocated_storage = r.opt_i32("allocated_storage")?.ok_or_else(|| r.invalid("allocated_storage is required (GiB)".into()))?;
         if allocated_storage <= 0 {
             return Err(r.invalid(format!("allocated_storage must be positive, not {allocated_storage}")));
@@ -543,7 +543,9 @@ impl ResourceKind for RdsInstance {
         }
         req.send().await.rds("CreateDBInstance")?;
         self.wait_available(&spec.identifier, spec.wait_minutes, "apply").await?;
-        self.read(&spec.identifier).await?.ok_or_else(|| ProviderError::Retryable(format!("{KIND} {}: not readable right after it became available", spec.identifier)))
+        self.read(&spec.identifier)
+            .await?
+            .ok_or_else(|| ProviderError::Retryable(format!("{KIND} {}: not readable right after it became available", spec.identifier)))
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
@@ -676,7 +678,6 @@ impl ResourceKind for RdsInstance {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -803,8 +804,11 @@ mod tests {
         DescribeDBInstancesError::generic(error("DBInstanceNotFound"))
     }
 
-    fn recorder<T>() -> (Arc<Mutex<Vec<T>>>, Arc<Mutex<Vec<T>>>) {
-        let seen: Arc<Mutex<Vec<T>>> = Arc::new(Mutex::new(Vec::new()));
+    /// Requests a mock saw, shared between the mock and the test.
+    type Seen<T> = Arc<Mutex<Vec<T>>>;
+
+    fn recorder<T>() -> (Seen<T>, Seen<T>) {
+        let seen: Seen<T> = Arc::new(Mutex::new(Vec::new()));
         (seen.clone(), seen)
     }
 
@@ -959,7 +963,8 @@ mod tests {
         let describe = mock!(Client::describe_db_instances).then_output(|| describe_output(db("available").engine_version("16.10").build()));
         let mut tags = owner().tags();
         tags.insert(ENGINE_VERSION_TAG.into(), "16.1".into());
-        let pinned = mock!(Client::describe_db_instances).then_output(move || describe_output(db("available").engine_version("16.10").set_tag_list(Some(rds_tags(&tags))).build()));
+        let pinned = mock!(Client::describe_db_instances)
+            .then_output(move || describe_output(db("available").engine_version("16.10").set_tag_list(Some(rds_tags(&tags))).build()));
         assert_eq!(kind(&[&describe]).read(ID).await.unwrap().unwrap().props["engine_version"], json!("16"));
         assert_eq!(kind(&[&pinned]).read(ID).await.unwrap().unwrap().props["engine_version"], json!("16.10"), "16.1 is not a prefix of 16.10");
     }
@@ -994,7 +999,9 @@ mod tests {
 
     #[tokio::test]
     async fn immediate_update_waits_for_the_modification_to_finish() {
-        let modify = mock!(Client::modify_db_instance).match_requests(|r| r.apply_immediately() == Some(true) && r.allocated_storage() == Some(50)).then_output(|| ModifyDbInstanceOutput::builder().build());
+        let modify = mock!(Client::modify_db_instance)
+            .match_requests(|r| r.apply_immediately() == Some(true) && r.allocated_storage() == Some(50))
+            .then_output(|| ModifyDbInstanceOutput::builder().build());
         let describe = describe_sequence(&["available", "modifying", "modifying", "available"]);
         let mut props = base_props();
         props["allocated_storage"] = json!(50);
@@ -1009,8 +1016,9 @@ mod tests {
         let mut tags = desired(json!({})).tags;
         tags.insert(ENGINE_VERSION_TAG.into(), "16".into());
         tags.insert(ALLOCATED_STORAGE_TAG.into(), "100".into());
-        let describe = mock!(Client::describe_db_instances)
-            .then_output(move || describe_output(db("available").allocated_storage(150).max_allocated_storage(1000).set_tag_list(Some(rds_tags(&tags))).build()));
+        let describe = mock!(Client::describe_db_instances).then_output(move || {
+            describe_output(db("available").allocated_storage(150).max_allocated_storage(1000).set_tag_list(Some(rds_tags(&tags))).build())
+        });
         let (added, sink) = recorder::<AddTagsToResourceInput>();
         let add = mock!(Client::add_tags_to_resource).then_compute_output(move |input| {
             sink.lock().unwrap().push(input.clone());
@@ -1030,7 +1038,8 @@ mod tests {
         let mut current = desired(json!({})).tags;
         current.insert(ENGINE_VERSION_TAG.into(), "16".into());
         current.insert("Owner".into(), "someone-else".into());
-        let describe = mock!(Client::describe_db_instances).then_output(move || describe_output(db("available").set_tag_list(Some(rds_tags(&current))).build()));
+        let describe =
+            mock!(Client::describe_db_instances).then_output(move || describe_output(db("available").set_tag_list(Some(rds_tags(&current))).build()));
         let (added, sink) = recorder::<AddTagsToResourceInput>();
         let add = mock!(Client::add_tags_to_resource).then_compute_output(move |input| {
             sink.lock().unwrap().push(input.clone());
@@ -1055,7 +1064,9 @@ mod tests {
     #[tokio::test]
     async fn changing_a_performance_insights_key_once_set_is_refused() {
         let describe = mock!(Client::describe_db_instances).then_output(|| {
-            describe_output(db("available").performance_insights_enabled(true).performance_insights_kms_key_id("arn:aws:kms:us-east-1:123456789012:key/old").build())
+            describe_output(
+                db("available").performance_insights_enabled(true).performance_insights_kms_key_id("arn:aws:kms:us-east-1:123456789012:key/old").build(),
+            )
         });
         let mut props = base_props();
         props["performance_insights_enabled"] = json!(true);
@@ -1125,10 +1136,18 @@ mod tests {
     #[tokio::test]
     async fn delete_that_outlasts_the_wait_is_retryable() {
         let delete = mock!(Client::delete_db_instance).then_output(|| DeleteDbInstanceOutput::builder().build());
-        let describe = mock!(Client::describe_db_instances).sequence().output(|| describe_output(db("available").build())).output(|| describe_output(db("deleting").build())).repeatedly().build();
+        let describe = mock!(Client::describe_db_instances)
+            .sequence()
+            .output(|| describe_output(db("available").build()))
+            .output(|| describe_output(db("deleting").build()))
+            .repeatedly()
+            .build();
         let clock = InstantClock::default();
         let result = kind_with_clock(&[&delete, &describe], &clock).delete(ID).await;
-        assert!(matches!(&result, Err(ProviderError::Retryable(m)) if m.contains("still deleting after 60 minutes") && m.contains("re-run destroy")), "{result:?}");
+        assert!(
+            matches!(&result, Err(ProviderError::Retryable(m)) if m.contains("still deleting after 60 minutes") && m.contains("re-run destroy")),
+            "{result:?}"
+        );
         assert!(clock.elapsed_since_start() >= Duration::from_secs(3600));
     }
 
@@ -1138,7 +1157,10 @@ mod tests {
         let delete = mock!(Client::delete_db_instance).then_error(|| DeleteDBInstanceError::generic(error("DBSnapshotAlreadyExists")));
         let describe = describe_sequence(&["available"]);
         let result = kind(&[&delete, &describe]).delete(ID).await;
-        assert!(matches!(&result, Err(ProviderError::Conflict(m)) if m.contains("shop-dev-db-final already exists") && m.contains("skip_final_snapshot")), "{result:?}");
+        assert!(
+            matches!(&result, Err(ProviderError::Conflict(m)) if m.contains("shop-dev-db-final already exists") && m.contains("skip_final_snapshot")),
+            "{result:?}"
+        );
     }
 
     #[tokio::test]

@@ -174,10 +174,7 @@ impl RdsParameterGroup {
             let list = chunk
                 .iter()
                 .map(|p| {
-                    Parameter::builder()
-                        .parameter_name(&p.name)
-                        .apply_method(ApplyMethod::from(p.apply_method.as_deref().unwrap_or("pending-reboot")))
-                        .build()
+                    Parameter::builder().parameter_name(&p.name).apply_method(ApplyMethod::from(p.apply_method.as_deref().unwrap_or("pending-reboot"))).build()
                 })
                 .collect();
             self.client
@@ -416,8 +413,11 @@ mod tests {
         ]
     }
 
-    fn recorder<T: Clone + Send + 'static>() -> (Arc<Mutex<Vec<T>>>, Arc<Mutex<Vec<T>>>) {
-        let seen: Arc<Mutex<Vec<T>>> = Arc::default();
+    /// Requests a mock saw, shared between the mock and the test.
+    type Seen<T> = Arc<Mutex<Vec<T>>>;
+
+    fn recorder<T: Clone + Send + 'static>() -> (Seen<T>, Seen<T>) {
+        let seen: Seen<T> = Arc::default();
         (seen.clone(), seen)
     }
 
@@ -451,7 +451,10 @@ mod tests {
         let observed = kind(&rules).create(&d).await.unwrap();
 
         let created = created.lock().unwrap().pop().unwrap();
-        assert_eq!((created.db_parameter_group_name(), created.db_parameter_group_family(), created.description()), (Some(NAME), Some("postgres16"), Some(DEFAULT_DESCRIPTION)));
+        assert_eq!(
+            (created.db_parameter_group_name(), created.db_parameter_group_family(), created.description()),
+            (Some(NAME), Some("postgres16"), Some(DEFAULT_DESCRIPTION))
+        );
         assert_eq!(crate::rds_common::tags_from(created.tags()), d.tags, "tags go in the creating call");
         let batches: Vec<usize> = modified.lock().unwrap().iter().map(|m| m.parameters().len()).collect();
         assert_eq!(batches, [20, 5]);
@@ -522,7 +525,9 @@ mod tests {
             .lock()
             .unwrap()
             .iter()
-            .flat_map(|m| m.parameters().iter().map(|p| (p.parameter_name().unwrap().to_string(), p.parameter_value().unwrap().to_string())).collect::<Vec<_>>())
+            .flat_map(|m| {
+                m.parameters().iter().map(|p| (p.parameter_name().unwrap().to_string(), p.parameter_value().unwrap().to_string())).collect::<Vec<_>>()
+            })
             .collect();
         assert_eq!(set, [("b_changed".to_string(), "2".to_string()), ("d_added".to_string(), "x".to_string())]);
         let reset = reset.lock().unwrap().pop().unwrap();
@@ -560,7 +565,9 @@ mod tests {
         kind(&[&delete]).delete(NAME).await.unwrap();
         let in_use = mock!(Client::delete_db_parameter_group).then_error(|| DeleteDBParameterGroupError::generic(error("InvalidDBParameterGroupState")));
         assert!(matches!(kind(&[&in_use]).delete(NAME).await, Err(ProviderError::Conflict(_))));
-        let ok = mock!(Client::delete_db_parameter_group).match_requests(|r| r.db_parameter_group_name() == Some(NAME)).then_output(|| DeleteDbParameterGroupOutput::builder().build());
+        let ok = mock!(Client::delete_db_parameter_group)
+            .match_requests(|r| r.db_parameter_group_name() == Some(NAME))
+            .then_output(|| DeleteDbParameterGroupOutput::builder().build());
         kind(&[&ok]).delete(NAME).await.unwrap();
         assert_eq!(ok.num_calls(), 1);
     }

@@ -38,13 +38,8 @@ const CREATE_ACTIONS: &[&str] = &[
     "rds:DescribeDBSubnetGroups",
     "rds:ListTagsForResource",
 ];
-const UPDATE_ACTIONS: &[&str] = &[
-    "rds:ModifyDBSubnetGroup",
-    "rds:AddTagsToResource",
-    "rds:RemoveTagsFromResource",
-    "rds:DescribeDBSubnetGroups",
-    "rds:ListTagsForResource",
-];
+const UPDATE_ACTIONS: &[&str] =
+    &["rds:ModifyDBSubnetGroup", "rds:AddTagsToResource", "rds:RemoveTagsFromResource", "rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"];
 const DELETE_ACTIONS: &[&str] = &["rds:DeleteDBSubnetGroup"];
 
 pub struct RdsSubnetGroup {

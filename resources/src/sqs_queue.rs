@@ -369,11 +369,16 @@ impl ResourceKind for SqsQueue {
         desired: &Desired,
         changed: &[String],
     ) -> Result<Observed, ProviderError> {
-        let props: Vec<&str> = changed
+        let mut props: Vec<&str> = changed
             .iter()
             .map(String::as_str)
             .filter(|c| MUTABLE.contains(c))
             .collect();
+        // moto drops a queue's Policy on any SetQueueAttributes that omits it; re-sending the
+        // desired policy is a no-op on AWS and keeps the emulator from losing it.
+        if !props.is_empty() && !props.contains(&"policy") && desired.props.get("policy").is_some_and(|p| !p.is_null()) {
+            props.push("policy");
+        }
         let attrs = attributes(desired, &props, true)?;
         if !attrs.is_empty() {
             self.client

@@ -35,7 +35,12 @@ where
             ProviderError::Retryable(message_of(base))
         }
         Some("WAFLogDestinationPermissionIssueException") => ProviderError::AccessDenied(message_of(base)),
-        Some(c) if c.starts_with("WAFInvalid") || c == "WAFLimitsExceededException" || c == "WAFSubscriptionNotFoundException" || c == "WAFExpiredManagedRuleGroupVersionException" => {
+        Some(c)
+            if c.starts_with("WAFInvalid")
+                || c == "WAFLimitsExceededException"
+                || c == "WAFSubscriptionNotFoundException"
+                || c == "WAFExpiredManagedRuleGroupVersionException" =>
+        {
             ProviderError::Invalid(message_of(base))
         }
         _ => base,
@@ -76,9 +81,7 @@ where
             other => return other,
         }
     }
-    Err(ProviderError::Conflict(format!(
-        "{what}: changed by someone else {LOCK_ATTEMPTS} times in a row while cairn was writing it; re-run apply ({last})"
-    )))
+    Err(ProviderError::Conflict(format!("{what}: changed by someone else {LOCK_ATTEMPTS} times in a row while cairn was writing it; re-run apply ({last})")))
 }
 
 pub(crate) fn scope_of(kind: &str, scope: &str) -> Result<Scope, ProviderError> {
@@ -111,7 +114,9 @@ impl WafId {
     pub fn parse(kind: &str, text: &str) -> Result<WafId, ProviderError> {
         let mut parts = text.splitn(3, '/');
         match (parts.next(), parts.next(), parts.next()) {
-            (Some(scope), Some(name), Some(id)) if !name.is_empty() && !id.is_empty() => Ok(WafId { scope: scope_of(kind, scope)?, name: name.to_string(), id: id.to_string() }),
+            (Some(scope), Some(name), Some(id)) if !name.is_empty() && !id.is_empty() => {
+                Ok(WafId { scope: scope_of(kind, scope)?, name: name.to_string(), id: id.to_string() })
+            }
             _ => Err(ProviderError::Invalid(format!("{kind}: id {text:?} is not SCOPE/NAME/ID"))),
         }
     }

@@ -30,12 +30,8 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
         PropSpec::new("scope", PropType::String, "REGIONAL (ALB, API Gateway, ...) or CLOUDFRONT (us-east-1 only).").force_new().default("\"REGIONAL\""),
         PropSpec::new("description", PropType::String, "What the ACL protects.").default("\"\""),
         PropSpec::new("default_action", PropType::String, "What happens to a request no rule decides: allow or block.").default("\"allow\""),
-        PropSpec::new(
-            "visibility_config",
-            PropType::Object,
-            "`{ cloudwatch_metrics_enabled: bool, metric_name: string, sampled_requests_enabled: bool }`.",
-        )
-        .required(),
+        PropSpec::new("visibility_config", PropType::Object, "`{ cloudwatch_metrics_enabled: bool, metric_name: string, sampled_requests_enabled: bool }`.")
+            .required(),
         PropSpec::new(
             "rules",
             PropType::Object,
@@ -137,7 +133,8 @@ fn rule_json(rule: &Rule) -> Value {
             g.insert("excluded_rules".into(), json!(group.excluded_rules().iter().map(ExcludedRule::name).collect::<Vec<_>>()));
         }
         if !group.rule_action_overrides().is_empty() {
-            let overrides: Vec<Value> = group.rule_action_overrides().iter().map(|o| json!({ "name": o.name(), "action": action_name(o.action_to_use()) })).collect();
+            let overrides: Vec<Value> =
+                group.rule_action_overrides().iter().map(|o| json!({ "name": o.name(), "action": action_name(o.action_to_use()) })).collect();
             g.insert("rule_action_overrides".into(), Value::Array(overrides));
         }
         obj.insert("managed_rule_group".into(), Value::Object(g));
@@ -183,7 +180,8 @@ fn parse_rules(r: &PropReader<'_>) -> Result<Vec<Rule>, ProviderError> {
         if let Some(key) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
             return Err(r.invalid(format!("{at}: unknown key `{key}` (expected one of {})", KEYS.join(", "))));
         }
-        let name = obj.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()).ok_or_else(|| r.invalid(format!("{at}.name must be a non-empty string")))?;
+        let name =
+            obj.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()).ok_or_else(|| r.invalid(format!("{at}.name must be a non-empty string")))?;
         let at = format!("rules[{i}] ({name})");
         if !names.insert(name) {
             return Err(r.invalid(format!("{at}: rule names must be unique")));
@@ -259,7 +257,10 @@ fn managed_group(r: &PropReader<'_>, at: &str, value: &Value) -> Result<ManagedR
     }
     let mut builder = ManagedRuleGroupStatement::builder().vendor_name(vendor).name(name).set_version(text("version"));
     if let Some(excluded) = obj.get("excluded_rules") {
-        let list = excluded.as_array().filter(|l| !l.is_empty()).ok_or_else(|| r.invalid(format!("{at}.excluded_rules must be a non-empty list of rule names (leave it out for none)")))?;
+        let list = excluded
+            .as_array()
+            .filter(|l| !l.is_empty())
+            .ok_or_else(|| r.invalid(format!("{at}.excluded_rules must be a non-empty list of rule names (leave it out for none)")))?;
         for rule in list {
             let rule = rule.as_str().ok_or_else(|| r.invalid(format!("{at}.excluded_rules must hold rule names, not {rule}")))?;
             builder = builder.excluded_rules(ExcludedRule::builder().name(rule).build().map_err(|e| r.invalid(format!("{at}: {e}")))?);
@@ -465,7 +466,10 @@ mod tests {
     use aws_sdk_wafv2::operation::get_web_acl::{GetWebACLError, GetWebAclOutput};
     use aws_sdk_wafv2::operation::list_tags_for_resource::ListTagsForResourceOutput;
     use aws_sdk_wafv2::operation::update_web_acl::{UpdateWebACLError, UpdateWebAclInput, UpdateWebAclOutput};
-    use aws_sdk_wafv2::types::{AssociationConfig, ByteMatchStatement, FieldToMatch, PositionalConstraint, TagInfoForResource, TextTransformation, TextTransformationType, UriPath, WebAclSummary};
+    use aws_sdk_wafv2::types::{
+        AssociationConfig, ByteMatchStatement, FieldToMatch, PositionalConstraint, TagInfoForResource, TextTransformation, TextTransformationType, UriPath,
+        WebAclSummary,
+    };
     use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule as MockRule, RuleMode};
     use cairn_engine::provider::{Owner, Tags};
 
@@ -538,7 +542,9 @@ mod tests {
             .set_description(description.map(str::to_string))
             // WAF may return rules in any order.
             .set_rules(Some(rules.iter().rev().cloned().collect()))
-            .visibility_config(VisibilityConfig::builder().cloud_watch_metrics_enabled(true).metric_name("edge").sampled_requests_enabled(true).build().unwrap())
+            .visibility_config(
+                VisibilityConfig::builder().cloud_watch_metrics_enabled(true).metric_name("edge").sampled_requests_enabled(true).build().unwrap(),
+            )
             .capacity(700)
             .token_domains("example.com")
             .build()
@@ -638,11 +644,20 @@ mod tests {
             (json!([managed(json!({"group": {"excluded_rules": []}}))]), "non-empty list"),
             (json!([managed(json!({"group": {"rule_action_overrides": [{"name": "x", "action": "captcha"}]}}))]), "count|block|allow"),
             (json!([managed(json!({"rate_based": {"limit": 100, "aggregate_key_type": "IP"}}))]), "exactly one"),
-            (json!([{"name": "r", "priority": 1, "visibility_config": vis("r"), "rate_based": {"limit": 100, "aggregate_key_type": "IP"}, "action": "allow"}]), "block, count"),
+            (
+                json!([{"name": "r", "priority": 1, "visibility_config": vis("r"), "rate_based": {"limit": 100, "aggregate_key_type": "IP"}, "action": "allow"}]),
+                "block, count",
+            ),
             (json!([{"name": "r", "priority": 1, "visibility_config": vis("r"), "rate_based": {"limit": 100}, "action": "block"}]), "aggregate_key_type"),
             (json!([{"name": "i", "priority": 1, "visibility_config": vis("i"), "ip_set": {"arn": IP_SET}}]), "action must be one of"),
-            (json!([{"name": "i", "priority": 1, "visibility_config": {"metric_name": "x"}, "ip_set": {"arn": IP_SET}, "action": "block"}]), "visibility_config"),
-            (json!([{"name": "i", "priority": 1, "visibility_config": vis("i"), "ip_set": {"arn": IP_SET}, "action": "block", "statement": {}}]), "unknown key"),
+            (
+                json!([{"name": "i", "priority": 1, "visibility_config": {"metric_name": "x"}, "ip_set": {"arn": IP_SET}, "action": "block"}]),
+                "visibility_config",
+            ),
+            (
+                json!([{"name": "i", "priority": 1, "visibility_config": vis("i"), "ip_set": {"arn": IP_SET}, "action": "block", "statement": {}}]),
+                "unknown key",
+            ),
         ] {
             let result = k.create(&desired(json!({"visibility_config": vis("edge"), "rules": rules}))).await;
             assert!(matches!(&result, Err(ProviderError::Invalid(m)) if m.contains(needle)), "{needle}: {result:?}");
@@ -665,10 +680,7 @@ mod tests {
         let fresh = get_rule_for(&d);
         let seen: Arc<Mutex<Vec<UpdateWebAclInput>>> = Arc::default();
         let sink = seen.clone();
-        let update = mock!(Client::update_web_acl)
-            .sequence()
-            .error(|| UpdateWebACLError::generic(error("WAFOptimisticLockException")))
-            .build();
+        let update = mock!(Client::update_web_acl).sequence().error(|| UpdateWebACLError::generic(error("WAFOptimisticLockException"))).build();
         let update_ok = mock!(Client::update_web_acl).then_compute_output(move |input| {
             sink.lock().unwrap().push(input.clone());
             UpdateWebAclOutput::builder().next_lock_token("token-2").build()
@@ -728,7 +740,9 @@ mod tests {
     async fn delete_uses_the_lock_token_and_an_associated_acl_is_a_conflict() {
         let d = desired(props());
         let get = get_rule_for(&d);
-        let delete = mock!(Client::delete_web_acl).match_requests(|r| r.lock_token() == Some("token-1") && r.id() == Some(WAF_ID)).then_output(|| DeleteWebAclOutput::builder().build());
+        let delete = mock!(Client::delete_web_acl)
+            .match_requests(|r| r.lock_token() == Some("token-1") && r.id() == Some(WAF_ID))
+            .then_output(|| DeleteWebAclOutput::builder().build());
         kind(&[&get, &delete]).delete(ID).await.unwrap();
         assert_eq!(delete.num_calls(), 1);
         let associated = mock!(Client::delete_web_acl).then_error(|| DeleteWebACLError::generic(error("WAFAssociatedItemException")));

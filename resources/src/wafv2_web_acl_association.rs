@@ -1,17 +1,103 @@
-//! `aws.wafv2.web_acl_association`: placeholder until implemented.
+//! `aws.wafv2.web_acl_association`: attaches a regional web ACL to a load balancer, API Gateway stage or similar resource.
 
 use async_trait::async_trait;
-use cairn_engine::provider::{Desired, Observed, Operation, ProviderError, ResourceKind, ResourceSchema};
+use aws_sdk_wafv2::error::ProvideErrorMetadata;
+use aws_sdk_wafv2::operation::associate_web_acl::AssociateWebACLError;
+use aws_sdk_wafv2::Client;
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
+use aws_smithy_types::retry::ErrorKind;
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
+use serde_json::json;
 
 use crate::aws::AwsContext;
+use crate::error::{found, gone};
+use crate::wafv2_common::{PropReader, WafResultExt};
 
-pub static SCHEMA: ResourceSchema = ResourceSchema { kind: "aws.wafv2.web_acl_association", doc: "", props: &[], attrs: &["arn"], taggable: true };
+const KIND: &str = "aws.wafv2.web_acl_association";
 
-pub struct Wafv2WebAclAssociation;
+pub static SCHEMA: ResourceSchema = ResourceSchema {
+    kind: KIND,
+    doc: "Attaches a REGIONAL web ACL to one resource (an Application Load Balancer, API Gateway REST API stage, AppSync API, \
+          Cognito user pool, ...). A resource has at most one web ACL, so the id is the resource's ARN.",
+    props: &[
+        PropSpec::new("web_acl_arn", PropType::String, "The web ACL's ARN (`${my_acl.arn}`).").required().force_new(),
+        PropSpec::new("resource_arn", PropType::String, "ARN of the protected resource, e.g. an ALB's ARN.").required().force_new(),
+    ],
+    attrs: &[],
+    taggable: false,
+};
+
+const READ_ACTIONS: &[&str] = &["wafv2:GetWebACLForResource"];
+const CREATE_ACTIONS: &[&str] = &[
+    "wafv2:AssociateWebACL",
+    // WAF calls the protected service on the caller's behalf.
+    "elasticloadbalancing:SetWebACL",
+    "apigateway:SetWebACL",
+    "wafv2:GetWebACLForResource",
+];
+const UPDATE_ACTIONS: &[&str] = &["wafv2:GetWebACLForResource"];
+const DELETE_ACTIONS: &[&str] = &["wafv2:DisassociateWebACL", "elasticloadbalancing:SetWebACL", "apigateway:SetWebACL"];
+
+/// A web ACL is not associable for a short while after it is created
+/// (WAFUnavailableEntityException); the SDK's own retries, with backoff, wait that out.
+#[derive(Debug, Default)]
+struct NewAclNotYetUsable;
+
+impl ClassifyRetry for NewAclNotYetUsable {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let unavailable = ctx
+            .output_or_error()
+            .and_then(|r| r.err())
+            .and_then(|e| e.as_operation_error())
+            .and_then(|e| e.downcast_ref::<AssociateWebACLError>())
+            .is_some_and(|e| e.code() == Some("WAFUnavailableEntityException"));
+        if unavailable {
+            RetryAction::retryable_error(ErrorKind::ServerError)
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "CairnNewWebAclNotYetUsable"
+    }
+}
+
+pub struct Wafv2WebAclAssociation {
+    client: Client,
+}
 
 impl Wafv2WebAclAssociation {
-    pub fn new(_ctx: &AwsContext) -> Self {
-        Wafv2WebAclAssociation
+    pub fn new(ctx: &AwsContext) -> Self {
+        Self::from_client(ctx.wafv2())
+    }
+
+    pub fn from_client(client: Client) -> Self {
+        let config = client.config().to_builder().retry_classifier(NewAclNotYetUsable).build();
+        Wafv2WebAclAssociation { client: Client::from_conf(config) }
+    }
+}
+
+fn observed(resource_arn: &str, web_acl_arn: &str) -> Observed {
+    let mut props = Props::new();
+    props.insert("web_acl_arn".into(), json!(web_acl_arn));
+    props.insert("resource_arn".into(), json!(resource_arn));
+    Observed { id: resource_arn.to_string(), props, attrs: Props::new(), tags: Tags::new() }
+}
+
+struct Spec {
+    web_acl_arn: String,
+    resource_arn: String,
+}
+
+impl Spec {
+    fn from(desired: &Desired) -> Result<Spec, ProviderError> {
+        let r = PropReader::new(KIND, desired);
+        let arn = |name: &str| -> Result<String, ProviderError> {
+            r.opt_str(name)?.filter(|a| a.starts_with("arn:")).ok_or_else(|| r.invalid(format!("{name} is required and must be an ARN")))
+        };
+        Ok(Spec { web_acl_arn: arn("web_acl_arn")?, resource_arn: arn("resource_arn")? })
     }
 }
 
@@ -20,22 +106,176 @@ impl ResourceKind for Wafv2WebAclAssociation {
     fn schema(&self) -> &'static ResourceSchema {
         &SCHEMA
     }
-    async fn read(&self, _id: &str) -> Result<Option<Observed>, ProviderError> {
-        Err(ProviderError::Fatal("aws.wafv2.web_acl_association is not implemented".into()))
+
+    /// The ACL the resource has now. With only the resource in the id there is no telling
+    /// which ACL was meant, so another ACL shows as a change of `web_acl_arn`.
+    async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
+        let out = found(self.client.get_web_acl_for_resource().resource_arn(id).send().await.waf("GetWebACLForResource"))?;
+        Ok(out.and_then(|o| o.web_acl().map(|acl| observed(id, acl.arn()))))
     }
-    async fn create(&self, _d: &Desired) -> Result<Observed, ProviderError> {
-        Err(ProviderError::Fatal("aws.wafv2.web_acl_association is not implemented".into()))
+
+    async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
+        let spec = Spec::from(desired)?;
+        self.client.associate_web_acl().web_acl_arn(&spec.web_acl_arn).resource_arn(&spec.resource_arn).send().await.waf("AssociateWebACL")?;
+        self.read(&spec.resource_arn).await?.ok_or_else(|| ProviderError::Retryable(format!("AssociateWebACL: {} shows no web ACL yet", spec.resource_arn)))
     }
-    async fn update(&self, _id: &str, _d: &Desired, _c: &[String]) -> Result<Observed, ProviderError> {
-        Err(ProviderError::Fatal("aws.wafv2.web_acl_association is not implemented".into()))
+
+    async fn update(&self, id: &str, _desired: &Desired, _changed: &[String]) -> Result<Observed, ProviderError> {
+        // Both props force replacement and there are no tags: nothing changes in place.
+        self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("{KIND} {id} disappeared")))
     }
-    async fn delete(&self, _id: &str) -> Result<(), ProviderError> {
-        Err(ProviderError::Fatal("aws.wafv2.web_acl_association is not implemented".into()))
+
+    async fn delete(&self, id: &str) -> Result<(), ProviderError> {
+        gone(self.client.disassociate_web_acl().resource_arn(id).send().await.map(|_| ()).waf("DisassociateWebACL"))
     }
-    async fn find_owned(&self, _d: &Desired) -> Result<Option<Observed>, ProviderError> {
-        Ok(None)
+
+    /// Not taggable: the association is ours when the resource carries the very ACL asked for.
+    async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
+        let spec = Spec::from(desired)?;
+        Ok(self.read(&spec.resource_arn).await?.filter(|o| o.props.get("web_acl_arn").and_then(|v| v.as_str()) == Some(spec.web_acl_arn.as_str())))
     }
-    fn iam_actions(&self, _op: Operation) -> &'static [&'static str] {
-        &[]
+
+    fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
+        match op {
+            Operation::Read => READ_ACTIONS,
+            Operation::Create => CREATE_ACTIONS,
+            Operation::Update => UPDATE_ACTIONS,
+            Operation::Delete => DELETE_ACTIONS,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rds_common::test_support::InstantClock;
+    use aws_sdk_wafv2::config::retry::RetryConfig;
+    use aws_sdk_wafv2::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_wafv2::error::ErrorMetadata;
+    use aws_sdk_wafv2::operation::associate_web_acl::AssociateWebAclOutput;
+    use aws_sdk_wafv2::operation::disassociate_web_acl::{DisassociateWebACLError, DisassociateWebAclOutput};
+    use aws_sdk_wafv2::operation::get_web_acl_for_resource::{GetWebACLForResourceError, GetWebAclForResourceOutput};
+    use aws_sdk_wafv2::types::{VisibilityConfig, WebAcl};
+    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+    use cairn_engine::provider::Owner;
+    use serde_json::Value;
+
+    const ALB: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/shop/50dc6c495c0c9188";
+    const ACL: &str = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/shop-dev-edge/abc";
+    const OTHER_ACL: &str = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/someone-else/def";
+
+    fn kind_with(retry: RetryConfig, rules: &[&Rule]) -> Wafv2WebAclAssociation {
+        let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for rule in rules {
+            mocks = mocks.with_rule(rule);
+        }
+        let clock = InstantClock::default();
+        let config = aws_sdk_wafv2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .retry_config(retry)
+            .sleep_impl(clock.clone())
+            .time_source(clock)
+            .http_client(create_mock_http_client())
+            .interceptor(mocks)
+            .build();
+        Wafv2WebAclAssociation::from_client(Client::from_conf(config))
+    }
+
+    fn kind(rules: &[&Rule]) -> Wafv2WebAclAssociation {
+        kind_with(RetryConfig::disabled(), rules)
+    }
+
+    fn desired() -> Desired {
+        let owner = Owner { stack: "shop".into(), env: "dev".into(), address: "edge_alb".into() };
+        let props = json!({"web_acl_arn": ACL, "resource_arn": ALB});
+        Desired {
+            props: props.as_object().unwrap().clone(),
+            tags: owner.tags(),
+            owner,
+            default_name: "shop-dev-edge-alb".into(),
+            idempotency_token: "t".into(),
+        }
+    }
+
+    fn error(code: &str) -> ErrorMetadata {
+        ErrorMetadata::builder().code(code).message("mocked").build()
+    }
+
+    fn acl(arn: &str) -> WebAcl {
+        let vis = VisibilityConfig::builder().cloud_watch_metrics_enabled(false).metric_name("m").sampled_requests_enabled(false).build().unwrap();
+        WebAcl::builder().name("acl").id("abc").arn(arn).visibility_config(vis).capacity(1).build().unwrap()
+    }
+
+    fn get_rule(arn: Option<&'static str>) -> Rule {
+        mock!(Client::get_web_acl_for_resource)
+            .match_requests(|r| r.resource_arn() == Some(ALB))
+            .then_output(move || GetWebAclForResourceOutput::builder().set_web_acl(arn.map(acl)).build())
+    }
+
+    #[test]
+    fn schema_is_untaggable_and_defaults_are_json() {
+        assert!(!SCHEMA.taggable);
+        for p in SCHEMA.props {
+            if let Some(d) = p.default {
+                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn create_associates_and_reads_back_by_resource_arn() {
+        let associate = mock!(Client::associate_web_acl)
+            .match_requests(|r| r.web_acl_arn() == Some(ACL) && r.resource_arn() == Some(ALB))
+            .then_output(|| AssociateWebAclOutput::builder().build());
+        let get = get_rule(Some(ACL));
+        let observed = kind(&[&associate, &get]).create(&desired()).await.unwrap();
+        assert_eq!(associate.num_calls(), 1);
+        assert_eq!(observed.id, ALB);
+        assert_eq!(observed.props, desired().props, "reads back as written");
+        assert!(observed.tags.is_empty());
+        for op in ["wafv2:AssociateWebACL", "elasticloadbalancing:SetWebACL", "wafv2:GetWebACLForResource"] {
+            assert!(CREATE_ACTIONS.contains(&op), "{op}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_web_acl_not_yet_usable_is_retried_by_the_sdk() {
+        let associate = mock!(Client::associate_web_acl)
+            .sequence()
+            .error(|| AssociateWebACLError::generic(error("WAFUnavailableEntityException")))
+            .times(2)
+            .output(|| AssociateWebAclOutput::builder().build())
+            .build();
+        let get = get_rule(Some(ACL));
+        kind_with(RetryConfig::standard().with_max_attempts(4), &[&associate, &get]).create(&desired()).await.unwrap();
+        assert_eq!(associate.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn read_without_an_acl_is_none_and_another_acl_shows_as_a_difference() {
+        assert_eq!(kind(&[&get_rule(None)]).read(ALB).await.unwrap(), None);
+        let other = kind(&[&get_rule(Some(OTHER_ACL))]).read(ALB).await.unwrap().unwrap();
+        assert_eq!(other.props["web_acl_arn"], json!(OTHER_ACL));
+        let gone_resource = mock!(Client::get_web_acl_for_resource).then_error(|| GetWebACLForResourceError::generic(error("WAFNonexistentItemException")));
+        assert_eq!(kind(&[&gone_resource]).read(ALB).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn find_owned_only_adopts_the_acl_asked_for() {
+        assert!(kind(&[&get_rule(Some(ACL))]).find_owned(&desired()).await.unwrap().is_some());
+        assert_eq!(kind(&[&get_rule(Some(OTHER_ACL))]).find_owned(&desired()).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn delete_disassociates_and_a_missing_resource_is_ok() {
+        let disassociate =
+            mock!(Client::disassociate_web_acl).match_requests(|r| r.resource_arn() == Some(ALB)).then_output(|| DisassociateWebAclOutput::builder().build());
+        kind(&[&disassociate]).delete(ALB).await.unwrap();
+        assert_eq!(disassociate.num_calls(), 1);
+        let missing = mock!(Client::disassociate_web_acl).then_error(|| DisassociateWebACLError::generic(error("WAFNonexistentItemException")));
+        kind(&[&missing]).delete(ALB).await.unwrap();
+        assert!(DELETE_ACTIONS.contains(&"wafv2:DisassociateWebACL"));
     }
 }

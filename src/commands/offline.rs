@@ -6,7 +6,7 @@ use anyhow::Result;
 use cairn_engine::compile::{compile_source, CompileOptions};
 use cairn_engine::provider::{Operation, SchemaSource};
 
-use crate::cli::{GraphFormat, StackArgs};
+use crate::cli::{GraphFormat, PolicyPurpose, StackArgs};
 use crate::session::{self, Reported};
 use crate::style::Style;
 
@@ -81,5 +81,26 @@ pub fn cmd_iam_actions(json: bool) -> Result<u8> {
             }
         }
     }
+    Ok(0)
+}
+
+pub async fn cmd_iam_policy(stack: &StackArgs, purpose: PolicyPurpose, account: Option<&str>) -> Result<u8> {
+    let (_, graph, _) = session::load_graph(&stack.stack, &stack.env, &stack.vars, None)?;
+    let account = account.map(str::to_string).or_else(|| graph.account_id.clone()).unwrap_or_else(|| "*".into());
+    // Destroy must also cover whatever state holds that the stack no longer declares.
+    let mut extra = std::collections::BTreeSet::new();
+    let backend = session::backend_of(Some(&stack.stack))?;
+    if let Ok(store) = session::open_existing_store(backend.as_ref(), &stack.state_dir, &graph.stack, &graph.env, &graph.region).await {
+        if let Ok(snap) = store.snapshot().await {
+            extra.extend(snap.resources.values().map(|r| r.kind.clone()));
+        }
+    }
+    let purpose = match purpose {
+        PolicyPurpose::Plan => cairn_engine::iam_policy::Purpose::Plan,
+        PolicyPurpose::Apply => cairn_engine::iam_policy::Purpose::Apply,
+        PolicyPurpose::Destroy => cairn_engine::iam_policy::Purpose::Destroy,
+    };
+    let policy = cairn_engine::iam_policy::generate(&graph, &extra, &cairn_resources::offline_registry(), purpose, &account);
+    println!("{}", serde_json::to_string_pretty(&policy)?);
     Ok(0)
 }

@@ -74,11 +74,13 @@ pub async fn cmd_plan(stack: &StackArgs, aws_args: &AwsArgs, output: &OutputArgs
     let (_, graph, warnings) = session::load_graph(&stack.stack, &stack.env, &stack.vars, Some(account))?;
     print_warnings(&warnings, &stack.stack)?;
     let registry = session::registry(&ctx);
-    let store: Arc<dyn StateStore> = session::open_store(&stack.state_dir, &graph.stack, &graph.env)?;
+    let backend = session::backend_of(Some(&stack.stack))?;
+    let store = session::open_store(backend.as_ref(), &stack.state_dir, &graph.stack, &graph.env, aws_args, &graph.region).await?;
     let lock = HeldLock::acquire(store.clone(), "plan", Duration::from_secs(aws_args.lock_timeout)).await?;
     let planned = make_plan(&store, &registry, &graph, if destroy { PlanMode::Destroy } else { PlanMode::Apply }, do_refresh, allow_destroy).await;
     lock.release().await?;
-    let planned = planned?;
+    let mut planned = planned?;
+    planned.plan.backend = backend.map(|b| serde_json::to_value(b).unwrap_or_default());
     show_plan(&planned, output.format(), style);
     if let Some(path) = out {
         write_plan(path, &planned.plan)?;
@@ -136,7 +138,8 @@ pub async fn cmd_apply(args: ApplyArgs<'_>, style: &Style) -> Result<u8> {
         let ctx = session::aws(args.aws, &plan.region).await;
         session::check_account(&ctx, plan.account_id.as_deref(), &plan.env).await?;
         let registry = session::registry(&ctx);
-        let store: Arc<dyn StateStore> = session::open_store(&args.state_dir, &plan.stack, &plan.env)?;
+        let backend: Option<session::S3Backend> = plan.backend.clone().and_then(|b| serde_json::from_value(b).ok());
+        let store = session::open_store(backend.as_ref(), &args.state_dir, &plan.stack, &plan.env, args.aws, &plan.region).await?;
         let lock = HeldLock::acquire(store.clone(), "apply", Duration::from_secs(args.aws.lock_timeout)).await?;
         if !store.open_ops().await.map_err(|e| anyhow!("{e}"))?.is_empty() {
             lock.release().await?;
@@ -154,7 +157,8 @@ pub async fn cmd_apply(args: ApplyArgs<'_>, style: &Style) -> Result<u8> {
     let (_, graph, warnings) = session::load_graph(&stack.stack, &stack.env, &stack.vars, Some(account))?;
     print_warnings(&warnings, &stack.stack)?;
     let registry = session::registry(&ctx);
-    let store: Arc<dyn StateStore> = session::open_store(&stack.state_dir, &graph.stack, &graph.env)?;
+    let backend = session::backend_of(Some(&stack.stack))?;
+    let store = session::open_store(backend.as_ref(), &stack.state_dir, &graph.stack, &graph.env, args.aws, &graph.region).await?;
     let op = if args.mode == PlanMode::Destroy { "destroy" } else { "apply" };
     let lock = HeldLock::acquire(store.clone(), op, Duration::from_secs(args.aws.lock_timeout)).await?;
     let result = async {

@@ -13,7 +13,7 @@ use crate::session::{self, HeldLock};
 pub async fn cmd_state(cmd: &StateCommand) -> Result<u8> {
     match cmd {
         StateCommand::List { stack, json } => {
-            let store = open(stack)?;
+            let store = open(stack).await?;
             let snap = store.snapshot().await.map_err(|e| anyhow!("{e}"))?;
             if *json {
                 let rows: Vec<_> = snap.resources.values().map(|r| serde_json::json!({"address": r.address, "type": r.kind, "id": r.id})).collect();
@@ -30,13 +30,13 @@ pub async fn cmd_state(cmd: &StateCommand) -> Result<u8> {
             }
         }
         StateCommand::Show { stack, address } => {
-            let store = open(stack)?;
+            let store = open(stack).await?;
             let snap = store.snapshot().await.map_err(|e| anyhow!("{e}"))?;
             let r = snap.resources.get(address).ok_or_else(|| anyhow!("no resource `{address}` in state; `cairn state list` shows what is recorded"))?;
             println!("{}", serde_json::to_string_pretty(r)?);
         }
         StateCommand::History { stack, json } => {
-            let store = open(stack)?;
+            let store = open(stack).await?;
             let h = store.history().await.map_err(|e| anyhow!("{e}"))?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&h)?);
@@ -48,7 +48,7 @@ pub async fn cmd_state(cmd: &StateCommand) -> Result<u8> {
             }
         }
         StateCommand::Unlock { stack } => {
-            let store = open(stack)?;
+            let store = open(stack).await?;
             match store.force_unlock().await.map_err(|e| anyhow!("{e}"))? {
                 Some(l) => println!("Removed the lock held by {} on {} (pid {}, {}).", l.owner, l.host, l.pid, l.operation),
                 None => println!("The state was not locked."),
@@ -58,14 +58,20 @@ pub async fn cmd_state(cmd: &StateCommand) -> Result<u8> {
     Ok(0)
 }
 
-fn open(args: &StateArgs) -> Result<Arc<cairn_state::SqliteStore>> {
+async fn open(args: &StateArgs) -> Result<Arc<dyn StateStore>> {
     let name = session::stack_name(&args.stack)?;
-    session::open_existing_store(&args.state_dir, &name, &args.env)
+    let backend = session::backend_of(Some(&args.stack))?;
+    session::open_existing_store(backend.as_ref(), &args.state_dir, &name, &args.env, &region_of(&args.stack)).await
+}
+
+fn region_of(path: &std::path::Path) -> String {
+    session::read_source(path).ok().and_then(|f| cairn_engine::yaml::parse(&f.text).ok()).and_then(|r| r.get("region").and_then(|n| n.as_str().map(str::to_string))).unwrap_or_else(|| "us-east-1".into())
 }
 
 pub async fn cmd_output(stack: &StackArgs, name: Option<&str>, json: bool) -> Result<u8> {
     let stack_name = session::stack_name(&stack.stack)?;
-    let store = session::open_existing_store(&stack.state_dir, &stack_name, &stack.env)?;
+    let backend = session::backend_of(Some(&stack.stack))?;
+    let store = session::open_existing_store(backend.as_ref(), &stack.state_dir, &stack_name, &stack.env, &region_of(&stack.stack)).await?;
     let snap = store.snapshot().await.map_err(|e| anyhow!("{e}"))?;
     match name {
         Some(n) => {
@@ -92,7 +98,8 @@ pub async fn cmd_import(stack: &StackArgs, aws_args: &AwsArgs, address: &str, id
     session::check_account(&ctx, graph.account_id.as_deref(), &graph.env).await?;
     let registry = session::registry(&ctx);
     let kind = registry.get(&node.kind).ok_or_else(|| anyhow!("unknown type {}", node.kind))?;
-    let store: Arc<dyn StateStore> = session::open_store(&stack.state_dir, &graph.stack, &graph.env)?;
+    let backend = session::backend_of(Some(&stack.stack))?;
+    let store = session::open_store(backend.as_ref(), &stack.state_dir, &graph.stack, &graph.env, aws_args, &graph.region).await?;
     let lock = HeldLock::acquire(store.clone(), "import", Duration::from_secs(aws_args.lock_timeout)).await?;
     let result = async {
         let snap = store.snapshot().await.map_err(|e| anyhow!("{e}"))?;
@@ -109,4 +116,55 @@ pub async fn cmd_import(stack: &StackArgs, aws_args: &AwsArgs, address: &str, id
     .await;
     lock.release().await?;
     result
+}
+
+/// Tag coverage: how many taggable resources carry every required tag.
+pub async fn cmd_tags(stack: &StackArgs, aws_args: &AwsArgs, live: bool, json: bool) -> Result<u8> {
+    let file = session::read_source(&stack.stack)?;
+    let root = cairn_engine::yaml::parse(&file.text).map_err(|d| anyhow!("{}", cairn_engine::diag::Diagnostics(d).render(&file)))?;
+    let required: Vec<String> = root.get("policy").and_then(|p| p.get("required_tags")).and_then(|r| r.as_seq()).map(|s| s.iter().filter_map(|n| n.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let name = session::stack_name(&stack.stack)?;
+    let backend = session::backend_of(Some(&stack.stack))?;
+    let store = session::open_existing_store(backend.as_ref(), &stack.state_dir, &name, &stack.env, &region_of(&stack.stack)).await?;
+    let snap = store.snapshot().await.map_err(|e| anyhow!("{e}"))?;
+    let schemas = cairn_resources::Schemas;
+    use cairn_engine::provider::SchemaSource;
+    let mut tags_by_address: std::collections::BTreeMap<String, cairn_engine::provider::Tags> = std::collections::BTreeMap::new();
+    if live {
+        let region = root.get("region").and_then(|r| r.as_str()).unwrap_or("us-east-1").to_string();
+        let ctx = session::aws(aws_args, &region).await;
+        let registry = session::registry(&ctx);
+        let (observed, _) = cairn_engine::refresh::refresh(&snap, &registry).await.map_err(|e| anyhow!("{e}"))?;
+        for (a, o) in observed {
+            tags_by_address.insert(a, o.map(|o| o.tags).unwrap_or_default());
+        }
+    } else {
+        for r in snap.resources.values() {
+            tags_by_address.insert(r.address.clone(), r.tags.clone());
+        }
+    }
+    let mut rows = vec![];
+    let (mut taggable, mut covered) = (0, 0);
+    for r in snap.resources.values() {
+        if !schemas.schema_of(&r.kind).is_some_and(|s| s.taggable) {
+            continue;
+        }
+        taggable += 1;
+        let tags = tags_by_address.get(&r.address).cloned().unwrap_or_default();
+        let missing: Vec<&String> = required.iter().filter(|k| tags.get(*k).is_none_or(|v| v.is_empty())).collect();
+        if missing.is_empty() {
+            covered += 1;
+        }
+        rows.push(serde_json::json!({ "address": r.address, "type": r.kind, "missing": missing }));
+    }
+    let pct = if taggable == 0 { 100.0 } else { covered as f64 * 100.0 / taggable as f64 };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "required_tags": required, "source": if live { "aws" } else { "state" }, "taggable": taggable, "covered": covered, "coverage_percent": pct, "resources": rows }))?);
+    } else {
+        println!("Tag coverage ({}): {covered}/{taggable} taggable resources carry every required tag ({pct:.1}%). Required: {}", if live { "live from AWS" } else { "from state" }, required.join(", "));
+        for row in rows.iter().filter(|r| r["missing"].as_array().is_some_and(|m| !m.is_empty())) {
+            println!("  {} ({}) lacks {}", row["address"].as_str().unwrap_or(""), row["type"].as_str().unwrap_or(""), row["missing"]);
+        }
+    }
+    Ok(if covered == taggable { 0 } else { 2 })
 }

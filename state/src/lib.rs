@@ -16,7 +16,8 @@ mod store;
 mod sys;
 
 pub use error::Error;
-pub use s3::{open_s3, S3Location, S3Store};
+pub use aws_sdk_s3::Client as S3Client;
+pub use s3::{open_s3, s3_client, S3Location, S3Store};
 pub use schema::SCHEMA_VERSION;
 pub use store::{default_path, SqliteStore};
 pub use sys::local_hostname;

@@ -101,6 +101,15 @@ pub async fn open_s3(location: &S3Location, sdk_config: &aws_config::SdkConfig, 
     S3Store::new(client, location.bucket.clone(), location.key_prefix.clone(), stack, env, location.kms_key.clone()).await
 }
 
+/// An S3 client for the state bucket, as `open_s3` builds it.
+pub fn s3_client(sdk_config: &aws_config::SdkConfig, force_path_style: bool, region: Option<&str>) -> Client {
+    let mut conf = aws_sdk_s3::config::Builder::from(sdk_config).force_path_style(force_path_style);
+    if let Some(region) = region {
+        conf = conf.region(aws_sdk_s3::config::Region::new(region.to_string()));
+    }
+    Client::from_conf(conf.build())
+}
+
 /// The state of one (stack, env) in S3. See the module documentation for layout and guarantees.
 pub struct S3Store {
     objects: Objects,

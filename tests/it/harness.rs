@@ -36,6 +36,11 @@ fn free_port() -> u16 {
 }
 
 fn start_moto() -> String {
+    start_moto_with(&[])
+}
+
+/// Starts a separate moto with extra settings (e.g. IAM enforcement); it stops with the test run.
+pub fn start_moto_with(env: &[(&str, &str)]) -> String {
     let port = free_port();
     let log_path = std::env::temp_dir().join(format!("cairn-moto-{port}.log"));
     let log = std::fs::File::create(&log_path).expect("cannot create the emulator log file");
@@ -45,6 +50,7 @@ fn start_moto() -> String {
         .arg("start")
         .arg(port.to_string())
         .env("CAIRN_PARENT_PID", std::process::id().to_string())
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log handle"))
         .stderr(log)
@@ -134,6 +140,13 @@ impl Workspace {
         run_cairn(self.dir.path(), &args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
 
+    /// Like `cairn`, with extra environment (other credentials, another endpoint).
+    pub fn cairn_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut full: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        full.extend(["--stack".into(), self.stack_path().display().to_string(), "--env".into(), self.env.clone()]);
+        run_cairn_env(self.dir.path(), &full, env)
+    }
+
     /// `plan --json`, parsed.
     pub fn plan_json(&self, extra: &[&str]) -> serde_json::Value {
         let mut args = vec!["plan", "--json"];
@@ -163,6 +176,10 @@ impl Run {
 }
 
 fn run_cairn(cwd: &Path, args: &[String]) -> Run {
+    run_cairn_env(cwd, args, &[])
+}
+
+fn run_cairn_env(cwd: &Path, args: &[String], extra: &[(&str, &str)]) -> Run {
     let out: Output = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .args(args)
         .current_dir(cwd)
@@ -174,6 +191,8 @@ fn run_cairn(cwd: &Path, args: &[String]) -> Run {
         .env_remove("CAIRN_STACK")
         .env_remove("CAIRN_ENV")
         .env("NO_COLOR", "1")
+        .env_remove("CAIRN_STATE_S3_BUCKET")
+        .envs(extra.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run the cairn binary");
@@ -182,8 +201,12 @@ fn run_cairn(cwd: &Path, args: &[String]) -> Run {
 
 /// An SDK configuration pointing at the emulator, for checking what cairn did.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    let creds = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "cairn-tests");
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint()).region(aws_config::Region::new("us-east-1")).credentials_provider(creds).load().await
+    sdk_config_at(endpoint(), "test", "test").await
+}
+
+pub async fn sdk_config_at(endpoint: &str, key: &str, secret: &str) -> aws_config::SdkConfig {
+    let creds = aws_sdk_s3::config::Credentials::new(key, secret, None, None, "cairn-tests");
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint).region(aws_config::Region::new("us-east-1")).credentials_provider(creds).load().await
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {

@@ -256,7 +256,7 @@ fn oidc_provider_for_an_external_issuer() {
     let arn = rt.block_on(async {
         let arn = oidc_arn(&ctx, &url).await.expect("provider created");
         let p = ctx.iam().get_open_id_connect_provider().open_id_connect_provider_arn(&arn).send().await.expect("GetOpenIDConnectProvider");
-        assert_eq!(p.thumbprint_list(), [first.clone()]);
+        assert_eq!(p.thumbprint_list(), [first.as_str()]);
         assert_eq!(p.client_id_list(), ["sts.amazonaws.com"]);
         let tags = p.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
         assert_owned(&tags, &name, "dev", "ci");
@@ -272,7 +272,7 @@ fn oidc_provider_for_an_external_issuer() {
     ws.apply();
     rt.block_on(async {
         let p = ctx.iam().get_open_id_connect_provider().open_id_connect_provider_arn(&arn).send().await.expect("GetOpenIDConnectProvider");
-        assert_eq!(p.thumbprint_list(), [second.clone()]);
+        assert_eq!(p.thumbprint_list(), [second.as_str()]);
         assert!(p.tags().iter().any(|t| t.key() == "Component" && t.value() == "ci"));
     });
     ws.cairn(&["plan", "--detailed-exitcode"]).assert_code(0);

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `cairn` binary against a real AWS emulator (moto, or LocalStack via CAIRN_TEST_ENDPOINT).
 
+mod governance;
 mod harness;
 mod kinds_cluster;
 mod kinds_data_edge;

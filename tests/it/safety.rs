@@ -22,7 +22,7 @@ fn example_stack_validates_for_every_environment() {
     let ws = Workspace::with_stack("", "unused", "dev");
     let r = ws.cairn_raw(&["validate", "--stack", &root.join("examples/quickstart/stack.yaml").display().to_string()]);
     r.assert_code(0);
-    assert!(r.stdout.contains("dev, prod, staging"), "{}", r.stdout);
+    assert!(r.stdout.contains("dev, staging, prod"), "{}", r.stdout);
 }
 
 #[test]

@@ -107,7 +107,14 @@ impl Drop for InFlight<'_> {
 
 impl FakeCloud {
     pub fn new() -> FakeCloud {
-        FakeCloud { shared: Arc::new(Shared { world: Mutex::default(), in_flight: watch::Sender::new(0), max_in_flight: AtomicUsize::new(0), paused: watch::Sender::new(false) }) }
+        FakeCloud {
+            shared: Arc::new(Shared {
+                world: Mutex::default(),
+                in_flight: watch::Sender::new(0),
+                max_in_flight: AtomicUsize::new(0),
+                paused: watch::Sender::new(false),
+            }),
+        }
     }
 
     /// A registry holding `fake.queue`, `fake.key` and `fake.grant`, all backed by this cloud.

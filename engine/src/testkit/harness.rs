@@ -48,7 +48,8 @@ impl Harness {
 
     /// Compiles a stack for `env`; panics with the rendered diagnostics if it does not compile.
     pub fn compile(&self, yaml: &str, env: &str) -> ResourceGraph {
-        self.compile_with(yaml, &CompileOptions { env: env.into(), ..CompileOptions::default() }).unwrap_or_else(|rendered| panic!("stack does not compile:\n{rendered}"))
+        self.compile_with(yaml, &CompileOptions { env: env.into(), ..CompileOptions::default() })
+            .unwrap_or_else(|rendered| panic!("stack does not compile:\n{rendered}"))
     }
 
     /// Compiles a stack, returning the rendered diagnostics on failure.

@@ -206,7 +206,16 @@ impl ResourceKind for FakeKind {
         let seq = self.cloud.next_number();
         let id = self.id_for(name.as_deref(), seq);
         let tags = if self.schema().taggable { d.tags.clone() } else { Tags::new() };
-        let r = FakeResource { kind: self.kind(), id: id.clone(), address: d.owner.address.clone(), attrs: self.attrs_for(&id, name.as_deref()), name: name.clone(), props, tags, created_seq: seq };
+        let r = FakeResource {
+            kind: self.kind(),
+            id: id.clone(),
+            address: d.owner.address.clone(),
+            attrs: self.attrs_for(&id, name.as_deref()),
+            name: name.clone(),
+            props,
+            tags,
+            created_seq: seq,
+        };
         self.cloud.insert(r.clone())?;
         match self.cloud.take_crash(&target) {
             None => Ok(r.observed()),

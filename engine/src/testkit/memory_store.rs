@@ -152,7 +152,13 @@ impl StateStore for MemoryStore {
     }
 
     async fn open_ops(&self) -> Result<Vec<OpenOp>, StateError> {
-        Ok(self.inner().journal.iter().filter(|r| r.status == JournalStatus::Open).map(|r| OpenOp { op_id: r.op_id, intent: r.intent.clone(), started_at: 0 }).collect())
+        Ok(self
+            .inner()
+            .journal
+            .iter()
+            .filter(|r| r.status == JournalStatus::Open)
+            .map(|r| OpenOp { op_id: r.op_id, intent: r.intent.clone(), started_at: 0 })
+            .collect())
     }
 
     async fn put_record(&self, record: &ResourceRecord) -> Result<(), StateError> {
@@ -187,7 +193,18 @@ impl StateStore for MemoryStore {
     }
 
     async fn history(&self) -> Result<Vec<HistoryEntry>, StateError> {
-        Ok(self.inner().history.iter().rev().map(|(serial, (applied_at, operation, s))| HistoryEntry { serial: *serial, applied_at: *applied_at, operation: operation.clone(), resource_count: s.resources.len() }).collect())
+        Ok(self
+            .inner()
+            .history
+            .iter()
+            .rev()
+            .map(|(serial, (applied_at, operation, s))| HistoryEntry {
+                serial: *serial,
+                applied_at: *applied_at,
+                operation: operation.clone(),
+                resource_count: s.resources.len(),
+            })
+            .collect())
     }
 
     async fn history_snapshot(&self, serial: u64) -> Result<Snapshot, StateError> {
@@ -201,7 +218,15 @@ mod tests {
     use crate::state::JournalAction;
 
     fn record(address: &str) -> ResourceRecord {
-        ResourceRecord { address: address.into(), kind: "fake.queue".into(), id: format!("queue/{address}"), props: Default::default(), attrs: Default::default(), tags: Default::default(), deps: vec![] }
+        ResourceRecord {
+            address: address.into(),
+            kind: "fake.queue".into(),
+            id: format!("queue/{address}"),
+            props: Default::default(),
+            attrs: Default::default(),
+            tags: Default::default(),
+            deps: vec![],
+        }
     }
 
     fn intent(address: &str) -> OpIntent {
