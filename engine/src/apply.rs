@@ -272,7 +272,10 @@ fn desired_for(action: &PlannedAction, known: &KnownScope) -> Result<Option<Desi
         _ => return Err("properties did not resolve to a mapping".into()),
     };
     if expr::contains_unknown(&Value::Object(props.clone())) {
-        return Err("some properties are still unknown although their dependencies were applied".into());
+        let mut missing = vec![];
+        expr::refs_in(&Value::Object(props.clone()), &mut missing);
+        let names: Vec<String> = missing.iter().map(|p| expr::path_text(p)).collect();
+        return Err(format!("AWS returned no value for {} although the resource exists; this property cannot be set", names.join(", ")));
     }
     Ok(Some(Desired { props, tags: d.tags.clone(), owner: d.owner.clone(), default_name: d.default_name.clone(), idempotency_token: idempotency_token(&d.owner.stack, &d.owner.env, &action.address) }))
 }

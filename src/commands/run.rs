@@ -30,6 +30,7 @@ struct Planned {
     plan: Plan,
     reconciled: Vec<Reconciled>,
     refresh: RefreshStats,
+    api_calls: BTreeMap<String, u64>,
 }
 
 async fn make_plan(store: &Arc<dyn StateStore>, registry: &Registry, graph: &ResourceGraph, mode: PlanMode, do_refresh: bool, allow_destroy: &[String]) -> Result<Planned> {
@@ -40,7 +41,7 @@ async fn make_plan(store: &Arc<dyn StateStore>, registry: &Registry, graph: &Res
     let allow: BTreeSet<String> = allow_destroy.iter().cloned().collect();
     let input = PlanInput { graph, snapshot: &snapshot, observed: &observed, schemas: registry, mode, allow_destroy: &allow };
     let plan = plan(&input).map_err(|errs| anyhow!("cannot plan:\n{}", errs.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n")))?;
-    Ok(Planned { plan, reconciled, refresh: stats })
+    Ok(Planned { plan, reconciled, refresh: stats, api_calls: BTreeMap::new() })
 }
 
 #[derive(Serialize)]
@@ -48,6 +49,8 @@ struct PlanJson<'a> {
     plan: &'a Plan,
     reconciled: &'a [Reconciled],
     refresh: &'a RefreshStats,
+    /// AWS operations made while reconciling and refreshing, by `Service.Operation`.
+    api_calls: &'a BTreeMap<String, u64>,
 }
 
 fn print_reconciled(reconciled: &[Reconciled]) {
@@ -58,7 +61,7 @@ fn print_reconciled(reconciled: &[Reconciled]) {
 
 fn show_plan(p: &Planned, format: OutputFormat, style: &Style) {
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&PlanJson { plan: &p.plan, reconciled: &p.reconciled, refresh: &p.refresh }).unwrap_or_default()),
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&PlanJson { plan: &p.plan, reconciled: &p.reconciled, refresh: &p.refresh, api_calls: &p.api_calls }).unwrap_or_default()),
         OutputFormat::Markdown => print!("{}", render::plan_markdown(&p.plan)),
         OutputFormat::Text => {
             print_reconciled(&p.reconciled);
@@ -77,9 +80,12 @@ pub async fn cmd_plan(stack: &StackArgs, aws_args: &AwsArgs, output: &OutputArgs
     let backend = session::backend_of(Some(&stack.stack))?;
     let store = session::open_store(backend.as_ref(), &stack.state_dir, &graph.stack, &graph.env, aws_args, &graph.region).await?;
     let lock = HeldLock::acquire(store.clone(), "plan", Duration::from_secs(aws_args.lock_timeout)).await?;
+    ctx.calls.reset();
     let planned = make_plan(&store, &registry, &graph, if destroy { PlanMode::Destroy } else { PlanMode::Apply }, do_refresh, allow_destroy).await;
     lock.release().await?;
     let mut planned = planned?;
+    planned.api_calls = ctx.calls.by_operation();
+    tracing::info!(calls = ctx.calls.total(), resources = planned.refresh.resources, "refresh API calls");
     planned.plan.backend = backend.map(|b| serde_json::to_value(b).unwrap_or_default());
     show_plan(&planned, output.format(), style);
     if let Some(path) = out {

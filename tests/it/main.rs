@@ -6,5 +6,6 @@ mod kinds_cluster;
 mod kinds_data_edge;
 mod kinds_network;
 mod lifecycle;
+mod platform;
 mod safety;
 mod verify;

@@ -10,7 +10,8 @@ pub struct Network;
 
 static PROPS: &[PropSpec] = &[
     PropSpec::new("cidr", PropType::String, "The VPC's IPv4 CIDR block, e.g. 10.10.0.0/16.").required(),
-    PropSpec::new("azs", PropType::Object, "How many availability zones (1-6, lettered a, b, c... in the region), or a list of zone names.").default("2"),
+    PropSpec::new("azs", PropType::Int, "How many availability zones (1-6), lettered a, b, c... in the region.").default("2"),
+    PropSpec::new("az_names", PropType::StringList, "Exact zone names, instead of `azs`."),
     PropSpec::new("nat", PropType::String, "`single` (one NAT gateway, cheapest), `per_az` (one per zone, survives a zone outage) or `none`.").default("\"single\""),
     PropSpec::new("subnet_bits", PropType::Int, "Bits added to the VPC prefix for each subnet (4 turns a /16 into /20s).").default("4"),
     PropSpec::new("cluster_name", PropType::String, "An EKS cluster that shares these subnets; adds the kubernetes.io/cluster tag."),
@@ -33,11 +34,10 @@ impl Component for Network {
     fn expand(&self, input: &ComponentInput) -> Result<Expansion, String> {
         let cidr = input.str("cidr").ok_or("`cidr` must be a CIDR block known at plan time")?.to_string();
         let bits = input.int_or("subnet_bits", 4)?;
-        let azs: Vec<String> = match input.get("azs") {
-            None => letters(input.region, 2)?,
-            Some(Value::Number(n)) => letters(input.region, n.as_i64().unwrap_or(0))?,
-            Some(Value::Array(a)) => a.iter().map(|v| v.as_str().map(str::to_string).ok_or("`azs` must list zone names")).collect::<Result<_, _>>()?,
-            Some(other) => return Err(format!("`azs` must be a number or a list of zone names, found {other}")),
+        let azs: Vec<String> = match input.get("az_names") {
+            Some(Value::Array(a)) => a.iter().map(|v| v.as_str().map(str::to_string).ok_or("`az_names` must list zone names")).collect::<Result<_, _>>()?,
+            Some(other) => return Err(format!("`az_names` must be a list of zone names, found {other}")),
+            None => letters(input.region, input.int_or("azs", 2)?)?,
         };
         if azs.is_empty() || azs.len() > 6 {
             return Err(format!("`azs` must name 1 to 6 zones, found {}", azs.len()));
