@@ -22,7 +22,13 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,aws_config=error,aws_smithy_runtime=error"))).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,aws_config=error,aws_smithy_runtime=error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let style = Style::detect(cli.no_color);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -47,7 +53,10 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli, style: &Style) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Plan { stack, aws, output, out, detailed_exitcode, destroy, refresh, allow_destroy } => run::cmd_plan(&stack, &aws, &output, out.as_deref(), detailed_exitcode, destroy, refresh, &allow_destroy, style).await,
+        Command::Plan { stack, aws, output, out, detailed_exitcode, destroy, refresh, allow_destroy } => {
+            let flags = run::PlanFlags { out: out.as_deref(), detailed: detailed_exitcode, destroy, refresh, allow_destroy: &allow_destroy };
+            run::cmd_plan(&stack, &aws, &output, flags, style).await
+        }
         Command::Apply { plan_file, stack, env, vars, state_dir, aws, output, auto_approve, parallelism, allow_destroy } => {
             let stack_args = match (stack, env) {
                 (Some(stack), Some(env)) => Some(StackArgs { stack, env, vars, state_dir: state_dir.clone() }),
@@ -55,11 +64,39 @@ async fn dispatch(cli: Cli, style: &Style) -> anyhow::Result<u8> {
                 _ if plan_file.is_some() => None,
                 _ => anyhow::bail!("apply needs both --stack FILE and --env ENV (or a saved plan file)"),
             };
-            run::cmd_apply(run::ApplyArgs { plan_file: plan_file.as_deref(), stack: stack_args, state_dir, aws: &aws, output: &output, auto_approve, parallelism, allow_destroy: &allow_destroy, mode: PlanMode::Apply }, style).await
+            run::cmd_apply(
+                run::ApplyArgs {
+                    plan_file: plan_file.as_deref(),
+                    stack: stack_args,
+                    state_dir,
+                    aws: &aws,
+                    output: &output,
+                    auto_approve,
+                    parallelism,
+                    allow_destroy: &allow_destroy,
+                    mode: PlanMode::Apply,
+                },
+                style,
+            )
+            .await
         }
         Command::Destroy { stack, aws, output, auto_approve, parallelism, allow_destroy } => {
             let state_dir = stack.state_dir.clone();
-            run::cmd_apply(run::ApplyArgs { plan_file: None, stack: Some(stack), state_dir, aws: &aws, output: &output, auto_approve, parallelism, allow_destroy: &allow_destroy, mode: PlanMode::Destroy }, style).await
+            run::cmd_apply(
+                run::ApplyArgs {
+                    plan_file: None,
+                    stack: Some(stack),
+                    state_dir,
+                    aws: &aws,
+                    output: &output,
+                    auto_approve,
+                    parallelism,
+                    allow_destroy: &allow_destroy,
+                    mode: PlanMode::Destroy,
+                },
+                style,
+            )
+            .await
         }
         Command::Validate { stack, env, vars, json } => offline::cmd_validate(&stack, env.as_deref(), &vars, json, style),
         Command::Schema => offline::cmd_schema(),

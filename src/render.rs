@@ -124,7 +124,14 @@ pub fn plan_text(plan: &Plan, style: &Style) -> String {
         return out;
     }
     let verb = if plan.mode == PlanMode::Destroy { "destroy" } else { "change" };
-    let _ = writeln!(out, "cairn will {verb} the following in {}/{} ({}{}):", style.bold(&plan.stack), style.bold(&plan.env), plan.region, plan.account_id.as_ref().map(|a| format!(", account {a}")).unwrap_or_default());
+    let _ = writeln!(
+        out,
+        "cairn will {verb} the following in {}/{} ({}{}):",
+        style.bold(&plan.stack),
+        style.bold(&plan.env),
+        plan.region,
+        plan.account_id.as_ref().map(|a| format!(", account {a}")).unwrap_or_default()
+    );
     let legend: Vec<&str> = [
         (plan.summary.add > 0 && changing.iter().any(|a| a.action == Action::Create), "  + create"),
         (changing.iter().any(|a| a.action == Action::Update), "  ~ update in-place"),
@@ -183,7 +190,12 @@ pub fn plan_markdown(plan: &Plan) -> String {
         }
     }
     if !plan.drift.is_empty() {
-        let _ = writeln!(out, "\n**Drift:** {} resource(s) changed outside cairn: {}", plan.drift.len(), plan.drift.iter().map(|d| format!("`{}`", d.address)).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            out,
+            "\n**Drift:** {} resource(s) changed outside cairn: {}",
+            plan.drift.len(),
+            plan.drift.iter().map(|d| format!("`{}`", d.address)).collect::<Vec<_>>().join(", ")
+        );
     }
     out.push_str("\n<details><summary>Full plan</summary>\n\n```diff\n");
     out.push_str(&plan_text(plan, &Style::plain()));

@@ -56,7 +56,8 @@ pub fn load_graph(path: &Path, env: &str, vars: &[String], caller_account: Optio
 /// Reads just the stack name, for commands that only touch state.
 pub fn stack_name(path: &Path) -> Result<String> {
     let file = read_source(path)?;
-    let root = cairn_engine::yaml::parse(&file.text).map_err(|d| Reported { text: Diagnostics(d).render(&file), summary: format!("cannot read {}", file.name) })?;
+    let root =
+        cairn_engine::yaml::parse(&file.text).map_err(|d| Reported { text: Diagnostics(d).render(&file), summary: format!("cannot read {}", file.name) })?;
     root.get("stack").and_then(|n| n.as_str().map(str::to_string)).ok_or_else(|| anyhow!("{} has no `stack:` name", file.name))
 }
 
@@ -80,7 +81,12 @@ pub struct S3Backend {
 pub fn backend_of(stack_path: Option<&Path>) -> Result<Option<S3Backend>> {
     if let Ok(bucket) = std::env::var("CAIRN_STATE_S3_BUCKET") {
         if !bucket.is_empty() {
-            return Ok(Some(S3Backend { bucket, key_prefix: std::env::var("CAIRN_STATE_S3_PREFIX").unwrap_or_else(|_| "cairn".into()), region: std::env::var("CAIRN_STATE_S3_REGION").ok(), kms_key: std::env::var("CAIRN_STATE_S3_KMS_KEY").ok() }));
+            return Ok(Some(S3Backend {
+                bucket,
+                key_prefix: std::env::var("CAIRN_STATE_S3_PREFIX").unwrap_or_else(|_| "cairn".into()),
+                region: std::env::var("CAIRN_STATE_S3_REGION").ok(),
+                kms_key: std::env::var("CAIRN_STATE_S3_KMS_KEY").ok(),
+            }));
         }
     }
     let Some(path) = stack_path else { return Ok(None) };
@@ -97,7 +103,9 @@ pub async fn open_store(backend: Option<&S3Backend>, dir: &Path, stack: &str, en
     if let Some(b) = backend {
         let ctx = aws(aws_args, region).await;
         let loc = cairn_state::S3Location { bucket: b.bucket.clone(), key_prefix: b.key_prefix.clone(), region: b.region.clone(), kms_key: b.kms_key.clone() };
-        let store = cairn_state::open_s3(&loc, &ctx.config, ctx.s3_force_path_style, stack, env).await.map_err(|e| anyhow!("opening state in s3://{}/{}: {e}", b.bucket, b.key_prefix))?;
+        let store = cairn_state::open_s3(&loc, &ctx.config, ctx.s3_force_path_style, stack, env)
+            .await
+            .map_err(|e| anyhow!("opening state in s3://{}/{}: {e}", b.bucket, b.key_prefix))?;
         return Ok(Arc::new(store));
     }
     let path = state_path(dir, stack, env);
@@ -126,7 +134,8 @@ fn aws_sdk_s3_client(ctx: &AwsContext, b: &S3Backend) -> cairn_state::S3Client {
 }
 
 pub async fn aws(args: &AwsArgs, region: &str) -> AwsContext {
-    AwsContext::load(&AwsSettings { region: Some(region.to_string()), endpoint_url: args.endpoint_url.clone(), profile: args.profile.clone(), max_attempts: 0 }).await
+    AwsContext::load(&AwsSettings { region: Some(region.to_string()), endpoint_url: args.endpoint_url.clone(), profile: args.profile.clone(), max_attempts: 0 })
+        .await
 }
 
 pub fn registry(ctx: &AwsContext) -> Registry {
@@ -147,7 +156,11 @@ pub async fn check_account(ctx: &AwsContext, graph_account: Option<&str>, env: &
     })?;
     if let Some(want) = graph_account {
         if want != me.account {
-            bail!("environment `{env}` belongs to account {want}, but the credentials in use are for account {} ({}); switch credentials or pick the right --env", me.account, me.arn);
+            bail!(
+                "environment `{env}` belongs to account {want}, but the credentials in use are for account {} ({}); switch credentials or pick the right --env",
+                me.account,
+                me.arn
+            );
         }
     }
     Ok(me.account)
@@ -173,7 +186,14 @@ impl HeldLock {
         let deadline = std::time::Instant::now() + wait;
         loop {
             let t = now();
-            let info = LockInfo { owner: format!("{user}{run}"), host: host.clone(), pid: std::process::id(), operation: operation.into(), created_at: t, lease_expires_at: t + LEASE };
+            let info = LockInfo {
+                owner: format!("{user}{run}"),
+                host: host.clone(),
+                pid: std::process::id(),
+                operation: operation.into(),
+                created_at: t,
+                lease_expires_at: t + LEASE,
+            };
             match store.lock(&info).await {
                 Ok(()) => break,
                 Err(StateError::Locked(holder)) if std::time::Instant::now() < deadline => {

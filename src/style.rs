@@ -9,7 +9,10 @@ pub struct Style {
 
 impl Style {
     pub fn detect(no_color_flag: bool) -> Style {
-        let color = !no_color_flag && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal() && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true);
+        let color = !no_color_flag
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::io::stdout().is_terminal()
+            && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true);
         Style { color }
     }
     pub fn plain() -> Style {

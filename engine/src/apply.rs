@@ -18,10 +18,16 @@ use crate::state::{JournalAction, OpIntent, OpOutcome, ResourceRecord, StateErro
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum Outcome {
-    Done { elapsed_ms: u64 },
-    Failed { error: String },
+    Done {
+        elapsed_ms: u64,
+    },
+    Failed {
+        error: String,
+    },
     /// Not attempted because something it depends on failed or was skipped.
-    Blocked { because: String },
+    Blocked {
+        because: String,
+    },
     /// Not attempted because the run was interrupted.
     NotStarted,
 }
@@ -86,7 +92,13 @@ pub const DEFAULT_PARALLELISM: usize = 4;
 type TaskResult = (String, Result<Option<Observed>, String>, Duration);
 
 /// Applies a plan. Refuses a plan made against another state; never re-plans.
-pub async fn apply(plan: &Plan, registry: &Registry, store: Arc<dyn StateStore>, opts: ApplyOptions, observer: &dyn ApplyObserver) -> Result<ApplyReport, ApplyError> {
+pub async fn apply(
+    plan: &Plan,
+    registry: &Registry,
+    store: Arc<dyn StateStore>,
+    opts: ApplyOptions,
+    observer: &dyn ApplyObserver,
+) -> Result<ApplyReport, ApplyError> {
     let snapshot = store.snapshot().await?;
     if snapshot.lineage != plan.lineage || snapshot.serial != plan.serial {
         return Err(ApplyError::Stale { plan_lineage: plan.lineage.clone(), plan_serial: plan.serial, lineage: snapshot.lineage, serial: snapshot.serial });
@@ -127,7 +139,10 @@ pub async fn apply(plan: &Plan, registry: &Registry, store: Arc<dyn StateStore>,
             let blocked: Vec<(&str, String)> = pending
                 .iter()
                 .filter_map(|a| {
-                    waits[a].iter().find(|w| matches!(outcomes.get(**w), Some(Outcome::Failed { .. } | Outcome::Blocked { .. }))).map(|w| (*a, (*w).to_string()))
+                    waits[a]
+                        .iter()
+                        .find(|w| matches!(outcomes.get(**w), Some(Outcome::Failed { .. } | Outcome::Blocked { .. })))
+                        .map(|w| (*a, (*w).to_string()))
                 })
                 .collect();
             if blocked.is_empty() {
@@ -141,7 +156,8 @@ pub async fn apply(plan: &Plan, registry: &Registry, store: Arc<dyn StateStore>,
         }
 
         if !interrupted {
-            let ready: Vec<&str> = pending.iter().filter(|a| waits[*a].iter().all(|w| matches!(outcomes.get(*w), Some(Outcome::Done { .. })))).copied().collect();
+            let ready: Vec<&str> =
+                pending.iter().filter(|a| waits[*a].iter().all(|w| matches!(outcomes.get(*w), Some(Outcome::Done { .. })))).copied().collect();
             for address in ready {
                 if running.len() >= parallelism {
                     break;
@@ -277,7 +293,13 @@ fn desired_for(action: &PlannedAction, known: &KnownScope) -> Result<Option<Desi
         let names: Vec<String> = missing.iter().map(|p| expr::path_text(p)).collect();
         return Err(format!("AWS returned no value for {} although the resource exists; this property cannot be set", names.join(", ")));
     }
-    Ok(Some(Desired { props, tags: d.tags.clone(), owner: d.owner.clone(), default_name: d.default_name.clone(), idempotency_token: idempotency_token(&d.owner.stack, &d.owner.env, &action.address) }))
+    Ok(Some(Desired {
+        props,
+        tags: d.tags.clone(),
+        owner: d.owner.clone(),
+        default_name: d.default_name.clone(),
+        idempotency_token: idempotency_token(&d.owner.stack, &d.owner.env, &action.address),
+    }))
 }
 
 /// A token stable for one resource of one stack and env, so a retried create is recognised.
@@ -288,7 +310,15 @@ pub fn idempotency_token(stack: &str, env: &str, address: &str) -> String {
 }
 
 fn record_of(action: &PlannedAction, deps: Vec<String>, o: &Observed) -> ResourceRecord {
-    ResourceRecord { address: action.address.clone(), kind: action.kind.clone(), id: o.id.clone(), props: o.props.clone(), attrs: o.attrs.clone(), tags: o.tags.clone(), deps }
+    ResourceRecord {
+        address: action.address.clone(),
+        kind: action.kind.clone(),
+        id: o.id.clone(),
+        props: o.props.clone(),
+        attrs: o.attrs.clone(),
+        tags: o.tags.clone(),
+        deps,
+    }
 }
 
 fn describe(e: &ProviderError) -> String {
@@ -302,7 +332,13 @@ fn describe(e: &ProviderError) -> String {
 }
 
 /// Runs one action, bracketing every cloud mutation with a journal row.
-async fn run_action(action: &PlannedAction, desired: Option<Desired>, deps: Vec<String>, kind: Arc<dyn ResourceKind>, store: Arc<dyn StateStore>) -> Result<Option<Observed>, String> {
+async fn run_action(
+    action: &PlannedAction,
+    desired: Option<Desired>,
+    deps: Vec<String>,
+    kind: Arc<dyn ResourceKind>,
+    store: Arc<dyn StateStore>,
+) -> Result<Option<Observed>, String> {
     let err = |e: StateError| format!("state: {e}");
     match action.action {
         Action::NoOp => Ok(None),
@@ -313,8 +349,23 @@ async fn run_action(action: &PlannedAction, desired: Option<Desired>, deps: Vec<
         Action::Update => {
             let d = desired.ok_or("update without a desired state")?;
             let id = action.id.clone().unwrap_or_default();
-            let op = store.begin_op(&OpIntent { address: action.address.clone(), kind: action.kind.clone(), action: JournalAction::Update, id: id.clone(), desired: Some(d.clone()) }).await.map_err(err)?;
-            let changed: Vec<String> = action.changes.iter().map(|c| if c.path.starts_with("tags[") { "tags".to_string() } else { c.path.clone() }).collect::<BTreeSet<_>>().into_iter().collect();
+            let op = store
+                .begin_op(&OpIntent {
+                    address: action.address.clone(),
+                    kind: action.kind.clone(),
+                    action: JournalAction::Update,
+                    id: id.clone(),
+                    desired: Some(d.clone()),
+                })
+                .await
+                .map_err(err)?;
+            let changed: Vec<String> = action
+                .changes
+                .iter()
+                .map(|c| if c.path.starts_with("tags[") { "tags".to_string() } else { c.path.clone() })
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
             match kind.update(&id, &d, &changed).await {
                 Ok(o) => {
                     store.finish_op(op, &OpOutcome::Applied(record_of(action, deps, &o))).await.map_err(err)?;
@@ -340,7 +391,16 @@ async fn run_action(action: &PlannedAction, desired: Option<Desired>, deps: Vec<
                 ReplaceOrder::CreateBeforeDelete => {
                     let new = create(action, &d, deps.clone(), kind.as_ref(), store.as_ref()).await?;
                     let old = action.id.clone().unwrap_or_default();
-                    let op = store.begin_op(&OpIntent { address: action.address.clone(), kind: action.kind.clone(), action: JournalAction::Delete, id: old.clone(), desired: None }).await.map_err(err)?;
+                    let op = store
+                        .begin_op(&OpIntent {
+                            address: action.address.clone(),
+                            kind: action.kind.clone(),
+                            action: JournalAction::Delete,
+                            id: old.clone(),
+                            desired: None,
+                        })
+                        .await
+                        .map_err(err)?;
                     match kind.delete(&old).await {
                         // The record already describes the new resource; finishing re-applies it.
                         Ok(()) => store.finish_op(op, &OpOutcome::Applied(record_of(action, deps, &new))).await.map_err(err)?,
@@ -358,7 +418,16 @@ async fn run_action(action: &PlannedAction, desired: Option<Desired>, deps: Vec<
 
 async fn create(action: &PlannedAction, d: &Desired, deps: Vec<String>, kind: &dyn ResourceKind, store: &dyn StateStore) -> Result<Observed, String> {
     let err = |e: StateError| format!("state: {e}");
-    let op = store.begin_op(&OpIntent { address: action.address.clone(), kind: action.kind.clone(), action: JournalAction::Create, id: String::new(), desired: Some(d.clone()) }).await.map_err(err)?;
+    let op = store
+        .begin_op(&OpIntent {
+            address: action.address.clone(),
+            kind: action.kind.clone(),
+            action: JournalAction::Create,
+            id: String::new(),
+            desired: Some(d.clone()),
+        })
+        .await
+        .map_err(err)?;
     match kind.create(d).await {
         Ok(o) => {
             store.finish_op(op, &OpOutcome::Applied(record_of(action, deps, &o))).await.map_err(err)?;
@@ -380,7 +449,10 @@ async fn create(action: &PlannedAction, d: &Desired, deps: Vec<String>, kind: &d
 async fn delete(action: &PlannedAction, kind: &dyn ResourceKind, store: &dyn StateStore) -> Result<(), String> {
     let err = |e: StateError| format!("state: {e}");
     let id = action.id.clone().unwrap_or_default();
-    let op = store.begin_op(&OpIntent { address: action.address.clone(), kind: action.kind.clone(), action: JournalAction::Delete, id: id.clone(), desired: None }).await.map_err(err)?;
+    let op = store
+        .begin_op(&OpIntent { address: action.address.clone(), kind: action.kind.clone(), action: JournalAction::Delete, id: id.clone(), desired: None })
+        .await
+        .map_err(err)?;
     match kind.delete(&id).await {
         Ok(()) => {
             store.finish_op(op, &OpOutcome::Deleted { address: action.address.clone() }).await.map_err(err)?;

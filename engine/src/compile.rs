@@ -7,13 +7,13 @@ use serde_json::Value;
 
 use crate::component::{self, Component, ComponentInput};
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::{grants, policy_lint};
 use crate::expr::{self, Expr, Lookup, Scope, Seg};
 use crate::graph::{Lifecycle, ResourceGraph, ResourceNode};
 use crate::provider::{Owner, PropType, Props, ResourceSchema, SchemaSource, Tags};
 use crate::source::{SourceFile, Span};
 use crate::spec::{self, StackSpec, VarType};
 use crate::yaml::{Node, NodeKind};
+use crate::{grants, policy_lint};
 
 /// What varies between runs of the same stack file.
 #[derive(Debug, Clone, Default)]
@@ -71,7 +71,7 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
     let mut expansions: BTreeMap<&str, Expansion> = BTreeMap::new();
     for (name, r) in &spec.resources {
         let exp = if let Some(c) = &r.count {
-            match eval_node(c, &base, None, file, diags) {
+            match eval_node(c, &base, diags) {
                 Some(Value::Number(n)) if n.as_i64().is_some_and(|n| (0..=1000).contains(&n)) => Expansion::Count(n.as_i64().unwrap_or(0)),
                 Some(other) => {
                     diags.push(Diagnostic::error("count", format!("`count` must be a whole number from 0 to 1000, found {other}"), c.span));
@@ -80,7 +80,7 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
                 None => Expansion::Count(0),
             }
         } else if let Some(f) = &r.for_each {
-            match eval_node(f, &base, None, file, diags) {
+            match eval_node(f, &base, diags) {
                 Some(Value::Array(items)) => {
                     let keys: Vec<String> = items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
                     if keys.len() != items.len() {
@@ -108,10 +108,13 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
         if schema.is_none() {
             let mut kinds: Vec<&str> = schemas.all_schemas().iter().map(|s| s.kind).collect();
             kinds.extend(component::all().iter().map(|c| c.kind()));
-            diags.push(Diagnostic::error("unknown-type", format!("unknown resource type `{}`", r.kind.value), r.kind.span).help(spec::suggest(&r.kind.value, kinds.iter().copied()).unwrap_or_else(|| format!("known types: {}", kinds.join(", ")))));
+            diags.push(
+                Diagnostic::error("unknown-type", format!("unknown resource type `{}`", r.kind.value), r.kind.span)
+                    .help(spec::suggest(&r.kind.value, kinds.iter().copied()).unwrap_or_else(|| format!("known types: {}", kinds.join(", ")))),
+            );
         }
         let each_values: BTreeMap<String, Value> = match (&r.for_each, &expansions[name.as_str()]) {
-            (Some(f), Expansion::Keys(_)) => match eval_node(f, &base, None, file, &mut Diagnostics::default()) {
+            (Some(f), Expansion::Keys(_)) => match eval_node(f, &base, &mut Diagnostics::default()) {
                 Some(Value::Object(m)) => m.into_iter().collect(),
                 Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(|s| (s.to_string(), v.clone()))).collect(),
                 _ => BTreeMap::new(),
@@ -128,7 +131,14 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
             Expansion::Keys(keys) => {
                 for k in keys {
                     let v = each_values.get(k).cloned().unwrap_or(Value::String(k.clone()));
-                    instances.push(Instance { address: format!("{name}[\"{k}\"]"), spec: r, schema, component, each: Some((Value::String(k.clone()), v)), count_index: None });
+                    instances.push(Instance {
+                        address: format!("{name}[\"{k}\"]"),
+                        spec: r,
+                        schema,
+                        component,
+                        each: Some((Value::String(k.clone()), v)),
+                        count_index: None,
+                    });
                 }
             }
         }
@@ -141,7 +151,7 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
     for inst in instances.iter().filter(|i| i.component.is_some()) {
         let lenient = LenientScope { base: &base, each: inst.each.as_ref(), count_index: inst.count_index };
         let mut scratch = Diagnostics::default();
-        let props = inst.spec.props.as_ref().and_then(|n| eval_tree(n, &lenient, file, &mut scratch)).and_then(|v| v.as_object().cloned()).unwrap_or_default();
+        let props = inst.spec.props.as_ref().and_then(|n| eval_tree(n, &lenient, &mut scratch)).and_then(|v| v.as_object().cloned()).unwrap_or_default();
         if let Some(Ok(exp)) = inst.component.map(|c| c.expand(&component_input(inst, &props, spec, opts, &region))) {
             for p in &exp.parts {
                 parts.insert(format!("{}.{}", inst.address, p.sub), p.kind);
@@ -156,7 +166,14 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
     let mut nodes = BTreeMap::new();
     let mut part_nodes: Vec<String> = vec![];
     for inst in &instances {
-        let local = LocalScope { base: &base, refs: &refs, each: inst.each.as_ref(), count_index: inst.count_index, deps: RefCell::new(BTreeSet::new()), self_name: &inst.spec.name };
+        let local = LocalScope {
+            base: &base,
+            refs: &refs,
+            each: inst.each.as_ref(),
+            count_index: inst.count_index,
+            deps: RefCell::new(BTreeSet::new()),
+            self_name: &inst.spec.name,
+        };
         let (props, prop_spans) = compile_props(inst, &local, file, diags);
         let mut deps = local.deps.into_inner();
         let mut explicit = BTreeSet::new();
@@ -165,7 +182,11 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
                 explicit.extend(addrs.clone());
                 deps.extend(addrs);
             } else {
-                diags.push(Diagnostic::error("unknown-reference", format!("`depends_on` names `{}`, which is not a resource in this stack", d.value), d.span).help(spec::suggest(&d.value, spec.resources.keys().map(String::as_str)).unwrap_or_else(|| "list resource names from `resources:`".into())));
+                diags.push(
+                    Diagnostic::error("unknown-reference", format!("`depends_on` names `{}`, which is not a resource in this stack", d.value), d.span).help(
+                        spec::suggest(&d.value, spec.resources.keys().map(String::as_str)).unwrap_or_else(|| "list resource names from `resources:`".into()),
+                    ),
+                );
             }
         }
         deps.remove(&inst.address);
@@ -177,11 +198,25 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
         if let Some(schema) = inst.schema {
             for ic in &inst.spec.lifecycle.ignore_changes {
                 if ic.value != "tags" && schema.prop(&ic.value).is_none() && inst.component.is_none() {
-                    diags.push(Diagnostic::error("unknown-property", format!("`ignore_changes` names `{}`, which is not a property of {}", ic.value, schema.kind), ic.span).help(spec::suggest(&ic.value, schema.props.iter().map(|p| p.name)).unwrap_or_else(|| "name a property or `tags`".into())));
+                    diags.push(
+                        Diagnostic::error(
+                            "unknown-property",
+                            format!("`ignore_changes` names `{}`, which is not a property of {}", ic.value, schema.kind),
+                            ic.span,
+                        )
+                        .help(spec::suggest(&ic.value, schema.props.iter().map(|p| p.name)).unwrap_or_else(|| "name a property or `tags`".into())),
+                    );
                 }
             }
         }
-        let tag_scope = LocalScope { base: &base, refs: &refs, each: inst.each.as_ref(), count_index: inst.count_index, deps: RefCell::new(BTreeSet::new()), self_name: &inst.spec.name };
+        let tag_scope = LocalScope {
+            base: &base,
+            refs: &refs,
+            each: inst.each.as_ref(),
+            count_index: inst.count_index,
+            deps: RefCell::new(BTreeSet::new()),
+            self_name: &inst.spec.name,
+        };
 
         if let Some(comp) = inst.component {
             if diags.has_errors() && props.is_empty() && inst.spec.props.is_some() {
@@ -200,7 +235,7 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
                 let part_schema = schemas.schema_of(part.kind);
                 let tags = match part_schema {
                     Some(s) if s.taggable => {
-                        let mut t = merge_tags(spec, inst, &owner, &tag_scope, file, diags);
+                        let mut t = merge_tags(spec, inst, &owner, &tag_scope, diags);
                         t.extend(part.tags.clone());
                         t.extend(owner.tags());
                         // Reported once for the component, not once per part.
@@ -222,7 +257,10 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
                         props: part.props,
                         tags,
                         deps: part_deps,
-                        lifecycle: Lifecycle { protect: lifecycle.protect || (STATEFUL_KINDS.contains(&part.kind) && env.is_some_and(|e| e.protect)), ..lifecycle.clone() },
+                        lifecycle: Lifecycle {
+                            protect: lifecycle.protect || (STATEFUL_KINDS.contains(&part.kind) && env.is_some_and(|e| e.protect)),
+                            ..lifecycle.clone()
+                        },
                         span: inst.spec.span,
                         prop_spans: prop_spans.clone(),
                         default_name: default_name(&spec.stack.value, &opts.env, &address),
@@ -236,7 +274,7 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
         let owner = Owner { stack: spec.stack.value.clone(), env: opts.env.clone(), address: inst.address.clone() };
         let tags = match inst.schema {
             Some(s) if s.taggable => {
-                let t = merge_tags(spec, inst, &owner, &tag_scope, file, diags);
+                let t = merge_tags(spec, inst, &owner, &tag_scope, diags);
                 check_required_tags(spec, inst, &inst.address, &t, diags);
                 t
             }
@@ -279,7 +317,10 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
     for (address, problems) in grants::expand_all(&mut nodes) {
         let span = nodes.get(&address).map(|n| n.prop_spans.get("grants").copied().unwrap_or(n.span));
         for p in problems {
-            diags.push(Diagnostic::error("grant", format!("`{address}`: {p}"), span).help(format!("grants look like [{{ consume: ${{queue.arn}} }}]; verbs: {}", grants::VERBS.join(", "))));
+            diags.push(
+                Diagnostic::error("grant", format!("`{address}`: {p}"), span)
+                    .help(format!("grants look like [{{ consume: ${{queue.arn}} }}]; verbs: {}", grants::VERBS.join(", "))),
+            );
         }
     }
     for node in nodes.values() {
@@ -299,7 +340,7 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
     let mut outputs = BTreeMap::new();
     for (name, node) in &spec.outputs {
         let local = LocalScope { base: &base, refs: &refs, each: None, count_index: None, deps: RefCell::new(BTreeSet::new()), self_name: "" };
-        if let Some(v) = eval_tree(node, &local, file, diags) {
+        if let Some(v) = eval_tree(node, &local, diags) {
             outputs.insert(name.clone(), v);
         }
     }
@@ -317,7 +358,10 @@ pub fn compile(spec: &StackSpec, file: &SourceFile, opts: &CompileOptions, schem
     };
     if let Err(cycle) = graph.topo_order() {
         let first = graph.nodes.get(&cycle[0]).map(|n| n.span);
-        diags.push(Diagnostic::error("cycle", format!("dependency cycle: {}", cycle.join(" -> ")), first).help("break the cycle: one of these resources must not reference the next"));
+        diags.push(
+            Diagnostic::error("cycle", format!("dependency cycle: {}", cycle.join(" -> ")), first)
+                .help("break the cycle: one of these resources must not reference the next"),
+        );
     }
     graph
 }
@@ -328,7 +372,14 @@ pub fn longest_address(path: &[Seg], addresses: &BTreeSet<String>) -> Option<Str
 }
 
 fn component_input<'a>(inst: &'a Instance, props: &'a Props, spec: &'a StackSpec, opts: &'a CompileOptions, region: &'a str) -> ComponentInput<'a> {
-    ComponentInput { address: &inst.address, props, stack: &spec.stack.value, env: &opts.env, region, name_prefix: default_name(&spec.stack.value, &opts.env, &inst.address) }
+    ComponentInput {
+        address: &inst.address,
+        props,
+        stack: &spec.stack.value,
+        env: &opts.env,
+        region,
+        name_prefix: default_name(&spec.stack.value, &opts.env, &inst.address),
+    }
 }
 
 /// Answers what is known before resources exist and leaves every other reference for later, unchecked.
@@ -367,7 +418,10 @@ fn resolve_env<'s>(spec: &'s StackSpec, opts: &CompileOptions, diags: &mut Diagn
         Some(e) => Some(e),
         None => {
             let names: Vec<&str> = spec.environments.keys().map(String::as_str).collect();
-            diags.push(Diagnostic::error("env", format!("unknown environment `{}`; this stack defines: {}", opts.env, names.join(", ")), spec.stack.span).help(spec::suggest(&opts.env, names.iter().copied()).unwrap_or_else(|| "pass one of the environments above with --env".into())));
+            diags.push(
+                Diagnostic::error("env", format!("unknown environment `{}`; this stack defines: {}", opts.env, names.join(", ")), spec.stack.span)
+                    .help(spec::suggest(&opts.env, names.iter().copied()).unwrap_or_else(|| "pass one of the environments above with --env".into())),
+            );
             None
         }
     }
@@ -379,13 +433,19 @@ fn resolve_vars(spec: &StackSpec, env: Option<&spec::EnvSpec>, opts: &CompileOpt
         for k in e.vars.keys() {
             if !spec.vars.contains_key(k) {
                 let span = e.vars.get(k).map(|n| n.span).unwrap_or(e.span);
-                diags.push(Diagnostic::error("unknown-var", format!("environment `{}` sets `{k}`, which is not declared under `vars:`", e.name), span).help(spec::suggest(k, spec.vars.keys().map(String::as_str)).unwrap_or_else(|| format!("declare it: `vars: {{ {k}: <default> }}`"))));
+                diags.push(
+                    Diagnostic::error("unknown-var", format!("environment `{}` sets `{k}`, which is not declared under `vars:`", e.name), span)
+                        .help(spec::suggest(k, spec.vars.keys().map(String::as_str)).unwrap_or_else(|| format!("declare it: `vars: {{ {k}: <default> }}`"))),
+                );
             }
         }
     }
     for k in opts.var_overrides.keys() {
         if !spec.vars.contains_key(k) {
-            diags.push(Diagnostic::error("unknown-var", format!("--var sets `{k}`, which is not declared under `vars:`"), None).help(spec::suggest(k, spec.vars.keys().map(String::as_str)).unwrap_or_else(|| "declare it in the stack file".into())));
+            diags.push(
+                Diagnostic::error("unknown-var", format!("--var sets `{k}`, which is not declared under `vars:`"), None)
+                    .help(spec::suggest(k, spec.vars.keys().map(String::as_str)).unwrap_or_else(|| "declare it in the stack file".into())),
+            );
         }
     }
     for (name, var) in &spec.vars {
@@ -403,19 +463,29 @@ fn resolve_vars(spec: &StackSpec, env: Option<&spec::EnvSpec>, opts: &CompileOpt
             value_span = node.span;
             if let Some(found) = VarType::of(node) {
                 if found != var.ty {
-                    diags.push(Diagnostic::error("var-type", format!("var `{name}` is a {}, but this value is {}", var.ty.name(), node.type_name()), node.span));
+                    diags.push(Diagnostic::error(
+                        "var-type",
+                        format!("var `{name}` is a {}, but this value is {}", var.ty.name(), node.type_name()),
+                        node.span,
+                    ));
                     continue;
                 }
             }
             node_literal(node, file)
         } else {
             let env_name = env.map(|e| e.name.as_str()).unwrap_or(&opts.env);
-            diags.push(Diagnostic::error("missing-var", format!("var `{name}` has no default and no value for environment `{env_name}`"), var.span).help(format!("set it under `environments.{env_name}.vars` or pass --var {name}=VALUE")));
+            diags.push(
+                Diagnostic::error("missing-var", format!("var `{name}` has no default and no value for environment `{env_name}`"), var.span)
+                    .help(format!("set it under `environments.{env_name}.vars` or pass --var {name}=VALUE")),
+            );
             continue;
         };
         if !var.allowed.is_empty() && !var.allowed.iter().any(|a| node_literal(a, file) == value) {
             let allowed: Vec<String> = var.allowed.iter().map(|a| node_literal(a, file).to_string()).collect();
-            diags.push(Diagnostic::error("var-not-allowed", format!("var `{name}` = {value} is not one of the allowed values: {}", allowed.join(", ")), value_span).help(format!("the allowed values are declared with var `{name}` on line {}", var.span.line)));
+            diags.push(
+                Diagnostic::error("var-not-allowed", format!("var `{name}` = {value} is not one of the allowed values: {}", allowed.join(", ")), value_span)
+                    .help(format!("the allowed values are declared with var `{name}` on line {}", var.span.line)),
+            );
         }
         out.insert(name.clone(), value);
     }
@@ -492,7 +562,10 @@ impl BaseScope<'_> {
                 Some(Seg::Name(n)) => match self.vars.get(n) {
                     Some(v) => index_into(v, &path[2..]).map(Lookup::Known),
                     None if self.declared.contains_key(n) => Err(format!("var `{n}` has no usable value (see the error at its declaration)")),
-                    None => Err(format!("no var named `{n}`{}", spec::suggest(n, self.declared.keys().map(String::as_str)).map(|s| format!("; {s}")).unwrap_or_default())),
+                    None => Err(format!(
+                        "no var named `{n}`{}",
+                        spec::suggest(n, self.declared.keys().map(String::as_str)).map(|s| format!("; {s}")).unwrap_or_default()
+                    )),
                 },
                 _ => Err("write `var.NAME`".into()),
             },
@@ -524,7 +597,9 @@ impl Scope for BaseScope<'_> {
     fn lookup(&self, path: &[Seg]) -> Result<Lookup, String> {
         match self.builtin(path) {
             Some(r) => r,
-            None => Err(format!("`{}` cannot be used here: only var, env, region, stack and account_id are known before resources exist", expr::path_text(path))),
+            None => {
+                Err(format!("`{}` cannot be used here: only var, env, region, stack and account_id are known before resources exist", expr::path_text(path)))
+            }
         }
     }
 }
@@ -552,7 +627,11 @@ fn attr_error(schema: &ResourceSchema, attr: &str) -> String {
     let mut all: Vec<&str> = schema.attrs.to_vec();
     all.push("id");
     all.extend(schema.props.iter().map(|p| p.name));
-    format!("{} has no attribute `{attr}`{}", schema.kind, spec::suggest(attr, all.iter().copied()).map(|s| format!("; {s}")).unwrap_or_else(|| format!("; it has: {}", all.join(", "))))
+    format!(
+        "{} has no attribute `{attr}`{}",
+        schema.kind,
+        spec::suggest(attr, all.iter().copied()).map(|s| format!("; {s}")).unwrap_or_else(|| format!("; it has: {}", all.join(", ")))
+    )
 }
 
 impl RefTable<'_> {
@@ -609,7 +688,12 @@ impl RefTable<'_> {
                 }
             }
             let names: Vec<String> = outputs.keys().cloned().collect();
-            return Err(format!("`{address}` has no output `{attr}`{}", spec::suggest(attr, names.iter().map(String::as_str)).map(|s| format!("; {s}")).unwrap_or_else(|| format!("; its outputs: {}", names.join(", ")))));
+            return Err(format!(
+                "`{address}` has no output `{attr}`{}",
+                spec::suggest(attr, names.iter().map(String::as_str))
+                    .map(|s| format!("; {s}"))
+                    .unwrap_or_else(|| format!("; its outputs: {}", names.join(", ")))
+            ));
         }
         if let Some(Some(schema)) = self.kinds.get(name.as_str()) {
             if !schema.has_attr(attr) {
@@ -679,17 +763,20 @@ impl Scope for LocalScope<'_> {
 }
 
 /// Evaluates a node that must be fully known (count, for_each).
-fn eval_node(node: &Node, scope: &dyn Scope, _each: Option<()>, file: &SourceFile, diags: &mut Diagnostics) -> Option<Value> {
-    let v = eval_tree(node, scope, file, diags)?;
+fn eval_node(node: &Node, scope: &dyn Scope, diags: &mut Diagnostics) -> Option<Value> {
+    let v = eval_tree(node, scope, diags)?;
     if expr::contains_unknown(&v) {
-        diags.push(Diagnostic::error("unknown-at-plan", "this value must be known before any resource is created", node.span).help("use vars, env or literals here, not resource attributes"));
+        diags.push(
+            Diagnostic::error("unknown-at-plan", "this value must be known before any resource is created", node.span)
+                .help("use vars, env or literals here, not resource attributes"),
+        );
         return None;
     }
     Some(v)
 }
 
 /// Evaluates every string in a YAML tree; values that depend on resources become unknown markers.
-fn eval_tree(node: &Node, scope: &dyn Scope, file: &SourceFile, diags: &mut Diagnostics) -> Option<Value> {
+fn eval_tree(node: &Node, scope: &dyn Scope, diags: &mut Diagnostics) -> Option<Value> {
     Some(match &node.kind {
         NodeKind::Str(s) => {
             let template = match expr::parse_template(s) {
@@ -730,7 +817,7 @@ fn eval_tree(node: &Node, scope: &dyn Scope, file: &SourceFile, diags: &mut Diag
             let mut out = vec![];
             let mut ok = true;
             for i in items {
-                match eval_tree(i, scope, file, diags) {
+                match eval_tree(i, scope, diags) {
                     Some(v) => out.push(v),
                     None => ok = false,
                 }
@@ -744,7 +831,7 @@ fn eval_tree(node: &Node, scope: &dyn Scope, file: &SourceFile, diags: &mut Diag
             let mut out = serde_json::Map::new();
             let mut ok = true;
             for (k, v) in entries {
-                match eval_tree(v, scope, file, diags) {
+                match eval_tree(v, scope, diags) {
                     Some(v) => {
                         out.insert(k.key_text(), v);
                     }
@@ -782,11 +869,16 @@ fn compile_props(inst: &Instance, scope: &LocalScope, file: &SourceFile, diags: 
         let spec = inst.schema.and_then(|s| s.prop(&name));
         if let Some(schema) = inst.schema {
             if spec.is_none() {
-                diags.push(Diagnostic::error("unknown-property", format!("{} has no property `{name}`", schema.kind), k.span).help(spec::suggest(&name, schema.props.iter().map(|p| p.name)).unwrap_or_else(|| format!("its properties: {}", schema.props.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")))));
+                diags.push(
+                    Diagnostic::error("unknown-property", format!("{} has no property `{name}`", schema.kind), k.span).help(
+                        spec::suggest(&name, schema.props.iter().map(|p| p.name))
+                            .unwrap_or_else(|| format!("its properties: {}", schema.props.iter().map(|p| p.name).collect::<Vec<_>>().join(", "))),
+                    ),
+                );
                 continue;
             }
         }
-        let Some(value) = eval_tree(v, scope, file, diags) else { continue };
+        let Some(value) = eval_tree(v, scope, diags) else { continue };
         if value.is_null() {
             continue;
         }
@@ -810,7 +902,10 @@ fn check_required(inst: &Instance, props: &Props, diags: &mut Diagnostics) {
     let Some(schema) = inst.schema else { return };
     for p in schema.props.iter().filter(|p| p.required) {
         if !props.contains_key(p.name) && inst.spec.props.as_ref().and_then(|n| n.get(p.name)).is_none() {
-            diags.push(Diagnostic::error("missing-property", format!("{} `{}` needs property `{}` ({})", schema.kind, inst.address, p.name, p.doc), inst.spec.span).help(format!("add `{}:` under `props:`", p.name)));
+            diags.push(
+                Diagnostic::error("missing-property", format!("{} `{}` needs property `{}` ({})", schema.kind, inst.address, p.name, p.doc), inst.spec.span)
+                    .help(format!("add `{}:` under `props:`", p.name)),
+            );
         }
     }
 }
@@ -846,7 +941,9 @@ fn coerce(v: &Value, ty: PropType, node: &Node, file: &SourceFile) -> Result<Val
                 Err("a list with non-string items".into())
             }
         }
-        (PropType::StringMap, Value::Object(m)) => Ok(Value::Object(m.iter().map(|(k, x)| (k.clone(), if let Value::Number(_) | Value::Bool(_) = x { Value::String(x.to_string()) } else { x.clone() })).collect())),
+        (PropType::StringMap, Value::Object(m)) => Ok(Value::Object(
+            m.iter().map(|(k, x)| (k.clone(), if let Value::Number(_) | Value::Bool(_) = x { Value::String(x.to_string()) } else { x.clone() })).collect(),
+        )),
         (PropType::Object, Value::Object(_) | Value::Array(_)) => Ok(v.clone()),
         (PropType::Policy, Value::Object(m)) => {
             if m.contains_key("Statement") {
@@ -860,10 +957,10 @@ fn coerce(v: &Value, ty: PropType, node: &Node, file: &SourceFile) -> Result<Val
     }
 }
 
-fn merge_tags(spec: &StackSpec, inst: &Instance, owner: &Owner, scope: &dyn Scope, file: &SourceFile, diags: &mut Diagnostics) -> Tags {
+fn merge_tags(spec: &StackSpec, inst: &Instance, owner: &Owner, scope: &dyn Scope, diags: &mut Diagnostics) -> Tags {
     // Reserved keys (`cairn:`, `aws:`) were refused, at the key, when the spec was read.
     let put = |k: &str, node: &Node, diags: &mut Diagnostics| -> Option<String> {
-        match eval_tree(node, scope, file, diags) {
+        match eval_tree(node, scope, diags) {
             Some(Value::String(s)) => Some(s),
             Some(v @ (Value::Number(_) | Value::Bool(_))) => Some(v.to_string()),
             Some(_) => {
@@ -895,11 +992,27 @@ fn check_required_tags(spec: &StackSpec, inst: &Instance, address: &str, tags: &
     if missing.is_empty() {
         return;
     }
-    let excepted = spec.policy.exceptions.iter().any(|e| e.rule.value == "required-tags" && (e.address.value == inst.spec.name || e.address.value == inst.address || e.address.value == address));
+    let excepted = spec
+        .policy
+        .exceptions
+        .iter()
+        .any(|e| e.rule.value == "required-tags" && (e.address.value == inst.spec.name || e.address.value == inst.address || e.address.value == address));
     if !excepted {
         diags.push(
-            Diagnostic::error("required-tags", format!("`{}` lacks required tag{} {}", inst.address, if missing.len() > 1 { "s" } else { "" }, missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")), inst.spec.span)
-                .help(format!("add them under this resource's `tags:` or the stack's `tags:` (required by policy.required_tags: {})", spec.policy.required_tags.iter().map(|t| t.value.as_str()).collect::<Vec<_>>().join(", "))),
+            Diagnostic::error(
+                "required-tags",
+                format!(
+                    "`{}` lacks required tag{} {}",
+                    inst.address,
+                    if missing.len() > 1 { "s" } else { "" },
+                    missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+                ),
+                inst.spec.span,
+            )
+            .help(format!(
+                "add them under this resource's `tags:` or the stack's `tags:` (required by policy.required_tags: {})",
+                spec.policy.required_tags.iter().map(|t| t.value.as_str()).collect::<Vec<_>>().join(", ")
+            )),
         );
     }
 }

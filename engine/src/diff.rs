@@ -78,10 +78,19 @@ fn normalize_statement(s: Value) -> Value {
                         other => other,
                     },
                     "Condition" => match v {
-                        Value::Object(ops) => Value::Object(ops.into_iter().map(|(op, keys)| (op, match keys {
-                            Value::Object(km) => Value::Object(km.into_iter().map(|(ck, cv)| (ck, as_sorted_strings(cv))).collect()),
-                            other => other,
-                        })).collect()),
+                        Value::Object(ops) => Value::Object(
+                            ops.into_iter()
+                                .map(|(op, keys)| {
+                                    (
+                                        op,
+                                        match keys {
+                                            Value::Object(km) => Value::Object(km.into_iter().map(|(ck, cv)| (ck, as_sorted_strings(cv))).collect()),
+                                            other => other,
+                                        },
+                                    )
+                                })
+                                .collect(),
+                        ),
                         other => other,
                     },
                     _ => v,

@@ -250,7 +250,10 @@ impl ExprParser<'_, '_> {
         while self.peek().is_some_and(|c| c.is_ascii_digit()) {
             self.pos += 1;
         }
-        self.src[start..self.pos].parse::<i64>().map(|n| Expr::Lit(Value::from(n))).map_err(|_| ExprError::new("expression", "invalid number", start, self.pos - start))
+        self.src[start..self.pos]
+            .parse::<i64>()
+            .map(|n| Expr::Lit(Value::from(n)))
+            .map_err(|_| ExprError::new("expression", "invalid number", start, self.pos - start))
     }
 }
 
@@ -312,12 +315,25 @@ fn to_text(v: &Value) -> Result<String, String> {
     }
 }
 
-const FUNCTIONS: &[(&str, usize, usize)] = &[("cidrsubnet", 3, 3), ("join", 2, 2), ("format", 1, usize::MAX), ("lookup", 2, 3), ("lower", 1, 1), ("upper", 1, 1), ("length", 1, 1), ("replace", 3, 3), ("jsondecode", 1, 1), ("jsonencode", 1, 1)];
+const FUNCTIONS: &[(&str, usize, usize)] = &[
+    ("cidrsubnet", 3, 3),
+    ("join", 2, 2),
+    ("format", 1, usize::MAX),
+    ("lookup", 2, 3),
+    ("lower", 1, 1),
+    ("upper", 1, 1),
+    ("length", 1, 1),
+    ("replace", 3, 3),
+    ("jsondecode", 1, 1),
+    ("jsonencode", 1, 1),
+];
 
 fn check_arity(name: &str, n: usize) -> Result<(), String> {
     match FUNCTIONS.iter().find(|(f, _, _)| *f == name) {
         None => Err(format!("unknown function `{name}`; available: {}", FUNCTIONS.iter().map(|f| f.0).collect::<Vec<_>>().join(", "))),
-        Some((_, min, max)) if n < *min || n > *max => Err(if min == max { format!("{name}() takes {min} arguments, got {n}") } else { format!("{name}() takes at least {min} arguments, got {n}") }),
+        Some((_, min, max)) if n < *min || n > *max => {
+            Err(if min == max { format!("{name}() takes {min} arguments, got {n}") } else { format!("{name}() takes at least {min} arguments, got {n}") })
+        }
         Some(_) => Ok(()),
     }
 }

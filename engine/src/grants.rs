@@ -16,12 +16,16 @@ fn actions(verb: &str, kind: &str) -> Option<(&'static [&'static str], &'static 
     const DECRYPT: &[&str] = &["kms:Decrypt"];
     const ENCRYPT: &[&str] = &["kms:Decrypt", "kms:GenerateDataKey"];
     Some(match (kind, verb) {
-        ("aws.sqs.queue", "consume") => (&["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"], &[], DECRYPT),
+        ("aws.sqs.queue", "consume") => {
+            (&["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"], &[], DECRYPT)
+        }
         ("aws.sqs.queue", "send" | "publish") => (&["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"], &[], ENCRYPT),
         ("aws.sns.topic", "publish" | "send") => (&["sns:Publish"], &[], ENCRYPT),
         ("aws.s3.bucket", "read") => (&["s3:ListBucket"], &["s3:GetObject", "s3:GetObjectVersion"], DECRYPT),
         ("aws.s3.bucket", "write") => (&[], &["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"], ENCRYPT),
-        ("aws.s3.bucket", "read_write") => (&["s3:ListBucket"], &["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], ENCRYPT),
+        ("aws.s3.bucket", "read_write") => {
+            (&["s3:ListBucket"], &["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], ENCRYPT)
+        }
         ("aws.kms.key", "encrypt") => (&["kms:Encrypt", "kms:GenerateDataKey"], &[], &[]),
         ("aws.kms.key", "decrypt") => (&["kms:Decrypt"], &[], &[]),
         ("secretsmanager", "read") => (&["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], &[], DECRYPT),
@@ -92,7 +96,10 @@ pub fn compile_grants(grants: &Value, nodes: &BTreeMap<String, ResourceNode>) ->
         };
         let Some((on_arn, on_objects, kms)) = actions(verb, &kind) else {
             let ok = verbs_for(&kind);
-            errors.push(format!("grant {i}: `{verb}` does not apply to {kind}{}", if ok.is_empty() { String::new() } else { format!("; it accepts {}", ok.join(", ")) }));
+            errors.push(format!(
+                "grant {i}: `{verb}` does not apply to {kind}{}",
+                if ok.is_empty() { String::new() } else { format!("; it accepts {}", ok.join(", ")) }
+            ));
             continue;
         };
         let sid = |part: &str| format!("{}{}{i}", capitalise(verb), part);

@@ -54,7 +54,10 @@ fn unscoped(action: &str) -> bool {
         "ec2:AllocateAddress",
     ];
     // EC2 Describe calls and most creates cannot be scoped by ARN before the resource exists.
-    ACCOUNT_WIDE.contains(&action) || action.starts_with("ec2:Describe") || action.starts_with("rds:Describe") || action.starts_with("ec2:Create") && action != "ec2:CreateTags"
+    ACCOUNT_WIDE.contains(&action)
+        || action.starts_with("ec2:Describe")
+        || action.starts_with("rds:Describe")
+        || action.starts_with("ec2:Create") && action != "ec2:CreateTags"
 }
 
 /// The ARN patterns of one kind's resources in this stack.
@@ -133,5 +136,11 @@ pub fn generate(graph: &ResourceGraph, extra_kinds: &BTreeSet<String>, registry:
 
 /// Every action in a generated policy, for diffs between two versions of a stack.
 pub fn actions_of(policy: &Value) -> BTreeSet<String> {
-    policy["Statement"].as_array().into_iter().flatten().flat_map(|s| s["Action"].as_array().cloned().unwrap_or_default()).filter_map(|a| a.as_str().map(str::to_string)).collect()
+    policy["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["Action"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect()
 }

@@ -170,7 +170,10 @@ pub struct KnownScope {
 
 impl KnownScope {
     pub fn from_records(records: &BTreeMap<String, ResourceRecord>, account_id: Option<String>) -> KnownScope {
-        let resources = records.values().map(|r| (r.address.clone(), Observed { id: r.id.clone(), props: r.props.clone(), attrs: r.attrs.clone(), tags: r.tags.clone() })).collect();
+        let resources = records
+            .values()
+            .map(|r| (r.address.clone(), Observed { id: r.id.clone(), props: r.props.clone(), attrs: r.attrs.clone(), tags: r.tags.clone() }))
+            .collect();
         KnownScope { resources, account_id }
     }
 }
@@ -205,7 +208,14 @@ impl Scope for KnownScope {
 }
 
 /// Compares desired properties and tags with what AWS holds.
-pub fn diff_resource(schema_props: &[crate::provider::PropSpec], taggable: bool, desired: &Props, tags: &Tags, observed: &Observed, ignore: &[String]) -> Vec<Change> {
+pub fn diff_resource(
+    schema_props: &[crate::provider::PropSpec],
+    taggable: bool,
+    desired: &Props,
+    tags: &Tags,
+    observed: &Observed,
+    ignore: &[String],
+) -> Vec<Change> {
     let mut changes = vec![];
     for p in schema_props {
         if p.local || ignore.iter().any(|i| i == p.name) {
@@ -228,7 +238,12 @@ pub fn diff_resource(schema_props: &[crate::provider::PropSpec], taggable: bool,
         for k in keys {
             let (a, b) = (observed.tags.get(k), tags.get(k));
             if a != b {
-                changes.push(Change { path: format!("tags[\"{k}\"]"), before: a.map(|v| Value::String(v.clone())), after: b.map(|v| Value::String(v.clone())), forces_replacement: false });
+                changes.push(Change {
+                    path: format!("tags[\"{k}\"]"),
+                    before: a.map(|v| Value::String(v.clone())),
+                    after: b.map(|v| Value::String(v.clone())),
+                    forces_replacement: false,
+                });
             }
         }
     }
@@ -254,7 +269,12 @@ fn drift_of(record: &ResourceRecord, observed: &Observed) -> Vec<Change> {
     for k in tag_keys {
         let (a, b) = (record.tags.get(k), observed.tags.get(k));
         if a != b {
-            changes.push(Change { path: format!("tags[\"{k}\"]"), before: a.map(|v| Value::String(v.clone())), after: b.map(|v| Value::String(v.clone())), forces_replacement: false });
+            changes.push(Change {
+                path: format!("tags[\"{k}\"]"),
+                before: a.map(|v| Value::String(v.clone())),
+                after: b.map(|v| Value::String(v.clone())),
+                forces_replacement: false,
+            });
         }
     }
     changes
@@ -325,7 +345,17 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
             let deps: Vec<String> = node.deps.iter().cloned().collect();
             let record = records.get(address);
             let obs = observed.get(address);
-            let mut action = PlannedAction { address: address.clone(), kind: node.kind.clone(), action: Action::Create, reasons: vec![], id: None, desired: Some(desired), changes: vec![], deps, replace_order: None };
+            let mut action = PlannedAction {
+                address: address.clone(),
+                kind: node.kind.clone(),
+                action: Action::Create,
+                reasons: vec![],
+                id: None,
+                desired: Some(desired),
+                changes: vec![],
+                deps,
+                replace_order: None,
+            };
             match (record, obs) {
                 (None, _) => {
                     action.changes = creation_changes(&props, &node.tags, schema.taggable);
@@ -353,7 +383,11 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
                     if !forcing.is_empty() {
                         action.action = Action::Replace;
                         for c in forcing {
-                            let why = if c.after.as_ref().is_some_and(expr::contains_unknown) { "may force replacement (its new value is known only after apply)" } else { "forces replacement" };
+                            let why = if c.after.as_ref().is_some_and(expr::contains_unknown) {
+                                "may force replacement (its new value is known only after apply)"
+                            } else {
+                                "forces replacement"
+                            };
                             action.reasons.push(format!("`{}` {why}", c.path));
                         }
                     } else if !action.changes.is_empty() {
@@ -374,7 +408,8 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
                 }
             }
             if action.action == Action::Replace {
-                action.replace_order = Some(if node.lifecycle.create_before_destroy { ReplaceOrder::CreateBeforeDelete } else { ReplaceOrder::DeleteBeforeCreate });
+                action.replace_order =
+                    Some(if node.lifecycle.create_before_destroy { ReplaceOrder::CreateBeforeDelete } else { ReplaceOrder::DeleteBeforeCreate });
                 if node.lifecycle.protect && !input.allow_destroy.contains(address) {
                     errors.push(PlanError::Protected { address: address.clone(), verb: "replace" });
                 }
@@ -395,11 +430,31 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
         }
         if matches!(observed.get(addr), Some(None)) {
             // Already gone: deleting it only forgets the record.
-            actions.push(PlannedAction { address: addr.clone(), kind: r.kind.clone(), action: Action::Delete, reasons: vec!["it no longer exists; only the state record is removed".into()], id: Some(r.id.clone()), desired: None, changes: vec![], deps: r.deps.clone(), replace_order: None });
+            actions.push(PlannedAction {
+                address: addr.clone(),
+                kind: r.kind.clone(),
+                action: Action::Delete,
+                reasons: vec!["it no longer exists; only the state record is removed".into()],
+                id: Some(r.id.clone()),
+                desired: None,
+                changes: vec![],
+                deps: r.deps.clone(),
+                replace_order: None,
+            });
             continue;
         }
         let reason = if input.mode == PlanMode::Destroy { "destroy was requested" } else { "it is no longer in the stack" };
-        actions.push(PlannedAction { address: addr.clone(), kind: r.kind.clone(), action: Action::Delete, reasons: vec![reason.into()], id: Some(r.id.clone()), desired: None, changes: vec![], deps: r.deps.clone(), replace_order: None });
+        actions.push(PlannedAction {
+            address: addr.clone(),
+            kind: r.kind.clone(),
+            action: Action::Delete,
+            reasons: vec![reason.into()],
+            id: Some(r.id.clone()),
+            desired: None,
+            changes: vec![],
+            deps: r.deps.clone(),
+            replace_order: None,
+        });
     }
     actions.sort_by(|a, b| a.address.cmp(&b.address));
 
@@ -440,16 +495,29 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
         drift,
         moved,
         outputs,
-        exceptions: graph.exceptions.iter().map(|(rule, address, reason)| PolicyException { rule: rule.clone(), address: address.clone(), reason: reason.clone() }).collect(),
+        exceptions: graph
+            .exceptions
+            .iter()
+            .map(|(rule, address, reason)| PolicyException { rule: rule.clone(), address: address.clone(), reason: reason.clone() })
+            .collect(),
         summary,
         backend: None,
     })
 }
 
 fn creation_changes(props: &Props, tags: &Tags, taggable: bool) -> Vec<Change> {
-    let mut changes: Vec<Change> = props.iter().map(|(k, v)| Change { path: k.clone(), before: None, after: Some(v.clone()), forces_replacement: false }).collect();
+    // Sorted by name: map iteration order depends on a serde_json feature other crates may enable.
+    let mut keys: Vec<&String> = props.keys().collect();
+    keys.sort();
+    let mut changes: Vec<Change> =
+        keys.into_iter().map(|k| Change { path: k.clone(), before: None, after: props.get(k).cloned(), forces_replacement: false }).collect();
     if taggable {
-        changes.extend(tags.iter().map(|(k, v)| Change { path: format!("tags[\"{k}\"]"), before: None, after: Some(Value::String(v.clone())), forces_replacement: false }));
+        changes.extend(tags.iter().map(|(k, v)| Change {
+            path: format!("tags[\"{k}\"]"),
+            before: None,
+            after: Some(Value::String(v.clone())),
+            forces_replacement: false,
+        }));
     }
     changes
 }

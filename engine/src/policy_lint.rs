@@ -41,7 +41,8 @@ enum DocKind {
     Trust,
 }
 
-const ADMIN_POLICIES: &[&str] = &["arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::aws:policy/PowerUserAccess", "arn:aws:iam::aws:policy/IAMFullAccess"];
+const ADMIN_POLICIES: &[&str] =
+    &["arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::aws:policy/PowerUserAccess", "arn:aws:iam::aws:policy/IAMFullAccess"];
 
 /// Actions that AWS does not scope to a resource, for which `Resource: "*"` is the only choice.
 fn unscoped(action: &str) -> bool {
@@ -59,7 +60,11 @@ fn unscoped(action: &str) -> bool {
         "ec2:CreateTags",
     ];
     let verb = action.split(':').nth(1).unwrap_or("");
-    EXACT.contains(&action) || verb.starts_with("List") || action.starts_with("ec2:Describe") || action.starts_with("rds:Describe") || action.starts_with("logs:Describe")
+    EXACT.contains(&action)
+        || verb.starts_with("List")
+        || action.starts_with("ec2:Describe")
+        || action.starts_with("rds:Describe")
+        || action.starts_with("logs:Describe")
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -82,7 +87,14 @@ fn check_doc(doc: &Value, kind: DocKind, address: &str, prop: &str, location: &s
         _ => return,
     };
     let mut push = |rule: &'static str, i: usize, message: String, hint: &str| {
-        out.push(Finding { rule, address: address.to_string(), location: format!("{location} Statement[{i}]"), message, hint: hint.to_string(), prop: prop.to_string() });
+        out.push(Finding {
+            rule,
+            address: address.to_string(),
+            location: format!("{location} Statement[{i}]"),
+            message,
+            hint: hint.to_string(),
+            prop: prop.to_string(),
+        });
     };
     for (i, s) in stmts.iter().enumerate() {
         let allow = s.get("Effect").and_then(Value::as_str) == Some("Allow");
@@ -92,7 +104,12 @@ fn check_doc(doc: &Value, kind: DocKind, address: &str, prop: &str, location: &s
         let actions = strings(s.get("Action"));
         let resources = strings(s.get("Resource"));
         if s.get("NotAction").is_some() {
-            push("iam-not-action", i, "Allow with NotAction grants every action not listed, including ones AWS adds later".into(), "list the actions to allow in Action instead");
+            push(
+                "iam-not-action",
+                i,
+                "Allow with NotAction grants every action not listed, including ones AWS adds later".into(),
+                "list the actions to allow in Action instead",
+            );
         }
         if s.get("NotResource").is_some() {
             push("iam-not-resource", i, "Allow with NotResource applies to every resource not listed".into(), "list the resources in Resource instead");
@@ -100,19 +117,37 @@ fn check_doc(doc: &Value, kind: DocKind, address: &str, prop: &str, location: &s
         if kind == DocKind::Identity {
             for a in &actions {
                 if a == "*" || a.ends_with(":*") {
-                    push("iam-wildcard-action", i, format!("Action `{a}` allows every action{}", if a == "*" { " in every service" } else { " of the service" }), "list the exact actions needed (`cairn iam-actions` shows what each resource type calls)");
+                    push(
+                        "iam-wildcard-action",
+                        i,
+                        format!("Action `{a}` allows every action{}", if a == "*" { " in every service" } else { " of the service" }),
+                        "list the exact actions needed (`cairn iam-actions` shows what each resource type calls)",
+                    );
                 }
             }
             let any_resource = resources.iter().any(|r| r == "*");
             if any_resource {
                 let scoped: Vec<&String> = actions.iter().filter(|a| !unscoped(a)).collect();
                 if !scoped.is_empty() {
-                    push("iam-wildcard-resource", i, format!("Resource \"*\" for actions that can be scoped to resources: {}", scoped.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")), "name the ARNs (reference them, e.g. ${orders.arn}) or use grants");
+                    push(
+                        "iam-wildcard-resource",
+                        i,
+                        format!(
+                            "Resource \"*\" for actions that can be scoped to resources: {}",
+                            scoped.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                        "name the ARNs (reference them, e.g. ${orders.arn}) or use grants",
+                    );
                 }
             }
             let passrole = actions.iter().any(|a| a == "iam:PassRole" || a == "iam:*" || a == "*");
             if passrole && any_resource {
-                push("iam-passrole-wildcard", i, "iam:PassRole on any role lets the holder hand any role, including admin roles, to a service".into(), "scope Resource to the role ARNs that must be passed");
+                push(
+                    "iam-passrole-wildcard",
+                    i,
+                    "iam:PassRole on any role lets the holder hand any role, including admin roles, to a service".into(),
+                    "scope Resource to the role ARNs that must be passed",
+                );
             }
         }
         if matches!(kind, DocKind::Resource | DocKind::Trust) {
@@ -123,7 +158,12 @@ fn check_doc(doc: &Value, kind: DocKind, address: &str, prop: &str, location: &s
                 _ => false,
             };
             if public && s.get("Condition").is_none_or(|c| c.as_object().is_none_or(|m| m.is_empty())) {
-                push("iam-public-principal", i, "Principal \"*\" with no condition lets anyone, in any account, use this".into(), "name the principals, or add a condition such as aws:SourceArn or aws:PrincipalOrgID");
+                push(
+                    "iam-public-principal",
+                    i,
+                    "Principal \"*\" with no condition lets anyone, in any account, use this".into(),
+                    "name the principals, or add a condition such as aws:SourceArn or aws:PrincipalOrgID",
+                );
             }
         }
         if kind == DocKind::Trust && actions.iter().any(|a| a == "sts:AssumeRoleWithWebIdentity") {
@@ -134,12 +174,22 @@ fn check_doc(doc: &Value, kind: DocKind, address: &str, prop: &str, location: &s
                 .unwrap_or_default();
             let has = |suffix: &str| conds.iter().any(|(k, _)| k.ends_with(suffix));
             if !has(":aud") || !has(":sub") {
-                push("iam-web-identity-trust", i, "a web-identity trust must pin both the audience (`:aud`) and the subject (`:sub`)".into(), "add StringEquals conditions on <issuer>:aud (sts.amazonaws.com) and <issuer>:sub (e.g. repo:ORG/REPO:environment:prod)");
+                push(
+                    "iam-web-identity-trust",
+                    i,
+                    "a web-identity trust must pin both the audience (`:aud`) and the subject (`:sub`)".into(),
+                    "add StringEquals conditions on <issuer>:aud (sts.amazonaws.com) and <issuer>:sub (e.g. repo:ORG/REPO:environment:prod)",
+                );
             }
             for (k, values) in conds.iter().filter(|(k, _)| k.ends_with(":sub")) {
                 for v in values {
                     if v == "*" || v.ends_with("/*") || v.ends_with(":*") || v.starts_with('*') {
-                        push("iam-web-identity-trust", i, format!("`{k}` = \"{v}\" lets any repository or workload matching the wildcard assume the role"), "pin the subject to one repository and environment or branch: repo:ORG/REPO:environment:ENV");
+                        push(
+                            "iam-web-identity-trust",
+                            i,
+                            format!("`{k}` = \"{v}\" lets any repository or workload matching the wildcard assume the role"),
+                            "pin the subject to one repository and environment or branch: repo:ORG/REPO:environment:ENV",
+                        );
                     }
                 }
             }
@@ -224,13 +274,20 @@ mod tests {
             { "Effect": "Deny", "Action": "*", "Resource": "*" }
         ] } } }));
         let f = check_node(&n);
-        assert_eq!(rules(&f), ["iam-wildcard-action", "iam-wildcard-resource", "iam-passrole-wildcard", "iam-wildcard-action", "iam-wildcard-resource", "iam-passrole-wildcard"]);
+        assert_eq!(
+            rules(&f),
+            ["iam-wildcard-action", "iam-wildcard-resource", "iam-passrole-wildcard", "iam-wildcard-action", "iam-wildcard-resource", "iam-passrole-wildcard"]
+        );
         assert_eq!(f[3].location, "inline_policies.p Statement[1]");
     }
 
     #[test]
     fn web_identity_trust_needs_aud_and_pinned_sub() {
-        let trust = |cond: Value| role(json!({ "assume_role_policy": { "Statement": [{ "Effect": "Allow", "Principal": { "Federated": "arn:p" }, "Action": "sts:AssumeRoleWithWebIdentity", "Condition": cond }] } }));
+        let trust = |cond: Value| {
+            role(
+                json!({ "assume_role_policy": { "Statement": [{ "Effect": "Allow", "Principal": { "Federated": "arn:p" }, "Action": "sts:AssumeRoleWithWebIdentity", "Condition": cond }] } }),
+            )
+        };
         assert_eq!(rules(&check_node(&trust(json!({ "StringEquals": { "x:sub": "repo:o/r:environment:prod" } })))), ["iam-web-identity-trust"]);
         assert_eq!(rules(&check_node(&trust(json!({ "StringLike": { "x:sub": "repo:o/*", "x:aud": "sts.amazonaws.com" } })))), ["iam-web-identity-trust"]);
         assert!(check_node(&trust(json!({ "StringEquals": { "x:sub": "repo:o/r:environment:prod", "x:aud": "sts.amazonaws.com" } }))).is_empty());
@@ -238,7 +295,9 @@ mod tests {
 
     #[test]
     fn public_principals_and_admin_policies() {
-        let mut n = role(json!({ "managed_policy_arns": ["arn:aws:iam::aws:policy/AdministratorAccess"], "assume_role_policy": { "Statement": [{ "Effect": "Allow", "Principal": { "AWS": "*" }, "Action": "sts:AssumeRole" }] } }));
+        let mut n = role(
+            json!({ "managed_policy_arns": ["arn:aws:iam::aws:policy/AdministratorAccess"], "assume_role_policy": { "Statement": [{ "Effect": "Allow", "Principal": { "AWS": "*" }, "Action": "sts:AssumeRole" }] } }),
+        );
         assert_eq!(rules(&check_node(&n)), ["iam-public-principal", "iam-admin-policy"]);
         n.kind = "aws.sqs.queue".into();
         n.props = json!({ "policy": { "Statement": [{ "Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": "*", "Condition": { "ArnEquals": { "aws:SourceArn": "arn:t" } } }] } }).as_object().cloned().unwrap_or_default();

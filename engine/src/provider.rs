@@ -169,9 +169,7 @@ impl Owner {
 
     /// Whether a set of tags read from the cloud marks a resource as this owner's.
     pub fn matches(&self, tags: &Tags) -> bool {
-        tags.get(Self::STACK_TAG) == Some(&self.stack)
-            && tags.get(Self::ENV_TAG) == Some(&self.env)
-            && tags.get(Self::ADDRESS_TAG) == Some(&self.address)
+        tags.get(Self::STACK_TAG) == Some(&self.stack) && tags.get(Self::ENV_TAG) == Some(&self.env) && tags.get(Self::ADDRESS_TAG) == Some(&self.address)
     }
 }
 

@@ -67,8 +67,20 @@ pub async fn reconcile(store: &dyn StateStore, registry: &Registry, graph: Optio
         let Some(kind) = registry.get(&intent.kind) else {
             return Err(RefreshError::UnknownKind { address: intent.address.clone(), kind: intent.kind.clone() });
         };
-        let deps = graph.and_then(|g| g.nodes.get(&intent.address)).map(|n| n.deps.iter().cloned().collect()).or_else(|| snapshot.resources.get(&intent.address).map(|r| r.deps.clone())).unwrap_or_default();
-        let record = |o: &Observed| ResourceRecord { address: intent.address.clone(), kind: intent.kind.clone(), id: o.id.clone(), props: o.props.clone(), attrs: o.attrs.clone(), tags: o.tags.clone(), deps: deps.clone() };
+        let deps = graph
+            .and_then(|g| g.nodes.get(&intent.address))
+            .map(|n| n.deps.iter().cloned().collect())
+            .or_else(|| snapshot.resources.get(&intent.address).map(|r| r.deps.clone()))
+            .unwrap_or_default();
+        let record = |o: &Observed| ResourceRecord {
+            address: intent.address.clone(),
+            kind: intent.kind.clone(),
+            id: o.id.clone(),
+            props: o.props.clone(),
+            attrs: o.attrs.clone(),
+            tags: o.tags.clone(),
+            deps: deps.clone(),
+        };
         let read_err = |error| RefreshError::Read { address: intent.address.clone(), kind: intent.kind.clone(), error };
         let (outcome, result) = match intent.action {
             JournalAction::Create => {

@@ -235,7 +235,10 @@ impl Reader<'_> {
         for (k, v) in self.map(node, what) {
             let key = k.key_text();
             if key.starts_with("cairn:") || key.starts_with("aws:") {
-                self.diags.push(Diagnostic::error("reserved-tag", format!("tag key `{key}` is reserved"), k.span).help("`cairn:` tags are set by cairn to track ownership; `aws:` tags belong to AWS"));
+                self.diags.push(
+                    Diagnostic::error("reserved-tag", format!("tag key `{key}` is reserved"), k.span)
+                        .help("`cairn:` tags are set by cairn to track ownership; `aws:` tags belong to AWS"),
+                );
             } else {
                 out.insert(key, v.clone());
             }
@@ -261,7 +264,10 @@ pub fn read_stack(root: &Node, diags: &mut Diagnostics) -> Option<StackSpec> {
     let stack = match root.get("stack") {
         Some(n) => r.string(n, "`stack`"),
         None => {
-            r.diags.push(Diagnostic::error("missing-key", "the stack file has no `stack:` name", root.span).help("add `stack: NAME` at the top; state is kept per stack and environment"));
+            r.diags.push(
+                Diagnostic::error("missing-key", "the stack file has no `stack:` name", root.span)
+                    .help("add `stack: NAME` at the top; state is kept per stack and environment"),
+            );
             None
         }
     };
@@ -302,14 +308,19 @@ pub fn read_stack(root: &Node, diags: &mut Diagnostics) -> Option<StackSpec> {
                 r.err("name", format!("var name `{name}` may only hold letters, digits, `-` and `_`"), k.span);
             }
             // A var is either a bare default (typed by it) or `{ type, default, allowed, description }`.
-            let is_long_form = v.as_map().is_some_and(|m| !m.is_empty() && m.iter().all(|(k, _)| VAR_KEYS.contains(&k.key_text().as_str())) && (v.get("type").is_some() || v.get("default").is_some()));
+            let is_long_form = v.as_map().is_some_and(|m| {
+                !m.is_empty() && m.iter().all(|(k, _)| VAR_KEYS.contains(&k.key_text().as_str())) && (v.get("type").is_some() || v.get("default").is_some())
+            });
             let spec = if is_long_form {
                 let default = v.get("default").cloned();
                 let ty = match v.get("type").and_then(|t| r.string(t, "`type`")) {
                     Some(t) => match VarType::parse(&t.value) {
                         Some(ty) => ty,
                         None => {
-                            r.diags.push(Diagnostic::error("type", format!("unknown var type `{}`", t.value), t.span).help("use one of: string, number, bool, list, map"));
+                            r.diags.push(
+                                Diagnostic::error("type", format!("unknown var type `{}`", t.value), t.span)
+                                    .help("use one of: string, number, bool, list, map"),
+                            );
                             VarType::String
                         }
                     },
@@ -342,7 +353,10 @@ pub fn read_stack(root: &Node, diags: &mut Diagnostics) -> Option<StackSpec> {
                 let address = e.get("address").and_then(|n| r.string(n, "`address`"));
                 let reason = e.get("reason").and_then(|n| n.as_str()).unwrap_or("").trim().to_string();
                 if reason.is_empty() {
-                    r.diags.push(Diagnostic::error("exception-reason", "a policy exception must give a `reason`", e.span).help("say why the rule does not apply; the reason is shown in every plan"));
+                    r.diags.push(
+                        Diagnostic::error("exception-reason", "a policy exception must give a `reason`", e.span)
+                            .help("say why the rule does not apply; the reason is shown in every plan"),
+                    );
                 }
                 if let (Some(rule), Some(address)) = (rule, address) {
                     policy.exceptions.push(PolicyException { rule, address, reason });
@@ -353,7 +367,10 @@ pub fn read_stack(root: &Node, diags: &mut Diagnostics) -> Option<StackSpec> {
 
     let mut resources = BTreeMap::new();
     match root.get("resources") {
-        None => r.diags.push(Diagnostic::error("missing-key", "the stack file has no `resources:`", root.span).help("add a `resources:` mapping; see `cairn schema` for the resource types")),
+        None => r.diags.push(
+            Diagnostic::error("missing-key", "the stack file has no `resources:`", root.span)
+                .help("add a `resources:` mapping; see `cairn schema` for the resource types"),
+        ),
         Some(res) => {
             for (k, v) in r.map(res, "`resources`") {
                 let name = k.key_text();
@@ -366,7 +383,10 @@ pub fn read_stack(root: &Node, diags: &mut Diagnostics) -> Option<StackSpec> {
                 let kind = match v.get("type") {
                     Some(t) => r.string(t, "`type`"),
                     None => {
-                        r.diags.push(Diagnostic::error("missing-key", format!("resource `{name}` has no `type`"), k.span).help("for example `type: aws.sqs.queue`; `cairn schema` lists the types"));
+                        r.diags.push(
+                            Diagnostic::error("missing-key", format!("resource `{name}` has no `type`"), k.span)
+                                .help("for example `type: aws.sqs.queue`; `cairn schema` lists the types"),
+                        );
                         None
                     }
                 };

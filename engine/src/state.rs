@@ -72,6 +72,8 @@ pub enum JournalAction {
 }
 
 /// How a journaled mutation ended. `finish_op` applies the record change in the same transaction.
+// One outcome lives for the length of one call; boxing the record would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum OpOutcome {
     /// The resource now exists as recorded.

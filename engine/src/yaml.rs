@@ -164,7 +164,10 @@ fn scalar(value: String, style: TScalarStyle, span: Span) -> Node {
 /// YAML 1.2 core-schema floats only: `1.5`, `-2e3`; not `inf`, `nan` or dotted versions like `1.2.3`.
 fn looks_like_float(v: &str) -> bool {
     let body = v.strip_prefix(['-', '+']).unwrap_or(v);
-    !body.is_empty() && body.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.') && body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+')) && body.matches('.').count() <= 1
+    !body.is_empty()
+        && body.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.')
+        && body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
+        && body.matches('.').count() <= 1
 }
 
 impl MarkedEventReceiver for Builder<'_> {

@@ -115,7 +115,9 @@ impl AwsContext {
 
     /// S3 with path-style addressing when talking to a local endpoint.
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&self.config).force_path_style(self.s3_force_path_style).interceptor(self.calls.clone()).build())
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.config).force_path_style(self.s3_force_path_style).interceptor(self.calls.clone()).build(),
+        )
     }
 
     pub fn region(&self) -> String {

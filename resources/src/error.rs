@@ -74,7 +74,13 @@ pub fn class_of(code: &str) -> Option<fn(String) -> ProviderError> {
         Some(ProviderError::AccessDenied)
     } else if RETRYABLE.contains(&code) {
         Some(ProviderError::Retryable)
-    } else if code.starts_with("Invalid") || code.starts_with("Malformed") || code.ends_with("ValidationException") || code == "ValidationError" || code == "LimitExceeded" || code == "LimitExceededException" {
+    } else if code.starts_with("Invalid")
+        || code.starts_with("Malformed")
+        || code.ends_with("ValidationException")
+        || code == "ValidationError"
+        || code == "LimitExceeded"
+        || code == "LimitExceededException"
+    {
         Some(ProviderError::Invalid)
     } else {
         None
@@ -110,9 +116,7 @@ where
         (None, SdkError::TimeoutError(_)) | (None, SdkError::DispatchFailure(_)) => {
             ProviderError::Retryable(format!("{operation}: {}", DisplayErrorContext(&err)))
         }
-        (None, SdkError::ServiceError(_)) if raw_status.contains("404") => {
-            ProviderError::NotFound(format!("{operation}: {}", DisplayErrorContext(&err)))
-        }
+        (None, SdkError::ServiceError(_)) if raw_status.contains("404") => ProviderError::NotFound(format!("{operation}: {}", DisplayErrorContext(&err))),
         (None, _) => ProviderError::Fatal(format!("{operation}: {}", DisplayErrorContext(&err))),
     }
 }

@@ -3,10 +3,7 @@
 use async_trait::async_trait;
 use aws_sdk_iam::types::{PolicyScopeType, Tag};
 use aws_sdk_iam::Client;
-use cairn_engine::provider::{
-    Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind,
-    ResourceSchema, Tags,
-};
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
 use serde_json::{json, Value};
 
 use crate::aws::AwsContext;
@@ -17,22 +14,9 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.iam.policy",
     doc: "A customer-managed IAM policy that roles, users and groups can attach.",
     props: &[
-        PropSpec::new(
-            "name",
-            PropType::String,
-            "Policy name; defaults to a name derived from stack, env and address.",
-        )
-        .force_new(),
-        PropSpec::new("path", PropType::String, "IAM path, e.g. `/service/`.")
-            .force_new()
-            .default("\"/\""),
-        PropSpec::new(
-            "description",
-            PropType::String,
-            "Description; IAM cannot change it after creation.",
-        )
-        .force_new()
-        .default("\"\""),
+        PropSpec::new("name", PropType::String, "Policy name; defaults to a name derived from stack, env and address.").force_new(),
+        PropSpec::new("path", PropType::String, "IAM path, e.g. `/service/`.").force_new().default("\"/\""),
+        PropSpec::new("description", PropType::String, "Description; IAM cannot change it after creation.").force_new().default("\"\""),
         PropSpec::new("policy", PropType::Policy, "The policy document.").required(),
     ],
     attrs: &["arn", "policy_id", "name"],
@@ -65,9 +49,7 @@ pub(crate) fn decode_document(text: &str) -> Value {
     if let Ok(v) = serde_json::from_str::<Value>(text) {
         return v;
     }
-    let decoded = urlencoding::decode(text)
-        .map(|c| c.into_owned())
-        .unwrap_or_else(|_| text.to_string());
+    let decoded = urlencoding::decode(text).map(|c| c.into_owned()).unwrap_or_else(|_| text.to_string());
     serde_json::from_str(&decoded).unwrap_or(Value::String(decoded))
 }
 
@@ -78,56 +60,31 @@ pub(crate) fn fit_name(name: &str, max: usize) -> String {
         return name.to_string();
     }
     // FNV-1a: std's hasher is not guaranteed stable across Rust releases.
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     let suffix = format!("-{:08x}", hash as u32);
     let kept: String = name.chars().take(max - suffix.len()).collect();
     format!("{kept}{suffix}")
 }
 
 pub(crate) fn iam_tags(tags: &Tags) -> Result<Vec<Tag>, ProviderError> {
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| ProviderError::Invalid(format!("tag {k}: {e}")))
-        })
-        .collect()
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError::Invalid(format!("tag {k}: {e}")))).collect()
 }
 
 /// The desired value of a prop, falling back to the schema default.
 fn value(desired: &Desired, name: &str) -> Option<Value> {
-    desired
-        .props
-        .get(name)
-        .filter(|v| !v.is_null())
-        .cloned()
-        .or_else(|| {
-            SCHEMA
-                .prop(name)?
-                .default
-                .and_then(|json| serde_json::from_str(json).ok())
-        })
+    desired.props.get(name).filter(|v| !v.is_null()).cloned().or_else(|| SCHEMA.prop(name)?.default.and_then(|json| serde_json::from_str(json).ok()))
 }
 
 fn string_value(desired: &Desired, name: &str) -> Result<String, ProviderError> {
     match value(desired, name) {
         Some(Value::String(s)) => Ok(s),
         None => Ok(String::new()),
-        Some(_) => Err(ProviderError::Invalid(format!(
-            "{}: {name} must be a string",
-            SCHEMA.kind
-        ))),
+        Some(_) => Err(ProviderError::Invalid(format!("{}: {name} must be a string", SCHEMA.kind))),
     }
 }
 
 fn policy_document(desired: &Desired) -> Result<String, ProviderError> {
-    value(desired, "policy")
-        .map(|v| document_text(&v))
-        .ok_or_else(|| ProviderError::Invalid(format!("{}: policy is required", SCHEMA.kind)))
+    value(desired, "policy").map(|v| document_text(&v)).ok_or_else(|| ProviderError::Invalid(format!("{}: policy is required", SCHEMA.kind)))
 }
 
 /// Explicit names are used as given (IAM rejects bad ones); derived ones are made to fit.
@@ -140,8 +97,7 @@ pub fn policy_name(desired: &Desired) -> String {
 
 /// The number in a version id ("v7" → 7); versions are numbered in creation order.
 fn version_number(id: Option<&str>) -> u64 {
-    id.and_then(|s| s.trim_start_matches('v').parse().ok())
-        .unwrap_or(u64::MAX)
+    id.and_then(|s| s.trim_start_matches('v').parse().ok()).unwrap_or(u64::MAX)
 }
 
 pub struct IamPolicy {
@@ -158,69 +114,28 @@ impl IamPolicy {
     }
 
     async fn current_tags(&self, arn: &str) -> Result<Tags, ProviderError> {
-        let tags: Vec<Tag> = self
-            .client
-            .list_policy_tags()
-            .policy_arn(arn)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .op("ListPolicyTags")?;
-        Ok(tags
-            .into_iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect())
+        let tags: Vec<Tag> = self.client.list_policy_tags().policy_arn(arn).into_paginator().items().send().try_collect().await.op("ListPolicyTags")?;
+        Ok(tags.into_iter().map(|t| (t.key().to_string(), t.value().to_string())).collect())
     }
 
     async fn set_tags(&self, arn: &str, desired: &Tags) -> Result<(), ProviderError> {
         let current = self.current_tags(arn).await?;
         let (set, remove) = tag_changes(&current, desired);
         if !set.is_empty() {
-            self.client
-                .tag_policy()
-                .policy_arn(arn)
-                .set_tags(Some(iam_tags(&set)?))
-                .send()
-                .await
-                .op("TagPolicy")?;
+            self.client.tag_policy().policy_arn(arn).set_tags(Some(iam_tags(&set)?)).send().await.op("TagPolicy")?;
         }
         if !remove.is_empty() {
-            self.client
-                .untag_policy()
-                .policy_arn(arn)
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .op("UntagPolicy")?;
+            self.client.untag_policy().policy_arn(arn).set_tag_keys(Some(remove)).send().await.op("UntagPolicy")?;
         }
         Ok(())
     }
 
-    async fn versions(
-        &self,
-        arn: &str,
-    ) -> Result<Vec<aws_sdk_iam::types::PolicyVersion>, ProviderError> {
-        self.client
-            .list_policy_versions()
-            .policy_arn(arn)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .op("ListPolicyVersions")
+    async fn versions(&self, arn: &str) -> Result<Vec<aws_sdk_iam::types::PolicyVersion>, ProviderError> {
+        self.client.list_policy_versions().policy_arn(arn).into_paginator().items().send().try_collect().await.op("ListPolicyVersions")
     }
 
     async fn delete_version(&self, arn: &str, version: &str) -> Result<(), ProviderError> {
-        let result = self
-            .client
-            .delete_policy_version()
-            .policy_arn(arn)
-            .version_id(version)
-            .send()
-            .await;
+        let result = self.client.delete_policy_version().policy_arn(arn).version_id(version).send().await;
         gone(result.map(|_| ()).op("DeletePolicyVersion"))
     }
 
@@ -228,63 +143,30 @@ impl IamPolicy {
     async fn put_document(&self, arn: &str, document: String) -> Result<(), ProviderError> {
         let versions = self.versions(arn).await?;
         if versions.len() >= MAX_VERSIONS {
-            let oldest = versions
-                .iter()
-                .filter(|v| !v.is_default_version())
-                .min_by_key(|v| version_number(v.version_id()));
+            let oldest = versions.iter().filter(|v| !v.is_default_version()).min_by_key(|v| version_number(v.version_id()));
             if let Some(id) = oldest.and_then(|v| v.version_id()) {
                 self.delete_version(arn, id).await?;
             }
         }
-        self.client
-            .create_policy_version()
-            .policy_arn(arn)
-            .policy_document(document)
-            .set_as_default(true)
-            .send()
-            .await
-            .op("CreatePolicyVersion")?;
+        self.client.create_policy_version().policy_arn(arn).policy_document(document).set_as_default(true).send().await.op("CreatePolicyVersion")?;
         Ok(())
     }
 
     /// Detaches the policy from every role, user and group; IAM refuses to delete it otherwise.
     async fn detach_everywhere(&self, arn: &str) -> Result<(), ProviderError> {
-        let mut pages = self
-            .client
-            .list_entities_for_policy()
-            .policy_arn(arn)
-            .into_paginator()
-            .send();
+        let mut pages = self.client.list_entities_for_policy().policy_arn(arn).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.op("ListEntitiesForPolicy")?;
             for role in page.policy_roles().iter().filter_map(|r| r.role_name()) {
-                let result = self
-                    .client
-                    .detach_role_policy()
-                    .role_name(role)
-                    .policy_arn(arn)
-                    .send()
-                    .await;
+                let result = self.client.detach_role_policy().role_name(role).policy_arn(arn).send().await;
                 gone(result.map(|_| ()).op("DetachRolePolicy"))?;
             }
             for user in page.policy_users().iter().filter_map(|u| u.user_name()) {
-                let result = self
-                    .client
-                    .detach_user_policy()
-                    .user_name(user)
-                    .policy_arn(arn)
-                    .send()
-                    .await;
+                let result = self.client.detach_user_policy().user_name(user).policy_arn(arn).send().await;
                 gone(result.map(|_| ()).op("DetachUserPolicy"))?;
             }
             for group in page.policy_groups().iter().filter_map(|g| g.group_name()) {
-                let result = self
-                    .client
-                    .detach_group_policy()
-                    .group_name(group)
-                    .policy_arn(arn)
-                    .send()
-                    .await;
+                let result = self.client.detach_group_policy().group_name(group).policy_arn(arn).send().await;
                 gone(result.map(|_| ()).op("DetachGroupPolicy"))?;
             }
         }
@@ -299,37 +181,18 @@ impl ResourceKind for IamPolicy {
     }
 
     async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
-        let Some(out) = found(
-            self.client
-                .get_policy()
-                .policy_arn(id)
-                .send()
-                .await
-                .op("GetPolicy"),
-        )?
-        else {
+        let Some(out) = found(self.client.get_policy().policy_arn(id).send().await.op("GetPolicy"))? else {
             return Ok(None);
         };
         let Some(policy) = out.policy() else {
             return Ok(None);
         };
         let version = policy.default_version_id().unwrap_or("v1");
-        let out = self
-            .client
-            .get_policy_version()
-            .policy_arn(id)
-            .version_id(version)
-            .send()
-            .await
-            .op("GetPolicyVersion");
+        let out = self.client.get_policy_version().policy_arn(id).version_id(version).send().await.op("GetPolicyVersion");
         let Some(version) = found(out)? else {
             return Ok(None);
         };
-        let document = version
-            .policy_version()
-            .and_then(|v| v.document())
-            .map(decode_document)
-            .unwrap_or(Value::Null);
+        let document = version.policy_version().and_then(|v| v.document()).map(decode_document).unwrap_or(Value::Null);
         let Some(tags) = found(self.current_tags(id).await)? else {
             return Ok(None);
         };
@@ -338,31 +201,18 @@ impl ResourceKind for IamPolicy {
         let mut props = Props::new();
         props.insert("name".into(), json!(name));
         props.insert("path".into(), json!(policy.path().unwrap_or("/")));
-        props.insert(
-            "description".into(),
-            json!(policy.description().unwrap_or_default()),
-        );
+        props.insert("description".into(), json!(policy.description().unwrap_or_default()));
         props.insert("policy".into(), document);
         let mut attrs = Props::new();
         attrs.insert("arn".into(), json!(policy.arn().unwrap_or(id)));
-        attrs.insert(
-            "policy_id".into(),
-            json!(policy.policy_id().unwrap_or_default()),
-        );
+        attrs.insert("policy_id".into(), json!(policy.policy_id().unwrap_or_default()));
         attrs.insert("name".into(), json!(name));
-        Ok(Some(Observed {
-            id: id.to_string(),
-            props,
-            attrs,
-            tags,
-        }))
+        Ok(Some(Observed { id: id.to_string(), props, attrs, tags }))
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
         let description = string_value(desired, "description")?;
-        let tags = (!desired.tags.is_empty())
-            .then(|| iam_tags(&desired.tags))
-            .transpose()?;
+        let tags = (!desired.tags.is_empty()).then(|| iam_tags(&desired.tags)).transpose()?;
         let out = self
             .client
             .create_policy()
@@ -374,29 +224,18 @@ impl ResourceKind for IamPolicy {
             .send()
             .await
             .op("CreatePolicy")?;
-        let arn = out.policy().and_then(|p| p.arn()).ok_or_else(|| {
-            ProviderError::Fatal("CreatePolicy: no policy ARN in the response".into())
-        })?;
-        self.read(arn).await?.ok_or_else(|| {
-            ProviderError::Retryable(format!("CreatePolicy: {arn} is not readable yet"))
-        })
+        let arn = out.policy().and_then(|p| p.arn()).ok_or_else(|| ProviderError::Fatal("CreatePolicy: no policy ARN in the response".into()))?;
+        self.read(arn).await?.ok_or_else(|| ProviderError::Retryable(format!("CreatePolicy: {arn} is not readable yet")))
     }
 
-    async fn update(
-        &self,
-        id: &str,
-        desired: &Desired,
-        changed: &[String],
-    ) -> Result<Observed, ProviderError> {
+    async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
         if changed.iter().any(|c| c == "policy") {
             self.put_document(id, policy_document(desired)?).await?;
         }
         if changed.iter().any(|c| c == "tags") {
             self.set_tags(id, &desired.tags).await?;
         }
-        self.read(id)
-            .await?
-            .ok_or_else(|| ProviderError::NotFound(format!("{id} disappeared during update")))
+        self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("{id} disappeared during update")))
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
@@ -411,35 +250,18 @@ impl ResourceKind for IamPolicy {
                 self.delete_version(id, vid).await?;
             }
         }
-        gone(
-            self.client
-                .delete_policy()
-                .policy_arn(id)
-                .send()
-                .await
-                .map(|_| ())
-                .op("DeletePolicy"),
-        )
+        gone(self.client.delete_policy().policy_arn(id).send().await.map(|_| ()).op("DeletePolicy"))
     }
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
         let name = policy_name(desired);
-        let mut policies = self
-            .client
-            .list_policies()
-            .scope(PolicyScopeType::Local)
-            .path_prefix(string_value(desired, "path")?)
-            .into_paginator()
-            .items()
-            .send();
+        let mut policies =
+            self.client.list_policies().scope(PolicyScopeType::Local).path_prefix(string_value(desired, "path")?).into_paginator().items().send();
         while let Some(policy) = policies.next().await {
             let policy = policy.op("ListPolicies")?;
             if policy.policy_name() == Some(name.as_str()) {
                 let Some(arn) = policy.arn() else { continue };
-                return Ok(self
-                    .read(arn)
-                    .await?
-                    .filter(|o| desired.owner.matches(&o.tags)));
+                return Ok(self.read(arn).await?.filter(|o| desired.owner.matches(&o.tags)));
             }
         }
         Ok(None)
@@ -447,21 +269,10 @@ impl ResourceKind for IamPolicy {
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
         match op {
-            Operation::Read => &[
-                "iam:GetPolicy",
-                "iam:GetPolicyVersion",
-                "iam:ListPolicyTags",
-            ],
+            Operation::Read => &["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyTags"],
             // TagPolicy: IAM authorises tags given to CreatePolicy as a separate action.
             // ListPolicies: crash recovery looks the policy up by name before creating.
-            Operation::Create => &[
-                "iam:ListPolicies",
-                "iam:CreatePolicy",
-                "iam:TagPolicy",
-                "iam:GetPolicy",
-                "iam:GetPolicyVersion",
-                "iam:ListPolicyTags",
-            ],
+            Operation::Create => &["iam:ListPolicies", "iam:CreatePolicy", "iam:TagPolicy", "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyTags"],
             Operation::Update => &[
                 "iam:ListPolicyVersions",
                 "iam:DeletePolicyVersion",
@@ -492,25 +303,17 @@ mod tests {
     use aws_sdk_iam::config::retry::RetryConfig;
     use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_iam::operation::create_policy::{CreatePolicyInput, CreatePolicyOutput};
-    use aws_sdk_iam::operation::create_policy_version::{
-        CreatePolicyVersionInput, CreatePolicyVersionOutput,
-    };
+    use aws_sdk_iam::operation::create_policy_version::{CreatePolicyVersionInput, CreatePolicyVersionOutput};
     use aws_sdk_iam::operation::delete_policy::DeletePolicyOutput;
-    use aws_sdk_iam::operation::delete_policy_version::{
-        DeletePolicyVersionInput, DeletePolicyVersionOutput,
-    };
-    use aws_sdk_iam::operation::detach_role_policy::{
-        DetachRolePolicyInput, DetachRolePolicyOutput,
-    };
+    use aws_sdk_iam::operation::delete_policy_version::{DeletePolicyVersionInput, DeletePolicyVersionOutput};
+    use aws_sdk_iam::operation::detach_role_policy::{DetachRolePolicyInput, DetachRolePolicyOutput};
     use aws_sdk_iam::operation::get_policy::GetPolicyOutput;
     use aws_sdk_iam::operation::get_policy_version::GetPolicyVersionOutput;
     use aws_sdk_iam::operation::list_entities_for_policy::ListEntitiesForPolicyOutput;
     use aws_sdk_iam::operation::list_policy_tags::ListPolicyTagsOutput;
     use aws_sdk_iam::operation::list_policy_versions::ListPolicyVersionsOutput;
     use aws_sdk_iam::types::{Policy, PolicyRole, PolicyVersion};
-    use aws_smithy_mocks::{
-        create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode,
-    };
+    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
@@ -538,11 +341,7 @@ mod tests {
     }
 
     fn owner() -> Owner {
-        Owner {
-            stack: "shop".into(),
-            env: "dev".into(),
-            address: "policy.read_orders".into(),
-        }
+        Owner { stack: "shop".into(), env: "dev".into(), address: "policy.read_orders".into() }
     }
 
     fn desired(props: Value) -> Desired {
@@ -565,53 +364,23 @@ mod tests {
     fn read_rules(tags: Tags) -> Vec<Rule> {
         let get = mock!(Client::get_policy).then_output(|| {
             GetPolicyOutput::builder()
-                .policy(
-                    Policy::builder()
-                        .policy_name("read-orders")
-                        .policy_id("ANPA0000")
-                        .arn(ARN)
-                        .path("/app/")
-                        .default_version_id("v2")
-                        .build(),
-                )
+                .policy(Policy::builder().policy_name("read-orders").policy_id("ANPA0000").arn(ARN).path("/app/").default_version_id("v2").build())
                 .build()
         });
-        let version = mock!(Client::get_policy_version)
-            .match_requests(|r| r.version_id() == Some("v2"))
-            .then_output(|| {
-                GetPolicyVersionOutput::builder()
-                    .policy_version(
-                        PolicyVersion::builder()
-                            .document(urlencoding::encode(DOC).into_owned())
-                            .version_id("v2")
-                            .is_default_version(true)
-                            .build(),
-                    )
-                    .build()
-            });
-        let tags = mock!(Client::list_policy_tags).then_output(move || {
-            ListPolicyTagsOutput::builder()
-                .set_tags(Some(iam_tags(&tags).unwrap()))
+        let version = mock!(Client::get_policy_version).match_requests(|r| r.version_id() == Some("v2")).then_output(|| {
+            GetPolicyVersionOutput::builder()
+                .policy_version(PolicyVersion::builder().document(urlencoding::encode(DOC).into_owned()).version_id("v2").is_default_version(true).build())
                 .build()
-                .unwrap()
         });
+        let tags =
+            mock!(Client::list_policy_tags).then_output(move || ListPolicyTagsOutput::builder().set_tags(Some(iam_tags(&tags).unwrap())).build().unwrap());
         vec![get, version, tags]
     }
 
     fn versions_rule(count: usize, default: usize) -> Rule {
         mock!(Client::list_policy_versions).then_output(move || {
-            let versions = (1..=count)
-                .map(|n| {
-                    PolicyVersion::builder()
-                        .version_id(format!("v{n}"))
-                        .is_default_version(n == default)
-                        .build()
-                })
-                .rev()
-                .collect();
-            ListPolicyVersionsOutput::builder()
-                .set_versions(Some(versions))
-                .build()
+            let versions = (1..=count).map(|n| PolicyVersion::builder().version_id(format!("v{n}")).is_default_version(n == default).build()).rev().collect();
+            ListPolicyVersionsOutput::builder().set_versions(Some(versions)).build()
         })
     }
 
@@ -647,13 +416,9 @@ mod tests {
         let sink = seen.clone();
         let create = mock!(Client::create_policy).then_compute_output(move |input| {
             sink.lock().unwrap().push(input.clone());
-            CreatePolicyOutput::builder()
-                .policy(Policy::builder().arn(ARN).build())
-                .build()
+            CreatePolicyOutput::builder().policy(Policy::builder().arn(ARN).build()).build()
         });
-        let want = desired(
-            json!({"name": "read-orders", "path": "/app/", "policy": serde_json::from_str::<Value>(DOC).unwrap()}),
-        );
+        let want = desired(json!({"name": "read-orders", "path": "/app/", "policy": serde_json::from_str::<Value>(DOC).unwrap()}));
         let mut rules = vec![create];
         rules.extend(read_rules(want.tags.clone()));
         let obs = kind(&rules).create(&want).await.unwrap();
@@ -661,20 +426,9 @@ mod tests {
         let input = seen.lock().unwrap().pop().unwrap();
         assert_eq!(input.policy_name(), Some("read-orders"));
         assert_eq!(input.path(), Some("/app/"));
-        assert_eq!(
-            input.description(),
-            None,
-            "an empty description is not sent"
-        );
-        assert_eq!(
-            serde_json::from_str::<Value>(input.policy_document().unwrap()).unwrap(),
-            serde_json::from_str::<Value>(DOC).unwrap()
-        );
-        let sent: Tags = input
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect();
+        assert_eq!(input.description(), None, "an empty description is not sent");
+        assert_eq!(serde_json::from_str::<Value>(input.policy_document().unwrap()).unwrap(), serde_json::from_str::<Value>(DOC).unwrap());
+        let sent: Tags = input.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
         assert_eq!(sent, want.tags);
 
         assert_eq!(obs.id, ARN);
@@ -683,11 +437,7 @@ mod tests {
 
     #[tokio::test]
     async fn read_decodes_the_default_version() {
-        let obs = kind(&read_rules(owner().tags()))
-            .read(ARN)
-            .await
-            .unwrap()
-            .unwrap();
+        let obs = kind(&read_rules(owner().tags())).read(ARN).await.unwrap().unwrap();
         assert_eq!(
             Value::Object(obs.props),
             json!({
@@ -714,11 +464,8 @@ mod tests {
 
     #[tokio::test]
     async fn delete_detaches_and_removes_old_versions_first() {
-        let entities = mock!(Client::list_entities_for_policy).then_output(|| {
-            ListEntitiesForPolicyOutput::builder()
-                .policy_roles(PolicyRole::builder().role_name("app").build())
-                .build()
-        });
+        let entities = mock!(Client::list_entities_for_policy)
+            .then_output(|| ListEntitiesForPolicyOutput::builder().policy_roles(PolicyRole::builder().role_name("app").build()).build());
         let detached: Arc<Mutex<Vec<DetachRolePolicyInput>>> = Arc::default();
         let sink = detached.clone();
         let detach = mock!(Client::detach_role_policy).then_compute_output(move |input| {
@@ -727,31 +474,15 @@ mod tests {
         });
         let deleted: Arc<Mutex<Vec<DeletePolicyVersionInput>>> = Arc::default();
         let sink = deleted.clone();
-        let delete_version =
-            mock!(Client::delete_policy_version).then_compute_output(move |input| {
-                sink.lock().unwrap().push(input.clone());
-                DeletePolicyVersionOutput::builder().build()
-            });
-        let delete =
-            mock!(Client::delete_policy).then_output(|| DeletePolicyOutput::builder().build());
-        kind(&[
-            entities,
-            detach,
-            versions_rule(3, 3),
-            delete_version,
-            delete.clone(),
-        ])
-        .delete(ARN)
-        .await
-        .unwrap();
+        let delete_version = mock!(Client::delete_policy_version).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            DeletePolicyVersionOutput::builder().build()
+        });
+        let delete = mock!(Client::delete_policy).then_output(|| DeletePolicyOutput::builder().build());
+        kind(&[entities, detach, versions_rule(3, 3), delete_version, delete.clone()]).delete(ARN).await.unwrap();
 
         assert_eq!(detached.lock().unwrap()[0].role_name(), Some("app"));
-        let mut ids: Vec<String> = deleted
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|i| i.version_id().unwrap().to_string())
-            .collect();
+        let mut ids: Vec<String> = deleted.lock().unwrap().iter().map(|i| i.version_id().unwrap().to_string()).collect();
         ids.sort();
         assert_eq!(ids, ["v1", "v2"]);
         assert_eq!(delete.num_calls(), 1);
@@ -761,41 +492,25 @@ mod tests {
     async fn update_makes_room_when_five_versions_exist() {
         let deleted: Arc<Mutex<Vec<DeletePolicyVersionInput>>> = Arc::default();
         let sink = deleted.clone();
-        let delete_version =
-            mock!(Client::delete_policy_version).then_compute_output(move |input| {
-                sink.lock().unwrap().push(input.clone());
-                DeletePolicyVersionOutput::builder().build()
-            });
+        let delete_version = mock!(Client::delete_policy_version).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            DeletePolicyVersionOutput::builder().build()
+        });
         let created: Arc<Mutex<Vec<CreatePolicyVersionInput>>> = Arc::default();
         let sink = created.clone();
-        let create_version =
-            mock!(Client::create_policy_version).then_compute_output(move |input| {
-                sink.lock().unwrap().push(input.clone());
-                CreatePolicyVersionOutput::builder().build()
-            });
+        let create_version = mock!(Client::create_policy_version).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            CreatePolicyVersionOutput::builder().build()
+        });
         // v1 is the default: the oldest version that may go is v2.
         let mut rules = vec![versions_rule(5, 1), delete_version, create_version];
         rules.extend(read_rules(owner().tags()));
         let want = desired(json!({"policy": {"Version": "2012-10-17", "Statement": []}}));
-        kind(&rules)
-            .update(ARN, &want, &["policy".into()])
-            .await
-            .unwrap();
+        kind(&rules).update(ARN, &want, &["policy".into()]).await.unwrap();
 
-        assert_eq!(
-            deleted
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|i| i.version_id().unwrap())
-                .collect::<Vec<_>>(),
-            ["v2"]
-        );
+        assert_eq!(deleted.lock().unwrap().iter().map(|i| i.version_id().unwrap()).collect::<Vec<_>>(), ["v2"]);
         let input = created.lock().unwrap().pop().unwrap();
         assert_eq!(input.set_as_default(), Some(true));
-        assert_eq!(
-            serde_json::from_str::<Value>(input.policy_document().unwrap()).unwrap(),
-            json!({"Version": "2012-10-17", "Statement": []})
-        );
+        assert_eq!(serde_json::from_str::<Value>(input.policy_document().unwrap()).unwrap(), json!({"Version": "2012-10-17", "Statement": []}));
     }
 }

@@ -4,10 +4,7 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use aws_sdk_iam::Client;
-use cairn_engine::provider::{
-    Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind,
-    ResourceSchema, Tags,
-};
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
 use serde_json::{json, Map, Value};
 
 use crate::aws::AwsContext;
@@ -47,17 +44,7 @@ pub struct IamRole {
 
 /// The desired value of a prop, falling back to the schema default.
 fn value(desired: &Desired, name: &str) -> Option<Value> {
-    desired
-        .props
-        .get(name)
-        .filter(|v| !v.is_null())
-        .cloned()
-        .or_else(|| {
-            SCHEMA
-                .prop(name)?
-                .default
-                .and_then(|json| serde_json::from_str(json).ok())
-        })
+    desired.props.get(name).filter(|v| !v.is_null()).cloned().or_else(|| SCHEMA.prop(name)?.default.and_then(|json| serde_json::from_str(json).ok()))
 }
 
 fn invalid(message: String) -> ProviderError {
@@ -80,18 +67,14 @@ fn max_session_duration(desired: &Desired) -> Result<i32, ProviderError> {
 }
 
 fn trust_policy(desired: &Desired) -> Result<String, ProviderError> {
-    value(desired, "assume_role_policy")
-        .map(|v| document_text(&v))
-        .ok_or_else(|| invalid("assume_role_policy is required".into()))
+    value(desired, "assume_role_policy").map(|v| document_text(&v)).ok_or_else(|| invalid("assume_role_policy is required".into()))
 }
 
 fn inline_policies(desired: &Desired) -> Result<Map<String, Value>, ProviderError> {
     match value(desired, "inline_policies") {
         None => Ok(Map::new()),
         Some(Value::Object(map)) => Ok(map),
-        Some(_) => Err(invalid(
-            "inline_policies must be a map of policy name to policy document".into(),
-        )),
+        Some(_) => Err(invalid("inline_policies must be a map of policy name to policy document".into())),
     }
 }
 
@@ -99,10 +82,7 @@ fn managed_policy_arns(desired: &Desired) -> Result<BTreeSet<String>, ProviderEr
     let shape = || invalid("managed_policy_arns must be a list of policy ARNs".into());
     match value(desired, "managed_policy_arns") {
         None => Ok(BTreeSet::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_string).ok_or_else(shape))
-            .collect(),
+        Some(Value::Array(items)) => items.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(shape)).collect(),
         Some(_) => Err(shape()),
     }
 }
@@ -125,29 +105,14 @@ impl IamRole {
     }
 
     async fn inline_names(&self, role: &str) -> Result<Vec<String>, ProviderError> {
-        self.client
-            .list_role_policies()
-            .role_name(role)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .op("ListRolePolicies")
+        self.client.list_role_policies().role_name(role).into_paginator().items().send().try_collect().await.op("ListRolePolicies")
     }
 
     /// Inline policies by name, documents decoded.
     async fn inline_documents(&self, role: &str) -> Result<Map<String, Value>, ProviderError> {
         let mut out = Map::new();
         for name in self.inline_names(role).await? {
-            let doc = self
-                .client
-                .get_role_policy()
-                .role_name(role)
-                .policy_name(&name)
-                .send()
-                .await
-                .op("GetRolePolicy");
+            let doc = self.client.get_role_policy().role_name(role).policy_name(&name).send().await.op("GetRolePolicy");
             // Deleted between the listing and the read: it is no longer there.
             if let Some(doc) = found(doc)? {
                 out.insert(name, decode_document(doc.policy_document()));
@@ -157,65 +122,28 @@ impl IamRole {
     }
 
     async fn attached_arns(&self, role: &str) -> Result<BTreeSet<String>, ProviderError> {
-        let attached: Vec<_> = self
-            .client
-            .list_attached_role_policies()
-            .role_name(role)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .op("ListAttachedRolePolicies")?;
-        Ok(attached
-            .iter()
-            .filter_map(|p| p.policy_arn())
-            .map(str::to_string)
-            .collect())
+        let attached: Vec<_> =
+            self.client.list_attached_role_policies().role_name(role).into_paginator().items().send().try_collect().await.op("ListAttachedRolePolicies")?;
+        Ok(attached.iter().filter_map(|p| p.policy_arn()).map(str::to_string).collect())
     }
 
     async fn put_inline(&self, role: &str, name: &str, doc: &Value) -> Result<(), ProviderError> {
-        self.client
-            .put_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .policy_document(document_text(doc))
-            .send()
-            .await
-            .op("PutRolePolicy")?;
+        self.client.put_role_policy().role_name(role).policy_name(name).policy_document(document_text(doc)).send().await.op("PutRolePolicy")?;
         Ok(())
     }
 
     async fn delete_inline(&self, role: &str, name: &str) -> Result<(), ProviderError> {
-        let result = self
-            .client
-            .delete_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .send()
-            .await;
+        let result = self.client.delete_role_policy().role_name(role).policy_name(name).send().await;
         gone(result.map(|_| ()).op("DeleteRolePolicy"))
     }
 
     async fn attach(&self, role: &str, arn: &str) -> Result<(), ProviderError> {
-        self.client
-            .attach_role_policy()
-            .role_name(role)
-            .policy_arn(arn)
-            .send()
-            .await
-            .op("AttachRolePolicy")?;
+        self.client.attach_role_policy().role_name(role).policy_arn(arn).send().await.op("AttachRolePolicy")?;
         Ok(())
     }
 
     async fn detach(&self, role: &str, arn: &str) -> Result<(), ProviderError> {
-        let result = self
-            .client
-            .detach_role_policy()
-            .role_name(role)
-            .policy_arn(arn)
-            .send()
-            .await;
+        let result = self.client.detach_role_policy().role_name(role).policy_arn(arn).send().await;
         gone(result.map(|_| ()).op("DetachRolePolicy"))
     }
 
@@ -245,30 +173,13 @@ impl IamRole {
         Ok(())
     }
 
-    async fn sync_tags(
-        &self,
-        role: &str,
-        current: &Tags,
-        desired: &Tags,
-    ) -> Result<(), ProviderError> {
+    async fn sync_tags(&self, role: &str, current: &Tags, desired: &Tags) -> Result<(), ProviderError> {
         let (set, remove) = tag_changes(current, desired);
         if !set.is_empty() {
-            self.client
-                .tag_role()
-                .role_name(role)
-                .set_tags(Some(iam_tags(&set)?))
-                .send()
-                .await
-                .op("TagRole")?;
+            self.client.tag_role().role_name(role).set_tags(Some(iam_tags(&set)?)).send().await.op("TagRole")?;
         }
         if !remove.is_empty() {
-            self.client
-                .untag_role()
-                .role_name(role)
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .op("UntagRole")?;
+            self.client.untag_role().role_name(role).set_tag_keys(Some(remove)).send().await.op("UntagRole")?;
         }
         Ok(())
     }
@@ -281,15 +192,7 @@ impl ResourceKind for IamRole {
     }
 
     async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
-        let Some(out) = found(
-            self.client
-                .get_role()
-                .role_name(id)
-                .send()
-                .await
-                .op("GetRole"),
-        )?
-        else {
+        let Some(out) = found(self.client.get_role().role_name(id).send().await.op("GetRole"))? else {
             return Ok(None);
         };
         let Some(role) = out.role() else {
@@ -305,20 +208,9 @@ impl ResourceKind for IamRole {
         let mut props = Props::new();
         props.insert("name".into(), json!(role.role_name()));
         props.insert("path".into(), json!(role.path()));
-        props.insert(
-            "description".into(),
-            json!(role.description().unwrap_or_default()),
-        );
-        props.insert(
-            "assume_role_policy".into(),
-            role.assume_role_policy_document()
-                .map(decode_document)
-                .unwrap_or(Value::Null),
-        );
-        props.insert(
-            "max_session_duration".into(),
-            json!(role.max_session_duration().unwrap_or(3600)),
-        );
+        props.insert("description".into(), json!(role.description().unwrap_or_default()));
+        props.insert("assume_role_policy".into(), role.assume_role_policy_document().map(decode_document).unwrap_or(Value::Null));
+        props.insert("max_session_duration".into(), json!(role.max_session_duration().unwrap_or(3600)));
         props.insert("inline_policies".into(), Value::Object(inline));
         // A BTreeSet, so the list is sorted.
         props.insert("managed_policy_arns".into(), json!(managed));
@@ -327,25 +219,14 @@ impl ResourceKind for IamRole {
         attrs.insert("arn".into(), json!(role.arn()));
         attrs.insert("unique_id".into(), json!(role.role_id()));
         attrs.insert("name".into(), json!(role.role_name()));
-        let tags = role
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect();
-        Ok(Some(Observed {
-            id: role.role_name().to_string(),
-            props,
-            attrs,
-            tags,
-        }))
+        let tags = role.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+        Ok(Some(Observed { id: role.role_name().to_string(), props, attrs, tags }))
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
         let name = role_name(desired);
         let description = string_value(desired, "description")?;
-        let tags = (!desired.tags.is_empty())
-            .then(|| iam_tags(&desired.tags))
-            .transpose()?;
+        let tags = (!desired.tags.is_empty()).then(|| iam_tags(&desired.tags)).transpose()?;
         // Checked before CreateRole so a bad value does not leave a half-made role behind.
         let inline = inline_policies(desired)?;
         let managed = managed_policy_arns(desired)?;
@@ -366,26 +247,13 @@ impl ResourceKind for IamRole {
         for arn in &managed {
             self.attach(&name, arn).await?;
         }
-        self.read(&name).await?.ok_or_else(|| {
-            ProviderError::Retryable(format!("CreateRole: {name} is not readable yet"))
-        })
+        self.read(&name).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateRole: {name} is not readable yet")))
     }
 
-    async fn update(
-        &self,
-        id: &str,
-        desired: &Desired,
-        changed: &[String],
-    ) -> Result<Observed, ProviderError> {
+    async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
         let has = |prop: &str| changed.iter().any(|c| c == prop);
         if has("assume_role_policy") {
-            self.client
-                .update_assume_role_policy()
-                .role_name(id)
-                .policy_document(trust_policy(desired)?)
-                .send()
-                .await
-                .op("UpdateAssumeRolePolicy")?;
+            self.client.update_assume_role_policy().role_name(id).policy_document(trust_policy(desired)?).send().await.op("UpdateAssumeRolePolicy")?;
         }
         if has("description") || has("max_session_duration") {
             // Both are always sent: an emulator resets whichever one UpdateRole leaves out.
@@ -405,25 +273,11 @@ impl ResourceKind for IamRole {
             self.sync_managed(id, desired).await?;
         }
         if has("tags") {
-            let role = self
-                .client
-                .get_role()
-                .role_name(id)
-                .send()
-                .await
-                .op("GetRole")?;
-            let current = role.role().map(|r| {
-                r.tags()
-                    .iter()
-                    .map(|t| (t.key().to_string(), t.value().to_string()))
-                    .collect()
-            });
-            self.sync_tags(id, &current.unwrap_or_default(), &desired.tags)
-                .await?;
+            let role = self.client.get_role().role_name(id).send().await.op("GetRole")?;
+            let current = role.role().map(|r| r.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect());
+            self.sync_tags(id, &current.unwrap_or_default(), &desired.tags).await?;
         }
-        self.read(id)
-            .await?
-            .ok_or_else(|| ProviderError::NotFound(format!("{id} disappeared during update")))
+        self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("{id} disappeared during update")))
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
@@ -440,54 +294,24 @@ impl ResourceKind for IamRole {
         for name in &inline {
             self.delete_inline(id, name).await?;
         }
-        let profiles: Result<Vec<_>, _> = self
-            .client
-            .list_instance_profiles_for_role()
-            .role_name(id)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await;
+        let profiles: Result<Vec<_>, _> = self.client.list_instance_profiles_for_role().role_name(id).into_paginator().items().send().try_collect().await;
         let Some(profiles) = found(profiles.op("ListInstanceProfilesForRole"))? else {
             return Ok(());
         };
         for profile in &profiles {
-            let result = self
-                .client
-                .remove_role_from_instance_profile()
-                .instance_profile_name(profile.instance_profile_name())
-                .role_name(id)
-                .send()
-                .await;
+            let result = self.client.remove_role_from_instance_profile().instance_profile_name(profile.instance_profile_name()).role_name(id).send().await;
             gone(result.map(|_| ()).op("RemoveRoleFromInstanceProfile"))?;
         }
-        gone(
-            self.client
-                .delete_role()
-                .role_name(id)
-                .send()
-                .await
-                .map(|_| ())
-                .op("DeleteRole"),
-        )
+        gone(self.client.delete_role().role_name(id).send().await.map(|_| ()).op("DeleteRole"))
     }
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
-        Ok(self
-            .read(&role_name(desired))
-            .await?
-            .filter(|o| desired.owner.matches(&o.tags)))
+        Ok(self.read(&role_name(desired)).await?.filter(|o| desired.owner.matches(&o.tags)))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
         match op {
-            Operation::Read => &[
-                "iam:GetRole",
-                "iam:ListRolePolicies",
-                "iam:GetRolePolicy",
-                "iam:ListAttachedRolePolicies",
-            ],
+            Operation::Read => &["iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"],
             // TagRole: IAM authorises tags given to CreateRole as a separate action.
             Operation::Create => &[
                 "iam:CreateRole",
@@ -532,33 +356,23 @@ mod tests {
 
     use aws_sdk_iam::config::retry::RetryConfig;
     use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
-    use aws_sdk_iam::operation::attach_role_policy::{
-        AttachRolePolicyInput, AttachRolePolicyOutput,
-    };
+    use aws_sdk_iam::operation::attach_role_policy::{AttachRolePolicyInput, AttachRolePolicyOutput};
     use aws_sdk_iam::operation::create_role::{CreateRoleInput, CreateRoleOutput};
     use aws_sdk_iam::operation::delete_role::DeleteRoleOutput;
-    use aws_sdk_iam::operation::delete_role_policy::{
-        DeleteRolePolicyInput, DeleteRolePolicyOutput,
-    };
-    use aws_sdk_iam::operation::detach_role_policy::{
-        DetachRolePolicyInput, DetachRolePolicyOutput,
-    };
+    use aws_sdk_iam::operation::delete_role_policy::{DeleteRolePolicyInput, DeleteRolePolicyOutput};
+    use aws_sdk_iam::operation::detach_role_policy::{DetachRolePolicyInput, DetachRolePolicyOutput};
     use aws_sdk_iam::operation::get_role::GetRoleOutput;
     use aws_sdk_iam::operation::get_role_policy::GetRolePolicyOutput;
     use aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput;
     use aws_sdk_iam::operation::list_instance_profiles_for_role::ListInstanceProfilesForRoleOutput;
     use aws_sdk_iam::operation::list_role_policies::ListRolePoliciesOutput;
     use aws_sdk_iam::operation::put_role_policy::{PutRolePolicyInput, PutRolePolicyOutput};
-    use aws_sdk_iam::operation::remove_role_from_instance_profile::{
-        RemoveRoleFromInstanceProfileInput, RemoveRoleFromInstanceProfileOutput,
-    };
+    use aws_sdk_iam::operation::remove_role_from_instance_profile::{RemoveRoleFromInstanceProfileInput, RemoveRoleFromInstanceProfileOutput};
     use aws_sdk_iam::operation::tag_role::{TagRoleInput, TagRoleOutput};
     use aws_sdk_iam::operation::untag_role::{UntagRoleInput, UntagRoleOutput};
     use aws_sdk_iam::primitives::DateTime;
     use aws_sdk_iam::types::{AttachedPolicy, InstanceProfile, Role};
-    use aws_smithy_mocks::{
-        create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode,
-    };
+    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
@@ -589,11 +403,7 @@ mod tests {
     }
 
     fn owner() -> Owner {
-        Owner {
-            stack: "shop".into(),
-            env: "dev".into(),
-            address: "role.worker".into(),
-        }
+        Owner { stack: "shop".into(), env: "dev".into(), address: "role.worker".into() }
     }
 
     fn desired(props: Value) -> Desired {
@@ -641,36 +451,19 @@ mod tests {
                 .unwrap();
             GetRoleOutput::builder().role(role).build()
         });
-        let inline: Vec<(String, String)> = inline
-            .iter()
-            .map(|(n, d)| (n.to_string(), d.to_string()))
-            .collect();
+        let inline: Vec<(String, String)> = inline.iter().map(|(n, d)| (n.to_string(), d.to_string())).collect();
         let names: Vec<String> = inline.iter().map(|(n, _)| n.clone()).collect();
-        let list_inline = mock!(Client::list_role_policies).then_output(move || {
-            ListRolePoliciesOutput::builder()
-                .set_policy_names(Some(names.clone()))
-                .build()
-                .unwrap()
-        });
+        let list_inline =
+            mock!(Client::list_role_policies).then_output(move || ListRolePoliciesOutput::builder().set_policy_names(Some(names.clone())).build().unwrap());
         let get_inline = mock!(Client::get_role_policy).then_compute_output(move |input| {
             let name = input.policy_name().unwrap();
             let text = &inline.iter().find(|(n, _)| n == name).unwrap().1;
-            GetRolePolicyOutput::builder()
-                .role_name(NAME)
-                .policy_name(name)
-                .policy_document(urlencoding::encode(text).into_owned())
-                .build()
-                .unwrap()
+            GetRolePolicyOutput::builder().role_name(NAME).policy_name(name).policy_document(urlencoding::encode(text).into_owned()).build().unwrap()
         });
         let managed: Vec<String> = managed.iter().map(|s| s.to_string()).collect();
         let list_managed = mock!(Client::list_attached_role_policies).then_output(move || {
-            let attached = managed
-                .iter()
-                .map(|arn| AttachedPolicy::builder().policy_arn(arn).build())
-                .collect();
-            ListAttachedRolePoliciesOutput::builder()
-                .set_attached_policies(Some(attached))
-                .build()
+            let attached = managed.iter().map(|arn| AttachedPolicy::builder().policy_arn(arn).build()).collect();
+            ListAttachedRolePoliciesOutput::builder().set_attached_policies(Some(attached)).build()
         });
         vec![get, list_inline, get_inline, list_managed]
     }
@@ -687,8 +480,7 @@ mod tests {
     #[test]
     fn derived_names_fit_iam_limit() {
         let mut d = desired(json!({}));
-        d.default_name =
-            "a-very-long-stack-name-production-eu-west-1-module-worker-role-extra".into();
+        d.default_name = "a-very-long-stack-name-production-eu-west-1-module-worker-role-extra".into();
         assert!(role_name(&d).len() <= 64);
         d.props.insert("name".into(), json!("explicit"));
         assert_eq!(role_name(&d), "explicit");
@@ -718,11 +510,7 @@ mod tests {
             "managed_policy_arns": [XRAY, BASIC],
         }));
         let mut rules = vec![create, put_rule, attach_rule];
-        rules.extend(read_rules(
-            want.tags.clone(),
-            &[("read", READ)],
-            &[XRAY, BASIC],
-        ));
+        rules.extend(read_rules(want.tags.clone(), &[("read", READ)], &[XRAY, BASIC]));
         let obs = kind(&rules).create(&want).await.unwrap();
 
         let input = created.lock().unwrap().pop().unwrap();
@@ -730,29 +518,14 @@ mod tests {
         assert_eq!(input.path(), Some("/"));
         assert_eq!(input.max_session_duration(), Some(7200));
         assert_eq!(input.description(), None);
-        assert_eq!(
-            doc(input.assume_role_policy_document().unwrap()),
-            doc(TRUST)
-        );
-        let sent: Tags = input
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect();
+        assert_eq!(doc(input.assume_role_policy_document().unwrap()), doc(TRUST));
+        let sent: Tags = input.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
         assert_eq!(sent, want.tags);
 
         let put = put.lock().unwrap();
         assert_eq!(put.len(), 1);
-        assert_eq!(
-            (put[0].policy_name(), doc(put[0].policy_document().unwrap())),
-            (Some("read"), doc(READ))
-        );
-        let mut arns: Vec<String> = attached
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|i| i.policy_arn().unwrap().to_string())
-            .collect();
+        assert_eq!((put[0].policy_name(), doc(put[0].policy_document().unwrap())), (Some("read"), doc(READ)));
+        let mut arns: Vec<String> = attached.lock().unwrap().iter().map(|i| i.policy_arn().unwrap().to_string()).collect();
         arns.sort();
         assert_eq!(arns, [XRAY, BASIC]);
 
@@ -762,15 +535,7 @@ mod tests {
 
     #[tokio::test]
     async fn read_decodes_documents_and_sorts_managed_arns() {
-        let obs = kind(&read_rules(
-            owner().tags(),
-            &[("read", READ)],
-            &[BASIC, XRAY],
-        ))
-        .read(NAME)
-        .await
-        .unwrap()
-        .unwrap();
+        let obs = kind(&read_rules(owner().tags(), &[("read", READ)], &[BASIC, XRAY])).read(NAME).await.unwrap().unwrap();
         assert_eq!(
             Value::Object(obs.props),
             json!({
@@ -821,17 +586,13 @@ mod tests {
                 .set_roles(Some(vec![]))
                 .build()
                 .unwrap();
-            ListInstanceProfilesForRoleOutput::builder()
-                .instance_profiles(profile)
-                .build()
-                .unwrap()
+            ListInstanceProfilesForRoleOutput::builder().instance_profiles(profile).build().unwrap()
         });
         let (removed, sink) = capture::<RemoveRoleFromInstanceProfileInput>();
-        let remove =
-            mock!(Client::remove_role_from_instance_profile).then_compute_output(move |input| {
-                sink.lock().unwrap().push(input.clone());
-                RemoveRoleFromInstanceProfileOutput::builder().build()
-            });
+        let remove = mock!(Client::remove_role_from_instance_profile).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            RemoveRoleFromInstanceProfileOutput::builder().build()
+        });
         let delete = mock!(Client::delete_role).then_output(|| DeleteRoleOutput::builder().build());
         let mut rules = read_rules(owner().tags(), &[("read", READ)], &[BASIC]);
         rules.extend([detach, delete_inline, profiles, remove, delete.clone()]);
@@ -839,10 +600,7 @@ mod tests {
 
         assert_eq!(detached.lock().unwrap()[0].policy_arn(), Some(BASIC));
         assert_eq!(deleted.lock().unwrap()[0].policy_name(), Some("read"));
-        assert_eq!(
-            removed.lock().unwrap()[0].instance_profile_name(),
-            Some("worker-profile")
-        );
+        assert_eq!(removed.lock().unwrap()[0].instance_profile_name(), Some("worker-profile"));
         assert_eq!(delete.num_calls(), 1);
     }
 
@@ -876,50 +634,12 @@ mod tests {
             "inline_policies": {"read": READ, "new": doc(READ)},
             "managed_policy_arns": [XRAY],
         }));
-        kind(&rules)
-            .update(
-                NAME,
-                &want,
-                &["inline_policies".into(), "managed_policy_arns".into()],
-            )
-            .await
-            .unwrap();
+        kind(&rules).update(NAME, &want, &["inline_policies".into(), "managed_policy_arns".into()]).await.unwrap();
 
-        assert_eq!(
-            put.lock()
-                .unwrap()
-                .iter()
-                .map(|i| i.policy_name().unwrap())
-                .collect::<Vec<_>>(),
-            ["new"]
-        );
-        assert_eq!(
-            deleted
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|i| i.policy_name().unwrap())
-                .collect::<Vec<_>>(),
-            ["old"]
-        );
-        assert_eq!(
-            attached
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|i| i.policy_arn().unwrap())
-                .collect::<Vec<_>>(),
-            [XRAY]
-        );
-        assert_eq!(
-            detached
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|i| i.policy_arn().unwrap())
-                .collect::<Vec<_>>(),
-            [BASIC]
-        );
+        assert_eq!(put.lock().unwrap().iter().map(|i| i.policy_name().unwrap()).collect::<Vec<_>>(), ["new"]);
+        assert_eq!(deleted.lock().unwrap().iter().map(|i| i.policy_name().unwrap()).collect::<Vec<_>>(), ["old"]);
+        assert_eq!(attached.lock().unwrap().iter().map(|i| i.policy_arn().unwrap()).collect::<Vec<_>>(), [XRAY]);
+        assert_eq!(detached.lock().unwrap().iter().map(|i| i.policy_arn().unwrap()).collect::<Vec<_>>(), [BASIC]);
     }
 
     #[tokio::test]
@@ -940,17 +660,10 @@ mod tests {
         rules.extend([tag, untag]);
         let mut want = desired(json!({"assume_role_policy": doc(TRUST)}));
         want.tags.insert("team".into(), "payments".into());
-        kind(&rules)
-            .update(NAME, &want, &["tags".into()])
-            .await
-            .unwrap();
+        kind(&rules).update(NAME, &want, &["tags".into()]).await.unwrap();
 
         let tagged = tagged.lock().unwrap();
-        let sent: Vec<(&str, &str)> = tagged[0]
-            .tags()
-            .iter()
-            .map(|t| (t.key(), t.value()))
-            .collect();
+        let sent: Vec<(&str, &str)> = tagged[0].tags().iter().map(|t| (t.key(), t.value())).collect();
         assert_eq!(sent, [("team", "payments")]);
         assert_eq!(untagged.lock().unwrap()[0].tag_keys(), ["old".to_string()]);
     }
@@ -958,15 +671,7 @@ mod tests {
     #[tokio::test]
     async fn find_owned_requires_the_ownership_tags() {
         let want = desired(json!({"assume_role_policy": doc(TRUST)}));
-        assert!(kind(&read_rules(owner().tags(), &[], &[]))
-            .find_owned(&want)
-            .await
-            .unwrap()
-            .is_some());
-        assert!(kind(&read_rules(Tags::new(), &[], &[]))
-            .find_owned(&want)
-            .await
-            .unwrap()
-            .is_none());
+        assert!(kind(&read_rules(owner().tags(), &[], &[])).find_owned(&want).await.unwrap().is_some());
+        assert!(kind(&read_rules(Tags::new(), &[], &[])).find_owned(&want).await.unwrap().is_none());
     }
 }

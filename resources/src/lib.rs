@@ -5,35 +5,35 @@ pub mod error;
 pub mod identity;
 pub mod tags;
 
-pub mod kms_key;
-pub mod s3_bucket;
-pub mod sqs_queue;
-pub mod sns_topic;
-pub mod sns_subscription;
-pub mod iam_role;
-pub mod iam_policy;
-pub mod ec2_vpc;
-pub mod ec2_subnet;
-pub mod ec2_internet_gateway;
+pub mod ec2_common;
 pub mod ec2_eip;
+pub mod ec2_internet_gateway;
 pub mod ec2_nat_gateway;
 pub mod ec2_route_table;
 pub mod ec2_security_group;
-pub mod eks_cluster;
-pub mod eks_nodegroup;
+pub mod ec2_subnet;
+pub mod ec2_vpc;
 pub mod eks_access_entry;
+pub mod eks_cluster;
+pub mod eks_common;
+pub mod eks_nodegroup;
 pub mod iam_oidc_provider;
-pub mod rds_subnet_group;
-pub mod rds_parameter_group;
+pub mod iam_policy;
+pub mod iam_role;
+pub mod kms_key;
+pub mod rds_common;
 pub mod rds_instance;
+pub mod rds_parameter_group;
+pub mod rds_subnet_group;
+pub mod s3_bucket;
+pub mod sns_subscription;
+pub mod sns_topic;
+pub mod sqs_queue;
+pub mod wafv2_common;
 pub mod wafv2_ip_set;
+pub mod wafv2_logging_configuration;
 pub mod wafv2_web_acl;
 pub mod wafv2_web_acl_association;
-pub mod wafv2_logging_configuration;
-pub mod ec2_common;
-pub mod eks_common;
-pub mod rds_common;
-pub mod wafv2_common;
 
 use std::sync::Arc;
 
@@ -80,7 +80,33 @@ pub fn offline_registry() -> Registry {
 
 /// The schemas of every kind, for offline work (validate, schema, graph).
 pub fn schemas() -> Vec<&'static ResourceSchema> {
-    vec![&kms_key::SCHEMA, &s3_bucket::SCHEMA, &sqs_queue::SCHEMA, &sns_topic::SCHEMA, &sns_subscription::SCHEMA, &iam_role::SCHEMA, &iam_policy::SCHEMA, &ec2_vpc::SCHEMA, &ec2_subnet::SCHEMA, &ec2_internet_gateway::SCHEMA, &ec2_eip::SCHEMA, &ec2_nat_gateway::SCHEMA, &ec2_route_table::SCHEMA, &ec2_security_group::SCHEMA, &eks_cluster::SCHEMA, &eks_nodegroup::SCHEMA, &eks_access_entry::SCHEMA, &iam_oidc_provider::SCHEMA, &rds_subnet_group::SCHEMA, &rds_parameter_group::SCHEMA, &rds_instance::SCHEMA, &wafv2_ip_set::SCHEMA, &wafv2_web_acl::SCHEMA, &wafv2_web_acl_association::SCHEMA, &wafv2_logging_configuration::SCHEMA]
+    vec![
+        &kms_key::SCHEMA,
+        &s3_bucket::SCHEMA,
+        &sqs_queue::SCHEMA,
+        &sns_topic::SCHEMA,
+        &sns_subscription::SCHEMA,
+        &iam_role::SCHEMA,
+        &iam_policy::SCHEMA,
+        &ec2_vpc::SCHEMA,
+        &ec2_subnet::SCHEMA,
+        &ec2_internet_gateway::SCHEMA,
+        &ec2_eip::SCHEMA,
+        &ec2_nat_gateway::SCHEMA,
+        &ec2_route_table::SCHEMA,
+        &ec2_security_group::SCHEMA,
+        &eks_cluster::SCHEMA,
+        &eks_nodegroup::SCHEMA,
+        &eks_access_entry::SCHEMA,
+        &iam_oidc_provider::SCHEMA,
+        &rds_subnet_group::SCHEMA,
+        &rds_parameter_group::SCHEMA,
+        &rds_instance::SCHEMA,
+        &wafv2_ip_set::SCHEMA,
+        &wafv2_web_acl::SCHEMA,
+        &wafv2_web_acl_association::SCHEMA,
+        &wafv2_logging_configuration::SCHEMA,
+    ]
 }
 
 /// A `SchemaSource` that needs no AWS configuration.

@@ -4,10 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
-use cairn_engine::provider::{
-    Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind,
-    ResourceSchema, Tags,
-};
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
 use serde_json::{json, Value};
 
 use crate::aws::AwsContext;
@@ -17,34 +14,12 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.sns.subscription",
     doc: "A subscription of an endpoint to an SNS topic.",
     props: &[
-        PropSpec::new("topic", PropType::String, "ARN of the topic.")
-            .required()
-            .force_new(),
-        PropSpec::new(
-            "protocol",
-            PropType::String,
-            "Delivery protocol: sqs, lambda, https, http, email, firehose, ...",
-        )
-        .required()
-        .force_new(),
-        PropSpec::new(
-            "endpoint",
-            PropType::String,
-            "Where messages go, in the protocol's form (queue ARN, function ARN, URL...).",
-        )
-        .required()
-        .force_new(),
-        PropSpec::new(
-            "raw_message_delivery",
-            PropType::Bool,
-            "Deliver the bare message instead of SNS's JSON envelope (sqs, http(s), firehose).",
-        )
-        .default("false"),
-        PropSpec::new(
-            "filter_policy",
-            PropType::Object,
-            "Message filter policy (JSON object); unset delivers everything.",
-        ),
+        PropSpec::new("topic", PropType::String, "ARN of the topic.").required().force_new(),
+        PropSpec::new("protocol", PropType::String, "Delivery protocol: sqs, lambda, https, http, email, firehose, ...").required().force_new(),
+        PropSpec::new("endpoint", PropType::String, "Where messages go, in the protocol's form (queue ARN, function ARN, URL...).").required().force_new(),
+        PropSpec::new("raw_message_delivery", PropType::Bool, "Deliver the bare message instead of SNS's JSON envelope (sqs, http(s), firehose).")
+            .default("false"),
+        PropSpec::new("filter_policy", PropType::Object, "Message filter policy (JSON object); unset delivers everything."),
     ],
     attrs: &["arn"],
     taggable: false,
@@ -63,12 +38,7 @@ impl SnsSubscription {
         SnsSubscription { client }
     }
 
-    async fn set_attribute(
-        &self,
-        arn: &str,
-        name: &str,
-        value: String,
-    ) -> Result<(), ProviderError> {
+    async fn set_attribute(&self, arn: &str, name: &str, value: String) -> Result<(), ProviderError> {
         self.client
             .set_subscription_attributes()
             .subscription_arn(arn)
@@ -82,12 +52,7 @@ impl SnsSubscription {
 }
 
 fn required<'a>(desired: &'a Desired, name: &str) -> Result<&'a str, ProviderError> {
-    desired.str(name).ok_or_else(|| {
-        ProviderError::Invalid(format!(
-            "{}: {name} is required and must be a string",
-            SCHEMA.kind
-        ))
-    })
+    desired.str(name).ok_or_else(|| ProviderError::Invalid(format!("{}: {name} is required and must be a string", SCHEMA.kind)))
 }
 
 fn filter_policy_text(desired: &Desired) -> Option<String> {
@@ -99,42 +64,20 @@ fn filter_policy_text(desired: &Desired) -> Option<String> {
 }
 
 fn observed(arn: &str, attrs: &HashMap<String, String>) -> Observed {
-    let get = |name: &str| {
-        attrs
-            .get(name)
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
-    };
+    let get = |name: &str| attrs.get(name).map(String::as_str).filter(|s| !s.is_empty());
     let mut props = Props::new();
     props.insert("topic".into(), json!(get("TopicArn").unwrap_or_default()));
-    props.insert(
-        "protocol".into(),
-        json!(get("Protocol").unwrap_or_default()),
-    );
-    props.insert(
-        "endpoint".into(),
-        json!(get("Endpoint").unwrap_or_default()),
-    );
+    props.insert("protocol".into(), json!(get("Protocol").unwrap_or_default()));
+    props.insert("endpoint".into(), json!(get("Endpoint").unwrap_or_default()));
     // Protocols without raw delivery do not report the attribute at all.
-    props.insert(
-        "raw_message_delivery".into(),
-        json!(get("RawMessageDelivery") == Some("true")),
-    );
+    props.insert("raw_message_delivery".into(), json!(get("RawMessageDelivery") == Some("true")));
     // A cleared filter policy comes back as "" from some endpoints and is absent from others.
     if let Some(text) = get("FilterPolicy") {
-        props.insert(
-            "filter_policy".into(),
-            serde_json::from_str(text).unwrap_or_else(|_| json!(text)),
-        );
+        props.insert("filter_policy".into(), serde_json::from_str(text).unwrap_or_else(|_| json!(text)));
     }
     let mut out_attrs = Props::new();
     out_attrs.insert("arn".into(), json!(arn));
-    Observed {
-        id: arn.to_string(),
-        props,
-        attrs: out_attrs,
-        tags: Tags::new(),
-    }
+    Observed { id: arn.to_string(), props, attrs: out_attrs, tags: Tags::new() }
 }
 
 #[async_trait]
@@ -144,13 +87,7 @@ impl ResourceKind for SnsSubscription {
     }
 
     async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
-        let out = self
-            .client
-            .get_subscription_attributes()
-            .subscription_arn(id)
-            .send()
-            .await
-            .op("GetSubscriptionAttributes");
+        let out = self.client.get_subscription_attributes().subscription_arn(id).send().await.op("GetSubscriptionAttributes");
         Ok(found(out)?.map(|o| observed(id, o.attributes().unwrap_or(&HashMap::new()))))
     }
 
@@ -176,68 +113,32 @@ impl ResourceKind for SnsSubscription {
             .send()
             .await
             .op("Subscribe")?;
-        let arn = out.subscription_arn().ok_or_else(|| {
-            ProviderError::Fatal("Subscribe: no subscription ARN in the response".into())
-        })?;
-        self.read(arn).await?.ok_or_else(|| {
-            ProviderError::Retryable(format!("Subscribe: {arn} is not readable yet"))
-        })
+        let arn = out.subscription_arn().ok_or_else(|| ProviderError::Fatal("Subscribe: no subscription ARN in the response".into()))?;
+        self.read(arn).await?.ok_or_else(|| ProviderError::Retryable(format!("Subscribe: {arn} is not readable yet")))
     }
 
-    async fn update(
-        &self,
-        id: &str,
-        desired: &Desired,
-        changed: &[String],
-    ) -> Result<Observed, ProviderError> {
+    async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
         for prop in changed {
             match prop.as_str() {
                 "raw_message_delivery" => {
                     let raw = desired.bool("raw_message_delivery").unwrap_or(false);
-                    self.set_attribute(id, "RawMessageDelivery", raw.to_string())
-                        .await?;
+                    self.set_attribute(id, "RawMessageDelivery", raw.to_string()).await?;
                 }
                 // An empty filter policy removes filtering.
-                "filter_policy" => {
-                    self.set_attribute(
-                        id,
-                        "FilterPolicy",
-                        filter_policy_text(desired).unwrap_or_default(),
-                    )
-                    .await?
-                }
+                "filter_policy" => self.set_attribute(id, "FilterPolicy", filter_policy_text(desired).unwrap_or_default()).await?,
                 _ => {}
             }
         }
-        self.read(id)
-            .await?
-            .ok_or_else(|| ProviderError::NotFound(format!("{id} disappeared during update")))
+        self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("{id} disappeared during update")))
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
-        gone(
-            self.client
-                .unsubscribe()
-                .subscription_arn(id)
-                .send()
-                .await
-                .map(|_| ())
-                .op("Unsubscribe"),
-        )
+        gone(self.client.unsubscribe().subscription_arn(id).send().await.map(|_| ()).op("Unsubscribe"))
     }
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
-        let (topic, protocol, endpoint) = (
-            required(desired, "topic")?,
-            required(desired, "protocol")?,
-            required(desired, "endpoint")?,
-        );
-        let mut pages = self
-            .client
-            .list_subscriptions_by_topic()
-            .topic_arn(topic)
-            .into_paginator()
-            .send();
+        let (topic, protocol, endpoint) = (required(desired, "topic")?, required(desired, "protocol")?, required(desired, "endpoint")?);
+        let mut pages = self.client.list_subscriptions_by_topic().topic_arn(topic).into_paginator().send();
         while let Some(page) = pages.next().await {
             let Some(page) = found(page.op("ListSubscriptionsByTopic"))? else {
                 return Ok(None);
@@ -259,15 +160,8 @@ impl ResourceKind for SnsSubscription {
         match op {
             Operation::Read => &["sns:GetSubscriptionAttributes"],
             // ListSubscriptionsByTopic: crash recovery looks for the subscription before subscribing.
-            Operation::Create => &[
-                "sns:ListSubscriptionsByTopic",
-                "sns:Subscribe",
-                "sns:GetSubscriptionAttributes",
-            ],
-            Operation::Update => &[
-                "sns:SetSubscriptionAttributes",
-                "sns:GetSubscriptionAttributes",
-            ],
+            Operation::Create => &["sns:ListSubscriptionsByTopic", "sns:Subscribe", "sns:GetSubscriptionAttributes"],
+            Operation::Update => &["sns:SetSubscriptionAttributes", "sns:GetSubscriptionAttributes"],
             Operation::Delete => &["sns:Unsubscribe"],
         }
     }
@@ -281,14 +175,10 @@ mod tests {
     use aws_sdk_sns::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_sns::operation::get_subscription_attributes::GetSubscriptionAttributesOutput;
     use aws_sdk_sns::operation::list_subscriptions_by_topic::ListSubscriptionsByTopicOutput;
-    use aws_sdk_sns::operation::set_subscription_attributes::{
-        SetSubscriptionAttributesInput, SetSubscriptionAttributesOutput,
-    };
+    use aws_sdk_sns::operation::set_subscription_attributes::{SetSubscriptionAttributesInput, SetSubscriptionAttributesOutput};
     use aws_sdk_sns::operation::subscribe::{SubscribeInput, SubscribeOutput};
     use aws_sdk_sns::types::Subscription;
-    use aws_smithy_mocks::{
-        create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode,
-    };
+    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
@@ -298,8 +188,7 @@ mod tests {
 
     const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:events";
     const QUEUE: &str = "arn:aws:sqs:us-east-1:123456789012:orders";
-    const ARN: &str =
-        "arn:aws:sns:us-east-1:123456789012:events:0b8f3c1e-5d1a-4a55-9d44-2f0c8a1b7e01";
+    const ARN: &str = "arn:aws:sns:us-east-1:123456789012:events:0b8f3c1e-5d1a-4a55-9d44-2f0c8a1b7e01";
 
     fn kind(rules: &[Rule]) -> SnsSubscription {
         let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
@@ -318,11 +207,7 @@ mod tests {
     }
 
     fn desired(props: Value) -> Desired {
-        let owner = Owner {
-            stack: "shop".into(),
-            env: "dev".into(),
-            address: "sub.orders".into(),
-        };
+        let owner = Owner { stack: "shop".into(), env: "dev".into(), address: "sub.orders".into() };
         Desired {
             props: props.as_object().unwrap().clone(),
             tags: Tags::new(),
@@ -339,10 +224,7 @@ mod tests {
     }
 
     fn attributes_rule(extra: &[(&str, &str)]) -> Rule {
-        let extra: Vec<(String, String)> = extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let extra: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         mock!(Client::get_subscription_attributes).then_output(move || {
             let mut b = GetSubscriptionAttributesOutput::builder()
                 .attributes("SubscriptionArn", ARN)
@@ -374,10 +256,7 @@ mod tests {
             sink.lock().unwrap().push(input.clone());
             SubscribeOutput::builder().subscription_arn(ARN).build()
         });
-        let get = attributes_rule(&[
-            ("RawMessageDelivery", "true"),
-            ("FilterPolicy", r#"{"kind": ["order"]}"#),
-        ]);
+        let get = attributes_rule(&[("RawMessageDelivery", "true"), ("FilterPolicy", r#"{"kind": ["order"]}"#)]);
         let want = desired(json!({
             "topic": TOPIC, "protocol": "sqs", "endpoint": QUEUE,
             "raw_message_delivery": true, "filter_policy": {"kind": ["order"]},
@@ -385,17 +264,11 @@ mod tests {
         let obs = kind(&[subscribe, get]).create(&want).await.unwrap();
 
         let input = seen.lock().unwrap().pop().unwrap();
-        assert_eq!(
-            (input.topic_arn(), input.protocol(), input.endpoint()),
-            (Some(TOPIC), Some("sqs"), Some(QUEUE))
-        );
+        assert_eq!((input.topic_arn(), input.protocol(), input.endpoint()), (Some(TOPIC), Some("sqs"), Some(QUEUE)));
         assert_eq!(input.return_subscription_arn(), Some(true));
         let attrs = input.attributes().unwrap();
         assert_eq!(attrs["RawMessageDelivery"], "true");
-        assert_eq!(
-            serde_json::from_str::<Value>(&attrs["FilterPolicy"]).unwrap(),
-            json!({"kind": ["order"]})
-        );
+        assert_eq!(serde_json::from_str::<Value>(&attrs["FilterPolicy"]).unwrap(), json!({"kind": ["order"]}));
 
         assert_eq!(obs.id, ARN);
         assert_eq!(
@@ -410,11 +283,7 @@ mod tests {
 
     #[tokio::test]
     async fn read_treats_absent_or_empty_attributes_as_unset() {
-        let obs = kind(&[attributes_rule(&[("FilterPolicy", "")])])
-            .read(ARN)
-            .await
-            .unwrap()
-            .unwrap();
+        let obs = kind(&[attributes_rule(&[("FilterPolicy", "")])]).read(ARN).await.unwrap().unwrap();
         assert_eq!(obs.props["raw_message_delivery"], json!(false));
         assert!(!obs.props.contains_key("filter_policy"));
     }
@@ -439,76 +308,27 @@ mod tests {
             sink.lock().unwrap().push(input.clone());
             SetSubscriptionAttributesOutput::builder().build()
         });
-        let want = desired(
-            json!({"topic": TOPIC, "protocol": "sqs", "endpoint": QUEUE, "raw_message_delivery": false}),
-        );
-        kind(&[set, attributes_rule(&[])])
-            .update(
-                ARN,
-                &want,
-                &["filter_policy".into(), "raw_message_delivery".into()],
-            )
-            .await
-            .unwrap();
-        let sent: Vec<(String, String)> = seen
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|i| {
-                (
-                    i.attribute_name().unwrap().to_string(),
-                    i.attribute_value().unwrap_or_default().to_string(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            sent,
-            [
-                ("FilterPolicy".to_string(), String::new()),
-                ("RawMessageDelivery".to_string(), "false".to_string())
-            ]
-        );
+        let want = desired(json!({"topic": TOPIC, "protocol": "sqs", "endpoint": QUEUE, "raw_message_delivery": false}));
+        kind(&[set, attributes_rule(&[])]).update(ARN, &want, &["filter_policy".into(), "raw_message_delivery".into()]).await.unwrap();
+        let sent: Vec<(String, String)> =
+            seen.lock().unwrap().iter().map(|i| (i.attribute_name().unwrap().to_string(), i.attribute_value().unwrap_or_default().to_string())).collect();
+        assert_eq!(sent, [("FilterPolicy".to_string(), String::new()), ("RawMessageDelivery".to_string(), "false".to_string())]);
     }
 
     #[tokio::test]
     async fn find_owned_matches_protocol_and_endpoint() {
         let list = mock!(Client::list_subscriptions_by_topic).then_output(|| {
             ListSubscriptionsByTopicOutput::builder()
-                .subscriptions(
-                    Subscription::builder()
-                        .subscription_arn("PendingConfirmation")
-                        .protocol("sqs")
-                        .endpoint(QUEUE)
-                        .build(),
-                )
-                .subscriptions(
-                    Subscription::builder()
-                        .subscription_arn(format!("{TOPIC}:other"))
-                        .protocol("lambda")
-                        .endpoint(QUEUE)
-                        .build(),
-                )
-                .subscriptions(
-                    Subscription::builder()
-                        .subscription_arn(ARN)
-                        .protocol("sqs")
-                        .endpoint(QUEUE)
-                        .build(),
-                )
+                .subscriptions(Subscription::builder().subscription_arn("PendingConfirmation").protocol("sqs").endpoint(QUEUE).build())
+                .subscriptions(Subscription::builder().subscription_arn(format!("{TOPIC}:other")).protocol("lambda").endpoint(QUEUE).build())
+                .subscriptions(Subscription::builder().subscription_arn(ARN).protocol("sqs").endpoint(QUEUE).build())
                 .build()
         });
         let want = desired(json!({"topic": TOPIC, "protocol": "sqs", "endpoint": QUEUE}));
-        let found = kind(&[list, attributes_rule(&[])])
-            .find_owned(&want)
-            .await
-            .unwrap();
+        let found = kind(&[list, attributes_rule(&[])]).find_owned(&want).await.unwrap();
         assert_eq!(found.unwrap().id, ARN);
 
-        let missing_topic =
-            mock!(Client::list_subscriptions_by_topic).then_http_response(not_found);
-        assert_eq!(
-            kind(&[missing_topic]).find_owned(&want).await.unwrap(),
-            None
-        );
+        let missing_topic = mock!(Client::list_subscriptions_by_topic).then_http_response(not_found);
+        assert_eq!(kind(&[missing_topic]).find_owned(&want).await.unwrap(), None);
     }
 }

@@ -5,10 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_sns::types::Tag;
 use aws_sdk_sns::Client;
-use cairn_engine::provider::{
-    Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind,
-    ResourceSchema, Tags,
-};
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
 use serde_json::{json, Value};
 
 use crate::aws::AwsContext;
@@ -44,78 +41,32 @@ impl SnsTopic {
     }
 
     async fn current_tags(&self, arn: &str) -> Result<Option<Tags>, ProviderError> {
-        let out = found(
-            self.client
-                .list_tags_for_resource()
-                .resource_arn(arn)
-                .send()
-                .await
-                .op("ListTagsForResource"),
-        )?;
-        Ok(out.map(|o| {
-            o.tags()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect()
-        }))
+        let out = found(self.client.list_tags_for_resource().resource_arn(arn).send().await.op("ListTagsForResource"))?;
+        Ok(out.map(|o| o.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()))
     }
 
     async fn set_tags(&self, arn: &str, desired: &Tags) -> Result<(), ProviderError> {
         let current = self.current_tags(arn).await?.unwrap_or_default();
         let (set, remove) = tag_changes(&current, desired);
         if !set.is_empty() {
-            self.client
-                .tag_resource()
-                .resource_arn(arn)
-                .set_tags(Some(sns_tags(&set)?))
-                .send()
-                .await
-                .op("TagResource")?;
+            self.client.tag_resource().resource_arn(arn).set_tags(Some(sns_tags(&set)?)).send().await.op("TagResource")?;
         }
         if !remove.is_empty() {
-            self.client
-                .untag_resource()
-                .resource_arn(arn)
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .op("UntagResource")?;
+            self.client.untag_resource().resource_arn(arn).set_tag_keys(Some(remove)).send().await.op("UntagResource")?;
         }
         Ok(())
     }
 
-    async fn set_attribute(
-        &self,
-        arn: &str,
-        name: &str,
-        value: String,
-    ) -> Result<(), ProviderError> {
-        self.client
-            .set_topic_attributes()
-            .topic_arn(arn)
-            .attribute_name(name)
-            .attribute_value(value)
-            .send()
-            .await
-            .op("SetTopicAttributes")?;
+    async fn set_attribute(&self, arn: &str, name: &str, value: String) -> Result<(), ProviderError> {
+        self.client.set_topic_attributes().topic_arn(arn).attribute_name(name).attribute_value(value).send().await.op("SetTopicAttributes")?;
         Ok(())
     }
 
     /// SNS cannot remove a topic policy, only replace it: removing `policy` from the stack
     /// puts back the policy AWS gives a new topic.
     async fn default_policy(&self, arn: &str) -> Result<String, ProviderError> {
-        let out = self
-            .client
-            .get_topic_attributes()
-            .topic_arn(arn)
-            .send()
-            .await
-            .op("GetTopicAttributes")?;
-        let owner = out
-            .attributes()
-            .and_then(|a| a.get("Owner"))
-            .cloned()
-            .unwrap_or_default();
+        let out = self.client.get_topic_attributes().topic_arn(arn).send().await.op("GetTopicAttributes")?;
+        let owner = out.attributes().and_then(|a| a.get("Owner")).cloned().unwrap_or_default();
         Ok(json!({
             "Version": "2008-10-17",
             "Id": "__default_policy_ID",
@@ -136,15 +87,7 @@ impl SnsTopic {
 }
 
 fn sns_tags(tags: &Tags) -> Result<Vec<Tag>, ProviderError> {
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| ProviderError::Invalid(format!("tag {k}: {e}")))
-        })
-        .collect()
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError::Invalid(format!("tag {k}: {e}")))).collect()
 }
 
 /// The topic's name: FIFO topics must end in `.fifo`, so it is added rather than rejected.
@@ -177,40 +120,24 @@ fn document_text(doc: &Value) -> String {
 }
 
 fn observed(arn: &str, attrs: &HashMap<String, String>, tags: Tags) -> Observed {
-    let get = |name: &str| {
-        attrs
-            .get(name)
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
-    };
+    let get = |name: &str| attrs.get(name).map(String::as_str).filter(|s| !s.is_empty());
     let name = arn.rsplit(':').next().unwrap_or_default().to_string();
 
     let mut props = Props::new();
     props.insert("name".into(), json!(name));
     props.insert("fifo_topic".into(), json!(get("FifoTopic") == Some("true")));
-    props.insert(
-        "display_name".into(),
-        json!(get("DisplayName").unwrap_or_default()),
-    );
+    props.insert("display_name".into(), json!(get("DisplayName").unwrap_or_default()));
     if let Some(key) = get("KmsMasterKeyId") {
         props.insert("kms_key".into(), json!(key));
     }
     if let Some(text) = get("Policy") {
-        props.insert(
-            "policy".into(),
-            serde_json::from_str(text).unwrap_or_else(|_| json!(text)),
-        );
+        props.insert("policy".into(), serde_json::from_str(text).unwrap_or_else(|_| json!(text)));
     }
 
     let mut out_attrs = Props::new();
     out_attrs.insert("arn".into(), json!(arn));
     out_attrs.insert("name".into(), json!(name));
-    Observed {
-        id: arn.to_string(),
-        props,
-        attrs: out_attrs,
-        tags,
-    }
+    Observed { id: arn.to_string(), props, attrs: out_attrs, tags }
 }
 
 #[async_trait]
@@ -220,23 +147,12 @@ impl ResourceKind for SnsTopic {
     }
 
     async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
-        let out = found(
-            self.client
-                .get_topic_attributes()
-                .topic_arn(id)
-                .send()
-                .await
-                .op("GetTopicAttributes"),
-        )?;
+        let out = found(self.client.get_topic_attributes().topic_arn(id).send().await.op("GetTopicAttributes"))?;
         let Some(out) = out else { return Ok(None) };
         let Some(tags) = self.current_tags(id).await? else {
             return Ok(None);
         };
-        Ok(Some(observed(
-            id,
-            out.attributes().unwrap_or(&HashMap::new()),
-            tags,
-        )))
+        Ok(Some(observed(id, out.attributes().unwrap_or(&HashMap::new()), tags)))
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
@@ -255,9 +171,7 @@ impl ResourceKind for SnsTopic {
         if let Some(policy) = desired.props.get("policy").filter(|v| !v.is_null()) {
             attrs.insert("Policy".into(), document_text(policy));
         }
-        let tags = (!desired.tags.is_empty())
-            .then(|| sns_tags(&desired.tags))
-            .transpose()?;
+        let tags = (!desired.tags.is_empty()).then(|| sns_tags(&desired.tags)).transpose()?;
         let out = self
             .client
             .create_topic()
@@ -267,20 +181,11 @@ impl ResourceKind for SnsTopic {
             .send()
             .await
             .op("CreateTopic")?;
-        let arn = out.topic_arn().ok_or_else(|| {
-            ProviderError::Fatal("CreateTopic: no topic ARN in the response".into())
-        })?;
-        self.read(arn).await?.ok_or_else(|| {
-            ProviderError::Retryable(format!("CreateTopic: {arn} is not readable yet"))
-        })
+        let arn = out.topic_arn().ok_or_else(|| ProviderError::Fatal("CreateTopic: no topic ARN in the response".into()))?;
+        self.read(arn).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateTopic: {arn} is not readable yet")))
     }
 
-    async fn update(
-        &self,
-        id: &str,
-        desired: &Desired,
-        changed: &[String],
-    ) -> Result<Observed, ProviderError> {
+    async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
         for prop in changed {
             match prop.as_str() {
                 "display_name" => {
@@ -288,14 +193,7 @@ impl ResourceKind for SnsTopic {
                     self.set_attribute(id, "DisplayName", display).await?;
                 }
                 // An empty key id turns server-side encryption off.
-                "kms_key" => {
-                    self.set_attribute(
-                        id,
-                        "KmsMasterKeyId",
-                        string_prop(desired, "kms_key")?.unwrap_or_default(),
-                    )
-                    .await?
-                }
+                "kms_key" => self.set_attribute(id, "KmsMasterKeyId", string_prop(desired, "kms_key")?.unwrap_or_default()).await?,
                 "policy" => {
                     let policy = match desired.props.get("policy").filter(|v| !v.is_null()) {
                         Some(policy) => document_text(policy),
@@ -307,21 +205,11 @@ impl ResourceKind for SnsTopic {
                 _ => {}
             }
         }
-        self.read(id)
-            .await?
-            .ok_or_else(|| ProviderError::NotFound(format!("{id} disappeared during update")))
+        self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("{id} disappeared during update")))
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
-        gone(
-            self.client
-                .delete_topic()
-                .topic_arn(id)
-                .send()
-                .await
-                .map(|_| ())
-                .op("DeleteTopic"),
-        )
+        gone(self.client.delete_topic().topic_arn(id).send().await.map(|_| ()).op("DeleteTopic"))
     }
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
@@ -331,10 +219,7 @@ impl ResourceKind for SnsTopic {
             let page = page.op("ListTopics")?;
             for arn in page.topics().iter().filter_map(|t| t.topic_arn()) {
                 if arn.rsplit(':').next() == Some(name.as_str()) {
-                    return Ok(self
-                        .read(arn)
-                        .await?
-                        .filter(|o| desired.owner.matches(&o.tags)));
+                    return Ok(self.read(arn).await?.filter(|o| desired.owner.matches(&o.tags)));
                 }
             }
         }
@@ -346,20 +231,8 @@ impl ResourceKind for SnsTopic {
             Operation::Read => &["sns:GetTopicAttributes", "sns:ListTagsForResource"],
             // TagResource: SNS authorises tags given to CreateTopic as a separate action.
             // ListTopics: crash recovery looks the topic up by name before creating.
-            Operation::Create => &[
-                "sns:ListTopics",
-                "sns:CreateTopic",
-                "sns:TagResource",
-                "sns:GetTopicAttributes",
-                "sns:ListTagsForResource",
-            ],
-            Operation::Update => &[
-                "sns:SetTopicAttributes",
-                "sns:TagResource",
-                "sns:UntagResource",
-                "sns:GetTopicAttributes",
-                "sns:ListTagsForResource",
-            ],
+            Operation::Create => &["sns:ListTopics", "sns:CreateTopic", "sns:TagResource", "sns:GetTopicAttributes", "sns:ListTagsForResource"],
+            Operation::Update => &["sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource", "sns:GetTopicAttributes", "sns:ListTagsForResource"],
             Operation::Delete => &["sns:DeleteTopic"],
         }
     }
@@ -376,13 +249,9 @@ mod tests {
     use aws_sdk_sns::operation::get_topic_attributes::GetTopicAttributesOutput;
     use aws_sdk_sns::operation::list_tags_for_resource::ListTagsForResourceOutput;
     use aws_sdk_sns::operation::list_topics::ListTopicsOutput;
-    use aws_sdk_sns::operation::set_topic_attributes::{
-        SetTopicAttributesInput, SetTopicAttributesOutput,
-    };
+    use aws_sdk_sns::operation::set_topic_attributes::{SetTopicAttributesInput, SetTopicAttributesOutput};
     use aws_sdk_sns::types::Topic;
-    use aws_smithy_mocks::{
-        create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode,
-    };
+    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
@@ -409,11 +278,7 @@ mod tests {
     }
 
     fn owner() -> Owner {
-        Owner {
-            stack: "shop".into(),
-            env: "dev".into(),
-            address: "topic.events".into(),
-        }
+        Owner { stack: "shop".into(), env: "dev".into(), address: "topic.events".into() }
     }
 
     fn desired(props: Value) -> Desired {
@@ -434,10 +299,7 @@ mod tests {
     }
 
     fn attributes_rule(extra: &[(&str, &str)]) -> Rule {
-        let extra: Vec<(String, String)> = extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let extra: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         mock!(Client::get_topic_attributes).then_output(move || {
             let mut b = GetTopicAttributesOutput::builder()
                 .attributes("TopicArn", ARN)
@@ -452,11 +314,7 @@ mod tests {
     }
 
     fn tags_rule(tags: Tags) -> Rule {
-        mock!(Client::list_tags_for_resource).then_output(move || {
-            ListTagsForResourceOutput::builder()
-                .set_tags(Some(sns_tags(&tags).unwrap()))
-                .build()
-        })
+        mock!(Client::list_tags_for_resource).then_output(move || ListTagsForResourceOutput::builder().set_tags(Some(sns_tags(&tags).unwrap())).build())
     }
 
     #[test]
@@ -483,29 +341,18 @@ mod tests {
             "kms_key": "alias/aws/sns",
             "policy": {"Version": "2012-10-17", "Statement": []},
         }));
-        let kind = kind(&[
-            create,
-            attributes_rule(&[("KmsMasterKeyId", "alias/aws/sns")]),
-            tags_rule(want.tags.clone()),
-        ]);
+        let kind = kind(&[create, attributes_rule(&[("KmsMasterKeyId", "alias/aws/sns")]), tags_rule(want.tags.clone())]);
         let obs = kind.create(&want).await.unwrap();
 
         let input = seen.lock().unwrap().pop().unwrap();
         assert_eq!(input.name(), Some("events.fifo"));
-        let sent: Tags = input
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect();
+        let sent: Tags = input.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
         assert_eq!(sent, want.tags);
         let attrs = input.attributes().unwrap();
         assert_eq!(attrs["FifoTopic"], "true");
         assert_eq!(attrs["KmsMasterKeyId"], "alias/aws/sns");
         assert!(!attrs.contains_key("DisplayName"));
-        assert_eq!(
-            serde_json::from_str::<Value>(&attrs["Policy"]).unwrap(),
-            json!({"Version": "2012-10-17", "Statement": []})
-        );
+        assert_eq!(serde_json::from_str::<Value>(&attrs["Policy"]).unwrap(), json!({"Version": "2012-10-17", "Statement": []}));
         assert_eq!(obs.id, ARN);
         assert_eq!(obs.tags, want.tags);
     }
@@ -513,10 +360,7 @@ mod tests {
     #[tokio::test]
     async fn read_reports_every_prop() {
         let policy = r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow"}]}"#;
-        let kind = kind(&[
-            attributes_rule(&[("Policy", policy), ("DisplayName", "Events")]),
-            tags_rule(owner().tags()),
-        ]);
+        let kind = kind(&[attributes_rule(&[("Policy", policy), ("DisplayName", "Events")]), tags_rule(owner().tags())]);
         let obs = kind.read(ARN).await.unwrap().unwrap();
         assert_eq!(
             Value::Object(obs.props),
@@ -554,59 +398,25 @@ mod tests {
         });
         let kind = kind(&[set, attributes_rule(&[]), tags_rule(owner().tags())]);
         let want = desired(json!({"display_name": "Orders"}));
-        kind.update(ARN, &want, &["display_name".into(), "kms_key".into()])
-            .await
-            .unwrap();
-        let sent: Vec<(String, String)> = seen
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|i| {
-                (
-                    i.attribute_name().unwrap().to_string(),
-                    i.attribute_value().unwrap_or_default().to_string(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            sent,
-            [
-                ("DisplayName".to_string(), "Orders".to_string()),
-                ("KmsMasterKeyId".to_string(), String::new())
-            ]
-        );
+        kind.update(ARN, &want, &["display_name".into(), "kms_key".into()]).await.unwrap();
+        let sent: Vec<(String, String)> =
+            seen.lock().unwrap().iter().map(|i| (i.attribute_name().unwrap().to_string(), i.attribute_value().unwrap_or_default().to_string())).collect();
+        assert_eq!(sent, [("DisplayName".to_string(), "Orders".to_string()), ("KmsMasterKeyId".to_string(), String::new())]);
     }
 
     #[tokio::test]
     async fn find_owned_matches_the_name_and_the_owner() {
         let list = mock!(Client::list_topics).then_output(|| {
             ListTopicsOutput::builder()
-                .topics(
-                    Topic::builder()
-                        .topic_arn("arn:aws:sns:us-east-1:123456789012:events-old")
-                        .build(),
-                )
+                .topics(Topic::builder().topic_arn("arn:aws:sns:us-east-1:123456789012:events-old").build())
                 .topics(Topic::builder().topic_arn(ARN).build())
                 .build()
         });
-        let kind_ours = kind(&[
-            list.clone(),
-            attributes_rule(&[]),
-            tags_rule(owner().tags()),
-        ]);
-        let found = kind_ours
-            .find_owned(&desired(json!({"name": "events"})))
-            .await
-            .unwrap();
+        let kind_ours = kind(&[list.clone(), attributes_rule(&[]), tags_rule(owner().tags())]);
+        let found = kind_ours.find_owned(&desired(json!({"name": "events"}))).await.unwrap();
         assert_eq!(found.unwrap().id, ARN);
 
         let kind_foreign = kind(&[list, attributes_rule(&[]), tags_rule(Tags::new())]);
-        assert_eq!(
-            kind_foreign
-                .find_owned(&desired(json!({"name": "events"})))
-                .await
-                .unwrap(),
-            None
-        );
+        assert_eq!(kind_foreign.find_owned(&desired(json!({"name": "events"}))).await.unwrap(), None);
     }
 }

@@ -5,10 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_sdk_sqs::Client;
-use cairn_engine::provider::{
-    Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind,
-    ResourceSchema, Tags,
-};
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
 use serde_json::{json, Value};
 
 use crate::aws::AwsContext;
@@ -22,18 +19,13 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
         PropSpec::new("name", PropType::String, "Queue name; defaults to a name derived from stack, env and address. `.fifo` is appended for FIFO queues.")
             .force_new(),
         PropSpec::new("fifo_queue", PropType::Bool, "Whether the queue is FIFO (exactly-once, ordered).").force_new().default("false"),
-        PropSpec::new("visibility_timeout_seconds", PropType::Int, "How long a received message stays hidden from other consumers (0-43200).")
-            .default("30"),
+        PropSpec::new("visibility_timeout_seconds", PropType::Int, "How long a received message stays hidden from other consumers (0-43200).").default("30"),
         PropSpec::new("message_retention_seconds", PropType::Int, "How long SQS keeps a message (60-1209600).").default("345600"),
         PropSpec::new("max_message_size", PropType::Int, "Largest accepted message in bytes (1024-1048576).").default("1048576"),
         PropSpec::new("delay_seconds", PropType::Int, "Delay before a new message becomes visible (0-900).").default("0"),
         PropSpec::new("receive_wait_time_seconds", PropType::Int, "Long-polling wait for ReceiveMessage (0-20).").default("0"),
         PropSpec::new("kms_key", PropType::String, "KMS key id, ARN or alias for server-side encryption; unset uses SQS-managed encryption."),
-        PropSpec::new(
-            "redrive",
-            PropType::Object,
-            "Dead-letter queue: `{ dead_letter_queue: <queue ARN>, max_receive_count: <int> }`.",
-        ),
+        PropSpec::new("redrive", PropType::Object, "Dead-letter queue: `{ dead_letter_queue: <queue ARN>, max_receive_count: <int> }`."),
         PropSpec::new("policy", PropType::Policy, "Queue access policy."),
     ],
     attrs: &["arn", "url", "name"],
@@ -42,20 +34,11 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
 
 /// Integer props and the queue attribute each one maps to.
 const INT_ATTRIBUTES: &[(&str, QueueAttributeName)] = &[
-    (
-        "visibility_timeout_seconds",
-        QueueAttributeName::VisibilityTimeout,
-    ),
-    (
-        "message_retention_seconds",
-        QueueAttributeName::MessageRetentionPeriod,
-    ),
+    ("visibility_timeout_seconds", QueueAttributeName::VisibilityTimeout),
+    ("message_retention_seconds", QueueAttributeName::MessageRetentionPeriod),
     ("max_message_size", QueueAttributeName::MaximumMessageSize),
     ("delay_seconds", QueueAttributeName::DelaySeconds),
-    (
-        "receive_wait_time_seconds",
-        QueueAttributeName::ReceiveMessageWaitTimeSeconds,
-    ),
+    ("receive_wait_time_seconds", QueueAttributeName::ReceiveMessageWaitTimeSeconds),
 ];
 
 /// Props set through queue attributes after creation (everything but the force-new ones).
@@ -84,41 +67,18 @@ impl SqsQueue {
     }
 
     async fn current_tags(&self, url: &str) -> Result<Option<Tags>, ProviderError> {
-        let out = found(
-            self.client
-                .list_queue_tags()
-                .queue_url(url)
-                .send()
-                .await
-                .op("ListQueueTags"),
-        )?;
-        Ok(out.map(|o| {
-            o.tags()
-                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default()
-        }))
+        let out = found(self.client.list_queue_tags().queue_url(url).send().await.op("ListQueueTags"))?;
+        Ok(out.map(|o| o.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()))
     }
 
     async fn set_tags(&self, url: &str, desired: &Tags) -> Result<(), ProviderError> {
         let current = self.current_tags(url).await?.unwrap_or_default();
         let (set, remove) = tag_changes(&current, desired);
         if !set.is_empty() {
-            self.client
-                .tag_queue()
-                .queue_url(url)
-                .set_tags(Some(set.into_iter().collect()))
-                .send()
-                .await
-                .op("TagQueue")?;
+            self.client.tag_queue().queue_url(url).set_tags(Some(set.into_iter().collect())).send().await.op("TagQueue")?;
         }
         if !remove.is_empty() {
-            self.client
-                .untag_queue()
-                .queue_url(url)
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .op("UntagQueue")?;
+            self.client.untag_queue().queue_url(url).set_tag_keys(Some(remove)).send().await.op("UntagQueue")?;
         }
         Ok(())
     }
@@ -137,17 +97,7 @@ pub fn queue_name(desired: &Desired) -> String {
 /// The desired value of a prop, falling back to the schema default so that a create always
 /// sets what a later read reports.
 fn value(desired: &Desired, name: &str) -> Option<Value> {
-    desired
-        .props
-        .get(name)
-        .filter(|v| !v.is_null())
-        .cloned()
-        .or_else(|| {
-            SCHEMA
-                .prop(name)?
-                .default
-                .and_then(|json| serde_json::from_str(json).ok())
-        })
+    desired.props.get(name).filter(|v| !v.is_null()).cloned().or_else(|| SCHEMA.prop(name)?.default.and_then(|json| serde_json::from_str(json).ok()))
 }
 
 fn invalid(message: String) -> ProviderError {
@@ -156,27 +106,13 @@ fn invalid(message: String) -> ProviderError {
 
 /// The stack's redrive object as SQS's RedrivePolicy JSON.
 fn redrive_policy(redrive: &Value) -> Result<String, ProviderError> {
-    let shape = || {
-        invalid(
-            "redrive must be { dead_letter_queue: <queue ARN>, max_receive_count: <integer> }"
-                .into(),
-        )
-    };
+    let shape = || invalid("redrive must be { dead_letter_queue: <queue ARN>, max_receive_count: <integer> }".into());
     let obj = redrive.as_object().ok_or_else(shape)?;
-    if obj
-        .keys()
-        .any(|k| k != "dead_letter_queue" && k != "max_receive_count")
-    {
+    if obj.keys().any(|k| k != "dead_letter_queue" && k != "max_receive_count") {
         return Err(shape());
     }
-    let dlq = obj
-        .get("dead_letter_queue")
-        .and_then(Value::as_str)
-        .ok_or_else(shape)?;
-    let count = obj
-        .get("max_receive_count")
-        .and_then(Value::as_i64)
-        .ok_or_else(shape)?;
+    let dlq = obj.get("dead_letter_queue").and_then(Value::as_str).ok_or_else(shape)?;
+    let count = obj.get("max_receive_count").and_then(Value::as_i64).ok_or_else(shape)?;
     Ok(json!({ "deadLetterTargetArn": dlq, "maxReceiveCount": count }).to_string())
 }
 
@@ -205,18 +141,12 @@ fn document_text(doc: &Value) -> String {
 
 /// Queue attributes for `props`. When `clearing` is set, an unset optional prop becomes an
 /// empty string, which is how SQS removes KMS encryption, redrive and policy.
-fn attributes(
-    desired: &Desired,
-    props: &[&str],
-    clearing: bool,
-) -> Result<HashMap<QueueAttributeName, String>, ProviderError> {
+fn attributes(desired: &Desired, props: &[&str], clearing: bool) -> Result<HashMap<QueueAttributeName, String>, ProviderError> {
     let mut out = HashMap::new();
     for &prop in props {
         if let Some((_, attr)) = INT_ATTRIBUTES.iter().find(|(p, _)| *p == prop) {
             if let Some(v) = value(desired, prop) {
-                let n = v
-                    .as_i64()
-                    .ok_or_else(|| invalid(format!("{prop} must be an integer")))?;
+                let n = v.as_i64().ok_or_else(|| invalid(format!("{prop} must be an integer")))?;
                 out.insert(attr.clone(), n.to_string());
             }
             continue;
@@ -224,24 +154,10 @@ fn attributes(
         let (attr, text) = match prop {
             "kms_key" => (
                 QueueAttributeName::KmsMasterKeyId,
-                value(desired, prop)
-                    .map(|v| {
-                        v.as_str()
-                            .map(str::to_string)
-                            .ok_or_else(|| invalid("kms_key must be a string".into()))
-                    })
-                    .transpose()?,
+                value(desired, prop).map(|v| v.as_str().map(str::to_string).ok_or_else(|| invalid("kms_key must be a string".into()))).transpose()?,
             ),
-            "redrive" => (
-                QueueAttributeName::RedrivePolicy,
-                value(desired, prop)
-                    .map(|v| redrive_policy(&v))
-                    .transpose()?,
-            ),
-            "policy" => (
-                QueueAttributeName::Policy,
-                value(desired, prop).map(|v| document_text(&v)),
-            ),
+            "redrive" => (QueueAttributeName::RedrivePolicy, value(desired, prop).map(|v| redrive_policy(&v)).transpose()?),
+            "policy" => (QueueAttributeName::Policy, value(desired, prop).map(|v| document_text(&v))),
             _ => continue,
         };
         match text {
@@ -259,15 +175,8 @@ fn attributes(
 
 /// Turns GetQueueAttributes output into the stack's prop shapes.
 fn observed(url: &str, attrs: &HashMap<QueueAttributeName, String>, tags: Tags) -> Observed {
-    let get = |name: &QueueAttributeName| {
-        attrs
-            .get(name)
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    let arn = get(&QueueAttributeName::QueueArn)
-        .unwrap_or_default()
-        .to_string();
+    let get = |name: &QueueAttributeName| attrs.get(name).map(String::as_str).filter(|s| !s.is_empty());
+    let arn = get(&QueueAttributeName::QueueArn).unwrap_or_default().to_string();
     let name = match arn.rsplit_once(':') {
         Some((_, name)) => name.to_string(),
         None => url.rsplit('/').next().unwrap_or_default().to_string(),
@@ -275,10 +184,7 @@ fn observed(url: &str, attrs: &HashMap<QueueAttributeName, String>, tags: Tags) 
 
     let mut props = Props::new();
     props.insert("name".into(), json!(name));
-    props.insert(
-        "fifo_queue".into(),
-        json!(get(&QueueAttributeName::FifoQueue) == Some("true")),
-    );
+    props.insert("fifo_queue".into(), json!(get(&QueueAttributeName::FifoQueue) == Some("true")));
     for (prop, attr) in INT_ATTRIBUTES {
         let n = get(attr).and_then(|s| s.trim().parse::<i64>().ok());
         let n = n.or_else(|| SCHEMA.prop(prop)?.default?.parse().ok());
@@ -293,22 +199,14 @@ fn observed(url: &str, attrs: &HashMap<QueueAttributeName, String>, tags: Tags) 
         props.insert("redrive".into(), redrive_from_aws(text));
     }
     if let Some(text) = get(&QueueAttributeName::Policy) {
-        props.insert(
-            "policy".into(),
-            serde_json::from_str(text).unwrap_or_else(|_| json!(text)),
-        );
+        props.insert("policy".into(), serde_json::from_str(text).unwrap_or_else(|_| json!(text)));
     }
 
     let mut out_attrs = Props::new();
     out_attrs.insert("arn".into(), json!(arn));
     out_attrs.insert("url".into(), json!(url));
     out_attrs.insert("name".into(), json!(name));
-    Observed {
-        id: url.to_string(),
-        props,
-        attrs: out_attrs,
-        tags,
-    }
+    Observed { id: url.to_string(), props, attrs: out_attrs, tags }
 }
 
 #[async_trait]
@@ -318,25 +216,14 @@ impl ResourceKind for SqsQueue {
     }
 
     async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
-        let out = self
-            .client
-            .get_queue_attributes()
-            .queue_url(id)
-            .attribute_names(QueueAttributeName::All)
-            .send()
-            .await
-            .op("GetQueueAttributes");
+        let out = self.client.get_queue_attributes().queue_url(id).attribute_names(QueueAttributeName::All).send().await.op("GetQueueAttributes");
         let Some(out) = found(out)? else {
             return Ok(None);
         };
         let Some(tags) = self.current_tags(id).await? else {
             return Ok(None);
         };
-        Ok(Some(observed(
-            id,
-            out.attributes().unwrap_or(&HashMap::new()),
-            tags,
-        )))
+        Ok(Some(observed(id, out.attributes().unwrap_or(&HashMap::new()), tags)))
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
@@ -346,34 +233,13 @@ impl ResourceKind for SqsQueue {
             attrs.insert(QueueAttributeName::FifoQueue, "true".into());
         }
         let tags = (!desired.tags.is_empty()).then(|| desired.tags.clone().into_iter().collect());
-        let out = self
-            .client
-            .create_queue()
-            .queue_name(queue_name(desired))
-            .set_attributes(Some(attrs))
-            .set_tags(tags)
-            .send()
-            .await
-            .op("CreateQueue")?;
-        let url = out.queue_url().ok_or_else(|| {
-            ProviderError::Fatal("CreateQueue: no queue URL in the response".into())
-        })?;
-        self.read(url).await?.ok_or_else(|| {
-            ProviderError::Retryable(format!("CreateQueue: {url} is not readable yet"))
-        })
+        let out = self.client.create_queue().queue_name(queue_name(desired)).set_attributes(Some(attrs)).set_tags(tags).send().await.op("CreateQueue")?;
+        let url = out.queue_url().ok_or_else(|| ProviderError::Fatal("CreateQueue: no queue URL in the response".into()))?;
+        self.read(url).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateQueue: {url} is not readable yet")))
     }
 
-    async fn update(
-        &self,
-        id: &str,
-        desired: &Desired,
-        changed: &[String],
-    ) -> Result<Observed, ProviderError> {
-        let mut props: Vec<&str> = changed
-            .iter()
-            .map(String::as_str)
-            .filter(|c| MUTABLE.contains(c))
-            .collect();
+    async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
+        let mut props: Vec<&str> = changed.iter().map(String::as_str).filter(|c| MUTABLE.contains(c)).collect();
         // moto drops a queue's Policy on any SetQueueAttributes that omits it; re-sending the
         // desired policy is a no-op on AWS and keeps the emulator from losing it.
         if !props.is_empty() && !props.contains(&"policy") && desired.props.get("policy").is_some_and(|p| !p.is_null()) {
@@ -381,50 +247,24 @@ impl ResourceKind for SqsQueue {
         }
         let attrs = attributes(desired, &props, true)?;
         if !attrs.is_empty() {
-            self.client
-                .set_queue_attributes()
-                .queue_url(id)
-                .set_attributes(Some(attrs))
-                .send()
-                .await
-                .op("SetQueueAttributes")?;
+            self.client.set_queue_attributes().queue_url(id).set_attributes(Some(attrs)).send().await.op("SetQueueAttributes")?;
         }
         if changed.iter().any(|c| c == "tags") {
             self.set_tags(id, &desired.tags).await?;
         }
-        self.read(id)
-            .await?
-            .ok_or_else(|| ProviderError::NotFound(format!("{id} disappeared during update")))
+        self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("{id} disappeared during update")))
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
-        gone(
-            self.client
-                .delete_queue()
-                .queue_url(id)
-                .send()
-                .await
-                .map(|_| ())
-                .op("DeleteQueue"),
-        )
+        gone(self.client.delete_queue().queue_url(id).send().await.map(|_| ()).op("DeleteQueue"))
     }
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
-        let out = found(
-            self.client
-                .get_queue_url()
-                .queue_name(queue_name(desired))
-                .send()
-                .await
-                .op("GetQueueUrl"),
-        )?;
+        let out = found(self.client.get_queue_url().queue_name(queue_name(desired)).send().await.op("GetQueueUrl"))?;
         let Some(url) = out.as_ref().and_then(|o| o.queue_url()) else {
             return Ok(None);
         };
-        Ok(self
-            .read(url)
-            .await?
-            .filter(|o| desired.owner.matches(&o.tags)))
+        Ok(self.read(url).await?.filter(|o| desired.owner.matches(&o.tags)))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
@@ -432,20 +272,8 @@ impl ResourceKind for SqsQueue {
             Operation::Read => &["sqs:GetQueueAttributes", "sqs:ListQueueTags"],
             // TagQueue: SQS authorises tags given to CreateQueue as a separate action.
             // GetQueueUrl: crash recovery looks the queue up by name before creating.
-            Operation::Create => &[
-                "sqs:GetQueueUrl",
-                "sqs:CreateQueue",
-                "sqs:TagQueue",
-                "sqs:GetQueueAttributes",
-                "sqs:ListQueueTags",
-            ],
-            Operation::Update => &[
-                "sqs:SetQueueAttributes",
-                "sqs:TagQueue",
-                "sqs:UntagQueue",
-                "sqs:GetQueueAttributes",
-                "sqs:ListQueueTags",
-            ],
+            Operation::Create => &["sqs:GetQueueUrl", "sqs:CreateQueue", "sqs:TagQueue", "sqs:GetQueueAttributes", "sqs:ListQueueTags"],
+            Operation::Update => &["sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:UntagQueue", "sqs:GetQueueAttributes", "sqs:ListQueueTags"],
             Operation::Delete => &["sqs:DeleteQueue"],
         }
     }
@@ -461,14 +289,10 @@ mod tests {
     use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput;
     use aws_sdk_sqs::operation::get_queue_url::GetQueueUrlOutput;
     use aws_sdk_sqs::operation::list_queue_tags::ListQueueTagsOutput;
-    use aws_sdk_sqs::operation::set_queue_attributes::{
-        SetQueueAttributesInput, SetQueueAttributesOutput,
-    };
+    use aws_sdk_sqs::operation::set_queue_attributes::{SetQueueAttributesInput, SetQueueAttributesOutput};
     use aws_sdk_sqs::operation::tag_queue::{TagQueueInput, TagQueueOutput};
     use aws_sdk_sqs::operation::untag_queue::{UntagQueueInput, UntagQueueOutput};
-    use aws_smithy_mocks::{
-        create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode,
-    };
+    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
@@ -497,35 +321,21 @@ mod tests {
     }
 
     fn owner() -> Owner {
-        Owner {
-            stack: "shop".into(),
-            env: "dev".into(),
-            address: "queue.orders".into(),
-        }
+        Owner { stack: "shop".into(), env: "dev".into(), address: "queue.orders".into() }
     }
 
     fn desired(props: Value) -> Desired {
         let mut tags = owner().tags();
         tags.insert("team".into(), "payments".into());
-        Desired {
-            props: props.as_object().unwrap().clone(),
-            tags,
-            owner: owner(),
-            default_name: "shop-dev-orders".into(),
-            idempotency_token: "token".into(),
-        }
+        Desired { props: props.as_object().unwrap().clone(), tags, owner: owner(), default_name: "shop-dev-orders".into(), idempotency_token: "token".into() }
     }
 
     /// The wire shape of SQS's "no such queue" error (JSON protocol with the query-compatible header).
     fn no_such_queue() -> HttpResponse {
         let body = r#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"The specified queue does not exist."}"#;
         let mut resp = HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::from(body));
-        resp.headers_mut()
-            .insert("content-type", "application/x-amz-json-1.0");
-        resp.headers_mut().insert(
-            "x-amzn-query-error",
-            "AWS.SimpleQueueService.NonExistentQueue;Sender",
-        );
+        resp.headers_mut().insert("content-type", "application/x-amz-json-1.0");
+        resp.headers_mut().insert("x-amzn-query-error", "AWS.SimpleQueueService.NonExistentQueue;Sender");
         resp
     }
 
@@ -546,11 +356,7 @@ mod tests {
 
     fn tags_output(tags: &Tags) -> Rule {
         let tags = tags.clone();
-        mock!(Client::list_queue_tags).then_output(move || {
-            ListQueueTagsOutput::builder()
-                .set_tags(Some(tags.clone().into_iter().collect()))
-                .build()
-        })
+        mock!(Client::list_queue_tags).then_output(move || ListQueueTagsOutput::builder().set_tags(Some(tags.clone().into_iter().collect())).build())
     }
 
     #[test]
@@ -564,18 +370,9 @@ mod tests {
 
     #[test]
     fn fifo_names_get_the_suffix_once() {
-        assert_eq!(
-            queue_name(&desired(json!({"name": "orders", "fifo_queue": true}))),
-            "orders.fifo"
-        );
-        assert_eq!(
-            queue_name(&desired(json!({"name": "orders.fifo", "fifo_queue": true}))),
-            "orders.fifo"
-        );
-        assert_eq!(
-            queue_name(&desired(json!({"fifo_queue": false}))),
-            "shop-dev-orders"
-        );
+        assert_eq!(queue_name(&desired(json!({"name": "orders", "fifo_queue": true}))), "orders.fifo");
+        assert_eq!(queue_name(&desired(json!({"name": "orders.fifo", "fifo_queue": true}))), "orders.fifo");
+        assert_eq!(queue_name(&desired(json!({"fifo_queue": false}))), "shop-dev-orders");
     }
 
     #[tokio::test]
@@ -588,12 +385,8 @@ mod tests {
         });
         let redrive = format!(r#"{{"deadLetterTargetArn":"{DLQ}","maxReceiveCount":5}}"#);
         let redrive_out = redrive.clone();
-        let get = mock!(Client::get_queue_attributes).then_output(move || {
-            attributes_output(&[
-                (QueueAttributeName::FifoQueue, "true"),
-                (QueueAttributeName::RedrivePolicy, &redrive_out),
-            ])
-        });
+        let get = mock!(Client::get_queue_attributes)
+            .then_output(move || attributes_output(&[(QueueAttributeName::FifoQueue, "true"), (QueueAttributeName::RedrivePolicy, &redrive_out)]));
         let want = desired(json!({
             "name": "orders",
             "fifo_queue": true,
@@ -612,27 +405,16 @@ mod tests {
         let attrs = input.attributes().unwrap();
         assert_eq!(attrs[&QueueAttributeName::FifoQueue], "true");
         assert_eq!(attrs[&QueueAttributeName::VisibilityTimeout], "45");
-        assert_eq!(
-            attrs[&QueueAttributeName::MessageRetentionPeriod],
-            "345600",
-            "defaults are sent explicitly"
-        );
-        let sent_redrive: Value =
-            serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).unwrap();
-        assert_eq!(
-            sent_redrive,
-            json!({"deadLetterTargetArn": DLQ, "maxReceiveCount": 5})
-        );
+        assert_eq!(attrs[&QueueAttributeName::MessageRetentionPeriod], "345600", "defaults are sent explicitly");
+        let sent_redrive: Value = serde_json::from_str(&attrs[&QueueAttributeName::RedrivePolicy]).unwrap();
+        assert_eq!(sent_redrive, json!({"deadLetterTargetArn": DLQ, "maxReceiveCount": 5}));
         assert!(!attrs.contains_key(&QueueAttributeName::KmsMasterKeyId));
         assert!(!attrs.contains_key(&QueueAttributeName::Policy));
 
         assert_eq!(obs.id, URL);
         assert_eq!(obs.attrs["arn"], json!(ARN));
         assert_eq!(obs.props["name"], json!("orders.fifo"));
-        assert_eq!(
-            obs.props["redrive"],
-            json!({"dead_letter_queue": DLQ, "max_receive_count": 5})
-        );
+        assert_eq!(obs.props["redrive"], json!({"dead_letter_queue": DLQ, "max_receive_count": 5}));
         assert_eq!(obs.tags, want.tags);
     }
 
@@ -650,10 +432,7 @@ mod tests {
         kind.create(&want).await.unwrap();
         let input = seen.lock().unwrap().pop().unwrap();
         assert_eq!(input.queue_name(), Some("shop-dev-orders"));
-        assert!(!input
-            .attributes()
-            .unwrap()
-            .contains_key(&QueueAttributeName::FifoQueue));
+        assert!(!input.attributes().unwrap().contains_key(&QueueAttributeName::FifoQueue));
     }
 
     #[tokio::test]
@@ -725,11 +504,7 @@ mod tests {
         let want = desired(json!({"visibility_timeout_seconds": 45, "delay_seconds": 5}));
         let kind = kind(&[set, tag, untag, get, tags_output(&current)]);
 
-        let changed = [
-            "visibility_timeout_seconds".to_string(),
-            "redrive".to_string(),
-            "tags".to_string(),
-        ];
+        let changed = ["visibility_timeout_seconds".to_string(), "redrive".to_string(), "tags".to_string()];
         kind.update(URL, &want, &changed).await.unwrap();
 
         let input = seen.lock().unwrap().pop().unwrap();
@@ -738,56 +513,32 @@ mod tests {
         assert_eq!(attrs[&QueueAttributeName::VisibilityTimeout], "45");
         assert_eq!(attrs[&QueueAttributeName::RedrivePolicy], "");
         let added = tagged.lock().unwrap().pop().unwrap();
-        assert_eq!(
-            added.tags().unwrap().get("team").map(String::as_str),
-            Some("payments")
-        );
+        assert_eq!(added.tags().unwrap().get("team").map(String::as_str), Some("payments"));
         assert_eq!(added.tags().unwrap().len(), 1);
-        assert_eq!(
-            untagged.lock().unwrap().pop().unwrap().tag_keys(),
-            ["old".to_string()]
-        );
+        assert_eq!(untagged.lock().unwrap().pop().unwrap().tag_keys(), ["old".to_string()]);
     }
 
     #[tokio::test]
     async fn find_owned_ignores_a_queue_with_foreign_tags() {
-        let url = mock!(Client::get_queue_url)
-            .then_output(|| GetQueueUrlOutput::builder().queue_url(URL).build());
+        let url = mock!(Client::get_queue_url).then_output(|| GetQueueUrlOutput::builder().queue_url(URL).build());
         let get = mock!(Client::get_queue_attributes).then_output(|| attributes_output(&[]));
         let foreign = Tags::from([("cairn:stack".to_string(), "other".to_string())]);
         let kind_foreign = kind(&[url.clone(), get.clone(), tags_output(&foreign)]);
-        assert_eq!(
-            kind_foreign.find_owned(&desired(json!({}))).await.unwrap(),
-            None
-        );
+        assert_eq!(kind_foreign.find_owned(&desired(json!({}))).await.unwrap(), None);
 
         let kind_ours = kind(&[url, get, tags_output(&owner().tags())]);
-        assert_eq!(
-            kind_ours
-                .find_owned(&desired(json!({})))
-                .await
-                .unwrap()
-                .unwrap()
-                .id,
-            URL
-        );
+        assert_eq!(kind_ours.find_owned(&desired(json!({}))).await.unwrap().unwrap().id, URL);
     }
 
     #[tokio::test]
     async fn find_owned_when_nothing_exists_is_none() {
         let url = mock!(Client::get_queue_url).then_http_response(no_such_queue);
-        assert_eq!(
-            kind(&[url]).find_owned(&desired(json!({}))).await.unwrap(),
-            None
-        );
+        assert_eq!(kind(&[url]).find_owned(&desired(json!({}))).await.unwrap(), None);
     }
 
     #[test]
     fn redrive_rejects_unknown_keys() {
-        assert!(redrive_policy(
-            &json!({"dead_letter_queue": DLQ, "max_receive_count": 3, "extra": 1})
-        )
-        .is_err());
+        assert!(redrive_policy(&json!({"dead_letter_queue": DLQ, "max_receive_count": 3, "extra": 1})).is_err());
         assert!(redrive_policy(&json!({"dead_letter_queue": DLQ})).is_err());
     }
 }

@@ -4,11 +4,7 @@ use cairn_engine::provider::Tags;
 
 /// Keys to set (new or changed values) and keys to remove, to turn `current` into `desired`.
 pub fn tag_changes(current: &Tags, desired: &Tags) -> (Tags, Vec<String>) {
-    let set = desired
-        .iter()
-        .filter(|(k, v)| current.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let set = desired.iter().filter(|(k, v)| current.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
     let remove = current.keys().filter(|k| !desired.contains_key(*k) && !k.starts_with("aws:")).cloned().collect();
     (set, remove)
 }

@@ -18,7 +18,12 @@ pub fn cmd_validate(path: &Path, env: Option<&str>, vars: &[String], json: bool,
         Some(e) => vec![e.to_string()],
         None => {
             let root = cairn_engine::yaml::parse(&file.text).ok();
-            let names: Vec<String> = root.as_ref().and_then(|r| r.get("environments")).and_then(|e| e.as_map()).map(|m| m.iter().map(|(k, _)| k.key_text()).collect()).unwrap_or_default();
+            let names: Vec<String> = root
+                .as_ref()
+                .and_then(|r| r.get("environments"))
+                .and_then(|e| e.as_map())
+                .map(|m| m.iter().map(|(k, _)| k.key_text()).collect())
+                .unwrap_or_default();
             if names.is_empty() {
                 vec!["default".to_string()]
             } else {
@@ -67,7 +72,8 @@ pub fn cmd_iam_actions(json: bool) -> Result<u8> {
     let mut table = serde_json::Map::new();
     for schema in registry.all_schemas() {
         let kind = registry.get(schema.kind).expect("registered kind");
-        let ops: serde_json::Map<String, serde_json::Value> = Operation::ALL.iter().map(|op| (format!("{op:?}").to_lowercase(), serde_json::json!(kind.iam_actions(*op)))).collect();
+        let ops: serde_json::Map<String, serde_json::Value> =
+            Operation::ALL.iter().map(|op| (format!("{op:?}").to_lowercase(), serde_json::json!(kind.iam_actions(*op)))).collect();
         table.insert(schema.kind.to_string(), serde_json::Value::Object(ops));
     }
     if json {

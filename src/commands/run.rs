@@ -33,10 +33,21 @@ struct Planned {
     api_calls: BTreeMap<String, u64>,
 }
 
-async fn make_plan(store: &Arc<dyn StateStore>, registry: &Registry, graph: &ResourceGraph, mode: PlanMode, do_refresh: bool, allow_destroy: &[String]) -> Result<Planned> {
+async fn make_plan(
+    store: &Arc<dyn StateStore>,
+    registry: &Registry,
+    graph: &ResourceGraph,
+    mode: PlanMode,
+    do_refresh: bool,
+    allow_destroy: &[String],
+) -> Result<Planned> {
     let reconciled = reconcile(store.as_ref(), registry, Some(graph)).await.map_err(|e| anyhow!("reconciling an interrupted run: {e}"))?;
     let snapshot = store.snapshot().await.map_err(|e| anyhow!("reading state: {e}"))?;
-    let (observed, stats): (BTreeMap<String, Option<Observed>>, RefreshStats) = if do_refresh { refresh(&snapshot, registry).await.map_err(|e| anyhow!("refreshing from AWS: {e}"))? } else { (BTreeMap::new(), RefreshStats::default()) };
+    let (observed, stats): (BTreeMap<String, Option<Observed>>, RefreshStats) = if do_refresh {
+        refresh(&snapshot, registry).await.map_err(|e| anyhow!("refreshing from AWS: {e}"))?
+    } else {
+        (BTreeMap::new(), RefreshStats::default())
+    };
     tracing::debug!(resources = stats.resources, batches = stats.batches, "refresh complete");
     let allow: BTreeSet<String> = allow_destroy.iter().cloned().collect();
     let input = PlanInput { graph, snapshot: &snapshot, observed: &observed, schemas: registry, mode, allow_destroy: &allow };
@@ -61,7 +72,11 @@ fn print_reconciled(reconciled: &[Reconciled]) {
 
 fn show_plan(p: &Planned, format: OutputFormat, style: &Style) {
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&PlanJson { plan: &p.plan, reconciled: &p.reconciled, refresh: &p.refresh, api_calls: &p.api_calls }).unwrap_or_default()),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&PlanJson { plan: &p.plan, reconciled: &p.reconciled, refresh: &p.refresh, api_calls: &p.api_calls })
+                .unwrap_or_default()
+        ),
         OutputFormat::Markdown => print!("{}", render::plan_markdown(&p.plan)),
         OutputFormat::Text => {
             print_reconciled(&p.reconciled);
@@ -70,7 +85,17 @@ fn show_plan(p: &Planned, format: OutputFormat, style: &Style) {
     }
 }
 
-pub async fn cmd_plan(stack: &StackArgs, aws_args: &AwsArgs, output: &OutputArgs, out: Option<&Path>, detailed: bool, destroy: bool, do_refresh: bool, allow_destroy: &[String], style: &Style) -> Result<u8> {
+/// What `plan` was asked for beyond the stack, AWS and output flags.
+pub struct PlanFlags<'a> {
+    pub out: Option<&'a Path>,
+    pub detailed: bool,
+    pub destroy: bool,
+    pub refresh: bool,
+    pub allow_destroy: &'a [String],
+}
+
+pub async fn cmd_plan(stack: &StackArgs, aws_args: &AwsArgs, output: &OutputArgs, flags: PlanFlags<'_>, style: &Style) -> Result<u8> {
+    let PlanFlags { out, detailed, destroy, refresh: do_refresh, allow_destroy } = flags;
     let (_, pre, _) = session::load_graph(&stack.stack, &stack.env, &stack.vars, None)?;
     let ctx = session::aws(aws_args, &pre.region).await;
     let account = session::check_account(&ctx, pre.account_id.as_deref(), &stack.env).await?;
@@ -116,7 +141,12 @@ fn read_plan(path: &Path) -> Result<Plan> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading plan file {}", path.display()))?;
     let plan: Plan = serde_json::from_str(&text).with_context(|| format!("{} is not a cairn plan file", path.display()))?;
     if plan.format_version != cairn_engine::plan::PLAN_FORMAT {
-        bail!("{} was written by a cairn with plan format {}; this cairn reads format {}. Run plan again.", path.display(), plan.format_version, cairn_engine::plan::PLAN_FORMAT);
+        bail!(
+            "{} was written by a cairn with plan format {}; this cairn reads format {}. Run plan again.",
+            path.display(),
+            plan.format_version,
+            cairn_engine::plan::PLAN_FORMAT
+        );
     }
     Ok(plan)
 }
@@ -211,7 +241,9 @@ impl Progress {
     fn new(total: usize, quiet: bool) -> Arc<Progress> {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new(total as u64);
-            b.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos}/{len} done {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+            b.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos}/{len} done {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
             b.enable_steady_tick(Duration::from_millis(250));
             b
         });
@@ -318,7 +350,8 @@ async fn run_apply(plan: &Plan, registry: &Registry, store: Arc<dyn StateStore>,
 }
 
 fn print_report(plan: &Plan, report: &ApplyReport, elapsed: Duration, style: &Style) {
-    let by_action = |act: Action| plan.actions.iter().filter(|a| a.action == act && matches!(report.outcomes.get(&a.address), Some(Outcome::Done { .. }))).count();
+    let by_action =
+        |act: Action| plan.actions.iter().filter(|a| a.action == act && matches!(report.outcomes.get(&a.address), Some(Outcome::Done { .. }))).count();
     let (added, changed, destroyed, replaced) = (by_action(Action::Create), by_action(Action::Update), by_action(Action::Delete), by_action(Action::Replace));
     let failed: Vec<(&String, &Outcome)> = report.outcomes.iter().filter(|(_, o)| !matches!(o, Outcome::Done { .. })).collect();
     println!();

@@ -65,7 +65,11 @@ async fn open(args: &StateArgs) -> Result<Arc<dyn StateStore>> {
 }
 
 fn region_of(path: &std::path::Path) -> String {
-    session::read_source(path).ok().and_then(|f| cairn_engine::yaml::parse(&f.text).ok()).and_then(|r| r.get("region").and_then(|n| n.as_str().map(str::to_string))).unwrap_or_else(|| "us-east-1".into())
+    session::read_source(path)
+        .ok()
+        .and_then(|f| cairn_engine::yaml::parse(&f.text).ok())
+        .and_then(|r| r.get("region").and_then(|n| n.as_str().map(str::to_string)))
+        .unwrap_or_else(|| "us-east-1".into())
 }
 
 pub async fn cmd_output(stack: &StackArgs, name: Option<&str>, json: bool) -> Result<u8> {
@@ -75,7 +79,10 @@ pub async fn cmd_output(stack: &StackArgs, name: Option<&str>, json: bool) -> Re
     let snap = store.snapshot().await.map_err(|e| anyhow!("{e}"))?;
     match name {
         Some(n) => {
-            let v = snap.outputs.get(n).ok_or_else(|| anyhow!("no output `{n}`; recorded outputs: {}", snap.outputs.keys().cloned().collect::<Vec<_>>().join(", ")))?;
+            let v = snap
+                .outputs
+                .get(n)
+                .ok_or_else(|| anyhow!("no output `{n}`; recorded outputs: {}", snap.outputs.keys().cloned().collect::<Vec<_>>().join(", ")))?;
             match (json, v) {
                 (false, serde_json::Value::String(s)) => println!("{s}"),
                 _ => println!("{v}"),
@@ -106,8 +113,20 @@ pub async fn cmd_import(stack: &StackArgs, aws_args: &AwsArgs, address: &str, id
         if let Some(r) = snap.resources.get(address) {
             bail!("`{address}` is already managed (id {}); `cairn state show {address}` shows it", r.id);
         }
-        let observed = kind.read(id).await.map_err(|e| anyhow!("reading {} {id}: {e}", node.kind))?.ok_or_else(|| anyhow!("no {} with id `{id}` exists in this account and region", node.kind))?;
-        let record = ResourceRecord { address: address.to_string(), kind: node.kind.clone(), id: observed.id.clone(), props: observed.props, attrs: observed.attrs, tags: observed.tags, deps: node.deps.iter().cloned().collect() };
+        let observed = kind
+            .read(id)
+            .await
+            .map_err(|e| anyhow!("reading {} {id}: {e}", node.kind))?
+            .ok_or_else(|| anyhow!("no {} with id `{id}` exists in this account and region", node.kind))?;
+        let record = ResourceRecord {
+            address: address.to_string(),
+            kind: node.kind.clone(),
+            id: observed.id.clone(),
+            props: observed.props,
+            attrs: observed.attrs,
+            tags: observed.tags,
+            deps: node.deps.iter().cloned().collect(),
+        };
         store.put_record(&record).await.map_err(|e| anyhow!("{e}"))?;
         store.record_history("import").await.map_err(|e| anyhow!("{e}"))?;
         println!("Imported {} as {address}. Run `cairn plan` to see how it differs from the stack.", observed.id);
@@ -122,7 +141,12 @@ pub async fn cmd_import(stack: &StackArgs, aws_args: &AwsArgs, address: &str, id
 pub async fn cmd_tags(stack: &StackArgs, aws_args: &AwsArgs, live: bool, json: bool) -> Result<u8> {
     let file = session::read_source(&stack.stack)?;
     let root = cairn_engine::yaml::parse(&file.text).map_err(|d| anyhow!("{}", cairn_engine::diag::Diagnostics(d).render(&file)))?;
-    let required: Vec<String> = root.get("policy").and_then(|p| p.get("required_tags")).and_then(|r| r.as_seq()).map(|s| s.iter().filter_map(|n| n.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let required: Vec<String> = root
+        .get("policy")
+        .and_then(|p| p.get("required_tags"))
+        .and_then(|r| r.as_seq())
+        .map(|s| s.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
     let name = session::stack_name(&stack.stack)?;
     let backend = session::backend_of(Some(&stack.stack))?;
     let store = session::open_existing_store(backend.as_ref(), &stack.state_dir, &name, &stack.env, &region_of(&stack.stack)).await?;
@@ -159,9 +183,18 @@ pub async fn cmd_tags(stack: &StackArgs, aws_args: &AwsArgs, live: bool, json: b
     }
     let pct = if taggable == 0 { 100.0 } else { covered as f64 * 100.0 / taggable as f64 };
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "required_tags": required, "source": if live { "aws" } else { "state" }, "taggable": taggable, "covered": covered, "coverage_percent": pct, "resources": rows }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "required_tags": required, "source": if live { "aws" } else { "state" }, "taggable": taggable, "covered": covered, "coverage_percent": pct, "resources": rows })
+            )?
+        );
     } else {
-        println!("Tag coverage ({}): {covered}/{taggable} taggable resources carry every required tag ({pct:.1}%). Required: {}", if live { "live from AWS" } else { "from state" }, required.join(", "));
+        println!(
+            "Tag coverage ({}): {covered}/{taggable} taggable resources carry every required tag ({pct:.1}%). Required: {}",
+            if live { "live from AWS" } else { "from state" },
+            required.join(", ")
+        );
         for row in rows.iter().filter(|r| r["missing"].as_array().is_some_and(|m| !m.is_empty())) {
             println!("  {} ({}) lacks {}", row["address"].as_str().unwrap_or(""), row["type"].as_str().unwrap_or(""), row["missing"]);
         }

@@ -15,8 +15,8 @@ mod schema;
 mod store;
 mod sys;
 
-pub use error::Error;
 pub use aws_sdk_s3::Client as S3Client;
+pub use error::Error;
 pub use s3::{open_s3, s3_client, S3Location, S3Store};
 pub use schema::SCHEMA_VERSION;
 pub use store::{default_path, SqliteStore};

@@ -57,7 +57,10 @@ fn generated_policy_suffices_for_apply_and_destroy_and_a_missing_action_is_named
     let ws = Workspace::quickstart();
     // moto's signature check disagrees with the Rust SDK on spaces in form-encoded (SNS, IAM)
     // requests once IAM enforcement is on; keep those values free of spaces here.
-    ws.edit(|t| t.replace("display_name: ${stack} ${env} order events", "display_name: ${stack}-${env}-events").replace("description: orders worker", "description: orders-worker"));
+    ws.edit(|t| {
+        t.replace("display_name: ${stack} ${env} order events", "display_name: ${stack}-${env}-events")
+            .replace("description: orders worker", "description: orders-worker")
+    });
     let account = runtime().block_on(async {
         let sts = aws_sdk_sts::Client::new(&sdk_config().await);
         sts.get_caller_identity().send().await.expect("GetCallerIdentity").account().unwrap_or_default().to_string()
@@ -73,9 +76,11 @@ fn generated_policy_suffices_for_apply_and_destroy_and_a_missing_action_is_named
     let missing = without_action(&full, "sqs:CreateQueue");
     // Six unauthenticated calls create the two users; every later call is checked against IAM.
     let enforcing = start_moto_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "6")]);
-    let ((key, secret), (key2, secret2)) = runtime().block_on(async { (user_with_policy(&enforcing, "deployer", &full).await, user_with_policy(&enforcing, "short", &missing).await) });
+    let ((key, secret), (key2, secret2)) =
+        runtime().block_on(async { (user_with_policy(&enforcing, "deployer", &full).await, user_with_policy(&enforcing, "short", &missing).await) });
 
-    let as_user = |k: &str, s: &str| vec![("AWS_ENDPOINT_URL", enforcing.clone()), ("AWS_ACCESS_KEY_ID", k.to_string()), ("AWS_SECRET_ACCESS_KEY", s.to_string())];
+    let as_user =
+        |k: &str, s: &str| vec![("AWS_ENDPOINT_URL", enforcing.clone()), ("AWS_ACCESS_KEY_ID", k.to_string()), ("AWS_SECRET_ACCESS_KEY", s.to_string())];
     let env_of = |v: &Vec<(&'static str, String)>| v.iter().map(|(a, b)| (*a, b.clone())).collect::<Vec<_>>();
     let full_env = env_of(&as_user(&key, &secret));
     let full_ref: Vec<(&str, &str)> = full_env.iter().map(|(a, b)| (*a, b.as_str())).collect();
@@ -101,7 +106,13 @@ fn wildcard_policies_are_refused_with_location_unless_excepted() {
     let ws = Workspace::with_stack(&stack, &name, "dev");
     let r = ws.cairn_raw(&["validate", "--stack", &ws.stack_path().display().to_string()]);
     r.assert_code(1);
-    assert!(r.stderr.contains("error[iam-wildcard-action]") && r.stderr.contains("error[iam-wildcard-resource]") && r.stderr.contains("error[iam-passrole-wildcard]"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("error[iam-wildcard-action]")
+            && r.stderr.contains("error[iam-wildcard-resource]")
+            && r.stderr.contains("error[iam-passrole-wildcard]"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains(&format!("{}:9:7", ws.stack_path().display())), "points at inline_policies:\n{}", r.stderr);
     assert!(r.stderr.contains("policy.exceptions"), "says how to record an exception:\n{}", r.stderr);
     ws.cairn(&["plan"]).assert_code(1);
@@ -173,10 +184,67 @@ fn remote_state_in_s3_reports_a_foreign_lock_and_unlock_breaks_it() {
     });
     let blocked = ws.cairn(&["apply", "--auto-approve"]);
     blocked.assert_code(1);
-    assert!(blocked.stderr.contains("alice run 42") && blocked.stderr.contains("ci-runner-7") && blocked.stderr.contains("cairn state unlock"), "{}", blocked.stderr);
+    assert!(
+        blocked.stderr.contains("alice run 42") && blocked.stderr.contains("ci-runner-7") && blocked.stderr.contains("cairn state unlock"),
+        "{}",
+        blocked.stderr
+    );
     let unlock = ws.cairn(&["state", "unlock"]);
     unlock.assert_code(0);
     assert!(unlock.stdout.contains("alice run 42"), "{}", unlock.stdout);
     ws.cairn(&["plan", "--detailed-exitcode"]).assert_code(0);
     let _ = endpoint();
+}
+
+#[test]
+fn github_oidc_bootstrap_pins_trust_and_web_identity_credentials_work() {
+    let text = std::fs::read_to_string(crate::harness::repo_root().join("examples/github-actions/bootstrap.yaml")).expect("bootstrap.yaml");
+    let name = unique("gh");
+    let ws = Workspace::with_stack(&text.replacen("stack: deploy-bootstrap", &format!("stack: {name}"), 1), &name, "prod");
+    // One GitHub OIDC provider per account: other runs of this test share the emulator.
+    let first = ws.cairn(&["plan", "--json"]);
+    first.assert_code(0);
+    ws.cairn(&["apply", "--auto-approve", "--var", "create_provider=true"]).assert_code(0);
+    let role_arn = ws.cairn(&["output", "role_arn"]).stdout.trim().to_string();
+    assert!(role_arn.contains(":role/"), "{role_arn}");
+    let trust = runtime().block_on(async {
+        let iam = aws_sdk_iam::Client::new(&sdk_config().await);
+        let role = iam.get_role().role_name(role_arn.rsplit('/').next().unwrap_or_default()).send().await.expect("GetRole");
+        let doc = role.role().and_then(|r| r.assume_role_policy_document()).unwrap_or_default().to_string();
+        urlencoding_decode(&doc)
+    });
+    assert!(trust.contains("repo:acme/platform:environment:prod") && trust.contains("token.actions.githubusercontent.com:aud"), "{trust}");
+
+    // A job's view: only a web identity token file and a role ARN, no keys.
+    let token = ws.dir.path().join("token");
+    std::fs::write(&token, "header.payload.signature").expect("token file");
+    let quick = Workspace::quickstart();
+    let token_path = token.display().to_string();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token_path.as_str()),
+        ("AWS_ROLE_ARN", role_arn.as_str()),
+        ("AWS_ROLE_SESSION_NAME", "gha"),
+    ];
+    let r = quick.cairn_with(&["plan", "--detailed-exitcode"], &env);
+    r.assert_code(2);
+}
+
+fn urlencoding_decode(s: &str) -> String {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

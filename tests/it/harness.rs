@@ -45,7 +45,9 @@ pub fn start_moto_with(env: &[(&str, &str)]) -> String {
     let log_path = std::env::temp_dir().join(format!("cairn-moto-{port}.log"));
     let log = std::fs::File::create(&log_path).expect("cannot create the emulator log file");
     let script = repo_root().join("localstack/moto.sh");
-    Command::new("bash")
+    // The script watches this process and stops moto when it exits, so the child is not waited on.
+    #[allow(clippy::zombie_processes)]
+    let _child = Command::new("bash")
         .arg(&script)
         .arg("start")
         .arg(port.to_string())
@@ -196,7 +198,11 @@ fn run_cairn_env(cwd: &Path, args: &[String], extra: &[(&str, &str)]) -> Run {
         .stdin(Stdio::null())
         .output()
         .expect("run the cairn binary");
-    Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 /// An SDK configuration pointing at the emulator, for checking what cairn did.
@@ -206,7 +212,12 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 
 pub async fn sdk_config_at(endpoint: &str, key: &str, secret: &str) -> aws_config::SdkConfig {
     let creds = aws_sdk_s3::config::Credentials::new(key, secret, None, None, "cairn-tests");
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint).region(aws_config::Region::new("us-east-1")).credentials_provider(creds).load().await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .load()
+        .await
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {

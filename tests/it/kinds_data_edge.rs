@@ -267,7 +267,7 @@ outputs:
 
         let logging = waf.get_logging_configuration().resource_arn(&acl_arn).send().await.expect("GetLoggingConfiguration");
         let logging = logging.logging_configuration().expect("logging");
-        assert_eq!(logging.log_destination_configs(), [logs.clone()]);
+        assert_eq!(logging.log_destination_configs(), std::slice::from_ref(&logs));
         assert_eq!(logging.redacted_fields()[0].single_header().map(|h| h.name()), Some("authorization"));
     });
 

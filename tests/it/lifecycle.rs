@@ -57,7 +57,8 @@ fn apply_creates_every_resource_with_tags_and_settings_then_replans_clean() {
         assert!(aws.topic_exists(&topic).await, "topic {topic}");
         let subs = aws.sns.list_subscriptions_by_topic().topic_arn(&topic).send().await.expect("ListSubscriptionsByTopic");
         let sub = subs.subscriptions().iter().find(|x| x.protocol() == Some("sqs")).expect("an SQS subscription on the topic");
-        let sub_attrs = aws.sns.get_subscription_attributes().subscription_arn(sub.subscription_arn().unwrap_or_default()).send().await.expect("GetSubscriptionAttributes");
+        let sub_attrs =
+            aws.sns.get_subscription_attributes().subscription_arn(sub.subscription_arn().unwrap_or_default()).send().await.expect("GetSubscriptionAttributes");
         assert_eq!(sub_attrs.attributes().and_then(|a| a.get("RawMessageDelivery")).map(String::as_str), Some("true"));
 
         let role = format!("{s}-{e}-worker-role");
@@ -108,7 +109,9 @@ fn changing_an_immutable_property_replaces_and_updates_dependents() {
     ws.apply();
     let (s, e) = (ws.stack_name.clone(), ws.env.clone());
     // A queue's name cannot change in place.
-    ws.edit(|t| t.replacen("      message_retention_seconds: 1209600\n", "      name: ${stack}-${env}-dead-letters\n      message_retention_seconds: 1209600\n", 1));
+    ws.edit(|t| {
+        t.replacen("      message_retention_seconds: 1209600\n", "      name: ${stack}-${env}-dead-letters\n      message_retention_seconds: 1209600\n", 1)
+    });
     let plan = ws.plan_json(&[]);
     let dlq = action_of(&plan, "orders_dlq");
     assert_eq!(dlq["action"], "replace");
@@ -135,7 +138,13 @@ fn drift_made_out_of_band_is_reported_and_fixed() {
     runtime().block_on(async {
         let aws = Aws::new().await;
         let url = aws.queue_url(&name).await.expect("DLQ");
-        aws.sqs.set_queue_attributes().queue_url(&url).attributes(aws_sdk_sqs::types::QueueAttributeName::DelaySeconds, "7").send().await.expect("SetQueueAttributes");
+        aws.sqs
+            .set_queue_attributes()
+            .queue_url(&url)
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::DelaySeconds, "7")
+            .send()
+            .await
+            .expect("SetQueueAttributes");
         aws.sqs.tag_queue().queue_url(&url).tags("Owner", "someone-else").send().await.expect("TagQueue");
     });
     let plan = ws.plan_json(&[]);

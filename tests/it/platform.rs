@@ -7,12 +7,20 @@ use crate::harness::{repo_root, runtime, unique, Workspace};
 fn platform(name: &str, env: &str) -> Workspace {
     let text = std::fs::read_to_string(repo_root().join("stacks/platform.yaml")).expect("stacks/platform.yaml");
     // Unique names let this run beside other tests on one emulator.
-    let text = text.replacen("stack: platform", &format!("stack: {name}"), 1).replace("alias/platform-", &format!("alias/{name}-")).replace("platform-${env}", &format!("{name}-${{env}}"));
+    let text = text
+        .replacen("stack: platform", &format!("stack: {name}"), 1)
+        .replace("alias/platform-", &format!("alias/{name}-"))
+        .replace("platform-${env}", &format!("{name}-${{env}}"));
     Workspace::with_stack(&text, name, env)
 }
 
 fn actions(plan: &Value) -> Vec<(String, String, Value)> {
-    plan["actions"].as_array().into_iter().flatten().map(|a| (a["address"].as_str().unwrap_or("").to_string(), a["action"].as_str().unwrap_or("").to_string(), a["desired"]["props"].clone())).collect()
+    plan["actions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| (a["address"].as_str().unwrap_or("").to_string(), a["action"].as_str().unwrap_or("").to_string(), a["desired"]["props"].clone()))
+        .collect()
 }
 
 fn props<'a>(all: &'a [(String, String, Value)], address: &str) -> &'a Value {
@@ -35,7 +43,10 @@ fn every_environment_plans_and_differs_only_by_variables() {
     let db = |all| props(all, "db.instance").clone();
     assert_eq!(db(dev)["multi_az"], false);
     assert_eq!(db(prod)["multi_az"], true);
-    assert_eq!((db(dev)["backup_retention_period"].clone(), db(staging)["backup_retention_period"].clone(), db(prod)["backup_retention_period"].clone()), (Value::from(7), Value::from(30), Value::from(35)));
+    assert_eq!(
+        (db(dev)["backup_retention_period"].clone(), db(staging)["backup_retention_period"].clone(), db(prod)["backup_retention_period"].clone()),
+        (Value::from(7), Value::from(30), Value::from(35))
+    );
     assert_eq!(db(prod)["deletion_protection"], true);
     assert_eq!(db(dev)["deletion_protection"], false);
     assert_eq!(db(prod)["instance_class"], "db.r6g.large");
@@ -45,7 +56,9 @@ fn every_environment_plans_and_differs_only_by_variables() {
     assert_eq!(props(dev, "network.subnet.private[0]")["cidr_block"], "10.10.128.0/20");
     assert_eq!(props(prod, "network.subnet.private[0]")["cidr_block"], "10.30.128.0/20");
     // Same resources everywhere, apart from the NAT count.
-    let shape = |all: &[(String, String, Value)]| all.iter().map(|a| a.0.clone()).filter(|a| !a.starts_with("network.nat[") && !a.starts_with("network.eip[")).collect::<Vec<_>>();
+    let shape = |all: &[(String, String, Value)]| {
+        all.iter().map(|a| a.0.clone()).filter(|a| !a.starts_with("network.nat[") && !a.starts_with("network.eip[")).collect::<Vec<_>>()
+    };
     assert_eq!(shape(dev), shape(prod));
 }
 

@@ -4,7 +4,11 @@ use crate::harness::{unique, Workspace};
 
 #[test]
 fn malformed_stack_errors_point_at_file_line_column() {
-    let ws = Workspace::with_stack("stack: broken\nresources:\n  q:\n    type: aws.sqs.queue\n    props:\n      visibility_timeout_seconds: ${var.nope}\n      delay_secs: 3\n", "broken", "dev");
+    let ws = Workspace::with_stack(
+        "stack: broken\nresources:\n  q:\n    type: aws.sqs.queue\n    props:\n      visibility_timeout_seconds: ${var.nope}\n      delay_secs: 3\n",
+        "broken",
+        "dev",
+    );
     let r = ws.cairn_raw(&["validate", "--stack", &ws.stack_path().display().to_string()]);
     r.assert_code(1);
     let path = ws.stack_path().display().to_string();

@@ -14,9 +14,15 @@ static PROPS: &[PropSpec] = &[
     PropSpec::new("subnet_ids", PropType::StringList, "Subnets for the control plane's network interfaces and the nodes (private).").required(),
     PropSpec::new("endpoint_public_access", PropType::Bool, "Expose the API server publicly (else private only).").default("false"),
     PropSpec::new("public_access_cidrs", PropType::StringList, "Who may reach a public endpoint."),
-    PropSpec::new("log_types", PropType::StringList, "Control-plane logs to send to CloudWatch.").default("[\"api\",\"audit\",\"authenticator\",\"controllerManager\",\"scheduler\"]"),
+    PropSpec::new("log_types", PropType::StringList, "Control-plane logs to send to CloudWatch.")
+        .default("[\"api\",\"audit\",\"authenticator\",\"controllerManager\",\"scheduler\"]"),
     PropSpec::new("secrets_kms_key", PropType::String, "KMS key ARN that envelope-encrypts Kubernetes secrets."),
-    PropSpec::new("node_groups", PropType::Object, "Map of name -> { instance_types, capacity_type, min_size, max_size, desired_size, labels, taints, disk_size }.").required(),
+    PropSpec::new(
+        "node_groups",
+        PropType::Object,
+        "Map of name -> { instance_types, capacity_type, min_size, max_size, desired_size, labels, taints, disk_size }.",
+    )
+    .required(),
     PropSpec::new("admin_role_arns", PropType::StringList, "IAM roles granted cluster-admin through access entries.").default("[]"),
     PropSpec::new("developer_role_arns", PropType::StringList, "IAM roles granted edit rights through access entries.").default("[]"),
 ];
@@ -57,7 +63,11 @@ impl Component for EksCluster {
             cluster["secrets_kms_key"] = k.clone();
         }
         let mut parts = vec![
-            Part::new("cluster_role", "aws.iam.role", json!({ "assume_role_policy": trust("eks.amazonaws.com"), "managed_policy_arns": ["arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"] })),
+            Part::new(
+                "cluster_role",
+                "aws.iam.role",
+                json!({ "assume_role_policy": trust("eks.amazonaws.com"), "managed_policy_arns": ["arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"] }),
+            ),
             Part::new(
                 "node_role",
                 "aws.iam.role",
@@ -68,7 +78,11 @@ impl Component for EksCluster {
                 ] }),
             ),
             Part::new("cluster", "aws.eks.cluster", cluster),
-            Part::new("oidc", "aws.iam.oidc_provider", json!({ "url": input.reference("cluster", "oidc_issuer_url"), "client_id_list": ["sts.amazonaws.com"] })),
+            Part::new(
+                "oidc",
+                "aws.iam.oidc_provider",
+                json!({ "url": input.reference("cluster", "oidc_issuer_url"), "client_id_list": ["sts.amazonaws.com"] }),
+            ),
         ];
         let groups: BTreeMap<String, Value> = match input.required("node_groups")? {
             Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),

@@ -11,7 +11,12 @@ static PROPS: &[PropSpec] = &[
     PropSpec::new("oidc_provider_arn", PropType::String, "The cluster's IAM OIDC provider (e.g. ${cluster.oidc_provider_arn}).").required(),
     PropSpec::new("oidc_issuer_url", PropType::String, "The cluster's issuer URL (e.g. ${cluster.oidc_issuer_url}).").required(),
     PropSpec::new("service_account", PropType::String, "NAMESPACE/NAME of the service account that may assume the role.").required(),
-    PropSpec::new("grants", PropType::Object, "What the workload may do: [{ consume: queue }, { publish: topic }, { read: bucket }, { write: bucket }, { encrypt: key }, { decrypt: key }].").default("[]"),
+    PropSpec::new(
+        "grants",
+        PropType::Object,
+        "What the workload may do: [{ consume: queue }, { publish: topic }, { read: bucket }, { write: bucket }, { encrypt: key }, { decrypt: key }].",
+    )
+    .default("[]"),
 ];
 
 impl Component for IrsaRole {
@@ -30,7 +35,10 @@ impl Component for IrsaRole {
 
     fn expand(&self, input: &ComponentInput) -> Result<Expansion, String> {
         let sa = input.str("service_account").ok_or("`service_account` must be NAMESPACE/NAME known at plan time")?;
-        let (ns, name) = sa.split_once('/').filter(|(n, s)| !n.is_empty() && !s.is_empty() && !s.contains('/')).ok_or(format!("`service_account` must be NAMESPACE/NAME, found `{sa}`"))?;
+        let (ns, name) = sa
+            .split_once('/')
+            .filter(|(n, s)| !n.is_empty() && !s.is_empty() && !s.contains('/'))
+            .ok_or(format!("`service_account` must be NAMESPACE/NAME, found `{sa}`"))?;
         if ns.contains('*') || name.contains('*') {
             return Err("`service_account` must name one service account; wildcards would let other workloads assume the role".into());
         }

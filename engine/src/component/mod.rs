@@ -109,7 +109,9 @@ impl ComponentInput<'_> {
         match self.get(name) {
             None => Ok(vec![]),
             Some(Value::Array(a)) => Ok(a.clone()),
-            Some(v) if expr::as_unknown(v).is_some() => Err(format!("`{name}` must be a list known at plan time (write the list out; its items may reference resources)")),
+            Some(v) if expr::as_unknown(v).is_some() => {
+                Err(format!("`{name}` must be a list known at plan time (write the list out; its items may reference resources)"))
+            }
             Some(v) => Err(format!("`{name}` must be a list, found {v}")),
         }
     }
@@ -161,7 +163,15 @@ pub trait Component: Sync {
 
 /// Every component, by type name.
 pub fn all() -> Vec<&'static dyn Component> {
-    vec![&network::Network, &bucket::Bucket, &queue::Queue, &postgres::Postgres, &eks_cluster::EksCluster, &irsa_role::IrsaRole, &github_oidc_role::GithubOidcRole]
+    vec![
+        &network::Network,
+        &bucket::Bucket,
+        &queue::Queue,
+        &postgres::Postgres,
+        &eks_cluster::EksCluster,
+        &irsa_role::IrsaRole,
+        &github_oidc_role::GithubOidcRole,
+    ]
 }
 
 pub fn find(kind: &str) -> Option<&'static dyn Component> {
@@ -172,7 +182,8 @@ pub fn find(kind: &str) -> Option<&'static dyn Component> {
 /// props and references and for the JSON Schema.
 pub fn schemas() -> &'static [ResourceSchema] {
     static SCHEMAS: OnceLock<Vec<ResourceSchema>> = OnceLock::new();
-    SCHEMAS.get_or_init(|| all().iter().map(|c| ResourceSchema { kind: c.kind(), doc: c.doc(), props: c.props(), attrs: c.outputs(), taggable: true }).collect())
+    SCHEMAS
+        .get_or_init(|| all().iter().map(|c| ResourceSchema { kind: c.kind(), doc: c.doc(), props: c.props(), attrs: c.outputs(), taggable: true }).collect())
 }
 
 pub fn schema_of(kind: &str) -> Option<&'static ResourceSchema> {
@@ -184,18 +195,6 @@ pub fn policy(statements: Vec<Value>) -> Value {
     json!({ "Version": "2012-10-17", "Statement": statements })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_round_trip_through_segments() {
-        for a in ["network", "network.vpc", "network.subnet.private[0]", "queues[\"a\"].dlq", "x[2].y[3]"] {
-            assert_eq!(segments_address(&address_segments(a)), a);
-        }
-    }
-}
-
 /// A web-identity trust policy for one subject. The issuer host is a JSON *key* in the
 /// condition, so when it is known only after apply the whole document is built by an
 /// expression (`jsondecode(format(...))`) that the applier evaluates.
@@ -204,7 +203,8 @@ pub fn web_identity_trust(provider_arn: &Value, issuer_url: &Value, subject: &st
         "{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Principal\":{{\"Federated\":\"%s\"}},\"Action\":\"sts:AssumeRoleWithWebIdentity\",\"Condition\":{{\"StringEquals\":{{\"%s:sub\":\"{subject}\",\"%s:aud\":\"sts.amazonaws.com\"}}}}}}]}}"
     );
     let host = Expr::Call("replace".into(), vec![to_expr(issuer_url), Expr::Lit(json!("https://")), Expr::Lit(json!(""))]);
-    let e = Expr::Call("jsondecode".into(), vec![Expr::Call("format".into(), vec![Expr::Lit(Value::String(template)), to_expr(provider_arn), host.clone(), host])]);
+    let e =
+        Expr::Call("jsondecode".into(), vec![Expr::Call("format".into(), vec![Expr::Lit(Value::String(template)), to_expr(provider_arn), host.clone(), host])]);
     match expr::partial_eval(&e, &NoScope) {
         Ok(Expr::Lit(v)) => v,
         Ok(residual) => expr::unknown(&residual),
@@ -221,5 +221,17 @@ struct NoScope;
 impl expr::Scope for NoScope {
     fn lookup(&self, _: &[Seg]) -> Result<expr::Lookup, String> {
         Ok(expr::Lookup::Later)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_round_trip_through_segments() {
+        for a in ["network", "network.vpc", "network.subnet.private[0]", "queues[\"a\"].dlq", "x[2].y[3]"] {
+            assert_eq!(segments_address(&address_segments(a)), a);
+        }
     }
 }

@@ -12,7 +12,8 @@ static PROPS: &[PropSpec] = &[
     PropSpec::new("cidr", PropType::String, "The VPC's IPv4 CIDR block, e.g. 10.10.0.0/16.").required(),
     PropSpec::new("azs", PropType::Int, "How many availability zones (1-6), lettered a, b, c... in the region.").default("2"),
     PropSpec::new("az_names", PropType::StringList, "Exact zone names, instead of `azs`."),
-    PropSpec::new("nat", PropType::String, "`single` (one NAT gateway, cheapest), `per_az` (one per zone, survives a zone outage) or `none`.").default("\"single\""),
+    PropSpec::new("nat", PropType::String, "`single` (one NAT gateway, cheapest), `per_az` (one per zone, survives a zone outage) or `none`.")
+        .default("\"single\""),
     PropSpec::new("subnet_bits", PropType::Int, "Bits added to the VPC prefix for each subnet (4 turns a /16 into /20s).").default("4"),
     PropSpec::new("cluster_name", PropType::String, "An EKS cluster that shares these subnets; adds the kubernetes.io/cluster tag."),
 ];
@@ -64,9 +65,13 @@ impl Component for Network {
         for (i, az) in azs.iter().enumerate() {
             for (tier, offset, public) in [("public", 0, true), ("private", half, false)] {
                 let block = cidrsubnet(&cidr, bits, offset + i as i64)?;
-                let mut p = Part::new(format!("subnet.{tier}[{i}]"), "aws.ec2.subnet", json!({ "vpc_id": vpc_id, "cidr_block": block, "availability_zone": az, "map_public_ip_on_launch": public }))
-                    .tag(if public { "kubernetes.io/role/elb" } else { "kubernetes.io/role/internal-elb" }, "1")
-                    .tag("Tier", tier);
+                let mut p = Part::new(
+                    format!("subnet.{tier}[{i}]"),
+                    "aws.ec2.subnet",
+                    json!({ "vpc_id": vpc_id, "cidr_block": block, "availability_zone": az, "map_public_ip_on_launch": public }),
+                )
+                .tag(if public { "kubernetes.io/role/elb" } else { "kubernetes.io/role/internal-elb" }, "1")
+                .tag("Tier", tier);
                 if let Some(t) = &cluster_tag {
                     p = p.tag(t, "shared");
                 }
@@ -80,17 +85,29 @@ impl Component for Network {
             "aws.ec2.route_table",
             json!({ "vpc_id": vpc_id, "routes": [{ "destination_cidr_block": "0.0.0.0/0", "gateway_id": input.reference("igw", "id") }], "subnet_ids": public_ids }),
         ));
-        for i in 0..nat_count {
+        for (i, public) in public_ids.iter().enumerate().take(nat_count) {
             parts.push(Part::new(format!("eip[{i}]"), "aws.ec2.eip", json!({ "domain": "vpc" })));
             // A NAT gateway in a public subnet only routes once the internet gateway is attached.
             parts.push(
-                Part::new(format!("nat[{i}]"), "aws.ec2.nat_gateway", json!({ "subnet_id": public_ids[i], "allocation_id": input.reference(&format!("eip[{i}]"), "allocation_id") }))
-                    .after("igw"),
+                Part::new(
+                    format!("nat[{i}]"),
+                    "aws.ec2.nat_gateway",
+                    json!({ "subnet_id": public, "allocation_id": input.reference(&format!("eip[{i}]"), "allocation_id") }),
+                )
+                .after("igw"),
             );
         }
         for (i, private) in private_ids.iter().enumerate() {
-            let routes = if nat_count == 0 { json!([]) } else { json!([{ "destination_cidr_block": "0.0.0.0/0", "nat_gateway_id": input.reference(&format!("nat[{}]", i.min(nat_count - 1)), "id") }]) };
-            parts.push(Part::new(format!("route_table.private[{i}]"), "aws.ec2.route_table", json!({ "vpc_id": vpc_id, "routes": routes, "subnet_ids": [private] })));
+            let routes = if nat_count == 0 {
+                json!([])
+            } else {
+                json!([{ "destination_cidr_block": "0.0.0.0/0", "nat_gateway_id": input.reference(&format!("nat[{}]", i.min(nat_count - 1)), "id") }])
+            };
+            parts.push(Part::new(
+                format!("route_table.private[{i}]"),
+                "aws.ec2.route_table",
+                json!({ "vpc_id": vpc_id, "routes": routes, "subnet_ids": [private] }),
+            ));
         }
 
         let mut out = Expansion { parts, ..Default::default() };

@@ -10,7 +10,8 @@ pub struct Postgres;
 static PROPS: &[PropSpec] = &[
     PropSpec::new("vpc_id", PropType::String, "The VPC for the database's security group.").required(),
     PropSpec::new("subnet_ids", PropType::StringList, "Private subnets for the DB subnet group (at least two zones).").required(),
-    PropSpec::new("allowed_security_group_ids", PropType::StringList, "Security groups allowed to connect (e.g. the EKS nodes'); nothing else is.").default("[]"),
+    PropSpec::new("allowed_security_group_ids", PropType::StringList, "Security groups allowed to connect (e.g. the EKS nodes'); nothing else is.")
+        .default("[]"),
     PropSpec::new("instance_class", PropType::String, "Instance class.").default("\"db.t4g.micro\""),
     PropSpec::new("engine_version", PropType::String, "PostgreSQL version.").default("\"16.3\""),
     PropSpec::new("family", PropType::String, "Parameter group family.").default("\"postgres16\""),
@@ -80,8 +81,16 @@ impl Component for Postgres {
         }
         let parts = vec![
             Part::new("subnet_group", "aws.rds.subnet_group", json!({ "subnet_ids": subnets })),
-            Part::new("parameter_group", "aws.rds.parameter_group", json!({ "family": input.get("family").cloned().unwrap_or(json!("postgres16")), "parameters": parameters })),
-            Part::new("security_group", "aws.ec2.security_group", json!({ "vpc_id": input.required("vpc_id")?, "description": "PostgreSQL clients", "ingress": ingress, "egress": [] })),
+            Part::new(
+                "parameter_group",
+                "aws.rds.parameter_group",
+                json!({ "family": input.get("family").cloned().unwrap_or(json!("postgres16")), "parameters": parameters }),
+            ),
+            Part::new(
+                "security_group",
+                "aws.ec2.security_group",
+                json!({ "vpc_id": input.required("vpc_id")?, "description": "PostgreSQL clients", "ingress": ingress, "egress": [] }),
+            ),
             Part::new("instance", "aws.rds.instance", instance),
         ];
         let mut out = Expansion { parts, ..Default::default() };
