@@ -86,6 +86,26 @@ fn scopes(kind: &str, names: &BTreeSet<String>, prefix: &str, region: &str, acco
     }
 }
 
+/// Resources of a service that a kind touches on the side, by the names cairn or AWS give them.
+fn foreign_scope(service: &str, prefix: &str, region: &str, account: &str) -> Vec<String> {
+    match service {
+        "kms" => vec![format!("arn:aws:kms:{region}:{account}:key/*"), format!("arn:aws:kms:{region}:{account}:alias/*")],
+        "iam" => vec![format!("arn:aws:iam::{account}:role/{prefix}*"), format!("arn:aws:iam::{account}:role/aws-service-role/*")],
+        // RDS-managed master passwords live in secrets named rds!...
+        "secretsmanager" => vec![format!("arn:aws:secretsmanager:{region}:{account}:secret:rds!*")],
+        "logs" => vec![format!("arn:aws:logs:{region}:{account}:log-group:*")],
+        "s3" => vec![format!("arn:aws:s3:::{prefix}*"), "arn:aws:s3:::aws-waf-logs-*".to_string()],
+        "firehose" => vec![format!("arn:aws:firehose:{region}:{account}:deliverystream/aws-waf-logs-*")],
+        "elasticloadbalancing" => vec![format!("arn:aws:elasticloadbalancing:{region}:{account}:loadbalancer/*")],
+        "ec2" => vec![format!("arn:aws:ec2:{region}:{account}:*")],
+        "eks" => vec![format!("arn:aws:eks:{region}:{account}:*")],
+        "rds" => vec![format!("arn:aws:rds:{region}:{account}:*")],
+        "sqs" => vec![format!("arn:aws:sqs:{region}:{account}:{prefix}*")],
+        "sns" => vec![format!("arn:aws:sns:{region}:{account}:{prefix}*")],
+        _ => vec!["*".to_string()],
+    }
+}
+
 /// The service part of an action (`sqs` of `sqs:CreateQueue`), for statement ids.
 fn service(action: &str) -> &str {
     action.split(':').next().unwrap_or("")
@@ -115,12 +135,17 @@ pub fn generate(graph: &ResourceGraph, extra_kinds: &BTreeSet<String>, registry:
     for (kind, explicit) in &names {
         let Some(k) = registry.get(kind) else { continue };
         let scope = scopes(kind, explicit, &prefix, &graph.region, account);
+        let kind_service = kind.split('.').nth(1).unwrap_or("");
         for op in purpose.operations() {
             for a in k.iam_actions(*op) {
                 if unscoped(a) {
                     unscoped_actions.insert(a.to_string());
-                } else {
+                } else if service(a) == kind_service || kind_service == "ec2" && service(a) == "ec2" {
                     by_scope.entry(scope.clone()).or_default().insert(a.to_string());
+                } else {
+                    // A kind also calls other services (RDS manages a Secrets Manager secret,
+                    // WAF logs to S3): scope those by the action's own service.
+                    by_scope.entry(foreign_scope(service(a), &prefix, &graph.region, account)).or_default().insert(a.to_string());
                 }
             }
         }
@@ -143,4 +168,16 @@ pub fn actions_of(policy: &Value) -> BTreeSet<String> {
         .flat_map(|s| s["Action"].as_array().cloned().unwrap_or_default())
         .filter_map(|a| a.as_str().map(str::to_string))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn side_services_are_scoped_by_their_own_arns() {
+        assert_eq!(foreign_scope("secretsmanager", "p-dev-", "us-east-1", "1"), ["arn:aws:secretsmanager:us-east-1:1:secret:rds!*"]);
+        assert!(foreign_scope("s3", "p-dev-", "us-east-1", "1").contains(&"arn:aws:s3:::aws-waf-logs-*".to_string()));
+        assert!(unscoped("kms:CreateKey") && unscoped("ec2:DescribeVpcs") && !unscoped("s3:ListBucket") && !unscoped("ec2:CreateTags"));
+    }
 }
