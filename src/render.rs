@@ -93,6 +93,62 @@ fn change_lines(out: &mut String, style: &Style, changes: &[Change], action: Act
     }
 }
 
+/// Every (effect, action, resource) a policy value grants: a document, or a map of name -> document.
+fn grants_of(v: Option<&Value>) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let Some(v) = v else { return out };
+    let docs: Vec<&Value> = if v.get("Statement").is_some() { vec![v] } else { v.as_object().map(|m| m.values().collect()).unwrap_or_default() };
+    let list = |x: Option<&Value>| -> Vec<String> {
+        match x {
+            Some(Value::Array(a)) => a.iter().map(|i| value_text(i, 0).trim_matches('"').to_string()).collect(),
+            Some(other) => vec![value_text(other, 0).trim_matches('"').to_string()],
+            None => vec!["*".to_string()],
+        }
+    };
+    for doc in docs {
+        let stmts = match doc.get("Statement") {
+            Some(Value::Array(a)) => a.clone(),
+            Some(one) => vec![one.clone()],
+            None => vec![],
+        };
+        for st in stmts {
+            let effect = st.get("Effect").and_then(Value::as_str).unwrap_or("Allow");
+            let who = st.get("Principal").map(|p| format!(" for {}", value_text(p, 0))).unwrap_or_default();
+            for a in list(st.get("Action")) {
+                for r in list(st.get("Resource")) {
+                    out.insert(format!("{effect} {a} on {r}{who}"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Permission lines that an IAM change adds (+) or removes (-).
+pub fn permission_changes(a: &PlannedAction) -> Vec<String> {
+    if !a.kind.starts_with("aws.iam.") {
+        return vec![];
+    }
+    let mut out = vec![];
+    for c in a.changes.iter().filter(|c| matches!(c.path.as_str(), "inline_policies" | "policy" | "assume_role_policy" | "managed_policy_arns")) {
+        if c.path == "managed_policy_arns" {
+            let (b, f) = (grants_list(c.before.as_ref()), grants_list(c.after.as_ref()));
+            out.extend(f.difference(&b).map(|x| format!("+ attach {x}")));
+            out.extend(b.difference(&f).map(|x| format!("- detach {x}")));
+            continue;
+        }
+        let (before, after) = (grants_of(c.before.as_ref()), grants_of(c.after.as_ref()));
+        let label = if c.path == "assume_role_policy" { "trust: " } else { "" };
+        out.extend(after.difference(&before).map(|x| format!("+ {label}{x}")));
+        out.extend(before.difference(&after).map(|x| format!("- {label}{x}")));
+    }
+    out
+}
+
+fn grants_list(v: Option<&Value>) -> std::collections::BTreeSet<String> {
+    v.and_then(Value::as_array).map(|a| a.iter().map(|x| value_text(x, 0).trim_matches('"').to_string()).collect()).unwrap_or_default()
+}
+
 /// The plan as Terraform users expect to read it.
 pub fn plan_text(plan: &Plan, style: &Style) -> String {
     let mut out = String::new();
@@ -154,6 +210,14 @@ pub fn plan_text(plan: &Plan, style: &Style) -> String {
             let _ = writeln!(out, "        {} = {}", style.dim("id"), style.dim(&format!("{id:?}")));
         }
         change_lines(&mut out, style, &a.changes, a.action);
+        let perms = permission_changes(a);
+        if !perms.is_empty() {
+            let _ = writeln!(out, "      # permission changes:");
+            for p in perms {
+                let line = format!("      #   {p}");
+                let _ = writeln!(out, "{}", if p.starts_with('+') { style.green(&line) } else { style.red(&line) });
+            }
+        }
         let _ = writeln!(out, "    }}\n");
     }
     let s = plan.summary;
@@ -187,6 +251,14 @@ pub fn plan_markdown(plan: &Plan) -> String {
         out.push_str("| action | address | type | why |\n|---|---|---|---|\n");
         for a in plan.actions.iter().filter(|a| a.action != Action::NoOp) {
             let _ = writeln!(out, "| {} | `{}` | {} | {} |", symbol(a), a.address, a.kind, a.reasons.join("; "));
+        }
+    }
+    let perms: Vec<(String, String)> =
+        plan.actions.iter().flat_map(|a| permission_changes(a).into_iter().map(|p| (a.address.clone(), p)).collect::<Vec<_>>()).collect();
+    if !perms.is_empty() {
+        out.push_str("\n**Permission changes:**\n\n");
+        for (addr, p) in perms {
+            let _ = writeln!(out, "- `{addr}`: `{p}`");
         }
     }
     if !plan.drift.is_empty() {
@@ -224,6 +296,28 @@ pub fn progress_words(action: Action) -> (&'static str, &'static str) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn iam_changes_are_listed_as_permissions() {
+        let doc = |actions: Value| json!({ "p": { "Version": "2012-10-17", "Statement": [{ "Effect": "Allow", "Action": actions, "Resource": "arn:aws:sqs:r:1:q" }] } });
+        let a = PlannedAction {
+            address: "role".into(),
+            kind: "aws.iam.role".into(),
+            action: Action::Update,
+            reasons: vec![],
+            id: Some("r".into()),
+            desired: None,
+            changes: vec![Change {
+                path: "inline_policies".into(),
+                before: Some(doc(json!(["sqs:ReceiveMessage"]))),
+                after: Some(doc(json!(["sqs:ReceiveMessage", "sqs:SendMessage"]))),
+                forces_replacement: false,
+            }],
+            deps: vec![],
+            replace_order: None,
+        };
+        assert_eq!(permission_changes(&a), vec!["+ Allow sqs:SendMessage on arn:aws:sqs:r:1:q".to_string()]);
+    }
 
     #[test]
     fn unknowns_read_as_known_after_apply() {

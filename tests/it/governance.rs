@@ -248,3 +248,20 @@ fn urlencoding_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+#[test]
+fn plans_list_permission_changes_when_iam_changes() {
+    let ws = Workspace::quickstart();
+    ws.apply();
+    ws.edit(|t| t.replace("Action: [sqs:ReceiveMessage, sqs:DeleteMessage,", "Action: [sqs:SendMessage, sqs:ReceiveMessage, sqs:DeleteMessage,"));
+    let text = ws.cairn(&["plan", "--detailed-exitcode"]);
+    text.assert_code(2);
+    assert!(
+        text.stdout.contains("# permission changes:") && text.stdout.contains(&format!("+ Allow sqs:SendMessage on arn:aws:sqs:us-east-1:")),
+        "{}",
+        text.stdout
+    );
+    let md = ws.cairn(&["plan", "--format", "markdown"]);
+    md.assert_code(0);
+    assert!(md.stdout.contains("**Permission changes:**") && md.stdout.contains("`worker_role`: `+ Allow sqs:SendMessage"), "{}", md.stdout);
+}
