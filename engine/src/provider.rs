@@ -182,7 +182,8 @@ pub struct Desired {
     pub owner: Owner,
     /// A physical name derived from stack, env and address, for kinds whose `name` is optional.
     pub default_name: String,
-    /// Stable per (stack, env, address, journal op): used as `ClientToken` where the API has one.
+    /// Stable per (stack, env, address). Kinds whose API has a `ClientToken` derive it from this
+    /// plus a per-call suffix, because AWS remembers a token after the resource is gone.
     pub idempotency_token: String,
 }
 
