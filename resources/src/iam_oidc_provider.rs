@@ -230,9 +230,7 @@ impl ResourceKind for IamOidcProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_config::retry::RetryConfig;
-    use aws_config::{BehaviorVersion, Region};
-    use aws_sdk_iam::config::Credentials;
+
     use aws_sdk_iam::operation::add_client_id_to_open_id_connect_provider::AddClientIdToOpenIdConnectProviderOutput;
     use aws_sdk_iam::operation::create_open_id_connect_provider::CreateOpenIdConnectProviderOutput;
     use aws_sdk_iam::operation::delete_open_id_connect_provider::{DeleteOpenIDConnectProviderError, DeleteOpenIdConnectProviderOutput};
@@ -244,7 +242,7 @@ mod tests {
     use aws_sdk_iam::operation::update_open_id_connect_provider_thumbprint::UpdateOpenIdConnectProviderThumbprintOutput;
     use aws_sdk_iam::types::error::NoSuchEntityException;
     use aws_sdk_iam::types::{OpenIdConnectProviderListEntry, Tag};
-    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule};
     use aws_smithy_types::error::ErrorMetadata;
     use cairn_engine::provider::Owner;
 
@@ -253,19 +251,7 @@ mod tests {
     const PRINT: &str = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280";
 
     fn kind(rules: &[&Rule]) -> IamOidcProvider {
-        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in rules {
-            interceptor = interceptor.with_rule(rule);
-        }
-        let config = aws_sdk_iam::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
-            .retry_config(RetryConfig::disabled())
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
-            .build();
-        IamOidcProvider::from_client(Client::from_conf(config))
+        IamOidcProvider::from_client(crate::mocked_client!(aws_sdk_iam, rules))
     }
 
     fn desired(props: Value) -> Desired {

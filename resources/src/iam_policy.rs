@@ -300,8 +300,6 @@ impl ResourceKind for IamPolicy {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use aws_sdk_iam::config::retry::RetryConfig;
-    use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_iam::operation::create_policy::{CreatePolicyInput, CreatePolicyOutput};
     use aws_sdk_iam::operation::create_policy_version::{CreatePolicyVersionInput, CreatePolicyVersionOutput};
     use aws_sdk_iam::operation::delete_policy::DeletePolicyOutput;
@@ -313,7 +311,7 @@ mod tests {
     use aws_sdk_iam::operation::list_policy_tags::ListPolicyTagsOutput;
     use aws_sdk_iam::operation::list_policy_versions::ListPolicyVersionsOutput;
     use aws_sdk_iam::types::{Policy, PolicyRole, PolicyVersion};
-    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule};
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
@@ -325,19 +323,7 @@ mod tests {
     const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/a b%"}]}"#;
 
     fn kind(rules: &[Rule]) -> IamPolicy {
-        let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in rules {
-            mocks = mocks.with_rule(rule);
-        }
-        let config = aws_sdk_iam::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .retry_config(RetryConfig::disabled())
-            .http_client(create_mock_http_client())
-            .interceptor(mocks)
-            .build();
-        IamPolicy::from_client(Client::from_conf(config))
+        IamPolicy::from_client(crate::mocked_client!(aws_sdk_iam, rules))
     }
 
     fn owner() -> Owner {

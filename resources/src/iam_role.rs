@@ -354,8 +354,6 @@ impl ResourceKind for IamRole {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use aws_sdk_iam::config::retry::RetryConfig;
-    use aws_sdk_iam::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_iam::operation::attach_role_policy::{AttachRolePolicyInput, AttachRolePolicyOutput};
     use aws_sdk_iam::operation::create_role::{CreateRoleInput, CreateRoleOutput};
     use aws_sdk_iam::operation::delete_role::DeleteRoleOutput;
@@ -372,7 +370,7 @@ mod tests {
     use aws_sdk_iam::operation::untag_role::{UntagRoleInput, UntagRoleOutput};
     use aws_sdk_iam::primitives::DateTime;
     use aws_sdk_iam::types::{AttachedPolicy, InstanceProfile, Role};
-    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule};
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
@@ -387,19 +385,7 @@ mod tests {
     const XRAY: &str = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess";
 
     fn kind(rules: &[Rule]) -> IamRole {
-        let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in rules {
-            mocks = mocks.with_rule(rule);
-        }
-        let config = aws_sdk_iam::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .retry_config(RetryConfig::disabled())
-            .http_client(create_mock_http_client())
-            .interceptor(mocks)
-            .build();
-        IamRole::from_client(Client::from_conf(config))
+        IamRole::from_client(crate::mocked_client!(aws_sdk_iam, rules))
     }
 
     fn owner() -> Owner {

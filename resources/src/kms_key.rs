@@ -426,8 +426,7 @@ impl ResourceKind for KmsKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_kms::config::retry::RetryConfig;
-    use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_kms::error::ErrorMetadata;
     use aws_sdk_kms::operation::create_alias::{CreateAliasError, CreateAliasOutput};
     use aws_sdk_kms::operation::create_key::CreateKeyOutput;
@@ -442,7 +441,7 @@ mod tests {
     use aws_sdk_kms::operation::update_key_description::UpdateKeyDescriptionOutput;
     use aws_sdk_kms::types::error::{AlreadyExistsException, NotFoundException};
     use aws_sdk_kms::types::{AliasListEntry, KeyMetadata};
-    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule};
     use cairn_engine::provider::Owner;
     use serde_json::json;
 
@@ -450,19 +449,7 @@ mod tests {
     const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
     fn kind(rules: &[&Rule]) -> KmsKey {
-        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in rules {
-            interceptor = interceptor.with_rule(rule);
-        }
-        let config = aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
-            .retry_config(RetryConfig::disabled())
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
-            .build();
-        KmsKey::from_client(Client::from_conf(config))
+        KmsKey::from_client(crate::mocked_client!(aws_sdk_kms, rules))
     }
 
     fn desired(props: Value) -> Desired {

@@ -37,6 +37,27 @@ pub mod wafv2_web_acl_association;
 
 use std::sync::Arc;
 
+/// A real SDK client whose HTTP layer answers from aws-smithy-mocks rules (tests only).
+#[cfg(test)]
+#[macro_export]
+macro_rules! mocked_client {
+    ($sdk:ident, $rules:expr) => {{
+        let mut mocks = aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(aws_smithy_mocks::RuleMode::MatchAny);
+        for rule in $rules {
+            mocks = mocks.with_rule(rule);
+        }
+        let config = $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .region($sdk::config::Region::new("us-east-1"))
+            .credentials_provider($sdk::config::Credentials::new("test", "test", None, None, "test"))
+            .retry_config($sdk::config::retry::RetryConfig::disabled())
+            .http_client(aws_smithy_mocks::create_mock_http_client())
+            .interceptor(mocks)
+            .build();
+        $sdk::Client::from_conf(config)
+    }};
+}
+
 use cairn_engine::provider::{Registry, ResourceSchema, SchemaSource};
 
 pub use aws::{AwsContext, AwsSettings};

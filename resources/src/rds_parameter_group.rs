@@ -342,8 +342,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use aws_sdk_rds::config::retry::RetryConfig;
-    use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_rds::error::ErrorMetadata;
     use aws_sdk_rds::operation::create_db_parameter_group::{CreateDbParameterGroupInput, CreateDbParameterGroupOutput};
     use aws_sdk_rds::operation::delete_db_parameter_group::{DeleteDBParameterGroupError, DeleteDbParameterGroupOutput};
@@ -352,26 +351,14 @@ mod tests {
     use aws_sdk_rds::operation::list_tags_for_resource::ListTagsForResourceOutput;
     use aws_sdk_rds::operation::modify_db_parameter_group::{ModifyDbParameterGroupInput, ModifyDbParameterGroupOutput};
     use aws_sdk_rds::operation::reset_db_parameter_group::{ResetDbParameterGroupInput, ResetDbParameterGroupOutput};
-    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule};
     use cairn_engine::provider::{Owner, Tags};
 
     const NAME: &str = "shop-dev-pg";
     const ARN: &str = "arn:aws:rds:us-east-1:123456789012:pg:shop-dev-pg";
 
     fn kind(rules: &[&Rule]) -> RdsParameterGroup {
-        let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in rules {
-            mocks = mocks.with_rule(rule);
-        }
-        let config = aws_sdk_rds::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .retry_config(RetryConfig::disabled())
-            .http_client(create_mock_http_client())
-            .interceptor(mocks)
-            .build();
-        RdsParameterGroup::from_client(Client::from_conf(config))
+        RdsParameterGroup::from_client(crate::mocked_client!(aws_sdk_rds, rules))
     }
 
     fn owner() -> Owner {

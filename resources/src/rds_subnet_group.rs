@@ -171,8 +171,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use aws_sdk_rds::config::retry::RetryConfig;
-    use aws_sdk_rds::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_rds::error::ErrorMetadata;
     use aws_sdk_rds::operation::add_tags_to_resource::{AddTagsToResourceInput, AddTagsToResourceOutput};
     use aws_sdk_rds::operation::create_db_subnet_group::{CreateDbSubnetGroupInput, CreateDbSubnetGroupOutput};
@@ -182,7 +181,7 @@ mod tests {
     use aws_sdk_rds::operation::modify_db_subnet_group::{ModifyDbSubnetGroupInput, ModifyDbSubnetGroupOutput};
     use aws_sdk_rds::operation::remove_tags_from_resource::{RemoveTagsFromResourceInput, RemoveTagsFromResourceOutput};
     use aws_sdk_rds::types::Subnet;
-    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule};
     use cairn_engine::provider::{Owner, Tags};
     use serde_json::Value;
 
@@ -190,19 +189,7 @@ mod tests {
     const ARN: &str = "arn:aws:rds:us-east-1:123456789012:subgrp:shop-dev-db-subnets";
 
     fn kind(rules: &[&Rule]) -> RdsSubnetGroup {
-        let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in rules {
-            mocks = mocks.with_rule(rule);
-        }
-        let config = aws_sdk_rds::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .retry_config(RetryConfig::disabled())
-            .http_client(create_mock_http_client())
-            .interceptor(mocks)
-            .build();
-        RdsSubnetGroup::from_client(Client::from_conf(config))
+        RdsSubnetGroup::from_client(crate::mocked_client!(aws_sdk_rds, rules))
     }
 
     fn owner() -> Owner {

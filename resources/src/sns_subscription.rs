@@ -171,14 +171,12 @@ impl ResourceKind for SnsSubscription {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use aws_sdk_sns::config::retry::RetryConfig;
-    use aws_sdk_sns::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_sns::operation::get_subscription_attributes::GetSubscriptionAttributesOutput;
     use aws_sdk_sns::operation::list_subscriptions_by_topic::ListSubscriptionsByTopicOutput;
     use aws_sdk_sns::operation::set_subscription_attributes::{SetSubscriptionAttributesInput, SetSubscriptionAttributesOutput};
     use aws_sdk_sns::operation::subscribe::{SubscribeInput, SubscribeOutput};
     use aws_sdk_sns::types::Subscription;
-    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule};
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
@@ -191,19 +189,7 @@ mod tests {
     const ARN: &str = "arn:aws:sns:us-east-1:123456789012:events:0b8f3c1e-5d1a-4a55-9d44-2f0c8a1b7e01";
 
     fn kind(rules: &[Rule]) -> SnsSubscription {
-        let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in rules {
-            mocks = mocks.with_rule(rule);
-        }
-        let config = aws_sdk_sns::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .retry_config(RetryConfig::disabled())
-            .http_client(create_mock_http_client())
-            .interceptor(mocks)
-            .build();
-        SnsSubscription::from_client(Client::from_conf(config))
+        SnsSubscription::from_client(crate::mocked_client!(aws_sdk_sns, rules))
     }
 
     fn desired(props: Value) -> Desired {

@@ -242,8 +242,6 @@ impl ResourceKind for SnsTopic {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use aws_sdk_sns::config::retry::RetryConfig;
-    use aws_sdk_sns::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_sns::operation::create_topic::{CreateTopicInput, CreateTopicOutput};
     use aws_sdk_sns::operation::delete_topic::DeleteTopicOutput;
     use aws_sdk_sns::operation::get_topic_attributes::GetTopicAttributesOutput;
@@ -251,7 +249,7 @@ mod tests {
     use aws_sdk_sns::operation::list_topics::ListTopicsOutput;
     use aws_sdk_sns::operation::set_topic_attributes::{SetTopicAttributesInput, SetTopicAttributesOutput};
     use aws_sdk_sns::types::Topic;
-    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule};
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
@@ -262,19 +260,7 @@ mod tests {
     const ARN: &str = "arn:aws:sns:us-east-1:123456789012:events";
 
     fn kind(rules: &[Rule]) -> SnsTopic {
-        let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in rules {
-            mocks = mocks.with_rule(rule);
-        }
-        let config = aws_sdk_sns::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .retry_config(RetryConfig::disabled())
-            .http_client(create_mock_http_client())
-            .interceptor(mocks)
-            .build();
-        SnsTopic::from_client(Client::from_conf(config))
+        SnsTopic::from_client(crate::mocked_client!(aws_sdk_sns, rules))
     }
 
     fn owner() -> Owner {

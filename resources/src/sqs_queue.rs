@@ -283,8 +283,6 @@ impl ResourceKind for SqsQueue {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use aws_sdk_sqs::config::retry::RetryConfig;
-    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_sqs::operation::create_queue::{CreateQueueInput, CreateQueueOutput};
     use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput;
     use aws_sdk_sqs::operation::get_queue_url::GetQueueUrlOutput;
@@ -292,7 +290,7 @@ mod tests {
     use aws_sdk_sqs::operation::set_queue_attributes::{SetQueueAttributesInput, SetQueueAttributesOutput};
     use aws_sdk_sqs::operation::tag_queue::{TagQueueInput, TagQueueOutput};
     use aws_sdk_sqs::operation::untag_queue::{UntagQueueInput, UntagQueueOutput};
-    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule};
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
@@ -305,19 +303,7 @@ mod tests {
     const DLQ: &str = "arn:aws:sqs:us-east-1:123456789012:orders-dlq.fifo";
 
     fn kind(rules: &[Rule]) -> SqsQueue {
-        let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in rules {
-            mocks = mocks.with_rule(rule);
-        }
-        let config = aws_sdk_sqs::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .retry_config(RetryConfig::disabled())
-            .http_client(create_mock_http_client())
-            .interceptor(mocks)
-            .build();
-        SqsQueue::from_client(Client::from_conf(config))
+        SqsQueue::from_client(crate::mocked_client!(aws_sdk_sqs, rules))
     }
 
     fn owner() -> Owner {

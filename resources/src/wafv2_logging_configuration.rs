@@ -204,32 +204,19 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use aws_sdk_wafv2::config::retry::RetryConfig;
-    use aws_sdk_wafv2::config::{BehaviorVersion, Credentials, Region};
+
     use aws_sdk_wafv2::error::ErrorMetadata;
     use aws_sdk_wafv2::operation::delete_logging_configuration::{DeleteLoggingConfigurationError, DeleteLoggingConfigurationOutput};
     use aws_sdk_wafv2::operation::get_logging_configuration::{GetLoggingConfigurationError, GetLoggingConfigurationOutput};
     use aws_sdk_wafv2::operation::put_logging_configuration::{PutLoggingConfigurationInput, PutLoggingConfigurationOutput};
-    use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_mocks::{mock, Rule};
     use cairn_engine::provider::Owner;
 
     const ACL: &str = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/shop-dev-edge/abc";
     const BUCKET: &str = "arn:aws:s3:::aws-waf-logs-shop-dev";
 
     fn kind(rules: &[&Rule]) -> Wafv2LoggingConfiguration {
-        let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in rules {
-            mocks = mocks.with_rule(rule);
-        }
-        let config = aws_sdk_wafv2::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .retry_config(RetryConfig::disabled())
-            .http_client(create_mock_http_client())
-            .interceptor(mocks)
-            .build();
-        Wafv2LoggingConfiguration::from_client(Client::from_conf(config))
+        Wafv2LoggingConfiguration::from_client(crate::mocked_client!(aws_sdk_wafv2, rules))
     }
 
     fn desired(props: Value) -> Desired {
