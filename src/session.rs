@@ -46,11 +46,37 @@ pub fn parse_vars(vars: &[String]) -> Result<BTreeMap<String, String>> {
 /// Compiles the stack; on errors, returns them rendered with file:line:column and carets.
 pub fn load_graph(path: &Path, env: &str, vars: &[String], caller_account: Option<String>) -> Result<(SourceFile, ResourceGraph, Diagnostics)> {
     let file = read_source(path)?;
+    let (graph, warnings) = compile_file(&file, env, vars, caller_account)?;
+    Ok((file, graph, warnings))
+}
+
+pub fn compile_file(file: &SourceFile, env: &str, vars: &[String], caller_account: Option<String>) -> Result<(ResourceGraph, Diagnostics)> {
     let opts = CompileOptions { env: env.to_string(), var_overrides: parse_vars(vars)?, caller_account };
-    match compile_source(&file, &opts, &cairn_resources::Schemas) {
-        Ok((graph, warnings)) => Ok((file, graph, warnings)),
-        Err(diags) => Err(Reported { text: diags.render(&file), summary: format!("{} error(s) in {}", diags.error_count(), file.name) }.into()),
+    compile_source(file, &opts, &cairn_resources::Schemas)
+        .map_err(|diags| Reported { text: diags.render(file), summary: format!("{} error(s) in {}", diags.error_count(), file.name) }.into())
+}
+
+/// Everything a command that talks to AWS needs, from one read of the stack file: the graph
+/// (compiled again only when it uses the caller's account), the AWS context with the caller
+/// checked against the environment's account, and the state backend.
+pub struct Session {
+    pub graph: ResourceGraph,
+    pub ctx: AwsContext,
+    pub backend: Option<S3Backend>,
+}
+
+pub async fn connect(stack: &crate::cli::StackArgs, aws_args: &AwsArgs) -> Result<Session> {
+    let file = read_source(&stack.stack)?;
+    let (mut graph, mut warnings) = compile_file(&file, &stack.env, &stack.vars, None)?;
+    let ctx = aws(aws_args, &graph.region).await;
+    let account = check_account(&ctx, graph.account_id.as_deref(), &stack.env).await?;
+    if graph.account_id.is_none() {
+        (graph, warnings) = compile_file(&file, &stack.env, &stack.vars, Some(account))?;
     }
+    if !warnings.0.is_empty() {
+        eprint!("{}", warnings.render(&file));
+    }
+    Ok(Session { graph, ctx, backend: backend_in(&file)? })
 }
 
 /// Reads just the stack name, for commands that only touch state.
@@ -79,23 +105,35 @@ pub struct S3Backend {
 
 /// The configured remote backend, if any. Environment variables win over the stack file.
 pub fn backend_of(stack_path: Option<&Path>) -> Result<Option<S3Backend>> {
-    if let Ok(bucket) = std::env::var("CAIRN_STATE_S3_BUCKET") {
-        if !bucket.is_empty() {
-            return Ok(Some(S3Backend {
-                bucket,
-                key_prefix: std::env::var("CAIRN_STATE_S3_PREFIX").unwrap_or_else(|_| "cairn".into()),
-                region: std::env::var("CAIRN_STATE_S3_REGION").ok(),
-                kms_key: std::env::var("CAIRN_STATE_S3_KMS_KEY").ok(),
-            }));
-        }
+    if let Some(b) = backend_from_env() {
+        return Ok(Some(b));
     }
-    let Some(path) = stack_path else { return Ok(None) };
-    let file = read_source(path)?;
+    match stack_path {
+        Some(path) => backend_in(&read_source(path)?),
+        None => Ok(None),
+    }
+}
+
+/// The backend a stack file names (after the CAIRN_STATE_S3_* variables, which win).
+pub fn backend_in(file: &SourceFile) -> Result<Option<S3Backend>> {
+    if let Some(b) = backend_from_env() {
+        return Ok(Some(b));
+    }
     let Ok(root) = cairn_engine::yaml::parse(&file.text) else { return Ok(None) };
     let Some(s3) = root.get("state").and_then(|s| s.get("s3")) else { return Ok(None) };
     let get = |k: &str| s3.get(k).and_then(|n| n.as_str()).map(str::to_string);
     let bucket = get("bucket").ok_or_else(|| anyhow!("{}: `state.s3` needs `bucket`", file.name))?;
     Ok(Some(S3Backend { bucket, key_prefix: get("key_prefix").unwrap_or_else(|| "cairn".into()), region: get("region"), kms_key: get("kms_key") }))
+}
+
+fn backend_from_env() -> Option<S3Backend> {
+    let bucket = std::env::var("CAIRN_STATE_S3_BUCKET").ok().filter(|b| !b.is_empty())?;
+    Some(S3Backend {
+        bucket,
+        key_prefix: std::env::var("CAIRN_STATE_S3_PREFIX").unwrap_or_else(|_| "cairn".into()),
+        region: std::env::var("CAIRN_STATE_S3_REGION").ok(),
+        kms_key: std::env::var("CAIRN_STATE_S3_KMS_KEY").ok(),
+    })
 }
 
 /// Opens the state of (stack, env): S3 when a backend is configured, else the local SQLite file.

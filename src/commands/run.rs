@@ -96,13 +96,8 @@ pub struct PlanFlags<'a> {
 
 pub async fn cmd_plan(stack: &StackArgs, aws_args: &AwsArgs, output: &OutputArgs, flags: PlanFlags<'_>, style: &Style) -> Result<u8> {
     let PlanFlags { out, detailed, destroy, refresh: do_refresh, allow_destroy } = flags;
-    let (_, pre, _) = session::load_graph(&stack.stack, &stack.env, &stack.vars, None)?;
-    let ctx = session::aws(aws_args, &pre.region).await;
-    let account = session::check_account(&ctx, pre.account_id.as_deref(), &stack.env).await?;
-    let (_, graph, warnings) = session::load_graph(&stack.stack, &stack.env, &stack.vars, Some(account))?;
-    print_warnings(&warnings, &stack.stack)?;
+    let session::Session { graph, ctx, backend } = session::connect(stack, aws_args).await?;
     let registry = session::registry(&ctx);
-    let backend = session::backend_of(Some(&stack.stack))?;
     let store = session::open_store(backend.as_ref(), &stack.state_dir, &graph.stack, &graph.env, aws_args, &graph.region).await?;
     let lock = HeldLock::acquire(store.clone(), "plan", Duration::from_secs(aws_args.lock_timeout)).await?;
     ctx.calls.reset();
@@ -122,14 +117,6 @@ pub async fn cmd_plan(stack: &StackArgs, aws_args: &AwsArgs, output: &OutputArgs
         println!("\nNote: this plan was not saved; `cairn apply` will plan again. Use --out FILE to apply exactly this plan.");
     }
     Ok(if detailed && planned.plan.has_changes() { EXIT_CHANGES } else { 0 })
-}
-
-fn print_warnings(w: &cairn_engine::diag::Diagnostics, path: &Path) -> Result<()> {
-    if !w.0.is_empty() {
-        let file = session::read_source(path)?;
-        eprint!("{}", w.render(&file));
-    }
-    Ok(())
 }
 
 fn write_plan(path: &Path, plan: &Plan) -> Result<()> {
@@ -187,13 +174,8 @@ pub async fn cmd_apply(args: ApplyArgs<'_>, style: &Style) -> Result<u8> {
     }
 
     let stack = args.stack.as_ref().ok_or_else(|| anyhow!("give a saved plan file, or --stack FILE and --env ENV"))?;
-    let (_, pre, _) = session::load_graph(&stack.stack, &stack.env, &stack.vars, None)?;
-    let ctx = session::aws(args.aws, &pre.region).await;
-    let account = session::check_account(&ctx, pre.account_id.as_deref(), &stack.env).await?;
-    let (_, graph, warnings) = session::load_graph(&stack.stack, &stack.env, &stack.vars, Some(account))?;
-    print_warnings(&warnings, &stack.stack)?;
+    let session::Session { graph, ctx, backend } = session::connect(stack, args.aws).await?;
     let registry = session::registry(&ctx);
-    let backend = session::backend_of(Some(&stack.stack))?;
     let store = session::open_store(backend.as_ref(), &stack.state_dir, &graph.stack, &graph.env, args.aws, &graph.region).await?;
     let op = if args.mode == PlanMode::Destroy { "destroy" } else { "apply" };
     let lock = HeldLock::acquire(store.clone(), op, Duration::from_secs(args.aws.lock_timeout)).await?;
