@@ -15,6 +15,14 @@ use serde_json::Value;
 /// The key of the JSON object that marks a value not known until apply.
 pub const UNKNOWN_KEY: &str = "$unknown";
 
+/// How deeply calls and indexes may nest inside one `${...}`; the parser and evaluator
+/// recurse, so this bounds their stack use on hostile input.
+pub const MAX_NESTING: usize = 64;
+
+/// The longest string a function or interpolation may produce. Far above any AWS document
+/// limit, and it stops nested `replace(...)` calls from multiplying a string into gigabytes.
+pub const MAX_TEXT_BYTES: usize = 1 << 20;
+
 /// One step of a reference path: `a.b[0]["k"]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -89,19 +97,33 @@ pub struct Template {
 }
 
 /// Parses a string that may contain `${...}`. `$${` is a literal `${`.
+/// An error's range always lies inside `src` (at its end for an unexpected end).
 pub fn parse_template(src: &str) -> Result<Template, ExprError> {
+    parse_parts(src).map_err(|mut e| {
+        e.offset = e.offset.min(src.len());
+        e.len = e.len.min(src.len() - e.offset);
+        // A one-byte range at a multibyte char widens to the whole char.
+        while !src.is_char_boundary(e.offset + e.len) {
+            e.len += 1;
+        }
+        e
+    })
+}
+
+fn parse_parts(src: &str) -> Result<Template, ExprError> {
     let mut parts: Vec<Expr> = vec![];
     let mut refs = vec![];
     let mut lit = String::new();
     let bytes = src.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if src[i..].starts_with("$${") {
+        let rest = src.get(i..).unwrap_or("");
+        if rest.starts_with("$${") {
             lit.push_str("${");
             i += 3;
-        } else if src[i..].starts_with("${") {
+        } else if rest.starts_with("${") {
             let start = i;
-            let mut p = ExprParser { src, pos: i + 2, refs: &mut refs };
+            let mut p = ExprParser { src, pos: i + 2, refs: &mut refs, depth: 0 };
             p.skip_ws();
             let e = p.expr()?;
             p.skip_ws();
@@ -114,7 +136,7 @@ pub fn parse_template(src: &str) -> Result<Template, ExprError> {
             parts.push(e);
             i = p.pos;
         } else {
-            let c = src[i..].chars().next().unwrap_or(' ');
+            let Some(c) = rest.chars().next() else { break };
             lit.push(c);
             i += c.len_utf8();
         }
@@ -126,15 +148,17 @@ pub fn parse_template(src: &str) -> Result<Template, ExprError> {
     Ok(Template { expr, refs })
 }
 
+/// A recursive-descent parser over `src`; `pos` is a byte offset and always sits on a char boundary.
 struct ExprParser<'a, 'r> {
     src: &'a str,
     pos: usize,
     refs: &'r mut Vec<RefSite>,
+    depth: usize,
 }
 
 impl ExprParser<'_, '_> {
     fn peek(&self) -> Option<char> {
-        self.src[self.pos..].chars().next()
+        self.src.get(self.pos..)?.chars().next()
     }
     fn eat(&mut self, c: char) -> bool {
         if self.peek() == Some(c) {
@@ -145,8 +169,9 @@ impl ExprParser<'_, '_> {
         }
     }
     fn skip_ws(&mut self) {
-        while self.peek().is_some_and(char::is_whitespace) {
-            self.pos += 1;
+        // Unicode whitespace such as a non-breaking space is more than one byte.
+        while let Some(c) = self.peek().filter(|c| c.is_whitespace()) {
+            self.pos += c.len_utf8();
         }
     }
     fn ident(&mut self) -> Option<String> {
@@ -154,13 +179,23 @@ impl ExprParser<'_, '_> {
         while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             self.pos += 1;
         }
-        (self.pos > start).then(|| self.src[start..self.pos].to_string())
+        self.src.get(start..self.pos).filter(|s| !s.is_empty()).map(str::to_string)
     }
     fn err(&self, msg: &str) -> ExprError {
         ExprError::new("expression", msg, self.pos, 1)
     }
 
     fn expr(&mut self) -> Result<Expr, ExprError> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.err(&format!("expression nests more than {MAX_NESTING} levels deep")));
+        }
+        self.depth += 1;
+        let result = self.expr_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn expr_inner(&mut self) -> Result<Expr, ExprError> {
         self.skip_ws();
         let start = self.pos;
         match self.peek() {
@@ -250,7 +285,9 @@ impl ExprParser<'_, '_> {
         while self.peek().is_some_and(|c| c.is_ascii_digit()) {
             self.pos += 1;
         }
-        self.src[start..self.pos]
+        self.src
+            .get(start..self.pos)
+            .unwrap_or("")
             .parse::<i64>()
             .map(|n| Expr::Lit(Value::from(n)))
             .map_err(|_| ExprError::new("expression", "invalid number", start, self.pos - start))
@@ -295,6 +332,9 @@ pub fn partial_eval(e: &Expr, scope: &dyn Scope) -> Result<Expr, String> {
                     if let Expr::Lit(v) = p {
                         s.push_str(&to_text(v)?);
                     }
+                    if s.len() > MAX_TEXT_BYTES {
+                        return Err(too_long("this string"));
+                    }
                 }
                 Ok(Expr::Lit(Value::String(s)))
             } else {
@@ -338,7 +378,20 @@ fn check_arity(name: &str, n: usize) -> Result<(), String> {
     }
 }
 
+fn too_long(what: &str) -> String {
+    format!("{what} would be longer than {} MiB; cairn refuses strings that large", MAX_TEXT_BYTES >> 20)
+}
+
+/// Calls a function and refuses a result larger than `MAX_TEXT_BYTES`.
 fn call(name: &str, args: &[Value]) -> Result<Value, String> {
+    let value = call_unbounded(name, args)?;
+    match &value {
+        Value::String(s) if s.len() > MAX_TEXT_BYTES => Err(too_long(&format!("the result of {name}()"))),
+        _ => Ok(value),
+    }
+}
+
+fn call_unbounded(name: &str, args: &[Value]) -> Result<Value, String> {
     check_arity(name, args.len())?;
     let str_arg = |i: usize| -> Result<&str, String> { args[i].as_str().ok_or_else(|| format!("{name}(): argument {} must be a string", i + 1)) };
     let int_arg = |i: usize| -> Result<i64, String> {
@@ -365,7 +418,16 @@ fn call(name: &str, args: &[Value]) -> Result<Value, String> {
                 (None, None) => Err(format!("lookup(): no key \"{key}\" in the map and no default given")),
             }
         }
-        "replace" => Ok(Value::String(str_arg(0)?.replace(str_arg(1)?, str_arg(2)?))),
+        "replace" => {
+            let (text, from, to) = (str_arg(0)?, str_arg(1)?, str_arg(2)?);
+            // Sized before building: an empty `from` inserts `to` between every character.
+            let hits = if from.is_empty() { text.chars().count() + 1 } else { text.matches(from).count() };
+            let len = (text.len() - hits * from.len()).saturating_add(hits.saturating_mul(to.len()));
+            if len > MAX_TEXT_BYTES {
+                return Err(too_long("the result of replace()"));
+            }
+            Ok(Value::String(text.replace(from, to)))
+        }
         "jsondecode" => serde_json::from_str(str_arg(0)?).map_err(|e| format!("jsondecode(): not valid JSON: {e}")),
         "jsonencode" => Ok(Value::String(args[0].to_string())),
         "lower" => Ok(Value::String(str_arg(0)?.to_lowercase())),

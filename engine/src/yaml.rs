@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use crate::diag::Diagnostic;
@@ -88,57 +88,207 @@ impl Node {
     }
 }
 
+/// How many nodes anchors and aliases may copy in total, beyond twice the file's own node count.
+/// A stack file has no use for more; without a cap a few hundred bytes of nested aliases
+/// ("billion laughs") expand into gigabytes.
+pub const MAX_ALIAS_NODES: usize = 100_000;
+/// How many bytes of scalar text anchors and aliases may copy, beyond twice the file's own:
+/// one long string aliased many times is as costly as many nodes.
+pub const MAX_ALIAS_BYTES: usize = 16 << 20;
+/// How deeply collections may nest. Everything downstream walks the tree recursively, so an
+/// unbounded depth would overflow the stack instead of reporting an error.
+pub const MAX_DEPTH: usize = 256;
+
+/// What a subtree costs to copy: its node count and the bytes of its scalar text.
+#[derive(Debug, Clone, Copy, Default)]
+struct Size {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Size {
+    fn add(&mut self, other: Size) {
+        self.nodes = self.nodes.saturating_add(other.nodes);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+    }
+}
+
 enum Frame {
-    Seq { items: Vec<Node>, span: Span, anchor: usize },
-    Map { entries: Vec<(Node, Node)>, pending_key: Option<Node>, span: Span, anchor: usize },
+    Seq {
+        items: Vec<Node>,
+        span: Span,
+        anchor: usize,
+        size: Size,
+    },
+    Map {
+        entries: Vec<(Node, Node)>,
+        /// Key text → line of its first occurrence, so duplicates are found in constant time.
+        seen: HashMap<String, usize>,
+        pending_key: Option<Node>,
+        span: Span,
+        anchor: usize,
+        size: Size,
+    },
 }
 
 struct Builder<'a> {
     src: &'a str,
     /// Byte offset of each char index: the scanner counts characters, spans are bytes.
     char_to_byte: Vec<usize>,
+    /// Char index where each line starts. Lines and columns are derived from the scanner's char
+    /// index, because its own line count can disagree with it at some errors.
+    line_starts: Vec<usize>,
     stack: Vec<Frame>,
     root: Option<Node>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, (Node, Size)>,
+    /// What the file itself holds so far (nodes and scalar bytes), before any copying.
+    own: Size,
+    /// What anchors (copied when defined) and aliases (copied when used) have copied so far.
+    /// Both count: nested anchors around a large value copy it once per level.
+    copied: Size,
     errors: Vec<Diagnostic>,
     documents: usize,
 }
 
 impl Builder<'_> {
     fn span_at(&self, mark: Marker, len_chars: usize) -> Span {
-        let start = self.byte_of(mark.index());
-        let end = self.byte_of(mark.index() + len_chars);
-        Span::new(start, end, mark.line(), mark.col() + 1)
+        let mut index = mark.index().min(self.char_to_byte.len().saturating_sub(1));
+        // The scanner may point between the `\r` and `\n` of a CRLF; that is still the end of the line before.
+        if index > 0 && self.src.as_bytes().get(self.byte_of(index)) == Some(&b'\n') && self.src.as_bytes().get(self.byte_of(index - 1)) == Some(&b'\r') {
+            index -= 1;
+        }
+        let start = self.byte_of(index);
+        let end = self.byte_of(index.saturating_add(len_chars));
+        let line = self.line_starts.partition_point(|&s| s <= index).max(1);
+        let col = index - self.line_starts.get(line - 1).copied().unwrap_or(0) + 1;
+        Span::new(start, end, line, col)
     }
 
     fn byte_of(&self, char_index: usize) -> usize {
         self.char_to_byte.get(char_index).copied().unwrap_or(self.src.len())
     }
 
-    fn push_node(&mut self, node: Node) {
+    fn push_node(&mut self, node: Node, size: Size) {
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, pending_key, .. }) => match pending_key.take() {
-                None => *pending_key = Some(node),
-                Some(key) => {
-                    let name = key.key_text();
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.key_text() == name) {
-                        let first_line = first.span.line;
-                        self.errors.push(
-                            Diagnostic::error("duplicate-key", format!("duplicate key `{name}`"), key.span)
-                                .help(format!("`{name}` is already set on line {first_line}; remove one of them")),
-                        );
-                    } else {
-                        entries.push((key, node));
+            Some(Frame::Seq { items, size: total, .. }) => {
+                total.add(size);
+                items.push(node);
+            }
+            Some(Frame::Map { entries, seen, pending_key, size: total, .. }) => {
+                total.add(size);
+                match pending_key.take() {
+                    None => *pending_key = Some(node),
+                    Some(key) => {
+                        let name = key.key_text();
+                        if let Some(first_line) = seen.get(&name) {
+                            self.errors.push(
+                                Diagnostic::error("duplicate-key", format!("duplicate key `{name}`"), key.span)
+                                    .help(format!("`{name}` is already set on line {first_line}; remove one of them")),
+                            );
+                        } else {
+                            seen.insert(name, key.span.line);
+                            entries.push((key, node));
+                        }
                     }
                 }
-            },
+            }
         }
+    }
+
+    fn anchor(&mut self, anchor: usize, node: &Node, size: Size, span: Span) -> Result<(), Diagnostic> {
+        if anchor > 0 {
+            self.copy(size, span)?;
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        Ok(())
+    }
+
+    /// Accounts for copying a subtree, refusing once copies outgrow the file itself.
+    fn copy(&mut self, size: Size, span: Span) -> Result<(), Diagnostic> {
+        self.copied.add(size);
+        let max_nodes = MAX_ALIAS_NODES.saturating_add(self.own.nodes.saturating_mul(2));
+        let max_bytes = MAX_ALIAS_BYTES.saturating_add(self.own.bytes.saturating_mul(2));
+        if self.copied.nodes <= max_nodes && self.copied.bytes <= max_bytes {
+            return Ok(());
+        }
+        Err(Diagnostic::error(
+            "yaml",
+            format!("aliases expand to more than {max_nodes} nodes or {} MiB of text; refusing to expand further", max_bytes >> 20),
+            span,
+        )
+        .help("this looks like nested aliases multiplying each other; write the values out or use fewer levels of `*alias`"))
+    }
+
+    fn open(&mut self, mark: Marker) -> Result<Span, Diagnostic> {
+        let span = self.span_at(mark, 1);
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(Diagnostic::error("yaml", format!("lists and mappings nest more than {MAX_DEPTH} levels deep here"), span)
+                .help("a stack file never needs this much nesting; flatten the structure"));
+        }
+        Ok(span)
+    }
+
+    /// Handles one parser event; an `Err` is fatal and stops reading.
+    fn on_event(&mut self, ev: Event, mark: Marker) -> Result<(), Diagnostic> {
+        match ev {
+            Event::DocumentStart => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    self.errors.push(Diagnostic::error("yaml", "a stack file holds one YAML document; found a second `---`", self.span_at(mark, 3)));
+                }
+            }
+            Event::Scalar(value, style, anchor, _tag) => {
+                let len = match style {
+                    TScalarStyle::Plain => value.chars().count(),
+                    TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => value.chars().count() + 2,
+                    _ => 1,
+                };
+                let size = Size { nodes: 1, bytes: value.len() };
+                self.own.add(size);
+                let span = self.span_at(mark, len);
+                // A plain scalar folded over several lines is not its own text in the file.
+                let exact = style == TScalarStyle::Plain && self.src.get(span.start..span.end) == Some(value.as_str());
+                let node = scalar(value, style, span, exact);
+                self.anchor(anchor, &node, size, node.span)?;
+                self.push_node(node, size);
+            }
+            Event::SequenceStart(anchor, _) => {
+                let span = self.open(mark)?;
+                self.own.add(Size { nodes: 1, bytes: 0 });
+                self.stack.push(Frame::Seq { items: vec![], span, anchor, size: Size { nodes: 1, bytes: 0 } });
+            }
+            Event::MappingStart(anchor, _) => {
+                let span = self.open(mark)?;
+                self.own.add(Size { nodes: 1, bytes: 0 });
+                self.stack.push(Frame::Map { entries: vec![], seen: HashMap::new(), pending_key: None, span, anchor, size: Size { nodes: 1, bytes: 0 } });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, anchor, size) = match self.stack.pop() {
+                    Some(Frame::Seq { items, span, anchor, size }) => (Node { kind: NodeKind::Seq(items), span, plain: false }, anchor, size),
+                    Some(Frame::Map { entries, span, anchor, size, .. }) => (Node { kind: NodeKind::Map(entries), span, plain: false }, anchor, size),
+                    None => return Ok(()),
+                };
+                self.anchor(anchor, &node, size, node.span)?;
+                self.push_node(node, size);
+            }
+            Event::Alias(id) => {
+                let span = self.span_at(mark, 1);
+                let Some(size) = self.anchors.get(&id).map(|(_, size)| *size) else {
+                    self.push_node(Node { kind: NodeKind::Null, span, plain: false }, Size { nodes: 1, bytes: 0 });
+                    return Ok(());
+                };
+                self.copy(size, span)?;
+                let node = self.anchors.get(&id).map_or(Node { kind: NodeKind::Null, span, plain: false }, |(node, _)| node.clone());
+                self.push_node(node, size);
+            }
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
+        }
+        Ok(())
     }
 }
 
-fn scalar(value: String, style: TScalarStyle, span: Span) -> Node {
+fn scalar(value: String, style: TScalarStyle, span: Span, exact: bool) -> Node {
     let plain = style == TScalarStyle::Plain;
     let kind = if !plain {
         NodeKind::Str(value)
@@ -158,7 +308,7 @@ fn scalar(value: String, style: TScalarStyle, span: Span) -> Node {
             }
         }
     };
-    Node { kind, span, plain }
+    Node { kind, span, plain: exact }
 }
 
 /// YAML 1.2 core-schema floats only: `1.5`, `-2e3`; not `inf`, `nan` or dotted versions like `1.2.3`.
@@ -170,75 +320,123 @@ fn looks_like_float(v: &str) -> bool {
         && body.matches('.').count() <= 1
 }
 
-impl MarkedEventReceiver for Builder<'_> {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
-        match ev {
-            Event::DocumentStart => {
-                self.documents += 1;
-                if self.documents > 1 {
-                    self.errors.push(Diagnostic::error("yaml", "a stack file holds one YAML document; found a second `---`", self.span_at(mark, 3)));
-                }
-            }
-            Event::Scalar(value, style, anchor, _tag) => {
-                let len = match style {
-                    TScalarStyle::Plain => value.chars().count(),
-                    TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => value.chars().count() + 2,
-                    _ => 1,
-                };
-                let node = scalar(value, style, self.span_at(mark, len));
-                if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
-                }
-                self.push_node(node);
-            }
-            Event::SequenceStart(anchor, _) => {
-                let span = self.span_at(mark, 1);
-                self.stack.push(Frame::Seq { items: vec![], span, anchor });
-            }
-            Event::MappingStart(anchor, _) => {
-                let span = self.span_at(mark, 1);
-                self.stack.push(Frame::Map { entries: vec![], pending_key: None, span, anchor });
-            }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq { items, span, anchor }) => (Node { kind: NodeKind::Seq(items), span, plain: false }, anchor),
-                    Some(Frame::Map { entries, span, anchor, .. }) => (Node { kind: NodeKind::Map(entries), span, plain: false }, anchor),
-                    None => return,
-                };
-                if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
-                }
-                self.push_node(node);
-            }
-            Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().unwrap_or(Node { kind: NodeKind::Null, span: self.span_at(mark, 1), plain: false });
-                self.push_node(node);
-            }
-            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
-        }
-    }
-}
-
 /// Parses one YAML document. Syntax errors stop at the first one (the YAML parser cannot
 /// recover); structural problems such as duplicate keys are all collected.
+///
+/// A leading UTF-8 byte order mark (Windows editors write one) is skipped; spans still count
+/// bytes of `src` as given, so they index the original text.
 pub fn parse(src: &str) -> Result<Node, Vec<Diagnostic>> {
-    let char_to_byte: Vec<usize> = src.char_indices().map(|(b, _)| b).chain(std::iter::once(src.len())).collect();
-    let mut builder = Builder { src, char_to_byte, stack: vec![], root: None, anchors: HashMap::new(), errors: vec![], documents: 0 };
-    let mut parser = Parser::new_from_str(src);
-    if let Err(e) = parser.load(&mut builder, true) {
-        let m = e.marker();
-        let span = builder.span_at(*m, 1);
-        let mut errors = builder.errors;
-        errors.push(Diagnostic::error("yaml", format!("invalid YAML: {}", e.info()), span).help("check indentation and quoting around this point"));
-        return Err(errors);
+    let bom = if src.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
+    let body = &src[bom..];
+    let mut char_to_byte = Vec::with_capacity(body.len() + 1);
+    // Line breaks as YAML has them: `\n`, `\r\n` or a lone `\r`.
+    let mut line_starts = vec![0];
+    let mut after_cr = false;
+    for (i, (b, c)) in body.char_indices().enumerate() {
+        if after_cr && c != '\n' {
+            line_starts.push(i);
+        }
+        char_to_byte.push(b + bom);
+        after_cr = c == '\r';
+        if c == '\n' {
+            line_starts.push(i + 1);
+        }
+    }
+    if after_cr {
+        line_starts.push(char_to_byte.len());
+    }
+    char_to_byte.push(src.len());
+    let mut builder = Builder {
+        src,
+        char_to_byte,
+        line_starts,
+        stack: vec![],
+        root: None,
+        anchors: HashMap::new(),
+        own: Size::default(),
+        copied: Size::default(),
+        errors: vec![],
+        documents: 0,
+    };
+    // Events are pulled one by one rather than through `Parser::load`, whose recursive
+    // descent has no depth limit and which cannot be stopped once a limit is hit.
+    let mut parser = Parser::new_from_str(body);
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break,
+            Ok((ev, mark)) => {
+                if let Err(fatal) = builder.on_event(ev, mark) {
+                    let mut errors = builder.errors;
+                    errors.push(fatal);
+                    return Err(errors);
+                }
+            }
+            Err(e) => {
+                let span = builder.span_at(*e.marker(), 1);
+                let mut errors = builder.errors;
+                errors.push(Diagnostic::error("yaml", format!("invalid YAML: {}", e.info()), span).help(syntax_help(src, span)));
+                return Err(errors);
+            }
+        }
     }
     if !builder.errors.is_empty() {
         return Err(builder.errors);
     }
     match builder.root {
         Some(root) => Ok(root),
-        None => Err(vec![Diagnostic::error("yaml", "the stack file is empty", Span::new(0, 0, 1, 1)).help("start with `stack: NAME` and `resources:`")]),
+        None => Err(vec![Diagnostic::error("yaml", "the stack file is empty", Span::new(bom, bom, 1, 1)).help("start with `stack: NAME` and `resources:`")]),
     }
+}
+
+/// Advice for a YAML syntax error. The commonest cause is a `${...}` reference left unquoted
+/// (YAML reads `{` as the start of a mapping), so when one is near the error, say how to quote it.
+fn syntax_help(src: &str, span: Span) -> String {
+    let generic = "check indentation and quoting around this point".to_string();
+    let at = span.start.min(src.len());
+    let line_start = src.get(..at).and_then(|s| s.rfind('\n')).map_or(0, |i| i + 1);
+    // The parser often notices the problem only on the line after it, so look one line back too.
+    let prev_start = src.get(..line_start.saturating_sub(1)).and_then(|s| s.rfind('\n')).map_or(0, |i| i + 1);
+    let line_end = src.get(at..).and_then(|s| s.find('\n')).map_or(src.len(), |i| at + i);
+    let Some(region) = src.get(prev_start..line_end) else { return generic };
+    match region.lines().rev().find_map(unquoted_reference) {
+        Some((key, reference)) => {
+            let example = if key.is_empty() { format!("\"{reference}\"") } else { format!("{key}: \"{reference}\"") };
+            format!("a `${{...}}` reference must be quoted in YAML, e.g. `{example}`; unquoted, `{{` starts a mapping")
+        }
+        None => generic,
+    }
+}
+
+/// The first `${...}` on a line that is outside quotes, with the mapping key written before it.
+fn unquoted_reference(line: &str) -> Option<(&str, &str)> {
+    let mut quote: Option<char> = None;
+    let mut chars = line.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let scalar_may_start = || line[..i].trim_end().is_empty() || line[..i].trim_end().ends_with([':', '[', '{', ',', '-']);
+        match (quote, c) {
+            // `''` inside single quotes and `\x` inside double quotes do not end the string.
+            (Some('\''), '\'') if chars.peek().is_some_and(|&(_, n)| n == '\'') => {
+                chars.next();
+            }
+            (Some('"'), '\\') => {
+                chars.next();
+            }
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '#') if i == 0 || line[..i].ends_with([' ', '\t']) => return None,
+            // A quote opens a quoted scalar only where a scalar can start, not inside `it's`.
+            (None, '"' | '\'') if scalar_may_start() => quote = Some(c),
+            (None, '$') if line[i..].starts_with("${") => {
+                let rest = &line[i..];
+                let reference = rest.find('}').map_or(rest, |end| &rest[..=end]);
+                let before = line[..i].trim_end().strip_suffix(':').unwrap_or("");
+                let key = before.rsplit(|c: char| c.is_whitespace() || matches!(c, '{' | ',' | '[' | '-')).next().unwrap_or("");
+                return Some((key, reference));
+            }
+            (None, _) => {}
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -280,6 +478,17 @@ mod tests {
         let errs = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert_eq!(errs[0].code, "yaml");
         assert!(errs[0].span.unwrap().line >= 1);
+    }
+
+    #[test]
+    fn unquoted_reference_help_names_the_key() {
+        let errs = parse("props: { kms_key: ${key.arn} }\n").unwrap_err();
+        assert_eq!(
+            errs[0].help.as_deref(),
+            Some("a `${...}` reference must be quoted in YAML, e.g. `kms_key: \"${key.arn}\"`; unquoted, `{` starts a mapping")
+        );
+        assert_eq!(unquoted_reference("a: '${x}' # ${y}"), None);
+        assert_eq!(unquoted_reference("- [\"a\\\"\", ${x}]"), Some(("", "${x}")));
     }
 
     #[test]
