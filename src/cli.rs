@@ -253,6 +253,15 @@ pub enum StateCommand {
         #[command(flatten)]
         stack: StateArgs,
     },
+    /// Record another region or account for the state (the resources were moved or re-created there).
+    Migrate {
+        #[command(flatten)]
+        stack: StateArgs,
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+        #[arg(long, value_name = "ACCOUNT_ID")]
+        account: Option<String>,
+    },
 }
 
 /// State commands need only the stack's name, which they read from the stack file.

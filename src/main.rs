@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod crash_hook;
 mod render;
 mod session;
 mod style;

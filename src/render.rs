@@ -56,8 +56,17 @@ fn headline(a: &PlannedAction) -> String {
     match (a.action, a.replace_order) {
         (Action::Create, _) => format!("{} will be created", a.address),
         (Action::Update, _) => format!("{} will be updated in-place", a.address),
-        (Action::Delete, _) => format!("{} will be destroyed", a.address),
-        (Action::Replace, Some(ReplaceOrder::CreateBeforeDelete)) => format!("{} must be replaced (new one created first)", a.address),
+        (Action::Delete, _) => match cairn_engine::state::deposed_of(&a.address) {
+            Some(base) => format!("{} (deposed object of {base}, {}) will be destroyed", a.address, a.id.as_deref().unwrap_or("?")),
+            None => format!("{} will be destroyed", a.address),
+        },
+        (Action::Replace, Some(ReplaceOrder::CreateBeforeDelete)) => {
+            format!(
+                "{} must be replaced (new one created first; the old one is kept as {} until it is deleted)",
+                a.address,
+                cairn_engine::state::deposed_address(&a.address)
+            )
+        }
         (Action::Replace, _) => format!("{} must be replaced", a.address),
         (Action::NoOp, _) => format!("{} is up to date", a.address),
     }
@@ -315,6 +324,7 @@ mod tests {
             }],
             deps: vec![],
             replace_order: None,
+            replaced_kind: None,
         };
         assert_eq!(permission_changes(&a), vec!["+ Allow sqs:SendMessage on arn:aws:sqs:r:1:q".to_string()]);
     }

@@ -9,12 +9,12 @@ use anyhow::{anyhow, bail, Context, Result};
 use cairn_engine::compile::{compile_source, CompileOptions};
 use cairn_engine::diag::Diagnostics;
 use cairn_engine::graph::ResourceGraph;
+use cairn_engine::lease::Lease;
 use cairn_engine::provider::Registry;
 use cairn_engine::source::SourceFile;
 use cairn_engine::state::{LockInfo, StateError, StateStore};
 use cairn_resources::{AwsContext, AwsSettings};
 use cairn_state::SqliteStore;
-use tokio::task::JoinHandle;
 
 use crate::cli::AwsArgs;
 
@@ -144,10 +144,10 @@ pub async fn open_store(backend: Option<&S3Backend>, dir: &Path, stack: &str, en
         let store = cairn_state::open_s3(&loc, &ctx.config, ctx.s3_force_path_style, stack, env)
             .await
             .map_err(|e| anyhow!("opening state in s3://{}/{}: {e}", b.bucket, b.key_prefix))?;
-        return Ok(Arc::new(store));
+        return Ok(crate::crash_hook::wrap(Arc::new(store)));
     }
     let path = state_path(dir, stack, env);
-    Ok(Arc::new(SqliteStore::open(&path, stack, env).map_err(|e| anyhow!("opening state {}: {e}", path.display()))?))
+    Ok(crate::crash_hook::wrap(Arc::new(SqliteStore::open(&path, stack, env).map_err(|e| anyhow!("opening state {}: {e}", path.display()))?)))
 }
 
 /// Opens state that must already exist (read-only commands).
@@ -213,7 +213,7 @@ const LEASE: u64 = 120;
 /// A held state lock; its lease is renewed in the background until released.
 pub struct HeldLock {
     store: Arc<dyn StateStore>,
-    heartbeat: JoinHandle<()>,
+    lease: Lease,
 }
 
 impl HeldLock {
@@ -248,20 +248,27 @@ impl HeldLock {
                 Err(e) => return Err(anyhow!("taking the state lock: {e}")),
             }
         }
-        let s = store.clone();
-        let heartbeat = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(LEASE / 4)).await;
-                if let Err(e) = s.renew_lock(now() + LEASE).await {
-                    tracing::warn!("renewing the state lock failed: {e}");
-                }
-            }
-        });
-        Ok(HeldLock { store, heartbeat })
+        let lease = Lease::keep(store.clone(), Duration::from_secs(LEASE), Duration::from_secs(LEASE / 4));
+        Ok(HeldLock { store, lease })
+    }
+
+    /// Becomes true when the lock is lost mid-run; the applier stops starting work.
+    pub fn lost(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.lease.lost()
+    }
+
+    /// Why the lock was lost, if it was.
+    pub fn lost_because(&self) -> Option<String> {
+        self.lease.why()
     }
 
     pub async fn release(self) -> Result<()> {
-        self.heartbeat.abort();
+        let lost = self.lease.why();
+        drop(self.lease);
+        if lost.is_some() {
+            // Not ours any more: unlocking could only fail, or remove another run's lock.
+            return Ok(());
+        }
         self.store.unlock().await.map_err(|e| anyhow!("releasing the state lock: {e}"))
     }
 }

@@ -1,5 +1,7 @@
 //! The applier: runs a plan's actions concurrently in dependency order, journaling every cloud mutation.
 
+mod ops;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,8 +13,10 @@ use tokio::task::JoinSet;
 
 use crate::expr;
 use crate::plan::{Action, KnownScope, Plan, PlanMode, PlannedAction, ReplaceOrder};
-use crate::provider::{Desired, Observed, ProviderError, Registry, ResourceKind};
-use crate::state::{JournalAction, OpIntent, OpOutcome, ResourceRecord, StateError, StateStore};
+use crate::provider::{Desired, Observed, Registry};
+use crate::state::{deposed_address, deposed_of, LocationMismatch, ResourceRecord, StateError, StateStore};
+
+pub use ops::RetryPolicy;
 
 /// What happened to one planned action.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,11 +39,31 @@ pub enum Outcome {
 /// Progress reported while applying; the binary renders it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApplyEvent {
-    Started { address: String, action: Action },
-    Finished { address: String, action: Action, elapsed: Duration },
-    Failed { address: String, action: Action, error: String },
-    Blocked { address: String, because: String },
-    Interrupted { in_flight: usize },
+    Started {
+        address: String,
+        action: Action,
+    },
+    Finished {
+        address: String,
+        action: Action,
+        elapsed: Duration,
+    },
+    Failed {
+        address: String,
+        action: Action,
+        error: String,
+    },
+    Blocked {
+        address: String,
+        because: String,
+    },
+    Interrupted {
+        in_flight: usize,
+    },
+    /// The state lock was lost (another run may hold it): nothing new starts.
+    LockLost {
+        in_flight: usize,
+    },
 }
 
 pub trait ApplyObserver: Send + Sync {
@@ -56,12 +80,15 @@ impl ApplyObserver for Silent {
 pub struct ApplyReport {
     pub outcomes: BTreeMap<String, Outcome>,
     pub interrupted: bool,
+    /// The run stopped early because the state lock was lost; outputs and history were not written.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub lock_lost: bool,
     pub outputs: BTreeMap<String, Value>,
 }
 
 impl ApplyReport {
     pub fn succeeded(&self) -> bool {
-        !self.interrupted && self.outcomes.values().all(|o| matches!(o, Outcome::Done { .. }))
+        !self.interrupted && !self.lock_lost && self.outcomes.values().all(|o| matches!(o, Outcome::Done { .. }))
     }
     pub fn count(&self, f: impl Fn(&Outcome) -> bool) -> usize {
         self.outcomes.values().filter(|o| f(o)).count()
@@ -75,14 +102,29 @@ pub enum ApplyError {
     #[error("this plan has no implementation for type {0}")]
     UnknownKind(String),
     #[error(transparent)]
+    Location(#[from] LocationMismatch),
+    #[error(transparent)]
     State(#[from] StateError),
 }
 
 pub struct ApplyOptions {
     /// How many cloud mutations may be in flight at once.
     pub parallelism: usize,
-    /// Set to true to stop scheduling new work (Ctrl-C); in-flight calls finish and are recorded.
+    /// Set to true to stop scheduling new work (Ctrl-C, SIGTERM); in-flight calls finish and are recorded.
     pub cancel: watch::Receiver<bool>,
+    /// Set to true when the state lock's lease could not be renewed: like `cancel`, and the
+    /// report says the lock was lost.
+    pub lock_lost: watch::Receiver<bool>,
+    pub retry: RetryPolicy,
+}
+
+impl ApplyOptions {
+    /// Options with a lock that cannot be lost and the default retry policy.
+    pub fn new(parallelism: usize, cancel: watch::Receiver<bool>) -> ApplyOptions {
+        // The sender is dropped at once: a closed channel never reports a loss.
+        let (_, lock_lost) = watch::channel(false);
+        ApplyOptions { parallelism, cancel, lock_lost, retry: RetryPolicy::default() }
+    }
 }
 
 /// The default parallelism: AWS control-plane APIs throttle per account and region at a
@@ -90,6 +132,27 @@ pub struct ApplyOptions {
 pub const DEFAULT_PARALLELISM: usize = 4;
 
 type TaskResult = (String, Result<Option<Observed>, String>, Duration);
+
+/// The delete of the old half of each create-before-destroy replace: a step of its own, so
+/// that dependents move to the replacement before the old resource goes.
+fn deposed_deletes(plan: &Plan) -> Vec<PlannedAction> {
+    plan.actions
+        .iter()
+        .filter(|a| a.action == Action::Replace && a.replace_order == Some(ReplaceOrder::CreateBeforeDelete))
+        .map(|a| PlannedAction {
+            address: deposed_address(&a.address),
+            kind: a.replaced_kind.clone().unwrap_or_else(|| a.kind.clone()),
+            action: Action::Delete,
+            reasons: vec!["the old resource of a create-before-destroy replace".into()],
+            id: a.id.clone(),
+            desired: None,
+            changes: vec![],
+            deps: vec![],
+            replace_order: None,
+            replaced_kind: None,
+        })
+        .collect()
+}
 
 /// Applies a plan. Refuses a plan made against another state; never re-plans.
 pub async fn apply(
@@ -103,24 +166,38 @@ pub async fn apply(
     if snapshot.lineage != plan.lineage || snapshot.serial != plan.serial {
         return Err(ApplyError::Stale { plan_lineage: plan.lineage.clone(), plan_serial: plan.serial, lineage: snapshot.lineage, serial: snapshot.serial });
     }
+    snapshot.check_location(&plan.region, plan.account_id.as_deref())?;
     for a in plan.actions.iter().filter(|a| a.action != Action::NoOp) {
-        if registry.get(&a.kind).is_none() {
-            return Err(ApplyError::UnknownKind(a.kind.clone()));
+        for kind in std::iter::once(&a.kind).chain(&a.replaced_kind) {
+            if registry.get(kind).is_none() {
+                return Err(ApplyError::UnknownKind(kind.clone()));
+            }
         }
+    }
+    // The first apply records where the resources live; later ones refuse another place (above).
+    let account = plan.account_id.as_deref().or(snapshot.account_id.as_deref());
+    if snapshot.region.as_deref() != Some(plan.region.as_str()) || snapshot.account_id.as_deref() != account {
+        store.set_location(&plan.region, account).await?;
     }
 
     for (from, to) in &plan.moved {
-        if let Some(mut r) = snapshot.resources.get(from).cloned() {
-            r.address = to.clone();
-            store.put_record(&r).await?;
-            store.remove_record(from).await?;
-        }
+        store.move_record(from, to).await?;
     }
     let mut records = store.snapshot().await?.resources;
     let mut known = KnownScope::from_records(&records, plan.account_id.clone());
 
-    let work: BTreeMap<&str, &PlannedAction> = plan.actions.iter().filter(|a| a.action != Action::NoOp).map(|a| (a.address.as_str(), a)).collect();
-    let waits = wait_sets(plan, &records, &work);
+    let synthetic = deposed_deletes(plan);
+    let mut work: BTreeMap<&str, &PlannedAction> = plan.actions.iter().filter(|a| a.action != Action::NoOp).map(|a| (a.address.as_str(), a)).collect();
+    // A deposed object left by an earlier run of a resource now replaced again is deleted
+    // inside that replace, before the current one is deposed; its own entry gives way.
+    work.extend(synthetic.iter().map(|a| (a.address.as_str(), a)));
+    let waits = wait_sets(&records, &work);
+    let ctx = Arc::new(ops::Ctx {
+        store: store.clone(),
+        registry: registry.clone(),
+        retry: opts.retry.clone(),
+        taken: records.values().map(|r| r.id.clone()).collect(),
+    });
 
     let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
     let mut pending: BTreeSet<&str> = work.keys().copied().collect();
@@ -131,6 +208,9 @@ pub async fn apply(
     let mut interrupted = *cancel.borrow();
     // A dropped sender means nobody can cancel any more, not that the run was cancelled.
     let mut cancel_open = true;
+    let mut lock_rx = opts.lock_lost;
+    let mut lock_lost = *lock_rx.borrow();
+    let mut lock_open = true;
     let parallelism = opts.parallelism.max(1);
 
     loop {
@@ -155,7 +235,7 @@ pub async fn apply(
             }
         }
 
-        if !interrupted {
+        if !interrupted && !lock_lost {
             let ready: Vec<&str> =
                 pending.iter().filter(|a| waits[*a].iter().all(|w| matches!(outcomes.get(*w), Some(Outcome::Done { .. })))).copied().collect();
             for address in ready {
@@ -165,6 +245,8 @@ pub async fn apply(
                 pending.remove(address);
                 let action = work[address].clone();
                 let kind = registry.get(&action.kind).cloned().ok_or_else(|| ApplyError::UnknownKind(action.kind.clone()))?;
+                let old_kind_name = action.replaced_kind.as_deref().unwrap_or(&action.kind);
+                let old_kind = registry.get(old_kind_name).cloned().ok_or_else(|| ApplyError::UnknownKind(old_kind_name.to_string()))?;
                 let desired = match desired_for(&action, &known) {
                     Ok(d) => d,
                     Err(e) => {
@@ -173,12 +255,18 @@ pub async fn apply(
                         continue;
                     }
                 };
-                let deps = action.deps.clone();
                 observer.event(ApplyEvent::Started { address: address.to_string(), action: action.action });
-                let store = store.clone();
+                let ctx = ctx.clone();
                 let task = running.spawn(async move {
                     let started = Instant::now();
-                    let result = run_action(&action, desired, deps, kind, store).await;
+                    let result = match (action.action, deposed_of(&action.address)) {
+                        (Action::Delete, Some(_)) => {
+                            ops::delete_deposed(&ctx, &action.address, &action.kind, action.id.as_deref().unwrap_or_default(), kind.as_ref())
+                                .await
+                                .map(|()| None)
+                        }
+                        _ => ops::run_action(&ctx, &action, desired, kind, old_kind).await,
+                    };
                     (action.address.clone(), result, started.elapsed())
                 });
                 task_addresses.insert(task.id(), address.to_string());
@@ -222,10 +310,21 @@ pub async fn apply(
                     observer.event(ApplyEvent::Interrupted { in_flight: running.len() });
                 }
             }
+            changed = lock_rx.changed(), if !lock_lost && lock_open => {
+                if changed.is_err() {
+                    lock_open = false;
+                } else if *lock_rx.borrow() {
+                    lock_lost = true;
+                    observer.event(ApplyEvent::LockLost { in_flight: running.len() });
+                }
+            }
         }
     }
     for a in pending {
-        outcomes.insert(a.to_string(), if interrupted { Outcome::NotStarted } else { Outcome::Blocked { because: "an unfinished dependency".into() } });
+        outcomes.insert(
+            a.to_string(),
+            if interrupted || lock_lost { Outcome::NotStarted } else { Outcome::Blocked { because: "an unfinished dependency".into() } },
+        );
     }
 
     let mut outputs = BTreeMap::new();
@@ -238,14 +337,18 @@ pub async fn apply(
             }
         }
     }
+    if lock_lost {
+        // Another run may hold the lock now: every finished call is recorded, nothing more is written.
+        return Ok(ApplyReport { outcomes, interrupted, lock_lost, outputs: BTreeMap::new() });
+    }
     store.set_outputs(&outputs).await?;
     let op = if plan.mode == PlanMode::Destroy { "destroy" } else { "apply" };
     store.record_history(op).await?;
-    Ok(ApplyReport { outcomes, interrupted, outputs })
+    Ok(ApplyReport { outcomes, interrupted, lock_lost, outputs })
 }
 
 /// For each action, the actions that must finish first.
-fn wait_sets<'p>(plan: &'p Plan, records: &BTreeMap<String, ResourceRecord>, work: &BTreeMap<&'p str, &'p PlannedAction>) -> BTreeMap<&'p str, Vec<&'p str>> {
+fn wait_sets<'p>(records: &BTreeMap<String, ResourceRecord>, work: &BTreeMap<&'p str, &'p PlannedAction>) -> BTreeMap<&'p str, Vec<&'p str>> {
     let mut waits: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (addr, a) in work {
         let mut w: Vec<&str> = vec![];
@@ -261,9 +364,21 @@ fn wait_sets<'p>(plan: &'p Plan, records: &BTreeMap<String, ResourceRecord>, wor
             }
             Action::Delete => {
                 // Whatever depended on this resource must let go of it first: deleted, or
-                // updated so it no longer references it.
+                // updated so it no longer references it. A deposed object was depended on
+                // under its base address, and goes only once its replacement is in place.
+                let users: Vec<&str> = std::iter::once(*addr).chain(deposed_of(addr)).collect();
+                if let Some(base) = deposed_of(addr) {
+                    if let Some((k, _)) = work.get_key_value(base) {
+                        w.push(k);
+                    }
+                    for (other, o) in work {
+                        if o.deps.iter().any(|d| d == base) && o.action != Action::Delete {
+                            w.push(other);
+                        }
+                    }
+                }
                 for (other, r) in records {
-                    if r.deps.iter().any(|d| d == addr) {
+                    if r.deps.iter().any(|d| users.contains(&d.as_str())) {
                         if let Some((k, _)) = work.get_key_value(other.as_str()) {
                             w.push(k);
                         }
@@ -276,7 +391,6 @@ fn wait_sets<'p>(plan: &'p Plan, records: &BTreeMap<String, ResourceRecord>, wor
         w.dedup();
         waits.insert(addr, w);
     }
-    let _ = plan;
     waits
 }
 
@@ -294,173 +408,55 @@ fn desired_for(action: &PlannedAction, known: &KnownScope) -> Result<Option<Desi
         return Err(format!("AWS returned no value for {} although the resource exists; this property cannot be set", names.join(", ")));
     }
     Ok(Some(Desired {
-        props,
-        tags: d.tags.clone(),
         owner: d.owner.clone(),
         default_name: d.default_name.clone(),
-        idempotency_token: idempotency_token(&d.owner.stack, &d.owner.env, &action.address),
+        idempotency_token: idempotency_token(&d.owner.stack, &d.owner.env, &action.address, &props, &d.tags),
+        props,
+        tags: d.tags.clone(),
     }))
 }
 
-/// A token stable for one resource of one stack and env, so a retried create is recognised.
-pub fn idempotency_token(stack: &str, env: &str, address: &str) -> String {
-    let s = format!("{stack}/{env}/{address}");
-    let h = s.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+/// A token for one desired state of one resource: the same stack, env, address, properties
+/// and tags always give the same token (so a retried or resumed create is recognised by
+/// AWS), and a change to any of them gives a new one (so a replacement is not answered
+/// with the resource the old token made). FNV-1a over canonical JSON: stable across runs,
+/// platforms and map orders.
+pub fn idempotency_token(stack: &str, env: &str, address: &str, props: &crate::provider::Props, tags: &crate::provider::Tags) -> String {
+    let mut text = format!("{stack}/{env}/{address}/");
+    canonical(&Value::Object(props.clone()), &mut text);
+    text.push('/');
+    canonical(&serde_json::to_value(tags).unwrap_or_default(), &mut text);
+    let h = text.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
     format!("cairn-{h:016x}")
 }
 
-fn record_of(action: &PlannedAction, deps: Vec<String>, o: &Observed) -> ResourceRecord {
-    ResourceRecord {
-        address: action.address.clone(),
-        kind: action.kind.clone(),
-        id: o.id.clone(),
-        props: o.props.clone(),
-        attrs: o.attrs.clone(),
-        tags: o.tags.clone(),
-        deps,
-    }
-}
-
-fn describe(e: &ProviderError) -> String {
-    let hint = match e {
-        ProviderError::AccessDenied(_) => " (the caller lacks a permission: `cairn iam-policy` prints what this stack needs)",
-        ProviderError::Throttled(_) => " (AWS throttled the call past the retry budget; lower --parallelism)",
-        ProviderError::Conflict(_) => " (the resource is in use or changing; retry later)",
-        _ => "",
-    };
-    format!("{e}{hint}")
-}
-
-/// Runs one action, bracketing every cloud mutation with a journal row.
-async fn run_action(
-    action: &PlannedAction,
-    desired: Option<Desired>,
-    deps: Vec<String>,
-    kind: Arc<dyn ResourceKind>,
-    store: Arc<dyn StateStore>,
-) -> Result<Option<Observed>, String> {
-    let err = |e: StateError| format!("state: {e}");
-    match action.action {
-        Action::NoOp => Ok(None),
-        Action::Create => {
-            let d = desired.ok_or("create without a desired state")?;
-            create(action, &d, deps, kind.as_ref(), store.as_ref()).await.map(Some)
-        }
-        Action::Update => {
-            let d = desired.ok_or("update without a desired state")?;
-            let id = action.id.clone().unwrap_or_default();
-            let op = store
-                .begin_op(&OpIntent {
-                    address: action.address.clone(),
-                    kind: action.kind.clone(),
-                    action: JournalAction::Update,
-                    id: id.clone(),
-                    desired: Some(d.clone()),
-                })
-                .await
-                .map_err(err)?;
-            let changed: Vec<String> = action
-                .changes
-                .iter()
-                .map(|c| if c.path.starts_with("tags[") { "tags".to_string() } else { c.path.clone() })
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            match kind.update(&id, &d, &changed).await {
-                Ok(o) => {
-                    store.finish_op(op, &OpOutcome::Applied(record_of(action, deps, &o))).await.map_err(err)?;
-                    Ok(Some(o))
+/// JSON with object keys sorted at every level, whatever order the map keeps.
+fn canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
                 }
-                Err(e) => {
-                    store.finish_op(op, &OpOutcome::Failed { error: e.to_string() }).await.map_err(err)?;
-                    Err(describe(&e))
-                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical(&m[k], out);
             }
+            out.push('}');
         }
-        Action::Delete => {
-            delete(action, kind.as_ref(), store.as_ref()).await?;
-            Ok(None)
-        }
-        Action::Replace => {
-            let d = desired.ok_or("replace without a desired state")?;
-            match action.replace_order.unwrap_or(ReplaceOrder::DeleteBeforeCreate) {
-                ReplaceOrder::DeleteBeforeCreate => {
-                    delete(action, kind.as_ref(), store.as_ref()).await?;
-                    create(action, &d, deps, kind.as_ref(), store.as_ref()).await.map(Some)
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
                 }
-                ReplaceOrder::CreateBeforeDelete => {
-                    let new = create(action, &d, deps.clone(), kind.as_ref(), store.as_ref()).await?;
-                    let old = action.id.clone().unwrap_or_default();
-                    let op = store
-                        .begin_op(&OpIntent {
-                            address: action.address.clone(),
-                            kind: action.kind.clone(),
-                            action: JournalAction::Delete,
-                            id: old.clone(),
-                            desired: None,
-                        })
-                        .await
-                        .map_err(err)?;
-                    match kind.delete(&old).await {
-                        // The record already describes the new resource; finishing re-applies it.
-                        Ok(()) => store.finish_op(op, &OpOutcome::Applied(record_of(action, deps, &new))).await.map_err(err)?,
-                        Err(e) => {
-                            store.finish_op(op, &OpOutcome::Failed { error: e.to_string() }).await.map_err(err)?;
-                            return Err(format!("created the replacement, but deleting the old resource {old} failed: {}", describe(&e)));
-                        }
-                    }
-                    Ok(Some(new))
-                }
+                canonical(x, out);
             }
+            out.push(']');
         }
-    }
-}
-
-async fn create(action: &PlannedAction, d: &Desired, deps: Vec<String>, kind: &dyn ResourceKind, store: &dyn StateStore) -> Result<Observed, String> {
-    let err = |e: StateError| format!("state: {e}");
-    let op = store
-        .begin_op(&OpIntent {
-            address: action.address.clone(),
-            kind: action.kind.clone(),
-            action: JournalAction::Create,
-            id: String::new(),
-            desired: Some(d.clone()),
-        })
-        .await
-        .map_err(err)?;
-    match kind.create(d).await {
-        Ok(o) => {
-            store.finish_op(op, &OpOutcome::Applied(record_of(action, deps, &o))).await.map_err(err)?;
-            Ok(o)
-        }
-        Err(e) => {
-            // A create can fail after AWS made the resource (a timeout on the response,
-            // a failing follow-up call): adopt it rather than leave an orphan.
-            if let Ok(Some(o)) = kind.find_owned(d).await {
-                store.finish_op(op, &OpOutcome::Applied(record_of(action, deps, &o))).await.map_err(err)?;
-                return Err(format!("{} (the resource was created and is recorded; the next apply completes it)", describe(&e)));
-            }
-            store.finish_op(op, &OpOutcome::Failed { error: e.to_string() }).await.map_err(err)?;
-            Err(describe(&e))
-        }
-    }
-}
-
-async fn delete(action: &PlannedAction, kind: &dyn ResourceKind, store: &dyn StateStore) -> Result<(), String> {
-    let err = |e: StateError| format!("state: {e}");
-    let id = action.id.clone().unwrap_or_default();
-    let op = store
-        .begin_op(&OpIntent { address: action.address.clone(), kind: action.kind.clone(), action: JournalAction::Delete, id: id.clone(), desired: None })
-        .await
-        .map_err(err)?;
-    match kind.delete(&id).await {
-        Ok(()) => {
-            store.finish_op(op, &OpOutcome::Deleted { address: action.address.clone() }).await.map_err(err)?;
-            Ok(())
-        }
-        Err(e) => {
-            store.finish_op(op, &OpOutcome::Failed { error: e.to_string() }).await.map_err(err)?;
-            Err(describe(&e))
-        }
+        other => out.push_str(&other.to_string()),
     }
 }

@@ -9,6 +9,7 @@ pub mod expr;
 pub mod grants;
 pub mod graph;
 pub mod iam_policy;
+pub mod lease;
 pub mod plan;
 pub mod policy_lint;
 pub mod provider;

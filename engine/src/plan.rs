@@ -9,7 +9,7 @@ use crate::diff;
 use crate::expr::{self, Lookup, Scope, Seg};
 use crate::graph::ResourceGraph;
 use crate::provider::{Observed, Owner, PropType, Props, SchemaSource, Tags};
-use crate::state::{ResourceRecord, Snapshot};
+use crate::state::{deposed_of, ResourceRecord, Snapshot};
 
 /// Bumped when the plan file's shape changes incompatibly.
 pub const PLAN_FORMAT: u32 = 1;
@@ -81,6 +81,10 @@ pub struct PlannedAction {
     pub deps: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replace_order: Option<ReplaceOrder>,
+    /// For a replace after `type:` changed: the kind that made the existing resource, which
+    /// deletes it (`kind` creates the replacement).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_kind: Option<String>,
 }
 
 /// A difference between what state recorded and what AWS holds, made outside cairn.
@@ -148,6 +152,8 @@ pub enum PlanError {
     UnknownKind { address: String, kind: String },
     #[error("`{address}`: {message}")]
     Invalid { address: String, message: String },
+    #[error(transparent)]
+    Location(#[from] crate::state::LocationMismatch),
 }
 
 pub struct PlanInput<'a> {
@@ -284,6 +290,7 @@ fn drift_of(record: &ResourceRecord, observed: &Observed) -> Vec<Change> {
 pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
     let graph = input.graph;
     let mut errors = vec![];
+    input.snapshot.check_location(&graph.region, graph.account_id.as_deref()).map_err(|e| vec![e.into()])?;
 
     // `moved:` renames recorded addresses before anything is compared.
     let mut records = input.snapshot.resources.clone();
@@ -355,6 +362,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
                 changes: vec![],
                 deps,
                 replace_order: None,
+                replaced_kind: None,
             };
             match (record, obs) {
                 (None, _) => {
@@ -369,6 +377,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
                     action.action = Action::Replace;
                     action.id = Some(id);
                     action.reasons.push(format!("its type changed from {} to {}", r.kind, node.kind));
+                    action.replaced_kind = Some(r.kind.clone());
                     action.changes = creation_changes(&props, &node.tags, schema.taggable);
                 }
                 (Some(r), o) => {
@@ -440,10 +449,17 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
                 changes: vec![],
                 deps: r.deps.clone(),
                 replace_order: None,
+                replaced_kind: None,
             });
             continue;
         }
-        let reason = if input.mode == PlanMode::Destroy { "destroy was requested" } else { "it is no longer in the stack" };
+        let reason = if deposed_of(addr).is_some() {
+            "a deposed object: the old resource of a create-before-destroy replace whose delete did not complete"
+        } else if input.mode == PlanMode::Destroy {
+            "destroy was requested"
+        } else {
+            "it is no longer in the stack"
+        };
         actions.push(PlannedAction {
             address: addr.clone(),
             kind: r.kind.clone(),
@@ -454,6 +470,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
             changes: vec![],
             deps: r.deps.clone(),
             replace_order: None,
+            replaced_kind: None,
         });
     }
     actions.sort_by(|a, b| a.address.cmp(&b.address));

@@ -182,8 +182,11 @@ pub struct Desired {
     pub owner: Owner,
     /// A physical name derived from stack, env and address, for kinds whose `name` is optional.
     pub default_name: String,
-    /// Stable per (stack, env, address). Kinds whose API has a `ClientToken` derive it from this
-    /// plus a per-call suffix, because AWS remembers a token after the resource is gone.
+    /// A hash of stack, env, address and the resolved props and tags (`apply::idempotency_token`):
+    /// the same for a retried or resumed create of the same desired state, different when the
+    /// desired state changes (a replacement must not get the old resource back). Kinds whose
+    /// API has a `ClientToken` pass it (plus a per-call suffix where AWS remembers a token
+    /// after the resource is gone).
     pub idempotency_token: String,
 }
 
@@ -204,6 +207,11 @@ impl Desired {
 }
 
 /// Why a cloud call failed, classified so the engine can decide what to do next.
+///
+/// `Retryable` is retried by the applier with backoff (about a minute): kinds use it for
+/// conditions that clear by themselves, including IAM propagation ("role cannot be assumed",
+/// "invalid principal" right after the principal was created). `Conflict` is for a resource
+/// in use or a name taken by something that is *not* this owner's (one that is, is adopted).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum ProviderError {
     #[error("not found: {0}")]
@@ -237,8 +245,20 @@ impl fmt::Display for CallSite {
 
 /// One kind of cloud resource. Implementations live outside the engine (`cairn-resources`).
 ///
-/// Every method must be idempotent: the engine may call `create` again after a crash
-/// (it first asks `find_owned`), and `delete` of something already gone is success.
+/// The contract (ARCHITECTURE.md, "The kind contract"), on which crash safety rests:
+///
+/// * `create` is idempotent: it passes `Desired::idempotency_token` as the client token where
+///   the API has one; otherwise it recognises "already exists"/conflict on its own
+///   deterministic name or ownership tags and adopts that resource instead of failing or
+///   creating a second one. The engine may call it again after a crash or a `Retryable` error.
+/// * The physical id is known to the engine as soon as AWS gives it: `create` returns once the
+///   resource exists with its tags, and the engine journals the id in the same commit.
+/// * `find_owned` finds everything the kind can create, by name or ownership tags, also right
+///   after a crash; when several match, the newest.
+/// * Every AWS error is classified (`ProviderError`): retryable (incl. IAM propagation),
+///   throttled, conflict, not found, invalid, access denied, with a message for the user.
+/// * `delete` of something already gone is success; it needs nothing but the id, and the
+///   engine calls it on the kind that created the resource (also after a `type:` change).
 #[async_trait]
 pub trait ResourceKind: Send + Sync {
     fn schema(&self) -> &'static ResourceSchema;
@@ -257,7 +277,9 @@ pub trait ResourceKind: Send + Sync {
     }
 
     /// Creates the resource with its tags set in the creating call (or, where the API
-    /// cannot, in the calls that complete creation before this returns).
+    /// cannot, in the calls that complete creation before this returns). Idempotent: the
+    /// client token from `desired.idempotency_token`, or adoption of this owner's resource on
+    /// "already exists".
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError>;
 
     /// Brings an existing resource to `desired`. `changed` names the properties that
@@ -268,8 +290,9 @@ pub trait ResourceKind: Send + Sync {
     async fn delete(&self, id: &str) -> Result<(), ProviderError>;
 
     /// Finds a resource this owner created but whose creation was never recorded (a
-    /// crash between the journal's begin and finish): by name where names are
-    /// deterministic, else by the ownership tags.
+    /// crash between the journal's begin and finish, a lost response): by name where names
+    /// are deterministic, else by the ownership tags; the newest when several match. The
+    /// engine calls it again when a tag index may not show a new resource yet.
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError>;
 
     /// The IAM actions this kind calls for an operation; the least-privilege generator

@@ -58,7 +58,9 @@ pub struct Reconciled {
 
 /// Settles journal rows left open by an interrupted run: a create whose resource exists is
 /// adopted, one whose resource does not is closed as failed; updates and deletes are
-/// settled by reading the resource. Must run under the state lock, before planning.
+/// settled by reading the resource with the kind the journal names (the old kind after a
+/// `type:` change), and a delete settles only the address it was journaled under (a
+/// deposed object's, never its replacement's). Must run under the state lock, before planning.
 pub async fn reconcile(store: &dyn StateStore, registry: &Registry, graph: Option<&ResourceGraph>) -> Result<Vec<Reconciled>, RefreshError> {
     let mut notes = vec![];
     let snapshot = store.snapshot().await?;
@@ -88,6 +90,10 @@ pub async fn reconcile(store: &dyn StateStore, registry: &Registry, graph: Optio
                     Some(d) => kind.find_owned(d).await.map_err(read_err)?,
                     None => None,
                 };
+                // The old half of a create-before-destroy replace carries the same ownership
+                // tags; finding it (now recorded as deposed) means the new one was never made.
+                let taken = |id: &str| snapshot.resources.values().any(|r| r.address != intent.address && r.id == id);
+                let found = found.filter(|o| !taken(&o.id));
                 match found {
                     Some(o) => (OpOutcome::Applied(record(&o)), format!("adopted {} created by an interrupted run", o.id)),
                     None => (OpOutcome::Failed { error: "interrupted before the resource was created".into() }, "nothing had been created".to_string()),

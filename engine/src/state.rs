@@ -35,6 +35,56 @@ pub struct Snapshot {
     pub serial: u64,
     pub resources: BTreeMap<String, ResourceRecord>,
     pub outputs: BTreeMap<String, Value>,
+    /// The region the resources live in, recorded by the first apply; `None` in state written
+    /// before cairn recorded it (the next apply adopts the current one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The AWS account the resources live in, recorded like `region`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+}
+
+/// State recorded one region or account, and this run works in another.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the state records {what} {recorded}, but this run uses {what} {current}. Planning here would treat every resource as deleted outside cairn and create it again, orphaning the originals. Use the {what} the state records; to move the stack on purpose, destroy it there first, or re-point the state with `cairn state migrate --{flag} {current}` (README: \"Moving a stack\")"
+)]
+pub struct LocationMismatch {
+    /// `region` or `account`.
+    pub what: &'static str,
+    pub flag: &'static str,
+    pub recorded: String,
+    pub current: String,
+}
+
+impl Snapshot {
+    /// Refuses a run in another region or account than the state records. State without a
+    /// record (new, or written before cairn recorded it) accepts any; the next apply records it.
+    pub fn check_location(&self, region: &str, account_id: Option<&str>) -> Result<(), LocationMismatch> {
+        if let Some(recorded) = self.region.as_deref().filter(|r| *r != region) {
+            return Err(LocationMismatch { what: "region", flag: "region", recorded: recorded.into(), current: region.into() });
+        }
+        if let (Some(recorded), Some(current)) = (self.account_id.as_deref(), account_id) {
+            if recorded != current {
+                return Err(LocationMismatch { what: "account", flag: "account", recorded: recorded.into(), current: current.into() });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The suffix of the address under which a create-before-destroy replace keeps the old
+/// resource until its delete is confirmed (Terraform's "deposed" object).
+pub const DEPOSED_SUFFIX: &str = "~deposed";
+
+/// Where the old resource of `address` is kept while its replacement is created.
+pub fn deposed_address(address: &str) -> String {
+    format!("{address}{DEPOSED_SUFFIX}")
+}
+
+/// The address a deposed record belongs to, if `address` is one.
+pub fn deposed_of(address: &str) -> Option<&str> {
+    address.strip_suffix(DEPOSED_SUFFIX)
 }
 
 /// Who holds (or wants) the lock.
@@ -139,6 +189,13 @@ pub trait StateStore: Send + Sync {
     /// Writes a record outside the journal (import, refresh of drifted attributes); bumps the serial.
     async fn put_record(&self, record: &ResourceRecord) -> Result<(), StateError>;
     async fn remove_record(&self, address: &str) -> Result<(), StateError>;
+    /// Renames a record from `from` to `to` in one commit (`moved:`, deposing the old half of
+    /// a replace): a crash never leaves both or neither. A missing `from` is a no-op; an
+    /// existing `to` is overwritten. Bumps the serial when something moved.
+    async fn move_record(&self, from: &str, to: &str) -> Result<(), StateError>;
+    /// Records the region and account the resources live in (first apply, or a deliberate
+    /// `cairn state migrate`); bumps the serial when they change.
+    async fn set_location(&self, region: &str, account_id: Option<&str>) -> Result<(), StateError>;
     async fn set_outputs(&self, outputs: &BTreeMap<String, Value>) -> Result<(), StateError>;
 
     /// Saves the current state as a history entry.

@@ -2,7 +2,7 @@
 
 mod common;
 
-use cairn_engine::apply::{ApplyError, ApplyOptions, Outcome};
+use cairn_engine::apply::{ApplyError, Outcome};
 use cairn_engine::expr;
 use cairn_engine::plan::{Action, Change, PlanError, PlanMode, ReplaceOrder};
 use cairn_engine::provider::Operation;
@@ -255,7 +255,7 @@ async fn a_plan_made_against_older_state_is_refused() {
     assert!(h.apply(&second).await.succeeded());
     h.cloud.clear_calls();
     let (_tx, rx) = watch::channel(false);
-    let err = h.apply_with(&first, ApplyOptions { parallelism: 2, cancel: rx }, &EventLog::default()).await.expect_err("stale plan");
+    let err = h.apply_with(&first, Harness::options(2, rx), &EventLog::default()).await.expect_err("stale plan");
     match err {
         ApplyError::Stale { plan_lineage, plan_serial, lineage, serial } => {
             assert_eq!((plan_lineage.as_str(), lineage.as_str()), (LINEAGE, LINEAGE));
@@ -274,7 +274,7 @@ async fn a_plan_for_another_lineage_is_refused() {
     let mut plan = h.plan(&graph).await;
     plan.lineage = "someone-else".into();
     let (_tx, rx) = watch::channel(false);
-    let err = h.apply_with(&plan, ApplyOptions { parallelism: 2, cancel: rx }, &EventLog::default()).await.expect_err("other lineage");
+    let err = h.apply_with(&plan, Harness::options(2, rx), &EventLog::default()).await.expect_err("other lineage");
     assert!(matches!(err, ApplyError::Stale { .. }), "{err}");
     assert!(h.cloud.resources().is_empty());
 }

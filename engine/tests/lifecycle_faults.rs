@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use cairn_engine::apply::{ApplyEvent, ApplyOptions, Outcome};
+use cairn_engine::apply::{ApplyEvent, Outcome};
 use cairn_engine::plan::{Action, Change};
 use cairn_engine::provider::{Operation, ProviderError};
 use cairn_engine::state::{JournalAction, StateStore};
@@ -183,7 +183,7 @@ async fn cancelling_lets_in_flight_calls_finish_and_starts_nothing_new() {
         events.wait_for(|e| matches!(e, ApplyEvent::Interrupted { .. })).await;
         h.cloud.resume();
     };
-    let run = async { tokio::join!(h.apply_with(&plan, ApplyOptions { parallelism: 1, cancel: rx }, &events), control).0 };
+    let run = async { tokio::join!(h.apply_with(&plan, Harness::options(1, rx), &events), control).0 };
     // A guard against hanging forever if apply never reacts; not a timing assertion.
     let report = tokio::time::timeout(Duration::from_secs(60), run).await.expect("apply reacts to the cancel").expect("apply");
     assert!(events.events().contains(&ApplyEvent::Interrupted { in_flight: 1 }), "{:#?}", events.events());
@@ -205,7 +205,7 @@ async fn a_dropped_cancel_sender_does_not_interrupt() {
     h.cloud.set_latency(Duration::from_millis(5));
     let (tx, rx) = watch::channel(false);
     drop(tx);
-    let report = h.apply_with(&plan, ApplyOptions { parallelism: 1, cancel: rx }, &EventLog::default()).await.expect("apply");
+    let report = h.apply_with(&plan, Harness::options(1, rx), &EventLog::default()).await.expect("apply");
     assert!(report.succeeded(), "nobody can cancel any more, so nothing is cancelled: {report:#?}");
     assert_eq!(h.cloud.count("fake.queue"), 3);
 }
@@ -218,7 +218,7 @@ async fn no_more_calls_than_the_parallelism_are_in_flight() {
         let plan = h.plan(&h.compile(&stack, "dev")).await;
         h.cloud.set_latency(Duration::from_millis(20));
         let (_tx, rx) = watch::channel(false);
-        let report = h.apply_with(&plan, ApplyOptions { parallelism, cancel: rx }, &EventLog::default()).await.expect("apply");
+        let report = h.apply_with(&plan, Harness::options(parallelism, rx), &EventLog::default()).await.expect("apply");
         assert!(report.succeeded());
         assert_eq!(h.cloud.count("fake.queue"), 6);
         assert_eq!(h.cloud.max_in_flight(), parallelism, "parallelism {parallelism}");

@@ -168,7 +168,7 @@ pub async fn cmd_apply(args: ApplyArgs<'_>, style: &Style) -> Result<u8> {
             lock.release().await?;
             bail!("an earlier run was interrupted and left operations to reconcile; run `cairn plan` again and apply the new plan");
         }
-        let result = run_apply(&plan, &registry, store.clone(), args.parallelism, format, style).await;
+        let result = run_apply(&plan, &registry, store.clone(), &lock, args.parallelism, format, style).await;
         lock.release().await?;
         return result;
     }
@@ -194,7 +194,7 @@ pub async fn cmd_apply(args: ApplyArgs<'_>, style: &Style) -> Result<u8> {
             println!("\n{} cancelled; nothing was changed.", if op == "destroy" { "Destroy" } else { "Apply" });
             return Ok(1);
         }
-        run_apply(&planned.plan, &registry, store.clone(), args.parallelism, format, style).await
+        run_apply(&planned.plan, &registry, store.clone(), &lock, args.parallelism, format, style).await
     }
     .await;
     lock.release().await?;
@@ -295,16 +295,62 @@ impl ApplyObserver for Progress {
             ApplyEvent::Interrupted { in_flight } => {
                 self.line(format!("Interrupt received: starting nothing new; waiting for {in_flight} call(s) in flight to finish and be recorded. Press Ctrl-C again to stop at once (state stays consistent; the next run reconciles)."));
             }
+            ApplyEvent::LockLost { in_flight } => {
+                self.line(format!("The state lock was lost: starting nothing new; waiting for {in_flight} call(s) in flight to finish and be recorded."));
+            }
         }
     }
 }
 
-async fn run_apply(plan: &Plan, registry: &Registry, store: Arc<dyn StateStore>, parallelism: usize, format: OutputFormat, style: &Style) -> Result<u8> {
+/// SIGTERM, which a cancelled CI job sends before it kills.
+#[cfg(unix)]
+type Term = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Term = ();
+
+fn listen_for_term() -> Term {
+    #[cfg(unix)]
+    return tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(not(unix))]
+    return ();
+}
+
+#[cfg(unix)]
+async fn terminated(term: &mut Term) -> bool {
+    match term {
+        Some(t) => t.recv().await.is_some(),
+        None => std::future::pending().await,
+    }
+}
+#[cfg(not(unix))]
+async fn terminated(_: &mut Term) -> bool {
+    std::future::pending().await
+}
+
+/// Waits for Ctrl-C or SIGTERM; false if neither can be awaited.
+async fn interrupt(term: &mut Term) -> bool {
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.is_ok(),
+        r = terminated(term) => r,
+    }
+}
+
+async fn run_apply(
+    plan: &Plan,
+    registry: &Registry,
+    store: Arc<dyn StateStore>,
+    lock: &HeldLock,
+    parallelism: usize,
+    format: OutputFormat,
+    style: &Style,
+) -> Result<u8> {
     let (tx, rx) = watch::channel(false);
+    // Installed before the first action, so a SIGTERM at any point of the apply stops it gracefully instead of killing it.
+    let mut term = listen_for_term();
     let signals = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if interrupt(&mut term).await {
             let _ = tx.send(true);
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupt(&mut term).await {
                 eprintln!("\nSecond interrupt: exiting now. Every finished call is in state; unfinished ones are reconciled by the next plan or apply.");
                 std::process::exit(EXIT_INTERRUPTED as i32);
             }
@@ -313,7 +359,8 @@ async fn run_apply(plan: &Plan, registry: &Registry, store: Arc<dyn StateStore>,
     let total = plan.actions.iter().filter(|a| a.action != Action::NoOp).count();
     let progress = Progress::new(total, format == OutputFormat::Json);
     let started = Instant::now();
-    let result = apply(plan, registry, store, ApplyOptions { parallelism, cancel: rx }, progress.as_ref()).await;
+    let opts = ApplyOptions { lock_lost: lock.lost(), ..ApplyOptions::new(parallelism, rx) };
+    let result = apply(plan, registry, store, opts, progress.as_ref()).await;
     progress.finish();
     signals.abort();
     let report = result.map_err(|e| anyhow!("{e}"))?;
@@ -321,6 +368,12 @@ async fn run_apply(plan: &Plan, registry: &Registry, store: Arc<dyn StateStore>,
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "plan": plan, "result": report }))?);
     } else {
         print_report(plan, &report, started.elapsed(), style);
+    }
+    if report.lock_lost {
+        let why = lock.lost_because().unwrap_or_else(|| "the lease could not be renewed".into());
+        bail!(
+            "the state lock was lost during the apply ({why}); cairn stopped starting new work. Every call that finished is recorded in state. Check `cairn state history` and whether another run is applying now; when none is, run plan and apply again."
+        );
     }
     Ok(if report.interrupted {
         EXIT_INTERRUPTED

@@ -54,6 +54,29 @@ pub async fn cmd_state(cmd: &StateCommand) -> Result<u8> {
                 None => println!("The state was not locked."),
             }
         }
+        StateCommand::Migrate { stack, region, account } => {
+            if region.is_none() && account.is_none() {
+                bail!("give --region REGION and/or --account ACCOUNT_ID: what the state should record from now on");
+            }
+            let store = open(stack).await?;
+            let lock = HeldLock::acquire(store.clone(), "migrate", Duration::ZERO).await?;
+            let result = async {
+                let snap = store.snapshot().await.map_err(|e| anyhow!("{e}"))?;
+                let new_region = region.clone().or(snap.region.clone()).unwrap_or_else(|| region_of(&stack.stack));
+                let new_account = account.clone().or(snap.account_id.clone());
+                store.set_location(&new_region, new_account.as_deref()).await.map_err(|e| anyhow!("{e}"))?;
+                let show = |r: Option<&str>, a: Option<&str>| format!("region {}, account {}", r.unwrap_or("(none)"), a.unwrap_or("(none)"));
+                println!(
+                    "State now records {} (was {}). Plan and apply check it against the stack and the credentials in use.",
+                    show(Some(&new_region), new_account.as_deref()),
+                    show(snap.region.as_deref(), snap.account_id.as_deref())
+                );
+                Ok::<_, anyhow::Error>(())
+            }
+            .await;
+            lock.release().await?;
+            result?;
+        }
     }
     Ok(0)
 }

@@ -644,6 +644,14 @@ impl StateStore for S3Store {
         self.mutate("remove_record", |doc| doc.remove_record(address)).await
     }
 
+    async fn move_record(&self, from: &str, to: &str) -> Result<(), StateError> {
+        self.mutate("move_record", |doc| doc.move_record(from, to)).await
+    }
+
+    async fn set_location(&self, region: &str, account_id: Option<&str>) -> Result<(), StateError> {
+        self.mutate("set_location", |doc| doc.set_location(region, account_id)).await
+    }
+
     async fn set_outputs(&self, outputs: &BTreeMap<String, Value>) -> Result<(), StateError> {
         self.mutate("set_outputs", |doc| doc.set_outputs(outputs)).await
     }

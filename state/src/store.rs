@@ -229,7 +229,8 @@ fn read_snapshot(tx: &Connection) -> Result<Snapshot, Error> {
         };
         resources.insert(address, record);
     }
-    Ok(Snapshot { lineage, serial: serial(tx)?, resources, outputs: read_outputs(tx)? })
+    let meta = |key: &str| -> Result<Option<String>, Error> { Ok(tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?) };
+    Ok(Snapshot { lineage, serial: serial(tx)?, resources, outputs: read_outputs(tx)?, region: meta("region")?, account_id: meta("account_id")? })
 }
 
 fn action_name(action: JournalAction) -> &'static str {
@@ -363,6 +364,45 @@ impl StateStore for SqliteStore {
             if delete_record(&tx, address)? {
                 bump_serial(&tx)?;
             }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    async fn move_record(&self, from: &str, to: &str) -> Result<(), StateError> {
+        if from == to {
+            return Ok(());
+        }
+        self.with(|inner| {
+            let tx = write_tx(&mut inner.conn)?;
+            let moved = tx.execute(
+                "INSERT OR REPLACE INTO resources (address, kind, id, props, attrs, tags, deps, updated_at)
+                 SELECT ?2, kind, id, props, attrs, tags, deps, ?3 FROM resources WHERE address = ?1",
+                params![from, to, sys::now()],
+            )?;
+            if moved > 0 {
+                delete_record(&tx, from)?;
+                bump_serial(&tx)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    async fn set_location(&self, region: &str, account_id: Option<&str>) -> Result<(), StateError> {
+        self.with(|inner| {
+            let tx = write_tx(&mut inner.conn)?;
+            let snapshot = read_snapshot(&tx)?;
+            if snapshot.region.as_deref() == Some(region) && snapshot.account_id.as_deref() == account_id {
+                return Ok(());
+            }
+            // In `meta`, like lineage: a file written before these keys existed simply lacks them.
+            tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('region', ?1)", [region])?;
+            match account_id {
+                Some(a) => tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('account_id', ?1)", [a])?,
+                None => tx.execute("DELETE FROM meta WHERE key = 'account_id'", [])?,
+            };
+            bump_serial(&tx)?;
             tx.commit()?;
             Ok(())
         })

@@ -359,3 +359,34 @@ async fn the_schema_version_is_recorded() {
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
 }
+
+#[tokio::test]
+async fn move_record_renames_in_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("s.db"));
+    store.put_record(&record("old", "q1")).await.unwrap();
+    store.move_record("old", "new").await.unwrap();
+    let snap = store.snapshot().await.unwrap();
+    assert_eq!(snap.serial, 2, "one commit for both halves");
+    assert!(!snap.resources.contains_key("old"));
+    assert_eq!(snap.resources["new"], ResourceRecord { address: "new".into(), ..record("old", "q1") });
+    store.move_record("missing", "elsewhere").await.unwrap();
+    store.move_record("new", "new").await.unwrap();
+    let after = store.snapshot().await.unwrap();
+    assert_eq!((after.serial, after.resources.len()), (2, 1), "nothing to move changes nothing");
+}
+
+#[tokio::test]
+async fn region_and_account_are_recorded_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = open(&path);
+    let fresh = store.snapshot().await.unwrap();
+    assert_eq!((fresh.region, fresh.account_id), (None, None), "a state that predates them has none");
+    store.set_location("eu-west-1", Some("123456789012")).await.unwrap();
+    store.set_location("eu-west-1", Some("123456789012")).await.unwrap();
+    assert_eq!(store.snapshot().await.unwrap().serial, 1, "unchanged location does not bump");
+    drop(store);
+    let snap = open(&path).snapshot().await.unwrap();
+    assert_eq!((snap.region.as_deref(), snap.account_id.as_deref()), (Some("eu-west-1"), Some("123456789012")));
+}

@@ -75,6 +75,8 @@ struct World {
     fail_always: Vec<(String, Operation)>,
     crashes: Vec<(String, Crash)>,
     latency: Duration,
+    /// Set by `halt`: the run that made calls is dead, so no call reaches the cloud.
+    halted: bool,
 }
 
 struct Shared {
@@ -88,6 +90,12 @@ struct Shared {
 #[derive(Clone)]
 pub struct FakeCloud {
     shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for FakeCloud {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeCloud").finish_non_exhaustive()
+    }
 }
 
 impl Default for FakeCloud {
@@ -141,8 +149,14 @@ impl FakeCloud {
     pub fn crash_after_create(&self, target: &str, how: Crash) {
         self.world().crashes.push((target.to_string(), how));
     }
+    /// Every later call fails without effect, as if the process making them had died;
+    /// `clear_failures` ends it.
+    pub fn halt(&self) {
+        self.world().halted = true;
+    }
     pub fn clear_failures(&self) {
         let mut w = self.world();
+        w.halted = false;
         w.fail_next.clear();
         w.fail_always.clear();
         w.crashes.clear();
@@ -239,6 +253,9 @@ impl FakeCloud {
             tokio::time::sleep(latency).await;
         }
         let mut w = self.world();
+        if w.halted {
+            return Err(ProviderError::Fatal("the run making this call has died".into()));
+        }
         if let Some(i) = w.fail_next.iter().position(|(t, o, _)| *o == op && target.is(t)) {
             return Err(w.fail_next.remove(i).2);
         }

@@ -7,7 +7,7 @@ use tokio::sync::watch;
 
 use super::cloud::FakeCloud;
 use super::memory_store::MemoryStore;
-use crate::apply::{apply, ApplyError, ApplyEvent, ApplyObserver, ApplyOptions, ApplyReport, DEFAULT_PARALLELISM};
+use crate::apply::{apply, ApplyError, ApplyEvent, ApplyObserver, ApplyOptions, ApplyReport, RetryPolicy, DEFAULT_PARALLELISM};
 use crate::compile::{compile_source, CompileOptions};
 use crate::graph::ResourceGraph;
 use crate::plan::{plan, Plan, PlanError, PlanInput, PlanMode};
@@ -76,7 +76,12 @@ impl Harness {
     /// Applies with the default parallelism and no cancellation.
     pub async fn apply(&self, plan: &Plan) -> ApplyReport {
         let (_cancel, rx) = watch::channel(false);
-        self.apply_with(plan, ApplyOptions { parallelism: DEFAULT_PARALLELISM, cancel: rx }, &EventLog::default()).await.expect("apply")
+        self.apply_with(plan, Self::options(DEFAULT_PARALLELISM, rx), &EventLog::default()).await.expect("apply")
+    }
+
+    /// Apply options for tests: retries without waiting, a lock that cannot be lost.
+    pub fn options(parallelism: usize, cancel: watch::Receiver<bool>) -> ApplyOptions {
+        ApplyOptions { retry: RetryPolicy::immediate(), ..ApplyOptions::new(parallelism, cancel) }
     }
 
     pub async fn apply_with(&self, plan: &Plan, opts: ApplyOptions, observer: &dyn ApplyObserver) -> Result<ApplyReport, ApplyError> {

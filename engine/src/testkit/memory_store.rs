@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::cloud::FakeCloud;
 use crate::state::{HistoryEntry, LockInfo, OpIntent, OpOutcome, OpenOp, ResourceRecord, Snapshot, StateError, StateStore};
 
 /// How a journal row ended, as the SQLite backend's `status` column.
@@ -45,6 +46,12 @@ struct Inner {
     lock: Option<LockInfo>,
     /// By serial: (applied_at, operation, snapshot).
     history: BTreeMap<u64, (u64, String, Snapshot)>,
+    /// Writes still allowed before the store "crashes" (`crash_after_writes`); `None` = no limit.
+    writes_left: Option<usize>,
+    /// Writes committed so far.
+    writes_done: usize,
+    /// Halted the moment the crash budget is spent, so the dead run reaches no cloud either.
+    halt_on_crash: Option<FakeCloud>,
 }
 
 fn now() -> u64 {
@@ -75,6 +82,57 @@ impl MemoryStore {
     /// The current serial.
     pub fn serial(&self) -> u64 {
         self.inner().state.serial
+    }
+
+    /// Lets `n` more writes (journal rows, record changes) commit, then fails every later
+    /// one: what a run sees of state when its process dies after its n-th commit.
+    pub fn crash_after_writes(&self, n: usize) {
+        self.inner().writes_left = Some(n);
+    }
+
+    /// Like `crash_after_writes`, and the process dies right after the n-th write commits:
+    /// `cloud` takes no call from then on (a crash between a journal row and its cloud call).
+    pub fn die_after_writes(&self, n: usize, cloud: &FakeCloud) {
+        let mut inner = self.inner();
+        inner.writes_left = Some(n);
+        inner.halt_on_crash = Some(cloud.clone());
+        if n == 0 {
+            cloud.halt();
+        }
+    }
+
+    /// Ends a simulated crash: the next run finds the state as the last commit left it.
+    pub fn restart(&self) {
+        let mut inner = self.inner();
+        inner.writes_left = None;
+        if let Some(cloud) = inner.halt_on_crash.take() {
+            cloud.clear_failures();
+        }
+    }
+
+    /// Writes committed so far, for sizing `crash_after_writes`.
+    pub fn writes(&self) -> usize {
+        self.inner().writes_done
+    }
+}
+
+impl Inner {
+    /// Counts one write against the crash budget; fails once it is spent.
+    fn write(&mut self) -> Result<(), StateError> {
+        match &mut self.writes_left {
+            Some(0) => return Err(StateError::Storage("simulated crash: the state store is gone".into())),
+            Some(n) => {
+                *n -= 1;
+                if *n == 0 {
+                    if let Some(cloud) = &self.halt_on_crash {
+                        cloud.halt();
+                    }
+                }
+            }
+            None => {}
+        }
+        self.writes_done += 1;
+        Ok(())
     }
 }
 
@@ -119,6 +177,7 @@ impl StateStore for MemoryStore {
 
     async fn begin_op(&self, intent: &OpIntent) -> Result<i64, StateError> {
         let mut inner = self.inner();
+        inner.write()?;
         let op_id = inner.journal.len() as i64 + 1;
         inner.journal.push(JournalRow { op_id, intent: intent.clone(), status: JournalStatus::Open, error: None });
         Ok(op_id)
@@ -126,6 +185,7 @@ impl StateStore for MemoryStore {
 
     async fn finish_op(&self, op_id: i64, outcome: &OpOutcome) -> Result<(), StateError> {
         let mut inner = self.inner();
+        inner.write()?;
         let Inner { state, journal, .. } = &mut *inner;
         let row = journal.iter_mut().find(|r| r.op_id == op_id).ok_or_else(|| StateError::Storage(format!("journal operation {op_id} does not exist")))?;
         if row.status != JournalStatus::Open {
@@ -163,6 +223,7 @@ impl StateStore for MemoryStore {
 
     async fn put_record(&self, record: &ResourceRecord) -> Result<(), StateError> {
         let mut inner = self.inner();
+        inner.write()?;
         inner.state.resources.insert(record.address.clone(), record.clone());
         inner.state.serial += 1;
         Ok(())
@@ -170,7 +231,30 @@ impl StateStore for MemoryStore {
 
     async fn remove_record(&self, address: &str) -> Result<(), StateError> {
         let mut inner = self.inner();
+        inner.write()?;
         if inner.state.resources.remove(address).is_some() {
+            inner.state.serial += 1;
+        }
+        Ok(())
+    }
+
+    async fn move_record(&self, from: &str, to: &str) -> Result<(), StateError> {
+        let mut inner = self.inner();
+        inner.write()?;
+        if let Some(mut r) = inner.state.resources.remove(from) {
+            r.address = to.to_string();
+            inner.state.resources.insert(to.to_string(), r);
+            inner.state.serial += 1;
+        }
+        Ok(())
+    }
+
+    async fn set_location(&self, region: &str, account_id: Option<&str>) -> Result<(), StateError> {
+        let mut inner = self.inner();
+        inner.write()?;
+        let (region, account_id) = (Some(region.to_string()), account_id.map(str::to_string));
+        if inner.state.region != region || inner.state.account_id != account_id {
+            (inner.state.region, inner.state.account_id) = (region, account_id);
             inner.state.serial += 1;
         }
         Ok(())
@@ -178,6 +262,7 @@ impl StateStore for MemoryStore {
 
     async fn set_outputs(&self, outputs: &BTreeMap<String, Value>) -> Result<(), StateError> {
         let mut inner = self.inner();
+        inner.write()?;
         if inner.state.outputs != *outputs {
             inner.state.outputs = outputs.clone();
             inner.state.serial += 1;

@@ -51,6 +51,11 @@ pub(crate) struct StateDoc {
     /// tells it the change is already in, rather than applying it a second time.
     #[serde(default)]
     pub write_id: String,
+    /// Where the resources live; absent in documents written before cairn recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,11 +137,20 @@ impl StateDoc {
             next_op_id: 1,
             history: Vec::new(),
             write_id: String::new(),
+            region: None,
+            account_id: None,
         }
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot { lineage: self.lineage.clone(), serial: self.serial, resources: self.resources.clone(), outputs: self.outputs.clone() }
+        Snapshot {
+            lineage: self.lineage.clone(),
+            serial: self.serial,
+            resources: self.resources.clone(),
+            outputs: self.outputs.clone(),
+            region: self.region.clone(),
+            account_id: self.account_id.clone(),
+        }
     }
 
     pub fn open_ops(&self) -> Vec<OpenOp> {
@@ -201,6 +215,25 @@ impl StateDoc {
         Ok(((), removed))
     }
 
+    /// Renames a record; both halves are in the one document write, so it is atomic.
+    pub fn move_record(&mut self, from: &str, to: &str) -> Change<()> {
+        let Some(mut record) = self.resources.remove(from) else { return Ok(((), false)) };
+        record.address = to.to_string();
+        self.resources.insert(to.to_string(), record);
+        self.serial += 1;
+        Ok(((), true))
+    }
+
+    pub fn set_location(&mut self, region: &str, account_id: Option<&str>) -> Change<()> {
+        let (region, account_id) = (Some(region.to_string()), account_id.map(str::to_string));
+        if self.region == region && self.account_id == account_id {
+            return Ok(((), false));
+        }
+        (self.region, self.account_id) = (region, account_id);
+        self.serial += 1;
+        Ok(((), true))
+    }
+
     pub fn set_outputs(&mut self, outputs: &BTreeMap<String, Value>) -> Change<()> {
         if self.outputs == *outputs {
             return Ok(((), false));
@@ -244,6 +277,30 @@ mod tests {
 
     fn intent(address: &str) -> OpIntent {
         OpIntent { address: address.into(), kind: "aws.sqs.queue".into(), action: JournalAction::Create, id: String::new(), desired: None }
+    }
+
+    #[test]
+    fn move_record_and_location_are_single_document_changes() {
+        let mut doc = StateDoc::new("app", "dev", "l".into());
+        let record = ResourceRecord {
+            address: "old".into(),
+            kind: "k".into(),
+            id: "i".into(),
+            props: Default::default(),
+            attrs: Default::default(),
+            tags: Default::default(),
+            deps: vec![],
+        };
+        doc.put_record(&record).unwrap();
+        assert_eq!(doc.move_record("old", "new").unwrap(), ((), true));
+        assert_eq!((doc.serial, doc.resources["new"].address.as_str(), doc.resources.contains_key("old")), (2, "new", false));
+        assert_eq!(doc.move_record("old", "new").unwrap(), ((), false), "nothing to move: no write");
+        assert_eq!(doc.set_location("eu-west-1", Some("1")).unwrap(), ((), true));
+        assert_eq!(doc.set_location("eu-west-1", Some("1")).unwrap(), ((), false));
+        let snap = doc.snapshot();
+        assert_eq!((snap.region.as_deref(), snap.account_id.as_deref(), snap.serial), (Some("eu-west-1"), Some("1"), 3));
+        let old_doc: StateDoc = serde_json::from_str(&serde_json::to_string(&StateDoc::new("a", "d", "l".into())).unwrap()).unwrap();
+        assert_eq!(old_doc.region, None, "documents without a location still read");
     }
 
     #[test]
