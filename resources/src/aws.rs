@@ -2,15 +2,25 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_http_client::{Builder as HttpClientBuilder, ConnectorBuilder};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::SdkConfig;
+
+use crate::throttle::{Budgets, FamilyThrottle, PacedHttpClient};
+
+/// First retry delay; later ones double, with full jitter. Short because pacing a throttled
+/// family is the rate limiter's job, not the backoff's.
+const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Where and how to reach AWS (or an emulator).
 #[derive(Debug, Clone, Default)]
@@ -65,12 +75,16 @@ pub struct AwsContext {
     pub s3_force_path_style: bool,
     /// Every client built through this context counts its calls here.
     pub calls: CallCounter,
+    /// Rate budgets per (service, operation family), shared by every client of this context.
+    pub budgets: Budgets,
 }
 
 macro_rules! client {
     ($fn_name:ident, $krate:ident) => {
         pub fn $fn_name(&self) -> $krate::Client {
-            $krate::Client::from_conf($krate::config::Builder::from(&self.config).interceptor(self.calls.clone()).build())
+            $krate::Client::from_conf(
+                $krate::config::Builder::from(&self.config).interceptor(self.calls.clone()).interceptor(FamilyThrottle::new(self.budgets.clone())).build(),
+            )
         }
     };
 }
@@ -79,10 +93,13 @@ impl AwsContext {
     /// Loads credentials from the default chain (environment, profile, SSO, web identity).
     pub async fn load(settings: &AwsSettings) -> AwsContext {
         let attempts = if settings.max_attempts == 0 { 8 } else { settings.max_attempts };
-        // Adaptive retry adds client-side rate limiting on top of backoff, which is what
-        // a burst of concurrent creates against one API needs; no hand-written sleeps.
-        let retry = RetryConfig::adaptive().with_max_attempts(attempts);
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+        // Standard mode: bounded attempts, exponential backoff with jitter. Rate limiting is
+        // per (service, operation family) in `throttle`, not the SDK's per-service adaptive mode,
+        // so one throttled API does not slow every other call down.
+        let retry = RetryConfig::standard().with_max_attempts(attempts).with_initial_backoff(INITIAL_BACKOFF);
+        let budgets = Budgets::default();
+        let http = PacedHttpClient::new(default_http_client(), budgets.clone());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry).http_client(http);
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
         }
@@ -94,12 +111,12 @@ impl AwsContext {
         }
         let config = loader.load().await;
         let s3_force_path_style = config.endpoint_url().is_some();
-        AwsContext { config, s3_force_path_style, calls: CallCounter::default() }
+        AwsContext { config, s3_force_path_style, calls: CallCounter::default(), budgets }
     }
 
     /// A context over a fixed SDK config (tests with mocked clients).
     pub fn from_config(config: SdkConfig) -> AwsContext {
-        AwsContext { config, s3_force_path_style: true, calls: CallCounter::default() }
+        AwsContext { config, s3_force_path_style: true, calls: CallCounter::default(), budgets: Budgets::default() }
     }
 
     client!(sqs, aws_sdk_sqs);
@@ -116,11 +133,30 @@ impl AwsContext {
     /// S3 with path-style addressing when talking to a local endpoint.
     pub fn s3(&self) -> aws_sdk_s3::Client {
         aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&self.config).force_path_style(self.s3_force_path_style).interceptor(self.calls.clone()).build(),
+            aws_sdk_s3::config::Builder::from(&self.config)
+                .force_path_style(self.s3_force_path_style)
+                .interceptor(self.calls.clone())
+                .interceptor(FamilyThrottle::new(self.budgets.clone()))
+                .build(),
         )
     }
 
     pub fn region(&self) -> String {
         self.config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_string())
     }
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxy settings from the
+/// environment), built here because the SDK only exposes it through clients it configures
+/// itself, and cairn wraps it in the per-family pacer.
+fn default_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    HttpClientBuilder::new().build_with_connector_fn(|settings, components| {
+        let mut conn = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            conn.set_sleep_impl(components.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    })
 }

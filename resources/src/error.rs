@@ -1,5 +1,6 @@
 //! Maps AWS SDK errors onto the engine's `ProviderError` classes by error code.
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -16,6 +17,9 @@ const NOT_FOUND: &[&str] = &[
     "AWS.SimpleQueueService.NonExistentQueue",
     "QueueDoesNotExist",
     "WAFNonexistentItemException",
+    "DBInstanceNotFound",
+    "DBSubnetGroupNotFoundFault",
+    "DBParameterGroupNotFound",
 ];
 
 const THROTTLED: &[&str] = &[
@@ -28,8 +32,13 @@ const THROTTLED: &[&str] = &[
     "RequestThrottled",
     "RequestThrottledException",
     "PriorRequestNotComplete",
+    "EC2ThrottledException",
+    "BandwidthLimitExceeded",
+    "ProvisionedThroughputExceededException",
 ];
 
+/// "Already exists" answers (a lost create that AWS performed, or a concurrent writer) and
+/// "busy" answers. Kinds and the engine adopt or wait on these instead of failing.
 const CONFLICT: &[&str] = &[
     "ConflictException",
     "OperationAbortedException",
@@ -37,14 +46,30 @@ const CONFLICT: &[&str] = &[
     "ConcurrentModification",
     "EntityAlreadyExists",
     "AlreadyExistsException",
+    "ResourceAlreadyExistsException",
     "BucketAlreadyExists",
     "BucketAlreadyOwnedByYou",
     "QueueAlreadyExists",
+    "QueueNameExists",
     "DeleteConflict",
     "WAFOptimisticLockException",
+    "WAFDuplicateItemException",
     "DependencyViolation",
     "InvalidStateException",
     "KMSInvalidStateException",
+    "InvalidSubnet.Conflict",
+    "InvalidGroup.Duplicate",
+    "InvalidPermission.Duplicate",
+    "RouteAlreadyExists",
+    "Resource.AlreadyAssociated",
+    "IncorrectState",
+    "ResourceInUseException",
+    "DBInstanceAlreadyExists",
+    "DBSubnetGroupAlreadyExists",
+    "DBParameterGroupAlreadyExists",
+    "InvalidDBInstanceState",
+    "InvalidDBParameterGroupState",
+    "InvalidDBSubnetGroupStateFault",
 ];
 
 const ACCESS_DENIED: &[&str] = &[
@@ -60,7 +85,52 @@ const ACCESS_DENIED: &[&str] = &[
     "SignatureDoesNotMatch",
 ];
 
-const RETRYABLE: &[&str] = &["InternalError", "InternalFailure", "ServiceUnavailable", "KMSInternalException", "ServiceFailure"];
+/// Server-side and capacity failures: the same request may succeed later.
+const RETRYABLE: &[&str] = &[
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "InternalServerException",
+    "InternalServiceError",
+    "ServerException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "Unavailable",
+    "ServiceFailure",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "KMSInternalException",
+    "DependencyTimeoutException",
+    "WAFInternalErrorException",
+    "WAFUnavailableEntityException",
+    "InsufficientInstanceCapacity",
+    "InsufficientCapacity",
+    "InsufficientDBInstanceCapacity",
+    "InsufficientAddressCapacity",
+];
+
+/// Answers caused by IAM eventual consistency: a role or principal created seconds ago is
+/// not yet visible to the service that checks it. AWS reports these with a client-error code,
+/// so only the message tells them apart from a real mistake; they clear within a minute.
+/// (code, lower-case message fragment).
+const IAM_PROPAGATION: &[(&str, &str)] = &[
+    // EKS CreateCluster / CreateNodegroup with a role created moments ago.
+    ("InvalidParameterException", "cannot be assumed"),
+    ("InvalidParameterException", "could not be assumed"),
+    ("InvalidParameterException", "not authorized to perform sts:assumerole"),
+    ("InvalidParameterException", "error in role params"),
+    ("InvalidParameterException", "role provided in the request does not exist"),
+    // EKS CreateAccessEntry for a fresh role.
+    ("InvalidParameterException", "principalarn is invalid"),
+    ("InvalidParameterValueException", "cannot be assumed"),
+    // KMS CreateKey / PutKeyPolicy naming a fresh role.
+    ("MalformedPolicyDocumentException", "invalid principals"),
+    // IAM trust and resource policies naming a fresh role.
+    ("MalformedPolicyDocument", "invalid principal in policy"),
+    // RDS enhanced monitoring role not yet assumable by monitoring.rds.amazonaws.com.
+    ("InvalidParameterValue", "iam role arn value is invalid or does not include the required permissions"),
+    ("InvalidParameterCombination", "iam role arn value is invalid"),
+];
 
 /// Classifies an error code; `None` for codes with no special meaning.
 pub fn class_of(code: &str) -> Option<fn(String) -> ProviderError> {
@@ -68,7 +138,7 @@ pub fn class_of(code: &str) -> Option<fn(String) -> ProviderError> {
         Some(ProviderError::NotFound)
     } else if THROTTLED.contains(&code) {
         Some(ProviderError::Throttled)
-    } else if CONFLICT.contains(&code) {
+    } else if CONFLICT.contains(&code) || code.ends_with(".Duplicate") || code.ends_with("AlreadyExists") {
         Some(ProviderError::Conflict)
     } else if ACCESS_DENIED.contains(&code) {
         Some(ProviderError::AccessDenied)
@@ -87,6 +157,21 @@ pub fn class_of(code: &str) -> Option<fn(String) -> ProviderError> {
     }
 }
 
+/// Classifies an error by code and message: IAM propagation answers are retryable even though
+/// their codes alone say "invalid".
+pub fn class_of_error(code: &str, message: &str) -> Option<fn(String) -> ProviderError> {
+    let lower = message.to_ascii_lowercase();
+    if IAM_PROPAGATION.iter().any(|(c, fragment)| *c == code && lower.contains(fragment)) {
+        return Some(ProviderError::Retryable);
+    }
+    class_of(code)
+}
+
+/// The HTTP status of a raw response, when the SDK kept one.
+fn status_of<R: 'static>(raw: &R) -> Option<u16> {
+    (raw as &dyn std::any::Any).downcast_ref::<HttpResponse>().map(|r| r.status().as_u16())
+}
+
 /// Turns an SDK error into a `ProviderError`, keeping the operation name and AWS's own message.
 pub fn classify<E, R>(operation: &str, err: SdkError<E, R>) -> ProviderError
 where
@@ -95,28 +180,35 @@ where
 {
     let code = err.code().map(str::to_string);
     let message = err.message().map(str::to_string);
-    let raw_status = match &err {
-        SdkError::ServiceError(ctx) => format!("{:?}", ctx.raw()),
-        _ => String::new(),
+    let (raw_text, status) = match &err {
+        SdkError::ServiceError(ctx) => (format!("{:?}", ctx.raw()), status_of(ctx.raw())),
+        SdkError::ResponseError(ctx) => (String::new(), status_of(ctx.raw())),
+        _ => (String::new(), None),
     };
     // Some answers (an emulator's HTML-typed XML, a proxy's error page) are not parsed by the
     // SDK; their <Code> and <Message> still say what went wrong.
     let (code, message) = match (code, message, &err) {
-        (None, None, SdkError::ServiceError(_)) => (between(&raw_status, "<Code>", "</Code>"), between(&raw_status, "<Message>", "</Message>")),
+        (None, None, SdkError::ServiceError(_)) => (between(&raw_text, "<Code>", "</Code>"), between(&raw_text, "<Message>", "</Message>")),
         (c, m, _) => (c, m),
     };
     match (code, &err) {
         (Some(code), _) => {
-            let text = format!("{operation}: {code}: {}", message.unwrap_or_default());
-            match class_of(&code) {
+            let message = message.unwrap_or_default();
+            let make = class_of_error(&code, &message);
+            let text = format!("{operation}: {code}: {message}");
+            match make {
                 Some(make) => make(text),
+                None if status.is_some_and(|s| s >= 500) => ProviderError::Retryable(text),
                 None => ProviderError::Fatal(text),
             }
         }
         (None, SdkError::TimeoutError(_)) | (None, SdkError::DispatchFailure(_)) => {
             ProviderError::Retryable(format!("{operation}: {}", DisplayErrorContext(&err)))
         }
-        (None, SdkError::ServiceError(_)) if raw_status.contains("404") => ProviderError::NotFound(format!("{operation}: {}", DisplayErrorContext(&err))),
+        (None, _) if status.is_some_and(|s| s >= 500) => ProviderError::Retryable(format!("{operation}: {}", DisplayErrorContext(&err))),
+        (None, SdkError::ServiceError(_)) if status == Some(404) || raw_text.contains("404") => {
+            ProviderError::NotFound(format!("{operation}: {}", DisplayErrorContext(&err)))
+        }
         (None, _) => ProviderError::Fatal(format!("{operation}: {}", DisplayErrorContext(&err))),
     }
 }
@@ -162,6 +254,22 @@ pub fn gone(result: Result<(), ProviderError>) -> Result<(), ProviderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn class(code: &str, message: &str) -> ProviderError {
+        class_of_error(code, message).map(|make| make("x".into())).unwrap_or(ProviderError::Fatal("unclassified".into()))
+    }
+
+    fn service_error(status: u16, code: Option<&str>, message: &str) -> SdkError<ErrorMetadata, HttpResponse> {
+        let mut meta = ErrorMetadata::builder().message(message);
+        if let Some(code) = code {
+            meta = meta.code(code);
+        }
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(""));
+        SdkError::service_error(meta.build(), raw)
+    }
 
     #[test]
     fn codes_map_to_classes() {
@@ -172,5 +280,109 @@ mod tests {
         assert!(matches!(class_of("InvalidParameterValue").unwrap()("x".into()), ProviderError::Invalid(_)));
         assert!(matches!(class_of("DeleteConflict").unwrap()("x".into()), ProviderError::Conflict(_)));
         assert!(class_of("SomethingElse").is_none());
+    }
+
+    #[test]
+    fn already_exists_codes_of_every_service_are_conflicts() {
+        for code in [
+            "InvalidSubnet.Conflict",
+            "InvalidGroup.Duplicate",
+            "InvalidPermission.Duplicate",
+            "RouteAlreadyExists",
+            "Resource.AlreadyAssociated",
+            "DBInstanceAlreadyExists",
+            "DBSubnetGroupAlreadyExists",
+            "DBParameterGroupAlreadyExists",
+            "WAFDuplicateItemException",
+            "ResourceInUseException",
+            "EntityAlreadyExists",
+            "AlreadyExistsException",
+            "BucketAlreadyOwnedByYou",
+            "QueueAlreadyExists",
+            "QueueNameExists",
+            "InvalidKeyPair.Duplicate",
+        ] {
+            assert!(matches!(class(code, "exists"), ProviderError::Conflict(_)), "{code}");
+        }
+    }
+
+    #[test]
+    fn server_and_capacity_failures_are_retryable() {
+        for code in [
+            "InternalError",
+            "InternalFailure",
+            "ServiceUnavailable",
+            "ServiceUnavailableException",
+            "ServerException",
+            "Unavailable",
+            "KMSInternalException",
+            "WAFInternalErrorException",
+            "InsufficientInstanceCapacity",
+            "InsufficientDBInstanceCapacity",
+            "RequestTimeout",
+        ] {
+            assert!(matches!(class(code, "try again"), ProviderError::Retryable(_)), "{code}");
+        }
+    }
+
+    #[test]
+    fn throttling_codes_are_throttled() {
+        for code in ["RequestLimitExceeded", "Throttling", "ThrottlingException", "SlowDown", "TooManyRequestsException", "EC2ThrottledException"] {
+            assert!(matches!(class(code, "rate exceeded"), ProviderError::Throttled(_)), "{code}");
+        }
+    }
+
+    #[test]
+    fn not_found_codes_of_rds_are_not_found() {
+        for code in ["DBInstanceNotFound", "DBSubnetGroupNotFoundFault", "DBParameterGroupNotFound", "InvalidVpcID.NotFound"] {
+            assert!(matches!(class(code, "gone"), ProviderError::NotFound(_)), "{code}");
+        }
+    }
+
+    #[test]
+    fn iam_propagation_answers_are_retryable() {
+        let cases = [
+            (
+                "InvalidParameterException",
+                "Role with arn: arn:aws:iam::123456789012:role/eks could not be assumed because it does not exist or the trusted entity is not correct",
+            ),
+            ("InvalidParameterException", "The role arn:aws:iam::123456789012:role/eks cannot be assumed by eks.amazonaws.com"),
+            ("InvalidParameterException", "Error in role params"),
+            ("InvalidParameterException", "The specified principalArn is invalid: invalid principal."),
+            ("InvalidParameterException", "Role provided in the request does not exist"),
+            ("MalformedPolicyDocumentException", "Policy contains a statement with one or more invalid principals."),
+            ("MalformedPolicyDocument", "Invalid principal in policy: \"AWS\":\"arn:aws:iam::123456789012:role/app\""),
+            ("InvalidParameterValue", "IAM role ARN value is invalid or does not include the required permissions for: ENHANCED_MONITORING"),
+        ];
+        for (code, message) in cases {
+            assert!(matches!(class(code, message), ProviderError::Retryable(_)), "{code}: {message}");
+        }
+        // The same codes with other messages are real mistakes.
+        assert!(matches!(class("InvalidParameterException", "Unsupported Kubernetes minor version update"), ProviderError::Invalid(_)));
+        assert!(matches!(
+            class("MalformedPolicyDocumentException", "Policy contains a statement with one or more invalid actions."),
+            ProviderError::Invalid(_)
+        ));
+    }
+
+    #[test]
+    fn unknown_code_with_5xx_status_is_retryable_and_with_4xx_fatal() {
+        assert!(matches!(classify("CreateVpc", service_error(503, Some("Overloaded"), "busy")), ProviderError::Retryable(_)));
+        assert!(matches!(classify("CreateVpc", service_error(400, Some("Overloaded"), "busy")), ProviderError::Fatal(_)));
+        assert!(matches!(classify("CreateVpc", service_error(502, None, "")), ProviderError::Retryable(_)));
+        assert!(matches!(classify("GetRole", service_error(404, None, "")), ProviderError::NotFound(_)));
+    }
+
+    #[test]
+    fn classify_uses_code_message_and_operation() {
+        let err = classify(
+            "CreateKey",
+            service_error(400, Some("MalformedPolicyDocumentException"), "Policy contains a statement with one or more invalid principals."),
+        );
+        match err {
+            ProviderError::Retryable(text) => assert!(text.starts_with("CreateKey: MalformedPolicyDocumentException:"), "{text}"),
+            other => panic!("expected retryable, got {other:?}"),
+        }
+        assert!(matches!(classify("CreateSubnet", service_error(400, Some("InvalidSubnet.Conflict"), "conflicts")), ProviderError::Conflict(_)));
     }
 }
