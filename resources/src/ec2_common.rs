@@ -1,7 +1,7 @@
 //! Helpers shared by the EC2 kinds: tags, ownership filters, batched describes, ARNs, error codes, waits and dependency reports.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
@@ -195,16 +195,22 @@ pub fn pick_owned(schema: &ResourceSchema, desired: &Desired, candidates: impl I
     candidates.into_iter().find(|o| is_owned_match(schema, desired, o))
 }
 
-/// A ClientToken for one create call. The engine's token is stable per address, and EC2
-/// remembers a token for a day: reusing it after the resource was deleted or replaced returns
-/// the old (deleted) resource or fails with IdempotentParameterMismatch. The SDK's retries of
-/// this call reuse the same input and so the same token; an interrupted run is recovered by
-/// `find_owned` through the ownership tags instead.
-pub fn client_token(desired: &Desired) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
-    let mut token = format!("{}-{:x}", desired.idempotency_token, nanos as u64);
-    token.truncate(64);
-    token
+/// How many client tokens a create tries before giving up: each retired token names a
+/// resource of this address that was deleted since (a replacement, an out-of-band delete).
+pub const TOKEN_GENERATIONS: u32 = 8;
+
+/// The ClientToken of one create call, deterministic so that a create repeated after a lost
+/// response or a crash is recognised by EC2 and answered with the resource it already made.
+/// EC2 remembers a token after its resource is gone and answers with that dead resource (or
+/// IdempotentParameterMismatch when the parameters changed), so a create that meets one moves
+/// on to the next `generation`; the first generation naming no dead resource is the live one.
+pub fn client_token(desired: &Desired, generation: u32) -> String {
+    crate::adopt::token(&[&desired.idempotency_token, &generation.to_string()], 64)
+}
+
+/// Whether a create failed because its token was used before with other parameters.
+pub fn is_token_mismatch(e: &ProviderError) -> bool {
+    message(e).contains("IdempotentParameterMismatch")
 }
 
 /// Repeats `call` while it reports NotFound: EC2 is eventually consistent, and a resource
@@ -242,6 +248,33 @@ where
         ProviderError::NotFound(m) => ProviderError::Retryable(m),
         other => other,
     })
+}
+
+/// Pauses between deletes refused with DependencyViolation: about two minutes in all, long
+/// enough for the interfaces of a NAT gateway or load balancer deleted a moment earlier in
+/// the same destroy to go, short enough that a real blocker is reported promptly.
+pub const IN_USE_DELAYS: [Duration; 6] =
+    [Duration::from_secs(5), Duration::from_secs(10), Duration::from_secs(15), Duration::from_secs(20), Duration::from_secs(30), Duration::from_secs(40)];
+
+/// Repeats a delete while EC2 refuses it with DependencyViolation, within `IN_USE_DELAYS`,
+/// sleeping with the client's own sleep so the pause follows the SDK's clock. Returns the
+/// last answer, for `dependency_conflict` to explain.
+pub async fn while_in_use<F, Fut>(client: &Client, mut delete: F) -> Result<(), ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), ProviderError>>,
+{
+    use aws_sdk_ec2::config::AsyncSleep;
+    for delay in IN_USE_DELAYS {
+        match delete().await {
+            Err(e @ ProviderError::Conflict(_)) if message(&e).contains("DependencyViolation") => match client.config().sleep_impl() {
+                Some(sleep) => sleep.sleep(delay).await,
+                None => tokio::time::sleep(delay).await,
+            },
+            other => return other,
+        }
+    }
+    delete().await
 }
 
 /// The network interfaces that keep a subnet, security group or VPC from being deleted,
@@ -295,7 +328,7 @@ pub async fn dependency_conflict(client: &Client, what: &str, filter_name: &str,
         ));
     }
     ProviderError::Conflict(format!(
-        "{what} {id} is still used by {} network interface(s): {}. These belong to other services (load balancers, EKS, Lambda, instances): delete the load balancer or service that owns them, or wait for EKS to release them (this can take several minutes after a cluster or node group is deleted), then re-run destroy. cairn does not delete interfaces it did not create. ({aws_message})",
+        "{what} {id} is still used, after waiting two minutes, by {} network interface(s): {}. These belong to other services (load balancers, EKS, Lambda, instances): delete the load balancer or service that owns them, or wait for EKS to release them (this can take several minutes after a cluster or node group is deleted), then re-run destroy. cairn does not delete interfaces it did not create. ({aws_message})",
         enis.len(),
         enis.join("; ")
     ))
@@ -471,7 +504,9 @@ mod tests {
     #[test]
     fn client_tokens_fit_and_keep_the_engine_token() {
         let d = testing::desired(serde_json::json!({}));
-        let t = client_token(&d);
+        let t = client_token(&d, 0);
+        assert_eq!(t, client_token(&d, 0), "a repeated create sends the same token");
+        assert_ne!(t, client_token(&d, 1));
         assert!(t.starts_with("cairn-0123456789abcdef-") && t.len() <= 64, "{t}");
     }
 }

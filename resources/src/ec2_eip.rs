@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::aws::AwsContext;
 use crate::ec2_common::{
-    describe_batched, filter, invalid, owner_filters, pick_owned, read_created, str_value, sync_tags, tag_spec, tags_of, Ec2ResultExt, Lookup,
+    describe_batched, filter, invalid, is_owned_match, owner_filters, pick_owned, read_created, str_value, sync_tags, tag_spec, tags_of, Ec2ResultExt, Lookup,
 };
 use crate::error::gone;
 
@@ -63,6 +63,22 @@ impl Ec2Eip {
     }
 }
 
+impl Ec2Eip {
+    /// AllocateAddress takes no token, so a repeated allocation whose first answer was lost
+    /// leaves a second address with this owner's tags. Unassociated ones other than `keep`
+    /// can only be such strays (a replaced address still in use is associated), and are
+    /// released; best effort, as the create itself has succeeded.
+    async fn release_strays(&self, desired: &Desired, keep: &str) {
+        let Ok(out) = self.client.describe_addresses().set_filters(Some(owner_filters(desired))).send().await else { return };
+        for a in out.addresses().iter().filter(|a| a.association_id().is_none()) {
+            let Some(stray) = a.allocation_id().filter(|id| *id != keep) else { continue };
+            if observe(a).is_some_and(|o| is_owned_match(&SCHEMA, desired, &o)) {
+                let _ = self.client.release_address().allocation_id(stray).send().await;
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl ResourceKind for Ec2Eip {
     fn schema(&self) -> &'static ResourceSchema {
@@ -96,7 +112,9 @@ impl ResourceKind for Ec2Eip {
             .await
             .ec2("AllocateAddress")?;
         let id = out.allocation_id().ok_or_else(|| ProviderError::Fatal("AllocateAddress: no allocation id in the response".into()))?.to_string();
-        read_created("Elastic IP", &id, || self.read(&id)).await
+        let created = read_created("Elastic IP", &id, || self.read(&id)).await?;
+        self.release_strays(desired, &id).await;
+        Ok(created)
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
@@ -187,6 +205,30 @@ mod tests {
         assert_eq!(obs.id, "eipalloc-1");
         assert_eq!(Value::Object(obs.props), json!({"domain": "vpc"}));
         assert_eq!(Value::Object(obs.attrs), json!({"allocation_id": "eipalloc-1", "public_ip": "203.0.113.7"}));
+    }
+
+    #[tokio::test]
+    async fn a_stray_from_a_repeated_allocation_is_released() {
+        let alloc = mock!(Client::allocate_address).then_output(|| AllocateAddressOutput::builder().allocation_id("eipalloc-2").build());
+        let describe = mock!(Client::describe_addresses).then_compute_output(|input: &DescribeAddressesInput| {
+            let mut in_use = address("eipalloc-3");
+            in_use.association_id = Some("eipassoc-1".into());
+            let all = vec![address("eipalloc-1"), address("eipalloc-2"), in_use];
+            let ids = input.allocation_ids().to_vec();
+            DescribeAddressesOutput::builder()
+                .set_addresses(Some(all.into_iter().filter(|a| ids.is_empty() || ids.iter().any(|i| a.allocation_id() == Some(i))).collect()))
+                .build()
+        });
+        let released: Arc<Mutex<Vec<ReleaseAddressInput>>> = Arc::default();
+        let sink = released.clone();
+        let release = mock!(Client::release_address).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            ReleaseAddressOutput::builder().build()
+        });
+        let kind = Ec2Eip::from_client(client(&[alloc, describe, release]));
+        assert_eq!(kind.create(&desired(json!({}))).await.unwrap().id, "eipalloc-2");
+        let released: Vec<_> = released.lock().unwrap().iter().map(|r| r.allocation_id().unwrap().to_string()).collect();
+        assert_eq!(released, ["eipalloc-1"], "the new address and the associated one stay");
     }
 
     #[tokio::test]

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::aws::AwsContext;
 use crate::ec2_common::{
-    arn, describe_batched, eventually, filter, owner_filters, pick_owned, read_created, str_value, sync_tags, tag_spec, tags_of, Ec2ResultExt, Lookup,
+    arn, describe_batched, eventually, filter, message, owner_filters, pick_owned, read_created, str_value, sync_tags, tag_spec, tags_of, Ec2ResultExt, Lookup,
 };
 use crate::error::gone;
 
@@ -82,8 +82,17 @@ impl Ec2InternetGateway {
     }
 
     async fn attach(&self, id: &str, vpc: &str) -> Result<(), ProviderError> {
-        eventually(|| async { self.client.attach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send().await.ec2("AttachInternetGateway") }).await?;
-        Ok(())
+        let result =
+            eventually(|| async { self.client.attach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send().await.ec2("AttachInternetGateway") }).await;
+        match result {
+            Ok(_) => Ok(()),
+            // A repeated attach whose first answer was lost: already done if it is to this VPC.
+            Err(e) if message(&e).contains("Resource.AlreadyAssociated") => match self.describe_one(id).await? {
+                Some(igw) if attached_vpcs(&igw).iter().any(|v| v == vpc) => Ok(()),
+                _ => Err(e),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     async fn detach(&self, id: &str, vpc: &str) -> Result<(), ProviderError> {
@@ -191,7 +200,7 @@ impl ResourceKind for Ec2InternetGateway {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use aws_sdk_ec2::operation::attach_internet_gateway::{AttachInternetGatewayInput, AttachInternetGatewayOutput};
+    use aws_sdk_ec2::operation::attach_internet_gateway::{AttachInternetGatewayError, AttachInternetGatewayInput, AttachInternetGatewayOutput};
     use aws_sdk_ec2::operation::create_internet_gateway::{CreateInternetGatewayInput, CreateInternetGatewayOutput};
     use aws_sdk_ec2::operation::delete_internet_gateway::{DeleteInternetGatewayError, DeleteInternetGatewayOutput};
     use aws_sdk_ec2::operation::describe_internet_gateways::{DescribeInternetGatewaysError, DescribeInternetGatewaysInput, DescribeInternetGatewaysOutput};
@@ -326,5 +335,21 @@ mod tests {
         let out = kind.read_many(&["igw-1".into(), "igw-3".into()]).await.unwrap();
         assert_eq!(out["igw-3"], None);
         assert!(out["igw-1"].is_some());
+    }
+
+    #[tokio::test]
+    async fn an_attach_repeated_after_a_lost_answer_counts_as_done() {
+        let attach = mock!(Client::attach_internet_gateway).then_error(|| AttachInternetGatewayError::generic(error_meta("Resource.AlreadyAssociated")));
+        let describe = mock!(Client::describe_internet_gateways).then_output(|| {
+            let igw = InternetGateway::builder()
+                .internet_gateway_id("igw-1")
+                .attachments(InternetGatewayAttachment::builder().vpc_id("vpc-1").state(AttachmentStatus::Attached).build())
+                .set_tags(Some(ec2_tags(&owner().tags())))
+                .build();
+            DescribeInternetGatewaysOutput::builder().internet_gateways(igw).build()
+        });
+        let kind = Ec2InternetGateway::from_client(client(&[attach.clone(), describe]));
+        kind.attach("igw-1", "vpc-1").await.unwrap();
+        assert!(kind.attach("igw-1", "vpc-2").await.is_err(), "attached elsewhere is still a conflict");
     }
 }

@@ -12,8 +12,8 @@ use serde_json::json;
 
 use crate::aws::AwsContext;
 use crate::ec2_common::{
-    client_token, describe_batched, filter, invalid, owner_filters, pick_owned, read_created, required_str, str_value, sync_tags, tag_spec, tags_of,
-    waiter_error, Ec2ResultExt, Lookup,
+    client_token, describe_batched, filter, invalid, is_token_mismatch, message, owner_filters, pick_owned, read_created, required_str, str_value, sync_tags,
+    tag_spec, tags_of, waiter_error, Ec2ResultExt, Lookup, TOKEN_GENERATIONS,
 };
 use crate::error::gone;
 
@@ -149,24 +149,53 @@ impl ResourceKind for Ec2NatGateway {
             (other, _) => return Err(invalid(&SCHEMA, format!("connectivity_type must be \"public\" or \"private\", not {other:?}"))),
         }
         let minutes = wait_minutes(desired)?;
-        let out = self
-            .client
-            .create_nat_gateway()
-            .subnet_id(required_str(&SCHEMA, desired, "subnet_id")?)
-            .set_allocation_id(allocation)
-            .connectivity_type(ConnectivityType::from(connectivity.as_str()))
-            .client_token(client_token(desired))
-            .set_tag_specifications(tag_spec(ResourceType::Natgateway, &desired.tags))
-            .send()
-            .await
-            .ec2("CreateNatGateway")?;
-        let id = out
-            .nat_gateway()
-            .and_then(|n| n.nat_gateway_id())
-            .ok_or_else(|| ProviderError::Fatal("CreateNatGateway: no NAT gateway id in the response".into()))?
-            .to_string();
-        self.wait_available(&id, minutes).await?;
-        read_created("NAT gateway", &id, || self.read(&id)).await
+        let subnet = required_str(&SCHEMA, desired, "subnet_id")?;
+        let mut retried_failure = false;
+        for generation in 0..TOKEN_GENERATIONS {
+            let out = self
+                .client
+                .create_nat_gateway()
+                .subnet_id(&subnet)
+                .set_allocation_id(allocation.clone())
+                .connectivity_type(ConnectivityType::from(connectivity.as_str()))
+                .client_token(client_token(desired, generation))
+                .set_tag_specifications(tag_spec(ResourceType::Natgateway, &desired.tags))
+                .send()
+                .await
+                .ec2("CreateNatGateway");
+            let out = match out {
+                Err(e) if is_token_mismatch(&e) => continue,
+                // The address already went to a gateway: one an earlier attempt made, when the
+                // endpoint does not honour the token, or someone else's.
+                Err(e) if message(&e).contains("Resource.AlreadyAssociated") => {
+                    return match self.find_owned(desired).await? {
+                        Some(ours) => Ok(ours),
+                        None => Err(e),
+                    };
+                }
+                other => other?,
+            };
+            let id = out
+                .nat_gateway()
+                .and_then(|n| n.nat_gateway_id())
+                .ok_or_else(|| ProviderError::Fatal("CreateNatGateway: no NAT gateway id in the response".into()))?
+                .to_string();
+            // A token used before answers with its gateway even once that is deleted or failed;
+            // a failed one earns one fresh attempt under the next token, not an endless loop.
+            match self.state_of(&id).await.as_str() {
+                "deleting" | "deleted" => continue,
+                "failed" if !retried_failure => {
+                    retried_failure = true;
+                    continue;
+                }
+                _ => {}
+            }
+            self.wait_available(&id, minutes).await?;
+            return read_created("NAT gateway", &id, || self.read(&id)).await;
+        }
+        Err(ProviderError::Conflict(format!(
+            "CreateNatGateway: each of the {TOKEN_GENERATIONS} client tokens of this address names a gateway deleted within the last day; re-run apply tomorrow or give the gateway another address"
+        )))
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
@@ -323,6 +352,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_repeated_create_sends_the_same_token() {
+        let seen: Arc<Mutex<Vec<CreateNatGatewayInput>>> = Arc::default();
+        let kind = Ec2NatGateway::from_client(client(&[create_rule(seen.clone()), states("nat-1", &[NatGatewayState::Available])]));
+        kind.create(&want(json!({}))).await.unwrap();
+        kind.create(&want(json!({}))).await.unwrap();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].client_token(), seen[1].client_token());
+    }
+
+    #[tokio::test]
+    async fn a_token_naming_a_deleted_gateway_moves_to_the_next_one() {
+        let seen: Arc<Mutex<Vec<CreateNatGatewayInput>>> = Arc::default();
+        let sink = seen.clone();
+        let create = mock!(Client::create_nat_gateway).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            let id = if sink.lock().unwrap().len() == 1 { "nat-old" } else { "nat-new" };
+            CreateNatGatewayOutput::builder().nat_gateway(gateway(id, NatGatewayState::Pending)).build()
+        });
+        let describe = mock!(Client::describe_nat_gateways).then_compute_output(|input| {
+            let id = input.nat_gateway_ids().first().cloned().unwrap_or_default();
+            let state = if id == "nat-old" { NatGatewayState::Deleted } else { NatGatewayState::Available };
+            DescribeNatGatewaysOutput::builder().nat_gateways(gateway(&id, state)).build()
+        });
+        let kind = Ec2NatGateway::from_client(client(&[create, describe]));
+        let d = want(json!({}));
+        assert_eq!(kind.create(&d).await.unwrap().id, "nat-new");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.iter().map(|i| i.client_token().unwrap().to_string()).collect::<Vec<_>>(), vec![client_token(&d, 0), client_token(&d, 1)]);
+    }
+
+    #[tokio::test]
     async fn public_gateway_without_address_is_rejected_before_any_call() {
         let kind = Ec2NatGateway::from_client(client(&[]));
         let err = kind.create(&desired(json!({"subnet_id": "subnet-1"}))).await.unwrap_err();
@@ -398,5 +459,13 @@ mod tests {
         let kind = Ec2NatGateway::from_client(client(&[]));
         assert!(kind.iam_actions(Operation::Create).contains(&"ec2:CreateTags"));
         assert!(kind.iam_actions(Operation::Delete).contains(&"ec2:DescribeNatGateways"));
+    }
+
+    #[tokio::test]
+    async fn an_address_taken_by_our_own_earlier_gateway_adopts_that_gateway() {
+        let create = mock!(Client::create_nat_gateway)
+            .then_error(|| aws_sdk_ec2::operation::create_nat_gateway::CreateNatGatewayError::generic(error_meta("Resource.AlreadyAssociated")));
+        let kind = Ec2NatGateway::from_client(client(&[create, states("nat-1", &[NatGatewayState::Available])]));
+        assert_eq!(kind.create(&want(json!({}))).await.unwrap().id, "nat-1");
     }
 }

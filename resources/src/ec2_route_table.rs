@@ -8,10 +8,11 @@ use aws_sdk_ec2::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
 use serde_json::{json, Map, Value};
 
+use crate::adopt::adopt;
 use crate::aws::AwsContext;
 use crate::ec2_common::{
-    arn, client_token, describe_batched, eventually, filter, invalid, owner_filters, pick_owned, read_created, required_str, sync_tags, tag_spec, tags_of,
-    value, Ec2ResultExt, Lookup,
+    arn, client_token, describe_batched, eventually, filter, invalid, is_owned_match, is_token_mismatch, message, owner_filters, pick_owned, read_created,
+    required_str, sync_tags, tag_spec, tags_of, value, Ec2ResultExt, Lookup, TOKEN_GENERATIONS,
 };
 use crate::error::gone;
 
@@ -284,6 +285,28 @@ impl Ec2RouteTable {
     }
 }
 
+impl Ec2RouteTable {
+    /// An emulator that ignores ClientToken makes a second table when a create is repeated
+    /// after a lost answer. Empty tables (no routes of their own, no associations) other than
+    /// `keep` that carry this owner's tags in the same VPC can only be such strays, and are
+    /// deleted; best effort, as the create itself has succeeded.
+    async fn delete_strays(&self, desired: &Desired, keep: &str) {
+        let Ok(tables) = self.client.describe_route_tables().set_filters(Some(owner_filters(desired))).send().await else { return };
+        for rt in tables.route_tables() {
+            let Some(stray) = rt.route_table_id().filter(|id| *id != keep) else { continue };
+            let empty = rt.associations().is_empty() && rt.routes().iter().all(|r| r.gateway_id() == Some("local"));
+            if empty && self.observe(rt).is_some_and(|o| is_owned_match(&SCHEMA, desired, &o)) {
+                let _ = self.client.delete_route_table().route_table_id(stray).send().await;
+            }
+        }
+    }
+}
+
+/// Whether `table` is already associated with one of `subnets` (its own earlier association).
+fn holds_any(table: &Observed, subnets: &BTreeSet<String>) -> bool {
+    table.props.get("subnet_ids").and_then(Value::as_array).is_some_and(|held| held.iter().any(|s| s.as_str().is_some_and(|s| subnets.contains(s))))
+}
+
 #[async_trait]
 impl ResourceKind for Ec2RouteTable {
     fn schema(&self) -> &'static ResourceSchema {
@@ -306,23 +329,53 @@ impl ResourceKind for Ec2RouteTable {
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
         let routes = desired_routes(desired)?;
         let subnets = desired_subnets(desired)?;
-        let out = self
-            .client
-            .create_route_table()
-            .vpc_id(required_str(&SCHEMA, desired, "vpc_id")?)
-            .client_token(client_token(desired))
-            .set_tag_specifications(tag_spec(ResourceType::RouteTable, &desired.tags))
-            .send()
-            .await
-            .ec2("CreateRouteTable")?;
-        let id = out
-            .route_table()
-            .and_then(|rt| rt.route_table_id())
-            .ok_or_else(|| ProviderError::Fatal("CreateRouteTable: no route table id in the response".into()))?
-            .to_string();
-        self.sync_routes(&id, &[], &routes).await?;
-        self.sync_subnets(&id, &BTreeMap::new(), &subnets).await?;
-        read_created("route table", &id, || self.read(&id)).await
+        let vpc = required_str(&SCHEMA, desired, "vpc_id")?;
+        for generation in 0..TOKEN_GENERATIONS {
+            let out = self
+                .client
+                .create_route_table()
+                .vpc_id(&vpc)
+                .client_token(client_token(desired, generation))
+                .set_tag_specifications(tag_spec(ResourceType::RouteTable, &desired.tags))
+                .send()
+                .await
+                .ec2("CreateRouteTable");
+            let out = match out {
+                Err(e) if is_token_mismatch(&e) => continue,
+                other => other?,
+            };
+            let id = out
+                .route_table()
+                .and_then(|rt| rt.route_table_id())
+                .ok_or_else(|| ProviderError::Fatal("CreateRouteTable: no route table id in the response".into()))?
+                .to_string();
+            let filled = async {
+                self.sync_routes(&id, &[], &routes).await?;
+                self.sync_subnets(&id, &BTreeMap::new(), &subnets).await
+            }
+            .await;
+            match filled {
+                Ok(()) => {
+                    let created = read_created("route table", &id, || self.read(&id)).await?;
+                    self.delete_strays(desired, &id).await;
+                    return Ok(created);
+                }
+                // The token names a table deleted since (a replacement, an out-of-band delete).
+                Err(ProviderError::NotFound(_)) => continue,
+                // The token names a table an earlier attempt made and began to fill, before its
+                // answer was lost or the process died: finish it from what it holds now.
+                Err(e) if message(&e).contains("RouteAlreadyExists") || message(&e).contains("Resource.AlreadyAssociated") => match self.read(&id).await? {
+                    Some(current) if !message(&e).contains("Resource.AlreadyAssociated") || holds_any(&current, &subnets) => {
+                        return adopt(self, desired, &format!("route table {id}"), current).await;
+                    }
+                    _ => return Err(e),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ProviderError::Conflict(format!(
+            "CreateRouteTable: each of the {TOKEN_GENERATIONS} client tokens of this address names a route table deleted within the last day; re-run apply tomorrow or give the table another address"
+        )))
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
@@ -553,10 +606,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_replayed_token_finishes_the_table_an_earlier_attempt_began() {
+        let create = mock!(Client::create_route_table).then_output(|| CreateRouteTableOutput::builder().route_table(table("rtb-1", &[], vec![])).build());
+        let route =
+            mock!(Client::create_route).then_error(|| aws_sdk_ec2::operation::create_route::CreateRouteError::generic(error_meta("RouteAlreadyExists")));
+        let assoc = mock!(Client::associate_route_table).then_output(|| AssociateRouteTableOutput::builder().association_id("rtbassoc-b").build());
+        let half = table("rtb-1", &["subnet-a"], vec![igw_route()]);
+        let mut want = desired(
+            json!({"vpc_id": "vpc-1", "routes": [{"destination_cidr_block": "0.0.0.0/0", "gateway_id": "igw-1"}], "subnet_ids": ["subnet-a", "subnet-b"]}),
+        );
+        want.tags = owner().tags();
+        let kind = Ec2RouteTable::from_client(client(&[create.clone(), route.clone(), assoc.clone(), describe(vec![half])]));
+        assert_eq!(kind.create(&want).await.unwrap().id, "rtb-1");
+        assert_eq!((create.num_calls(), route.num_calls(), assoc.num_calls()), (1, 1, 1), "only the missing association is added");
+    }
+
+    #[tokio::test]
+    async fn an_empty_stray_left_by_a_repeated_create_is_deleted() {
+        let fresh = |id: &str| {
+            RouteTable::builder()
+                .route_table_id(id)
+                .vpc_id("vpc-1")
+                .set_tags(Some(ec2_tags(&owner().tags())))
+                .routes(Route::builder().destination_cidr_block("10.0.0.0/16").gateway_id("local").build())
+                .build()
+        };
+        let create = mock!(Client::create_route_table).then_output(move || CreateRouteTableOutput::builder().route_table(fresh("rtb-2")).build());
+        let all = [fresh("rtb-1"), fresh("rtb-2"), table("rtb-3", &["subnet-a"], vec![])];
+        let describe = mock!(Client::describe_route_tables).then_compute_output(move |input: &DescribeRouteTablesInput| {
+            let ids = input.route_table_ids().to_vec();
+            let found = all.iter().filter(|t| ids.is_empty() || ids.iter().any(|i| t.route_table_id() == Some(i))).cloned().collect();
+            DescribeRouteTablesOutput::builder().set_route_tables(Some(found)).build()
+        });
+        let deleted = record::<aws_sdk_ec2::operation::delete_route_table::DeleteRouteTableInput>();
+        let sink = deleted.clone();
+        let del = mock!(Client::delete_route_table).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            aws_sdk_ec2::operation::delete_route_table::DeleteRouteTableOutput::builder().build()
+        });
+        let kind = Ec2RouteTable::from_client(client(&[create, describe, del]));
+        assert_eq!(kind.create(&desired(json!({"vpc_id": "vpc-1"}))).await.unwrap().id, "rtb-2");
+        let deleted: Vec<_> = deleted.lock().unwrap().iter().map(|d| d.route_table_id().unwrap().to_string()).collect();
+        assert_eq!(deleted, ["rtb-1"], "the new table and the one in use stay");
+    }
+
+    #[tokio::test]
     async fn association_taken_by_another_table_is_a_conflict_with_advice() {
         let create = mock!(Client::create_route_table).then_output(|| CreateRouteTableOutput::builder().route_table(table("rtb-1", &[], vec![])).build());
         let assoc = mock!(Client::associate_route_table).then_error(|| AssociateRouteTableError::generic(error_meta("Resource.AlreadyAssociated")));
-        let kind = Ec2RouteTable::from_client(client(&[create, assoc]));
+        let kind = Ec2RouteTable::from_client(client(&[create, assoc, describe(vec![table("rtb-1", &[], vec![])])]));
         let err = kind.create(&desired(json!({"vpc_id": "vpc-1", "subnet_ids": ["subnet-a"]}))).await.unwrap_err();
         assert!(matches!(&err, ProviderError::Conflict(m) if m.contains("subnet-a is already associated")), "{err:?}");
     }

@@ -8,10 +8,11 @@ use aws_sdk_ec2::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
 use serde_json::{json, Map, Value};
 
+use crate::adopt::adopt_or;
 use crate::aws::AwsContext;
 use crate::ec2_common::{
     arn, dependency_conflict, describe_batched, eventually, filter, invalid, message, owner_filters, pick_owned, read_created, required_str, sync_tags,
-    tag_spec, tags_of, value, Ec2ResultExt, Lookup,
+    tag_spec, tags_of, value, while_in_use, Ec2ResultExt, Lookup,
 };
 use crate::error::gone;
 
@@ -418,16 +419,33 @@ impl ResourceKind for Ec2SecurityGroup {
         desired_rules(desired, "ingress")?;
         desired_rules(desired, "egress")?;
         let description = value(&SCHEMA, desired, "description").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "Managed by cairn".into());
+        let (name, vpc) = (desired.name(), required_str(&SCHEMA, desired, "vpc_id")?);
         let out = self
             .client
             .create_security_group()
-            .group_name(desired.name())
+            .group_name(&name)
             .description(description)
-            .vpc_id(required_str(&SCHEMA, desired, "vpc_id")?)
+            .vpc_id(&vpc)
             .set_tag_specifications(tag_spec(ResourceType::SecurityGroup, &desired.tags))
             .send()
             .await
-            .ec2("CreateSecurityGroup")?;
+            .ec2("CreateSecurityGroup");
+        let out = match out {
+            // Names are unique per VPC: an earlier attempt whose answer was lost made it, or someone else did.
+            Err(e) if message(&e).contains("InvalidGroup.Duplicate") => {
+                let groups = self
+                    .client
+                    .describe_security_groups()
+                    .filters(filter("vpc-id", [vpc.as_str()]))
+                    .filters(filter("group-name", [name.as_str()]))
+                    .send()
+                    .await
+                    .ec2("DescribeSecurityGroups")?;
+                let existing = groups.security_groups().iter().find_map(|sg| self.observe(sg));
+                return adopt_or(self, desired, &format!("security group {name} in {vpc}"), existing, e).await;
+            }
+            other => other?,
+        };
         let id = out.group_id().ok_or_else(|| ProviderError::Fatal("CreateSecurityGroup: no group id in the response".into()))?.to_string();
         // The rules AWS starts the group with (allow all outbound) are read, not assumed.
         let sg =
@@ -448,7 +466,9 @@ impl ResourceKind for Ec2SecurityGroup {
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
-        match gone(self.client.delete_security_group().group_id(id).send().await.map(|_| ()).ec2("DeleteSecurityGroup")) {
+        match gone(
+            while_in_use(&self.client, || async { self.client.delete_security_group().group_id(id).send().await.map(|_| ()).ec2("DeleteSecurityGroup") }).await,
+        ) {
             Err(e @ ProviderError::Conflict(_)) => {
                 let base = dependency_conflict(&self.client, "security group", "group-id", id, e).await;
                 match self.referencing_groups(id).await {
@@ -496,7 +516,7 @@ mod tests {
 
     use aws_sdk_ec2::operation::authorize_security_group_egress::{AuthorizeSecurityGroupEgressInput, AuthorizeSecurityGroupEgressOutput};
     use aws_sdk_ec2::operation::authorize_security_group_ingress::{AuthorizeSecurityGroupIngressInput, AuthorizeSecurityGroupIngressOutput};
-    use aws_sdk_ec2::operation::create_security_group::{CreateSecurityGroupInput, CreateSecurityGroupOutput};
+    use aws_sdk_ec2::operation::create_security_group::{CreateSecurityGroupError, CreateSecurityGroupInput, CreateSecurityGroupOutput};
     use aws_sdk_ec2::operation::delete_security_group::{DeleteSecurityGroupError, DeleteSecurityGroupOutput};
     use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput;
     use aws_sdk_ec2::operation::describe_security_groups::{DescribeSecurityGroupsError, DescribeSecurityGroupsInput, DescribeSecurityGroupsOutput};
@@ -784,6 +804,21 @@ mod tests {
         let ProviderError::Conflict(m) = &err else { panic!("{err:?}") };
         assert!(m.contains("eni-7 \"aws-K8S-i-0abc\" requested by AROAEXAMPLE:eks"), "{m}");
         assert!(m.contains("sg-nodes (nodes)") && m.contains("re-run destroy"), "{m}");
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_name_is_adopted_when_ours_and_refused_when_not() {
+        let dup = || mock!(Client::create_security_group).then_error(|| CreateSecurityGroupError::generic(error_meta("InvalidGroup.Duplicate")));
+        let kind = Ec2SecurityGroup::from_client(client(&[dup(), describe(vec![group("sg-1", vec![], vec![all_out()])])]));
+        let mut ours = desired(json!({"vpc_id": "vpc-1"}));
+        ours.tags = owner().tags();
+        assert_eq!(kind.create(&ours).await.unwrap().id, "sg-1");
+
+        let mut theirs = group("sg-2", vec![], vec![all_out()]);
+        theirs.tags = None;
+        let kind = Ec2SecurityGroup::from_client(client(&[dup(), describe(vec![theirs])]));
+        let err = kind.create(&desired(json!({"vpc_id": "vpc-1"}))).await.unwrap_err();
+        assert!(matches!(&err, ProviderError::Conflict(m) if m.contains("sg-2") && m.contains("no cairn ownership tags")), "{err:?}");
     }
 
     #[tokio::test]

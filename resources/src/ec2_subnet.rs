@@ -10,10 +10,11 @@ use aws_sdk_ec2::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
 use serde_json::json;
 
+use crate::adopt::adopt_or;
 use crate::aws::AwsContext;
 use crate::ec2_common::{
-    arn, bool_value, dependency_conflict, describe_batched, eventually, filter, owner_filters, pick_owned, read_created, required_str, str_value, sync_tags,
-    tag_spec, tags_of, waiter_error, Ec2ResultExt, Lookup,
+    arn, bool_value, dependency_conflict, describe_batched, eventually, filter, message, owner_filters, pick_owned, read_created, required_str, str_value,
+    sync_tags, tag_spec, tags_of, waiter_error, while_in_use, Ec2ResultExt, Lookup,
 };
 use crate::error::gone;
 
@@ -74,6 +75,34 @@ impl Ec2Subnet {
         Some(Observed { id: id.to_string(), props, attrs, tags: tags_of(s.tags()) })
     }
 
+    /// The subnet of `vpc` holding exactly `cidr`, whoever made it.
+    async fn with_cidr(&self, vpc: &str, cidr: &str) -> Result<Option<Observed>, ProviderError> {
+        let subnets = eventually(|| async {
+            let found: Vec<Subnet> = self
+                .client
+                .describe_subnets()
+                .filters(filter("vpc-id", [vpc]))
+                .filters(filter("cidr-block", [cidr]))
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .ec2("DescribeSubnets")?;
+            // Just created and not yet visible: EC2 is eventually consistent.
+            if found.is_empty() {
+                return Err(ProviderError::NotFound(format!("subnet {cidr} in {vpc}")));
+            }
+            Ok(found)
+        })
+        .await;
+        match subnets {
+            Ok(s) => Ok(s.iter().find_map(|s| self.observe(s))),
+            Err(ProviderError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn set_public_ip(&self, id: &str, on: bool) -> Result<(), ProviderError> {
         eventually(|| async {
             self.client
@@ -109,16 +138,26 @@ impl ResourceKind for Ec2Subnet {
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
+        let vpc = required_str(&SCHEMA, desired, "vpc_id")?;
+        let cidr = required_str(&SCHEMA, desired, "cidr_block")?;
         let out = self
             .client
             .create_subnet()
-            .vpc_id(required_str(&SCHEMA, desired, "vpc_id")?)
-            .cidr_block(required_str(&SCHEMA, desired, "cidr_block")?)
+            .vpc_id(&vpc)
+            .cidr_block(&cidr)
             .set_availability_zone(str_value(&SCHEMA, desired, "availability_zone")?)
             .set_tag_specifications(tag_spec(ResourceType::Subnet, &desired.tags))
             .send()
             .await
-            .ec2("CreateSubnet")?;
+            .ec2("CreateSubnet");
+        let out = match out {
+            // The CIDR is taken: by this subnet when an earlier attempt's answer was lost.
+            Err(e) if message(&e).contains("InvalidSubnet.Conflict") => {
+                let existing = self.with_cidr(&vpc, &cidr).await?;
+                return adopt_or(self, desired, &format!("the subnet holding {cidr} in {vpc}"), existing, e).await;
+            }
+            other => other?,
+        };
         let subnet = out.subnet().ok_or_else(|| ProviderError::Fatal("CreateSubnet: no subnet in the response".into()))?;
         let id = subnet.subnet_id().unwrap_or_default().to_string();
         if subnet.state().map(|s| s.as_str()) != Some("available") {
@@ -150,7 +189,7 @@ impl ResourceKind for Ec2Subnet {
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
-        match gone(self.client.delete_subnet().subnet_id(id).send().await.map(|_| ()).ec2("DeleteSubnet")) {
+        match gone(while_in_use(&self.client, || async { self.client.delete_subnet().subnet_id(id).send().await.map(|_| ()).ec2("DeleteSubnet") }).await) {
             Err(e @ ProviderError::Conflict(_)) => Err(dependency_conflict(&self.client, "subnet", "subnet-id", id, e).await),
             other => other,
         }
@@ -265,6 +304,34 @@ mod tests {
         assert_eq!(obs.attrs["arn"], json!("arn:aws:ec2:us-east-1:123456789012:subnet/subnet-1"));
     }
 
+    fn conflict_then(found: Subnet) -> Vec<Rule> {
+        let create =
+            mock!(Client::create_subnet).then_error(|| aws_sdk_ec2::operation::create_subnet::CreateSubnetError::generic(error_meta("InvalidSubnet.Conflict")));
+        let by_cidr = mock!(Client::describe_subnets)
+            .match_requests(|i| i.filters().iter().any(|f| f.name() == Some("cidr-block") && f.values() == ["10.0.1.0/24"]))
+            .then_output(move || DescribeSubnetsOutput::builder().subnets(found.clone()).build());
+        vec![create, by_cidr]
+    }
+
+    #[tokio::test]
+    async fn a_cidr_conflict_with_our_own_subnet_adopts_it() {
+        let mut rules = conflict_then(subnet("subnet-7", true));
+        rules.push(describe(&["subnet-7"]));
+        let kind = Ec2Subnet::from_client(client(&rules));
+        let mut want = desired(json!({"vpc_id": "vpc-1", "cidr_block": "10.0.1.0/24", "map_public_ip_on_launch": true}));
+        want.tags = subnet("subnet-7", true).tags().iter().map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string())).collect();
+        assert_eq!(kind.create(&want).await.unwrap().id, "subnet-7");
+    }
+
+    #[tokio::test]
+    async fn a_cidr_conflict_with_someone_elses_subnet_is_refused() {
+        let mut theirs = subnet("subnet-9", false);
+        theirs.tags = Some(ec2_tags(&crate::adopt::testing::foreign_tags()));
+        let kind = Ec2Subnet::from_client(client(&conflict_then(theirs)));
+        let err = kind.create(&desired(json!({"vpc_id": "vpc-1", "cidr_block": "10.0.1.0/24"}))).await.unwrap_err();
+        assert!(matches!(&err, ProviderError::Conflict(m) if m.contains("10.0.1.0/24") && m.contains("cairn:stack=other")), "{err:?}");
+    }
+
     #[tokio::test]
     async fn private_subnet_needs_no_attribute_call() {
         let create = mock!(Client::create_subnet).then_output(|| CreateSubnetOutput::builder().subnet(subnet("subnet-1", false)).build());
@@ -336,7 +403,19 @@ mod tests {
         assert!(m.contains("delete the load balancer") && m.contains("re-run destroy"), "{m}");
         let f = asked.lock().unwrap()[0].filters()[0].clone();
         assert_eq!((f.name(), f.values()), (Some("subnet-id"), &["subnet-1".to_string()][..]));
-        assert_eq!(del.num_calls(), 1, "interfaces are never deleted, so nothing is retried");
+        assert_eq!(del.num_calls(), 7, "retried within a bounded wait; interfaces are never deleted");
+    }
+
+    #[tokio::test]
+    async fn delete_waits_out_interfaces_that_are_being_released() {
+        let del = mock!(Client::delete_subnet)
+            .sequence()
+            .error(|| DeleteSubnetError::generic(error_meta("DependencyViolation")))
+            .times(2)
+            .output(|| aws_sdk_ec2::operation::delete_subnet::DeleteSubnetOutput::builder().build())
+            .build();
+        Ec2Subnet::from_client(client(std::slice::from_ref(&del))).delete("subnet-1").await.unwrap();
+        assert_eq!(del.num_calls(), 3);
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use crate::aws::AwsContext;
 use crate::ec2_common::{
     arn, bool_value, dependency_conflict, describe_batched, eventually, filter, invalid, owner_filters, pick_owned, read_created, required_str, str_value,
-    sync_tags, tag_spec, tags_of, waiter_error, Ec2ResultExt, Lookup, BATCH,
+    sync_tags, tag_spec, tags_of, waiter_error, while_in_use, Ec2ResultExt, Lookup, BATCH,
 };
 use crate::error::gone;
 
@@ -295,7 +295,7 @@ impl ResourceKind for Ec2Vpc {
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
-        match gone(self.client.delete_vpc().vpc_id(id).send().await.map(|_| ()).ec2("DeleteVpc")) {
+        match gone(while_in_use(&self.client, || async { self.client.delete_vpc().vpc_id(id).send().await.map(|_| ()).ec2("DeleteVpc") }).await) {
             Err(e @ ProviderError::Conflict(_)) => Err(dependency_conflict(&self.client, "VPC", "vpc-id", id, e).await),
             other => other,
         }

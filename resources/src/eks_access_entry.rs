@@ -8,9 +8,11 @@ use aws_sdk_eks::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
 use serde_json::{json, Map, Value};
 
+use crate::adopt::adopt_or;
 use crate::aws::AwsContext;
 use crate::eks_common::{invalid, request_tags, required_string, sorted_json, split_id, string, string_list, sync_tags, tags_of, value, EksResultExt};
 use crate::error::{found, gone};
+use crate::rds_common::message_of;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.eks.access_entry",
@@ -207,7 +209,9 @@ impl ResourceKind for EksAccessEntry {
         let groups = string_list(&SCHEMA, desired, "kubernetes_groups")?.unwrap_or_default();
         let kind = string(&SCHEMA, desired, "type")?.unwrap_or_else(|| "STANDARD".into());
         let policies = access_policies(desired)?;
-        self.client
+        let id = entry_id(&cluster, &principal);
+        let created = self
+            .client
             .create_access_entry()
             .cluster_name(&cluster)
             .principal_arn(&principal)
@@ -217,11 +221,19 @@ impl ResourceKind for EksAccessEntry {
             .client_request_token(&desired.idempotency_token)
             .send()
             .await
-            .eks("CreateAccessEntry")?;
+            .eks("CreateAccessEntry");
+        match created {
+            // One entry per principal: an earlier attempt (perhaps with only some policies
+            // associated) made it, or someone else did.
+            Err(e @ ProviderError::Conflict(_)) if message_of(e.clone()).contains("ResourceInUseException") => {
+                let existing = self.read(&id).await?;
+                return adopt_or(self, desired, &format!("EKS access entry {id}"), existing, e).await;
+            }
+            other => other?,
+        };
         for policy in &policies {
             self.associate(&cluster, &principal, policy).await?;
         }
-        let id = entry_id(&cluster, &principal);
         self.read(&id).await?.ok_or_else(|| ProviderError::Retryable(format!("aws.eks.access_entry {id} is not readable yet")))
     }
 
@@ -418,12 +430,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn create_of_an_existing_entry_is_a_conflict() {
+    async fn create_of_an_existing_entry_adopts_ours_and_refuses_another() {
         let create = mock!(Client::create_access_entry).then_error(|| {
             CreateAccessEntryError::ResourceInUseException(ResourceInUseException::builder().message("exists").meta(error("ResourceInUseException")).build())
         });
-        let result = EksAccessEntry::from_client(client(&[&create])).create(&desired(props(), "deployer")).await;
-        assert!(matches!(result, Err(ProviderError::Conflict(_))), "{result:?}");
+        let list = mock!(Client::list_associated_access_policies).then_output(listed);
+        let theirs = mock!(Client::describe_access_entry).then_output(|| DescribeAccessEntryOutput::builder().access_entry(entry(&Tags::new())).build());
+        let result = EksAccessEntry::from_client(client(&[&create, &list, &theirs])).create(&desired(props(), "deployer")).await;
+        crate::adopt::testing::assert_refused(result, &format!("EKS access entry {ID}"));
+        let d = desired(props(), "deployer");
+        let tags = d.tags.clone();
+        let ours = mock!(Client::describe_access_entry).then_output(move || DescribeAccessEntryOutput::builder().access_entry(entry(&tags)).build());
+        assert_eq!(EksAccessEntry::from_client(client(&[&create, &list, &ours])).create(&d).await.map(|o| o.id), Ok(ID.to_string()));
     }
 
     #[tokio::test]

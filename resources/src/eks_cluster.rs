@@ -9,12 +9,14 @@ use aws_sdk_eks::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
 use serde_json::json;
 
+use crate::adopt::{adopt, foreign};
 use crate::aws::AwsContext;
 use crate::eks_common::{
-    boolean, invalid, minutes, request_tags, required_string, sorted_json, still_deleting, string, string_list, sync_tags, tags_of, wait_cluster_active,
-    wait_minutes, wait_update, waited, EksResultExt, Waited, DEFAULT_WAIT_MINUTES,
+    boolean, cluster_status, invalid, minutes, request_tags, required_string, sorted_json, still_deleting, string, string_list, sync_tags, tags_of,
+    wait_cluster_active, wait_minutes, wait_update, waited, EksResultExt, Waited, DEFAULT_WAIT_MINUTES,
 };
 use crate::error::{found, gone};
+use crate::rds_common::message_of;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.eks.cluster",
@@ -202,7 +204,8 @@ impl ResourceKind for EksCluster {
         let vpc = endpoint_access(desired, VpcConfigRequest::builder().set_subnet_ids(Some(subnets)).set_security_group_ids(Some(groups)))?.build();
         let logs = log_types(desired)?;
         let encryption = string(&SCHEMA, desired, "secrets_kms_key")?.map(secrets_encryption);
-        self.client
+        let created = self
+            .client
             .create_cluster()
             .name(&name)
             .role_arn(role)
@@ -214,9 +217,23 @@ impl ResourceKind for EksCluster {
             .client_request_token(&desired.idempotency_token)
             .send()
             .await
-            .eks("CreateCluster")?;
+            .eks("CreateCluster");
+        let adopted = match created {
+            Ok(_) => false,
+            // The name is taken: by this cluster when a run died while waiting for it, or by someone else.
+            Err(e @ ProviderError::Conflict(_)) if message_of(e.clone()).contains("ResourceInUseException") => match self.read(&name).await? {
+                Some(o) if desired.owner.matches(&o.tags) => true,
+                Some(o) => return Err(foreign(SCHEMA.kind, &format!("EKS cluster {name}"), desired, &o.tags)),
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         wait_cluster_active(&self.client, &name, wait).await?;
-        self.read(&name).await?.ok_or_else(|| ProviderError::Retryable(format!("aws.eks.cluster {name} is not readable yet")))
+        let observed = self.read(&name).await?.ok_or_else(|| ProviderError::Retryable(format!("aws.eks.cluster {name} is not readable yet")))?;
+        if adopted {
+            return adopt(self, desired, &format!("EKS cluster {name}"), observed).await;
+        }
+        Ok(observed)
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
@@ -277,7 +294,14 @@ impl ResourceKind for EksCluster {
     }
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
-        Ok(self.read(&desired.name()).await?.filter(|o| desired.owner.matches(&o.tags)))
+        let name = desired.name();
+        let Some(found) = self.read(&name).await?.filter(|o| desired.owner.matches(&o.tags)) else { return Ok(None) };
+        // A run that died during the long wait after CreateCluster left it CREATING: finish that wait.
+        if cluster_status(&self.client, &name).await == "CREATING" {
+            wait_cluster_active(&self.client, &name, wait_minutes(desired)?).await?;
+            return self.read(&name).await;
+        }
+        Ok(Some(found))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
@@ -294,7 +318,7 @@ impl ResourceKind for EksCluster {
 mod tests {
     use super::*;
     use crate::eks_common::test_support::{client, desired, error};
-    use aws_sdk_eks::operation::create_cluster::CreateClusterOutput;
+    use aws_sdk_eks::operation::create_cluster::{CreateClusterError, CreateClusterOutput};
     use aws_sdk_eks::operation::delete_cluster::DeleteClusterOutput;
     use aws_sdk_eks::operation::describe_cluster::{DescribeClusterError, DescribeClusterOutput};
     use aws_sdk_eks::operation::describe_update::DescribeUpdateOutput;
@@ -469,17 +493,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn create_of_a_taken_name_is_a_conflict() {
-        let create = mock!(Client::create_cluster).then_error(|| {
-            aws_sdk_eks::operation::create_cluster::CreateClusterError::ResourceInUseException(
-                ResourceInUseException::builder().message("exists").meta(error("ResourceInUseException")).build(),
-            )
-        });
-        let result = EksCluster::from_client(client(&[&create])).create(&desired(props(), "cluster")).await;
-        assert!(matches!(result, Err(ProviderError::Conflict(_))), "{result:?}");
-    }
-
-    #[tokio::test]
     async fn invalid_props_fail_before_any_call() {
         let kind = EksCluster::from_client(client(&[]));
         for bad in [
@@ -647,10 +660,33 @@ mod tests {
         let theirs =
             mock!(Client::describe_cluster).then_output(|| describing(ClusterStatus::Active, Tags::from([("cairn:stack".to_string(), "other".to_string())])));
         assert_eq!(EksCluster::from_client(client(&[&theirs])).find_owned(&d).await.unwrap(), None);
+        let (creating, active) = (d.tags.clone(), d.tags.clone());
+        let ours = mock!(Client::describe_cluster)
+            .match_requests(|r| r.name() == Some(NAME))
+            .sequence()
+            .output(move || describing(ClusterStatus::Creating, creating.clone()))
+            .times(3)
+            .output(move || describing(ClusterStatus::Active, active.clone()))
+            .repeatedly()
+            .build();
+        let found = EksCluster::from_client(client(&[&ours])).find_owned(&d).await.unwrap();
+        assert!(found.is_some());
+        assert!(ours.num_calls() >= 4, "a cluster left CREATING by a killed run is waited for");
+    }
+
+    #[tokio::test]
+    async fn create_answered_resource_in_use_adopts_our_cluster_and_refuses_another() {
+        let d = desired(props(), "cluster");
+        let in_use = mock!(Client::create_cluster).then_error(|| {
+            CreateClusterError::ResourceInUseException(
+                ResourceInUseException::builder().message("Cluster already exists").meta(error("ResourceInUseException")).build(),
+            )
+        });
         let tags = d.tags.clone();
-        let ours =
-            mock!(Client::describe_cluster).match_requests(|r| r.name() == Some(NAME)).then_output(move || describing(ClusterStatus::Creating, tags.clone()));
-        assert!(EksCluster::from_client(client(&[&ours])).find_owned(&d).await.unwrap().is_some());
+        let ours = mock!(Client::describe_cluster).then_output(move || describing(ClusterStatus::Active, tags.clone()));
+        assert_eq!(EksCluster::from_client(client(&[&in_use, &ours])).create(&d).await.map(|o| o.id), Ok(NAME.to_string()));
+        let theirs = mock!(Client::describe_cluster).then_output(|| describing(ClusterStatus::Active, Tags::new()));
+        crate::adopt::testing::assert_refused(EksCluster::from_client(client(&[&in_use, &theirs])).create(&d).await, &format!("EKS cluster {NAME}"));
     }
 
     #[test]

@@ -9,12 +9,14 @@ use aws_sdk_eks::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
 use serde_json::{json, Map, Value};
 
+use crate::adopt::{adopt, foreign};
 use crate::aws::AwsContext;
 use crate::eks_common::{
     int, invalid, minutes, request_tags, required_string, sorted_json, split_id, still, still_deleting, string, string_list, string_map, sync_tags, tags_of,
     value, wait_cluster_active, wait_minutes, wait_update, waited, EksResultExt, Waited, DEFAULT_WAIT_MINUTES,
 };
 use crate::error::{found, gone};
+use crate::rds_common::message_of;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.eks.nodegroup",
@@ -265,7 +267,8 @@ impl ResourceKind for EksNodegroup {
         let instance_types = string_list(&SCHEMA, desired, "instance_types")?;
 
         wait_cluster_active(&self.client, &cluster, wait).await?;
-        self.client
+        let created = self
+            .client
             .create_nodegroup()
             .cluster_name(&cluster)
             .nodegroup_name(&name)
@@ -282,10 +285,25 @@ impl ResourceKind for EksNodegroup {
             .client_request_token(&desired.idempotency_token)
             .send()
             .await
-            .eks("CreateNodegroup")?;
-        self.wait_active(&cluster, &name, wait).await?;
+            .eks("CreateNodegroup");
         let id = node_group_id(&cluster, &name);
-        self.read(&id).await?.ok_or_else(|| ProviderError::Retryable(format!("aws.eks.nodegroup {id} is not readable yet")))
+        let what = format!("EKS node group {id}");
+        let adopted = match created {
+            Ok(_) => false,
+            // The name is taken: by this node group when a run died while waiting for it, or by someone else.
+            Err(e @ ProviderError::Conflict(_)) if message_of(e.clone()).contains("ResourceInUseException") => match self.read(&id).await? {
+                Some(o) if desired.owner.matches(&o.tags) => true,
+                Some(o) => return Err(foreign(SCHEMA.kind, &what, desired, &o.tags)),
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
+        self.wait_active(&cluster, &name, wait).await?;
+        let observed = self.read(&id).await?.ok_or_else(|| ProviderError::Retryable(format!("aws.eks.nodegroup {id} is not readable yet")))?;
+        if adopted {
+            return adopt(self, desired, &what, observed).await;
+        }
+        Ok(observed)
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
@@ -369,7 +387,14 @@ impl ResourceKind for EksNodegroup {
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
         let cluster = required_string(&SCHEMA, desired, "cluster_name")?;
-        Ok(self.read(&node_group_id(&cluster, &desired.name())).await?.filter(|o| desired.owner.matches(&o.tags)))
+        let name = desired.name();
+        let Some(found) = self.read(&node_group_id(&cluster, &name)).await?.filter(|o| desired.owner.matches(&o.tags)) else { return Ok(None) };
+        // A run that died during the long wait after CreateNodegroup left it CREATING: finish that wait.
+        if self.describe(&cluster, &name).await?.and_then(|n| n.status().map(|s| s.as_str() == "CREATING")).unwrap_or(false) {
+            self.wait_active(&cluster, &name, wait_minutes(desired)?).await?;
+            return self.read(&node_group_id(&cluster, &name)).await;
+        }
+        Ok(Some(found))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
@@ -692,10 +717,36 @@ mod tests {
     async fn find_owned_uses_cluster_and_name() {
         let d = desired(props(), "workers");
         let tags = d.tags.clone();
+        let active = tags.clone();
         let describe = mock!(Client::describe_nodegroup)
             .match_requests(|r| r.cluster_name() == Some(CLUSTER) && r.nodegroup_name() == Some(NAME))
-            .then_output(move || describing(NodegroupStatus::Creating, tags.clone()));
+            .sequence()
+            .output(move || describing(NodegroupStatus::Creating, tags.clone()))
+            .times(3)
+            .output(move || describing(NodegroupStatus::Active, active.clone()))
+            .repeatedly()
+            .build();
         assert_eq!(EksNodegroup::from_client(client(&[&describe])).find_owned(&d).await.unwrap().map(|o| o.id), Some(ID.to_string()));
+        assert!(describe.num_calls() >= 4, "a node group left CREATING by a killed run is waited for");
+    }
+
+    #[tokio::test]
+    async fn create_answered_resource_in_use_adopts_our_node_group_and_refuses_another() {
+        use aws_sdk_eks::operation::create_nodegroup::CreateNodegroupError;
+        use aws_sdk_eks::types::error::ResourceInUseException;
+        let d = desired(props(), "workers");
+        let cluster = mock!(Client::describe_cluster).then_output(active_cluster);
+        let in_use = mock!(Client::create_nodegroup).then_error(|| {
+            CreateNodegroupError::ResourceInUseException(
+                ResourceInUseException::builder().message("NodeGroup already exists").meta(error("ResourceInUseException")).build(),
+            )
+        });
+        let tags = d.tags.clone();
+        let ours = mock!(Client::describe_nodegroup).then_output(move || describing(NodegroupStatus::Active, tags.clone()));
+        assert_eq!(EksNodegroup::from_client(client(&[&cluster, &in_use, &ours])).create(&d).await.map(|o| o.id), Ok(ID.to_string()));
+        let theirs = mock!(Client::describe_nodegroup).then_output(|| describing(NodegroupStatus::Active, Tags::new()));
+        let result = EksNodegroup::from_client(client(&[&cluster, &in_use, &theirs])).create(&d).await;
+        crate::adopt::testing::assert_refused(result, &format!("EKS node group {ID}"));
     }
 
     #[test]

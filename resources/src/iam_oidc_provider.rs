@@ -8,8 +8,11 @@ use aws_sdk_iam::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
 use serde_json::{json, Value};
 
+use aws_sdk_iam::error::ProvideErrorMetadata;
+
+use crate::adopt::adopt_or;
 use crate::aws::AwsContext;
-use crate::error::{found, gone, SdkResultExt};
+use crate::error::{classify, found, gone, SdkResultExt};
 use crate::iam_policy::iam_tags;
 use crate::tags::tag_changes;
 
@@ -119,6 +122,18 @@ impl IamOidcProvider {
     }
 }
 
+impl IamOidcProvider {
+    /// The account's provider for the desired URL, whoever made it (there is at most one per URL).
+    async fn by_url(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
+        let suffix = arn_suffix(&url(desired)?);
+        let listed = self.client.list_open_id_connect_providers().send().await.op("ListOpenIDConnectProviders")?;
+        let Some(arn) = listed.open_id_connect_provider_list().iter().filter_map(|p| p.arn()).find(|arn| arn.trim_end_matches('/').ends_with(&suffix)) else {
+            return Ok(None);
+        };
+        self.read(arn).await
+    }
+}
+
 #[async_trait]
 impl ResourceKind for IamOidcProvider {
     fn schema(&self) -> &'static ResourceSchema {
@@ -141,8 +156,15 @@ impl ResourceKind for IamOidcProvider {
             .set_thumbprint_list(thumbprints)
             .set_tags((!desired.tags.is_empty()).then(|| iam_tags(&desired.tags)).transpose()?)
             .send()
-            .await
-            .op("CreateOpenIDConnectProvider")?;
+            .await;
+        let out = match out {
+            // One provider per URL: an earlier attempt whose answer was lost made it, or someone else did.
+            Err(e) if e.code() == Some("EntityAlreadyExists") => {
+                let existing = self.by_url(desired).await?;
+                return adopt_or(self, desired, &format!("OIDC provider for {url}"), existing, classify("CreateOpenIDConnectProvider", e)).await;
+            }
+            other => other.op("CreateOpenIDConnectProvider")?,
+        };
         let arn = out.open_id_connect_provider_arn().ok_or_else(|| ProviderError::Fatal("CreateOpenIDConnectProvider: no ARN in the response".into()))?;
         self.read(arn).await?.ok_or_else(|| ProviderError::Retryable(format!("aws.iam.oidc_provider {arn} is not readable yet")))
     }
@@ -208,13 +230,7 @@ impl ResourceKind for IamOidcProvider {
     }
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
-        let suffix = arn_suffix(&url(desired)?);
-        let listed = self.client.list_open_id_connect_providers().send().await.op("ListOpenIDConnectProviders")?;
-        // An account has at most one provider per URL.
-        let Some(arn) = listed.open_id_connect_provider_list().iter().filter_map(|p| p.arn()).find(|arn| arn.trim_end_matches('/').ends_with(&suffix)) else {
-            return Ok(None);
-        };
-        Ok(self.read(arn).await?.filter(|o| desired.owner.matches(&o.tags)))
+        Ok(self.by_url(desired).await?.filter(|o| desired.owner.matches(&o.tags)))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
@@ -418,6 +434,22 @@ mod tests {
         let other = desired(json!({"url": "https://oidc.eks.us-east-1.amazonaws.com/id/ABC"}));
         assert_eq!(kind(&[&list]).find_owned(&other).await.unwrap(), None, "a URL that is a prefix of another does not match it");
         assert_actions(CREATE_ACTIONS, &["ListOpenIDConnectProviders"]);
+    }
+
+    #[tokio::test]
+    async fn create_answered_already_exists_adopts_ours_and_refuses_another() {
+        let d = desired(json!({"url": URL, "client_id_list": ["sts.amazonaws.com"]}));
+        let meta = aws_smithy_types::error::ErrorMetadata::builder().code("EntityAlreadyExists").message("exists").build();
+        let create = mock!(Client::create_open_id_connect_provider)
+            .then_error(move || aws_sdk_iam::operation::create_open_id_connect_provider::CreateOpenIDConnectProviderError::generic(meta.clone()));
+        let list = mock!(Client::list_open_id_connect_providers).then_output(|| {
+            ListOpenIdConnectProvidersOutput::builder().open_id_connect_provider_list(OpenIdConnectProviderListEntry::builder().arn(ARN).build()).build()
+        });
+        let tags = d.tags.clone();
+        let ours = mock!(Client::get_open_id_connect_provider).then_output(move || got(&tags, &["sts.amazonaws.com"]));
+        assert_eq!(kind(&[&create, &list, &ours]).create(&d).await.unwrap().id, ARN);
+        let theirs = mock!(Client::get_open_id_connect_provider).then_output(|| got(&Tags::new(), &["sts.amazonaws.com"]));
+        crate::adopt::testing::assert_refused(kind(&[&create, &list, &theirs]).create(&d).await, "OIDC provider for");
     }
 
     #[test]

@@ -6,8 +6,11 @@ use aws_sdk_iam::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
 use serde_json::{json, Value};
 
+use aws_sdk_iam::error::ProvideErrorMetadata;
+
+use crate::adopt::adopt_or;
 use crate::aws::AwsContext;
-use crate::error::{found, gone, SdkResultExt};
+use crate::error::{classify, found, gone, SdkResultExt};
 use crate::tags::tag_changes;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
@@ -105,6 +108,19 @@ pub struct IamPolicy {
 }
 
 impl IamPolicy {
+    /// The customer managed policy called `name` under `path_prefix`, whoever made it.
+    async fn named(&self, name: &str, path_prefix: &str) -> Result<Option<Observed>, ProviderError> {
+        let mut policies = self.client.list_policies().scope(PolicyScopeType::Local).path_prefix(path_prefix).into_paginator().items().send();
+        while let Some(policy) = policies.next().await {
+            let policy = policy.op("ListPolicies")?;
+            if policy.policy_name() == Some(name) {
+                let Some(arn) = policy.arn() else { continue };
+                return self.read(arn).await;
+            }
+        }
+        Ok(None)
+    }
+
     pub fn new(ctx: &AwsContext) -> Self {
         Self::from_client(ctx.iam())
     }
@@ -222,8 +238,16 @@ impl ResourceKind for IamPolicy {
             .set_description((!description.is_empty()).then_some(description))
             .set_tags(tags)
             .send()
-            .await
-            .op("CreatePolicy")?;
+            .await;
+        let out = match out {
+            // An earlier attempt whose answer was lost made it, or the name is someone else's.
+            Err(e) if e.code() == Some("EntityAlreadyExists") => {
+                let name = policy_name(desired);
+                let existing = self.named(&name, "/").await?;
+                return adopt_or(self, desired, &format!("IAM policy {name}"), existing, classify("CreatePolicy", e)).await;
+            }
+            other => other.op("CreatePolicy")?,
+        };
         let arn = out.policy().and_then(|p| p.arn()).ok_or_else(|| ProviderError::Fatal("CreatePolicy: no policy ARN in the response".into()))?;
         self.read(arn).await?.ok_or_else(|| ProviderError::Retryable(format!("CreatePolicy: {arn} is not readable yet")))
     }
@@ -255,16 +279,7 @@ impl ResourceKind for IamPolicy {
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
         let name = policy_name(desired);
-        let mut policies =
-            self.client.list_policies().scope(PolicyScopeType::Local).path_prefix(string_value(desired, "path")?).into_paginator().items().send();
-        while let Some(policy) = policies.next().await {
-            let policy = policy.op("ListPolicies")?;
-            if policy.policy_name() == Some(name.as_str()) {
-                let Some(arn) = policy.arn() else { continue };
-                return Ok(self.read(arn).await?.filter(|o| desired.owner.matches(&o.tags)));
-            }
-        }
-        Ok(None)
+        Ok(self.named(&name, &string_value(desired, "path")?).await?.filter(|o| desired.owner.matches(&o.tags)))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
@@ -498,5 +513,24 @@ mod tests {
         let input = created.lock().unwrap().pop().unwrap();
         assert_eq!(input.set_as_default(), Some(true));
         assert_eq!(serde_json::from_str::<Value>(input.policy_document().unwrap()).unwrap(), json!({"Version": "2012-10-17", "Statement": []}));
+    }
+
+    fn already_exists_then_listed(tags: Tags) -> Vec<Rule> {
+        let meta = aws_smithy_types::error::ErrorMetadata::builder().code("EntityAlreadyExists").message("A policy called read-orders already exists.").build();
+        let create = mock!(Client::create_policy).then_error(move || aws_sdk_iam::operation::create_policy::CreatePolicyError::generic(meta.clone()));
+        let list = mock!(Client::list_policies).then_output(|| {
+            aws_sdk_iam::operation::list_policies::ListPoliciesOutput::builder().policies(Policy::builder().policy_name("read-orders").arn(ARN).build()).build()
+        });
+        let mut rules = read_rules(tags);
+        rules.extend([create, list]);
+        rules
+    }
+
+    #[tokio::test]
+    async fn create_answered_already_exists_adopts_our_policy_and_refuses_another() {
+        let want = desired(json!({"name": "read-orders", "path": "/app/", "policy": serde_json::from_str::<Value>(DOC).unwrap()}));
+        assert_eq!(kind(&already_exists_then_listed(owner().tags())).create(&want).await.unwrap().id, ARN);
+        let theirs = Owner { stack: "billing".into(), env: "prod".into(), address: "p".into() }.tags();
+        crate::adopt::testing::assert_refused(kind(&already_exists_then_listed(theirs)).create(&want).await, "IAM policy read-orders");
     }
 }

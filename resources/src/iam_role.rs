@@ -7,8 +7,11 @@ use aws_sdk_iam::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
 use serde_json::{json, Map, Value};
 
+use aws_sdk_iam::error::ProvideErrorMetadata;
+
+use crate::adopt::adopt_or;
 use crate::aws::AwsContext;
-use crate::error::{found, gone, SdkResultExt};
+use crate::error::{classify, found, gone, SdkResultExt};
 use crate::iam_policy::{decode_document, document_text, document_value, fit_name, iam_tags};
 use crate::tags::tag_changes;
 
@@ -230,7 +233,8 @@ impl ResourceKind for IamRole {
         // Checked before CreateRole so a bad value does not leave a half-made role behind.
         let inline = inline_policies(desired)?;
         let managed = managed_policy_arns(desired)?;
-        self.client
+        let created = self
+            .client
             .create_role()
             .role_name(&name)
             .path(string_value(desired, "path")?)
@@ -239,8 +243,15 @@ impl ResourceKind for IamRole {
             .max_session_duration(max_session_duration(desired)?)
             .set_tags(tags)
             .send()
-            .await
-            .op("CreateRole")?;
+            .await;
+        match created {
+            // An earlier attempt whose answer was lost made it, or the name is someone else's.
+            Err(e) if e.code() == Some("EntityAlreadyExists") => {
+                let existing = self.read(&name).await?;
+                return adopt_or(self, desired, &format!("IAM role {name}"), existing, classify("CreateRole", e)).await;
+            }
+            other => other.op("CreateRole")?,
+        };
         for (policy, doc) in &inline {
             self.put_inline(&name, policy, doc).await?;
         }
@@ -659,5 +670,28 @@ mod tests {
         let want = desired(json!({"assume_role_policy": doc(TRUST)}));
         assert!(kind(&read_rules(owner().tags(), &[], &[])).find_owned(&want).await.unwrap().is_some());
         assert!(kind(&read_rules(Tags::new(), &[], &[])).find_owned(&want).await.unwrap().is_none());
+    }
+
+    fn already_exists() -> Rule {
+        let meta = aws_smithy_types::error::ErrorMetadata::builder().code("EntityAlreadyExists").message("Role with name exists.").build();
+        mock!(Client::create_role).then_error(move || aws_sdk_iam::operation::create_role::CreateRoleError::generic(meta.clone()))
+    }
+
+    #[tokio::test]
+    async fn create_answered_already_exists_adopts_our_role() {
+        let create = already_exists();
+        let mut rules = read_rules(owner().tags(), &[], &[]);
+        rules.push(create.clone());
+        let want = desired(json!({"assume_role_policy": doc(TRUST), "max_session_duration": 7200}));
+        assert_eq!(kind(&rules).create(&want).await.unwrap().id, NAME);
+        assert_eq!(create.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn create_answered_already_exists_refuses_a_role_that_is_not_ours() {
+        let mut rules = read_rules(Tags::new(), &[], &[]);
+        rules.push(already_exists());
+        let want = desired(json!({"assume_role_policy": doc(TRUST), "max_session_duration": 7200}));
+        crate::adopt::testing::assert_refused(kind(&rules).create(&want).await, &format!("IAM role {NAME}"));
     }
 }

@@ -169,8 +169,12 @@ impl KmsKey {
         if holder == key_id {
             return Ok(());
         }
-        if holder.is_empty() || !desired.owner.matches(&self.tags_of(&holder).await?) {
+        if holder.is_empty() {
             return Err(classify("CreateAlias", err));
+        }
+        let tags = self.tags_of(&holder).await?;
+        if !desired.owner.matches(&tags) {
+            return Err(crate::adopt::foreign(SCHEMA.kind, &format!("alias {alias} (on key {holder})"), desired, &tags));
         }
         self.client.update_alias().alias_name(alias).target_key_id(key_id).send().await.op("UpdateAlias")?;
         Ok(())
@@ -663,7 +667,10 @@ mod tests {
             .then_output(|| ListResourceTagsOutput::builder().tags(kms_tag("cairn:stack", "someone-else").unwrap()).build());
         let d = desired(json!({"alias": "alias/data"}));
         let result = kind(&[&create, &alias, &holder, &holder_tags]).create(&d).await;
-        assert!(matches!(result, Err(ProviderError::Conflict(_))), "{result:?}");
+        assert!(
+            matches!(&result, Err(ProviderError::Conflict(m)) if m.contains("alias/data") && m.contains("other-key") && m.contains("someone-else")),
+            "{result:?}"
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! AWS implementations of the engine's `ResourceKind`, one module per resource type.
 
+pub mod adopt;
 pub mod aws;
 pub mod error;
 pub mod identity;
 pub mod tags;
+pub mod throttle;
 
 pub mod ec2_common;
 pub mod ec2_eip;

@@ -35,6 +35,11 @@ where
 }
 
 /// The text inside any `ProviderError`, to re-wrap it in another class.
+/// Whether a create failed because the name is taken (`DBInstanceAlreadyExists`, `DBSubnetGroupAlreadyExists`...).
+pub(crate) fn is_already_exists(e: &ProviderError) -> bool {
+    matches!(e, ProviderError::Conflict(m) if m.contains("AlreadyExists"))
+}
+
 pub(crate) fn message_of(err: ProviderError) -> String {
     match err {
         ProviderError::NotFound(m)

@@ -10,9 +10,10 @@ use aws_smithy_runtime_api::client::waiters::error::WaiterError;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
 use serde_json::{json, Value};
 
+use crate::adopt::{adopt, foreign};
 use crate::aws::AwsContext;
 use crate::error::found;
-use crate::rds_common::{classify_rds, kms_key_arn, lowercase_name, rds_tags, sync_tags, tags_from, PropReader, RdsResultExt};
+use crate::rds_common::{classify_rds, is_already_exists, kms_key_arn, lowercase_name, rds_tags, sync_tags, tags_from, PropReader, RdsResultExt};
 
 const KIND: &str = "aws.rds.instance";
 /// The engine version as the stack gave it ("16"): RDS reports the full version ("16.4"),
@@ -541,11 +542,27 @@ impl ResourceKind for RdsInstance {
         if spec.autoscaling() {
             req = req.set_max_allocated_storage(spec.max_allocated_storage);
         }
-        req.send().await.rds("CreateDBInstance")?;
+        let what = format!("DB instance {}", spec.identifier);
+        let adopted = match req.send().await.rds("CreateDBInstance") {
+            Ok(_) => false,
+            // An earlier attempt whose answer was lost (or a run killed while waiting) made it,
+            // or the identifier is someone else's.
+            Err(e) if is_already_exists(&e) => match self.read(&spec.identifier).await? {
+                Some(o) if desired.owner.matches(&o.tags) => true,
+                Some(o) => return Err(foreign(KIND, &format!("{what} ({})", o.id), desired, &o.tags)),
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         self.wait_available(&spec.identifier, spec.wait_minutes, "apply").await?;
-        self.read(&spec.identifier)
+        let observed = self
+            .read(&spec.identifier)
             .await?
-            .ok_or_else(|| ProviderError::Retryable(format!("{KIND} {}: not readable right after it became available", spec.identifier)))
+            .ok_or_else(|| ProviderError::Retryable(format!("{KIND} {}: not readable right after it became available", spec.identifier)))?;
+        if adopted {
+            return adopt(self, desired, &what, observed).await;
+        }
+        Ok(observed)
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
@@ -665,7 +682,18 @@ impl ResourceKind for RdsInstance {
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
         let spec = Spec::from(desired)?;
-        Ok(self.read(&spec.identifier).await?.filter(|o| desired.owner.matches(&o.tags)))
+        let Some(found) = self.read(&spec.identifier).await?.filter(|o| desired.owner.matches(&o.tags)) else { return Ok(None) };
+        // A run that died while waiting left it creating: finish the wait that run began, so
+        // what is recorded has its endpoint.
+        let status = self.status_of(&spec.identifier).await;
+        if matches!(
+            status.as_str(),
+            "creating" | "backing-up" | "configuring-enhanced-monitoring" | "configuring-iam-database-auth" | "configuring-log-exports"
+        ) {
+            self.wait_available(&spec.identifier, spec.wait_minutes, "apply").await?;
+            return self.read(&spec.identifier).await;
+        }
+        Ok(Some(found))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
@@ -1171,5 +1199,34 @@ mod tests {
             describe_output(db("available").set_tag_list(Some(rds_tags(&Tags::from([("cairn:stack".to_string(), "other".to_string())])))).build())
         });
         assert_eq!(kind(&[&foreign]).find_owned(&desired(base_props())).await.unwrap(), None);
+    }
+
+    fn already_exists() -> Rule {
+        use aws_sdk_rds::operation::create_db_instance::CreateDBInstanceError;
+        mock!(Client::create_db_instance).then_error(|| CreateDBInstanceError::generic(error("DBInstanceAlreadyExists")))
+    }
+
+    #[tokio::test]
+    async fn create_answered_already_exists_waits_for_our_instance_and_adopts_it() {
+        let create = already_exists();
+        let describe = describe_sequence(&["creating", "creating", "available"]);
+        let adopted = kind(&[&create, &describe]).create(&desired(base_props())).await;
+        assert_eq!(adopted.map(|o| o.id), Ok(ID.to_string()));
+        assert_eq!(create.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn create_answered_already_exists_refuses_an_instance_that_is_not_ours() {
+        let foreign = mock!(Client::describe_db_instances).then_output(|| describe_output(db("available").set_tag_list(Some(vec![])).build()));
+        let result = kind(&[&already_exists(), &foreign]).create(&desired(base_props())).await;
+        crate::adopt::testing::assert_refused(result, &format!("DB instance {ID}"));
+    }
+
+    #[tokio::test]
+    async fn find_owned_finishes_the_wait_of_a_run_killed_while_creating() {
+        let describe = describe_sequence(&["creating", "creating", "backing-up", "available"]);
+        let found = kind(&[&describe]).find_owned(&desired(base_props())).await.unwrap();
+        assert_eq!(found.map(|o| o.props["instance_class"].clone()), Some(json!("db.t4g.medium")));
+        assert!(describe.num_calls() >= 4, "waited until available");
     }
 }

@@ -8,9 +8,10 @@ use aws_sdk_rds::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
 use serde_json::{json, Value};
 
+use crate::adopt::adopt_or;
 use crate::aws::AwsContext;
 use crate::error::{found, gone};
-use crate::rds_common::{list_tags, lowercase_name, rds_tags, sync_tags, PropReader, RdsResultExt};
+use crate::rds_common::{is_already_exists, list_tags, lowercase_name, rds_tags, sync_tags, PropReader, RdsResultExt};
 
 const KIND: &str = "aws.rds.parameter_group";
 const DEFAULT_DESCRIPTION: &str = "Managed by cairn";
@@ -287,7 +288,8 @@ impl ResourceKind for RdsParameterGroup {
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
         let spec = Spec::from(desired)?;
-        self.client
+        let created = self
+            .client
             .create_db_parameter_group()
             .db_parameter_group_name(&spec.name)
             .db_parameter_group_family(&spec.family)
@@ -295,7 +297,15 @@ impl ResourceKind for RdsParameterGroup {
             .set_tags(Some(rds_tags(&desired.tags)))
             .send()
             .await
-            .rds("CreateDBParameterGroup")?;
+            .rds("CreateDBParameterGroup");
+        match created {
+            // An earlier attempt whose answer was lost made it, or the name is someone else's.
+            Err(e) if is_already_exists(&e) => {
+                let existing = self.read(&spec.name).await?;
+                return adopt_or(self, desired, &format!("DB parameter group {}", spec.name), existing, e).await;
+            }
+            other => other?,
+        };
         self.modify(&spec.name, &spec.parameters).await?;
         self.read(&spec.name).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateDBParameterGroup: {} is not readable yet", spec.name)))
     }
@@ -567,5 +577,20 @@ mod tests {
         let ours = group_rules(vec![], owner().tags());
         let rules: Vec<&Rule> = ours.iter().collect();
         assert!(kind(&rules).find_owned(&desired(json!({"family": "postgres16"}))).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn create_answered_already_exists_adopts_ours_and_refuses_another() {
+        let create = mock!(Client::create_db_parameter_group)
+            .then_error(|| aws_sdk_rds::operation::create_db_parameter_group::CreateDBParameterGroupError::generic(error("DBParameterGroupAlreadyExists")));
+        let want = desired(json!({"family": "postgres16"}));
+        let ours = group_rules(vec![], want.tags.clone());
+        let mut rules: Vec<&Rule> = ours.iter().collect();
+        rules.push(&create);
+        assert_eq!(kind(&rules).create(&want).await.map(|o| o.id), Ok(NAME.to_string()));
+        let theirs = group_rules(vec![], Tags::new());
+        let mut rules: Vec<&Rule> = theirs.iter().collect();
+        rules.push(&create);
+        crate::adopt::testing::assert_refused(kind(&rules).create(&want).await, &format!("DB parameter group {NAME}"));
     }
 }

@@ -6,9 +6,10 @@ use aws_sdk_rds::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
 use serde_json::json;
 
+use crate::adopt::adopt_or;
 use crate::aws::AwsContext;
 use crate::error::{found, gone};
-use crate::rds_common::{list_tags, lowercase_name, rds_tags, sync_tags, PropReader, RdsResultExt};
+use crate::rds_common::{is_already_exists, list_tags, lowercase_name, rds_tags, sync_tags, PropReader, RdsResultExt};
 
 const KIND: &str = "aws.rds.subnet_group";
 const DEFAULT_DESCRIPTION: &str = "Managed by cairn";
@@ -113,7 +114,8 @@ impl ResourceKind for RdsSubnetGroup {
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
         let spec = Spec::from(desired)?;
-        self.client
+        let created = self
+            .client
             .create_db_subnet_group()
             .db_subnet_group_name(&spec.name)
             .db_subnet_group_description(&spec.description)
@@ -121,7 +123,15 @@ impl ResourceKind for RdsSubnetGroup {
             .set_tags(Some(rds_tags(&desired.tags)))
             .send()
             .await
-            .rds("CreateDBSubnetGroup")?;
+            .rds("CreateDBSubnetGroup");
+        match created {
+            // An earlier attempt whose answer was lost made it, or the name is someone else's.
+            Err(e) if is_already_exists(&e) => {
+                let existing = self.read(&spec.name).await?;
+                return adopt_or(self, desired, &format!("DB subnet group {}", spec.name), existing, e).await;
+            }
+            other => other?,
+        };
         self.read(&spec.name).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateDBSubnetGroup: {} is not readable yet", spec.name)))
     }
 
@@ -344,5 +354,17 @@ mod tests {
         let ours = tags_rule(owner().tags());
         let found = kind(&[&describe, &ours]).find_owned(&desired(json!({"subnet_ids": ["subnet-a"]}))).await.unwrap();
         assert_eq!(found.map(|o| o.id), Some(NAME.to_string()));
+    }
+
+    #[tokio::test]
+    async fn create_answered_already_exists_adopts_ours_and_refuses_another() {
+        let create = mock!(Client::create_db_subnet_group)
+            .then_error(|| aws_sdk_rds::operation::create_db_subnet_group::CreateDBSubnetGroupError::generic(error("DBSubnetGroupAlreadyExists")));
+        let describe = describe_rule(&["subnet-a"], DEFAULT_DESCRIPTION);
+        let want = desired(json!({"subnet_ids": ["subnet-a"]}));
+        let ours = tags_rule(want.tags.clone());
+        assert_eq!(kind(&[&create, &describe, &ours]).create(&want).await.map(|o| o.id), Ok(NAME.to_string()));
+        let theirs = tags_rule(Tags::new());
+        crate::adopt::testing::assert_refused(kind(&[&create, &describe, &theirs]).create(&want).await, &format!("DB subnet group {NAME}"));
     }
 }

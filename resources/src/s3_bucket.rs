@@ -69,6 +69,8 @@ const READ_ACTIONS: &[&str] = &[
 ];
 const CREATE_ACTIONS: &[&str] = &[
     "s3:CreateBucket",
+    // CreateBucket with tags in its configuration needs it.
+    "s3:TagResource",
     "s3:PutBucketTagging",
     "s3:PutBucketPublicAccessBlock",
     "s3:PutEncryptionConfiguration",
@@ -226,14 +228,20 @@ impl S3Bucket {
         Ok(Observed { id: name.to_string(), props, attrs, tags })
     }
 
+    /// Refuses a bucket of this account that does not carry this owner's tags.
+    async fn check_ours(&self, name: &str, desired: &Desired) -> Result<(), ProviderError> {
+        let tags = self.raw_tags(name).await?;
+        if desired.owner.matches(&tags) {
+            return Ok(());
+        }
+        Err(crate::adopt::foreign(SCHEMA.kind, &format!("bucket {name}"), desired, &tags))
+    }
+
     async fn put_tags(&self, name: &str, tags: &Tags) -> Result<(), ProviderError> {
         if tags.is_empty() {
             return gone(self.client.delete_bucket_tagging().bucket(name).send().await.map(|_| ()).op("DeleteBucketTagging"));
         }
-        let tag_set = tags
-            .iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError::Invalid(format!("tag {k}: {e}"))))
-            .collect::<Result<Vec<_>, _>>()?;
+        let tag_set = s3_tag_set(tags)?;
         let tagging = Tagging::builder().set_tag_set(Some(tag_set)).build().map_err(build_error)?;
         self.client.put_bucket_tagging().bucket(name).tagging(tagging).send().await.op("PutBucketTagging")?;
         Ok(())
@@ -350,10 +358,24 @@ impl S3Bucket {
             Err(ProviderError::NotFound(_) | ProviderError::AccessDenied(_)) => return Ok(None),
             Err(e) => return Err(e),
         }
-        if !desired.owner.matches(&self.raw_tags(name).await?) {
-            return Ok(None);
+        let tags = self.raw_tags(name).await?;
+        if desired.owner.matches(&tags) {
+            return self.read(name).await;
         }
-        self.read(name).await
+        // Asked only where this owner's create of exactly this name was under way (a crash or
+        // a failed create): an emulator that ignores the tags of CreateBucket leaves the bucket
+        // untagged until PutBucketTagging, so a bucket with no tags at all and no objects is
+        // that create's, and is tagged now. Anything tagged or holding data is not taken.
+        if tags.keys().all(|k| k.starts_with("aws:")) && self.is_empty(name).await? {
+            self.put_tags(name, &Spec::from(desired)?.tags(desired)).await?;
+            return self.read(name).await;
+        }
+        Ok(None)
+    }
+
+    async fn is_empty(&self, name: &str) -> Result<bool, ProviderError> {
+        let out = self.client.list_objects_v2().bucket(name).max_keys(1).send().await.op("ListObjectsV2")?;
+        Ok(out.contents().is_empty() && out.common_prefixes().is_empty())
     }
 
     /// Applies every setting, in the order that lets a public policy follow a relaxed public access block.
@@ -543,6 +565,10 @@ impl Spec {
     }
 }
 
+fn s3_tag_set(tags: &Tags) -> Result<Vec<Tag>, ProviderError> {
+    tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError::Invalid(format!("tag {k}: {e}")))).collect()
+}
+
 fn bucket_name(desired: &Desired) -> String {
     desired.str("bucket").map(str::to_string).unwrap_or_else(|| desired.default_name.clone())
 }
@@ -571,19 +597,20 @@ impl ResourceKind for S3Bucket {
             Err(e) => return Err(e),
         };
         if exists {
-            if !desired.owner.matches(&self.raw_tags(&name).await?) {
-                return Err(ProviderError::Conflict(format!(
-                    "bucket {name} already exists in this account and is not tagged as {}; delete it, or tag it if it is left over from an interrupted apply",
-                    desired.owner.address
-                )));
-            }
+            self.check_ours(&name, desired).await?;
         } else {
-            let mut req = self.client.create_bucket().bucket(&name);
+            // Tags go in the creating call, so the bucket is never without its ownership tags;
+            // `configure` writes them again for emulators that ignore them there.
+            let mut config = CreateBucketConfiguration::builder().set_tags(Some(s3_tag_set(&spec.tags(desired))?));
             if self.region != "us-east-1" {
-                let location = CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::from(self.region.as_str())).build();
-                req = req.create_bucket_configuration(location);
+                config = config.location_constraint(BucketLocationConstraint::from(self.region.as_str()));
             }
-            req.send().await.op("CreateBucket")?;
+            match self.client.create_bucket().bucket(&name).create_bucket_configuration(config.build()).send().await {
+                Ok(_) => {}
+                // Outside us-east-1, the answer to repeating a create whose first answer was lost.
+                Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => self.check_ours(&name, desired).await?,
+                Err(e) => return Err(classify("CreateBucket", e)),
+            }
         }
         self.configure(&name, &spec, desired).await?;
         self.read(&name).await?.ok_or_else(|| ProviderError::Fatal(format!("bucket {name} was not readable right after it was created")))
@@ -645,7 +672,7 @@ mod tests {
     use aws_sdk_s3::config::retry::RetryConfig;
     use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_s3::error::ErrorMetadata;
-    use aws_sdk_s3::operation::create_bucket::CreateBucketOutput;
+    use aws_sdk_s3::operation::create_bucket::{CreateBucketError, CreateBucketOutput};
     use aws_sdk_s3::operation::delete_bucket::{DeleteBucketError, DeleteBucketOutput};
     use aws_sdk_s3::operation::delete_objects::DeleteObjectsOutput;
     use aws_sdk_s3::operation::get_bucket_encryption::{GetBucketEncryptionError, GetBucketEncryptionOutput};
@@ -814,9 +841,12 @@ mod tests {
             t
         };
         let note = log("CreateBucket");
+        let created_with = want_tags.clone();
         let create = mock!(Client::create_bucket)
-            .match_requests(|r| {
-                r.bucket() == Some(BUCKET) && r.create_bucket_configuration().and_then(|c| c.location_constraint()) == Some(&BucketLocationConstraint::EuWest1)
+            .match_requests(move |r| {
+                let config = r.create_bucket_configuration();
+                let sent: Tags = config.map(|c| c.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()).unwrap_or_default();
+                r.bucket() == Some(BUCKET) && config.and_then(|c| c.location_constraint()) == Some(&BucketLocationConstraint::EuWest1) && sent == created_with
             })
             .then_compute_output(move |_| {
                 note();
@@ -926,7 +956,17 @@ mod tests {
         let head = head_ok();
         let tags = mock!(Client::get_bucket_tagging).then_output(|| GetBucketTaggingOutput::builder().set_tag_set(Some(vec![])).build().unwrap());
         let result = kind(&[&head, &tags]).create(&desired(json!({}))).await;
-        assert!(matches!(result, Err(ProviderError::Conflict(_))), "{result:?}");
+        crate::adopt::testing::assert_refused(result, &format!("bucket {BUCKET}"));
+    }
+
+    #[tokio::test]
+    async fn already_owned_by_you_is_checked_for_our_tags() {
+        let missing = mock!(Client::head_bucket).then_http_response(|| status(404));
+        let create = mock!(Client::create_bucket).then_error(|| CreateBucketError::generic(error("BucketAlreadyOwnedByYou")));
+        let tags = mock!(Client::get_bucket_tagging).then_output(|| GetBucketTaggingOutput::builder().set_tag_set(Some(vec![])).build().unwrap());
+        let result = kind(&[&missing, &create, &tags]).create(&desired(json!({}))).await;
+        crate::adopt::testing::assert_refused(result, &format!("bucket {BUCKET}"));
+        assert_eq!(create.num_calls(), 1);
     }
 
     #[tokio::test]
@@ -1087,5 +1127,22 @@ mod tests {
 
         let missing = mock!(Client::head_bucket).then_http_response(|| status(404));
         assert_eq!(kind(&[&missing]).find_owned(&desired(json!({}))).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn find_owned_takes_an_untagged_empty_bucket_left_by_an_interrupted_create() {
+        use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+        let head = head_ok();
+        let reads = read_rules(Tags::new());
+        let tagging = mock!(Client::put_bucket_tagging).then_output(|| PutBucketTaggingOutput::builder().build());
+        let empty = mock!(Client::list_objects_v2).then_output(|| ListObjectsV2Output::builder().build());
+        let rules: Vec<&Rule> = [&head, &tagging, &empty].into_iter().chain(reads.iter()).collect();
+        assert_eq!(kind(&rules).find_owned(&desired(json!({}))).await.unwrap().map(|o| o.id), Some(BUCKET.to_string()));
+        assert_eq!(tagging.num_calls(), 1, "tagged as ours at once");
+
+        let full = mock!(Client::list_objects_v2)
+            .then_output(|| ListObjectsV2Output::builder().contents(aws_sdk_s3::types::Object::builder().key("data").build()).build());
+        let rules: Vec<&Rule> = [&head, &full].into_iter().chain(reads.iter()).collect();
+        assert_eq!(kind(&rules).find_owned(&desired(json!({}))).await.unwrap(), None, "a bucket holding data is never taken");
     }
 }

@@ -8,8 +8,11 @@ use aws_sdk_sns::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
 use serde_json::{json, Value};
 
+use aws_sdk_sns::error::ProvideErrorMetadata;
+
+use crate::adopt::{adopt_or, foreign};
 use crate::aws::AwsContext;
-use crate::error::{found, gone, SdkResultExt};
+use crate::error::{classify, found, gone, SdkResultExt};
 use crate::tags::tag_changes;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
@@ -140,6 +143,22 @@ fn observed(arn: &str, attrs: &HashMap<String, String>, tags: Tags) -> Observed 
     Observed { id: arn.to_string(), props, attrs: out_attrs, tags }
 }
 
+impl SnsTopic {
+    /// The topic called `name` in this region, whoever made it.
+    async fn named(&self, name: &str) -> Result<Option<Observed>, ProviderError> {
+        let mut pages = self.client.list_topics().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.op("ListTopics")?;
+            for arn in page.topics().iter().filter_map(|t| t.topic_arn()) {
+                if arn.rsplit(':').next() == Some(name) {
+                    return self.read(arn).await;
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
 #[async_trait]
 impl ResourceKind for SnsTopic {
     fn schema(&self) -> &'static ResourceSchema {
@@ -172,17 +191,24 @@ impl ResourceKind for SnsTopic {
             attrs.insert("Policy".into(), document_text(policy));
         }
         let tags = (!desired.tags.is_empty()).then(|| sns_tags(&desired.tags)).transpose()?;
-        let out = self
-            .client
-            .create_topic()
-            .name(topic_name(desired))
-            .set_attributes((!attrs.is_empty()).then_some(attrs))
-            .set_tags(tags)
-            .send()
-            .await
-            .op("CreateTopic")?;
+        let name = topic_name(desired);
+        let what = format!("SNS topic {name}");
+        let out = self.client.create_topic().name(&name).set_attributes((!attrs.is_empty()).then_some(attrs)).set_tags(tags).send().await;
+        let out = match out {
+            // "Topic already exists with different attributes/tags": ours since changed, or someone else's.
+            Err(e) if e.code() == Some("InvalidParameter") && e.message().is_some_and(|m| m.contains("already exists")) => {
+                let existing = self.named(&name).await?;
+                return adopt_or(self, desired, &what, existing, classify("CreateTopic", e)).await;
+            }
+            other => other.op("CreateTopic")?,
+        };
         let arn = out.topic_arn().ok_or_else(|| ProviderError::Fatal("CreateTopic: no topic ARN in the response".into()))?;
-        self.read(arn).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateTopic: {arn} is not readable yet")))
+        let observed = self.read(arn).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateTopic: {arn} is not readable yet")))?;
+        // CreateTopic answers with an identical existing topic as if it had made it.
+        if !desired.owner.matches(&observed.tags) {
+            return Err(foreign(SCHEMA.kind, &format!("{what} ({arn})"), desired, &observed.tags));
+        }
+        Ok(observed)
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
@@ -213,17 +239,7 @@ impl ResourceKind for SnsTopic {
     }
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
-        let name = topic_name(desired);
-        let mut pages = self.client.list_topics().into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.op("ListTopics")?;
-            for arn in page.topics().iter().filter_map(|t| t.topic_arn()) {
-                if arn.rsplit(':').next() == Some(name.as_str()) {
-                    return Ok(self.read(arn).await?.filter(|o| desired.owner.matches(&o.tags)));
-                }
-            }
-        }
-        Ok(None)
+        Ok(self.named(&topic_name(desired)).await?.filter(|o| desired.owner.matches(&o.tags)))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
@@ -404,5 +420,27 @@ mod tests {
 
         let kind_foreign = kind(&[list, attributes_rule(&[]), tags_rule(Tags::new())]);
         assert_eq!(kind_foreign.find_owned(&desired(json!({"name": "events"}))).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn create_answered_with_someone_elses_identical_topic_is_refused() {
+        let create = mock!(Client::create_topic).then_output(|| CreateTopicOutput::builder().topic_arn(ARN).build());
+        let result = kind(&[create, attributes_rule(&[]), tags_rule(Tags::new())]).create(&desired(json!({"name": "events"}))).await;
+        crate::adopt::testing::assert_refused(result, "SNS topic events");
+    }
+
+    #[tokio::test]
+    async fn topic_already_exists_with_other_tags_is_adopted_when_ours() {
+        let meta = aws_smithy_types::error::ErrorMetadata::builder()
+            .code("InvalidParameter")
+            .message("Invalid parameter: Tags Reason: Topic already exists with different tags")
+            .build();
+        let create = mock!(Client::create_topic).then_error(move || aws_sdk_sns::operation::create_topic::CreateTopicError::generic(meta.clone()));
+        let list = mock!(Client::list_topics).then_output(|| ListTopicsOutput::builder().topics(Topic::builder().topic_arn(ARN).build()).build());
+        let want = desired(json!({"name": "events"}));
+        let adopted = kind(&[create.clone(), list.clone(), attributes_rule(&[]), tags_rule(want.tags.clone())]).create(&want).await;
+        assert_eq!(adopted.unwrap().id, ARN);
+        let theirs = kind(&[create, list, attributes_rule(&[]), tags_rule(Tags::new())]).create(&want).await;
+        crate::adopt::testing::assert_refused(theirs, "SNS topic events");
     }
 }

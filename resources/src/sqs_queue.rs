@@ -8,8 +8,11 @@ use aws_sdk_sqs::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
 use serde_json::{json, Value};
 
+use aws_sdk_sqs::error::ProvideErrorMetadata;
+
+use crate::adopt::{adopt_or, foreign};
 use crate::aws::AwsContext;
-use crate::error::{found, gone, SdkResultExt};
+use crate::error::{classify, found, gone, SdkResultExt};
 use crate::tags::tag_changes;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
@@ -209,6 +212,17 @@ fn observed(url: &str, attrs: &HashMap<QueueAttributeName, String>, tags: Tags) 
     Observed { id: url.to_string(), props, attrs: out_attrs, tags }
 }
 
+impl SqsQueue {
+    /// The queue of the desired name, whoever made it.
+    async fn named(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
+        let out = found(self.client.get_queue_url().queue_name(queue_name(desired)).send().await.op("GetQueueUrl"))?;
+        let Some(url) = out.as_ref().and_then(|o| o.queue_url()) else {
+            return Ok(None);
+        };
+        self.read(url).await
+    }
+}
+
 #[async_trait]
 impl ResourceKind for SqsQueue {
     fn schema(&self) -> &'static ResourceSchema {
@@ -233,9 +247,25 @@ impl ResourceKind for SqsQueue {
             attrs.insert(QueueAttributeName::FifoQueue, "true".into());
         }
         let tags = (!desired.tags.is_empty()).then(|| desired.tags.clone().into_iter().collect());
-        let out = self.client.create_queue().queue_name(queue_name(desired)).set_attributes(Some(attrs)).set_tags(tags).send().await.op("CreateQueue")?;
+        let name = queue_name(desired);
+        let what = format!("SQS queue {name}");
+        let out = match self.client.create_queue().queue_name(&name).set_attributes(Some(attrs)).set_tags(tags).send().await {
+            // Same name, other attributes: ours (made by an attempt whose answer was lost, then
+            // changed) or someone else's.
+            Err(e) if matches!(e.code(), Some("QueueAlreadyExists" | "QueueNameExists")) => {
+                let existing = self.named(desired).await?;
+                return adopt_or(self, desired, &what, existing, classify("CreateQueue", e)).await;
+            }
+            other => other.op("CreateQueue")?,
+        };
         let url = out.queue_url().ok_or_else(|| ProviderError::Fatal("CreateQueue: no queue URL in the response".into()))?;
-        self.read(url).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateQueue: {url} is not readable yet")))
+        let observed = self.read(url).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateQueue: {url} is not readable yet")))?;
+        // CreateQueue answers with an existing queue of the same name and attributes without
+        // applying the tags, so the tags say whether it is ours.
+        if !desired.owner.matches(&observed.tags) {
+            return Err(foreign(SCHEMA.kind, &format!("{what} ({url})"), desired, &observed.tags));
+        }
+        Ok(observed)
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
@@ -260,11 +290,7 @@ impl ResourceKind for SqsQueue {
     }
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
-        let out = found(self.client.get_queue_url().queue_name(queue_name(desired)).send().await.op("GetQueueUrl"))?;
-        let Some(url) = out.as_ref().and_then(|o| o.queue_url()) else {
-            return Ok(None);
-        };
-        Ok(self.read(url).await?.filter(|o| desired.owner.matches(&o.tags)))
+        Ok(self.named(desired).await?.filter(|o| desired.owner.matches(&o.tags)))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
@@ -526,5 +552,26 @@ mod tests {
     fn redrive_rejects_unknown_keys() {
         assert!(redrive_policy(&json!({"dead_letter_queue": DLQ, "max_receive_count": 3, "extra": 1})).is_err());
         assert!(redrive_policy(&json!({"dead_letter_queue": DLQ})).is_err());
+    }
+
+    #[tokio::test]
+    async fn create_answered_with_someone_elses_identical_queue_is_refused() {
+        let create = mock!(Client::create_queue).then_output(|| CreateQueueOutput::builder().queue_url(URL).build());
+        let get = mock!(Client::get_queue_attributes).then_output(|| attributes_output(&[]));
+        let result = kind(&[create, get, tags_output(&Tags::new())]).create(&desired(json!({}))).await;
+        crate::adopt::testing::assert_refused(result, "SQS queue shop-dev-orders");
+    }
+
+    #[tokio::test]
+    async fn queue_already_exists_adopts_ours_and_brings_it_to_the_desired_attributes() {
+        let meta = aws_smithy_types::error::ErrorMetadata::builder().code("QueueAlreadyExists").message("different attributes").build();
+        let create = mock!(Client::create_queue).then_error(move || aws_sdk_sqs::operation::create_queue::CreateQueueError::generic(meta.clone()));
+        let url = mock!(Client::get_queue_url).then_output(|| GetQueueUrlOutput::builder().queue_url(URL).build());
+        let get = mock!(Client::get_queue_attributes).then_output(|| attributes_output(&[]));
+        let set = mock!(Client::set_queue_attributes).then_output(|| aws_sdk_sqs::operation::set_queue_attributes::SetQueueAttributesOutput::builder().build());
+        let want = desired(json!({"visibility_timeout_seconds": 60}));
+        let adopted = kind(&[create.clone(), url, get, set.clone(), tags_output(&want.tags)]).create(&want).await.unwrap();
+        assert_eq!(adopted.id, URL);
+        assert_eq!((create.num_calls(), set.num_calls()), (1, 1));
     }
 }

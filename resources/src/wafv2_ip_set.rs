@@ -6,8 +6,10 @@ use aws_sdk_wafv2::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
 use serde_json::json;
 
+use crate::adopt::{adopt, adopt_or};
 use crate::aws::AwsContext;
 use crate::error::{found, gone};
+use crate::rds_common::message_of;
 use crate::wafv2_common::{check_scope_region, description_param, list_tags, retry_on_lock, scope_of, sync_tags, waf_tags, PropReader, WafId, WafResultExt};
 
 const KIND: &str = "aws.wafv2.ip_set";
@@ -56,6 +58,33 @@ impl Wafv2IpSet {
     async fn get(&self, id: &WafId) -> Result<Option<(IpSet, String)>, ProviderError> {
         let out = found(self.client.get_ip_set().name(&id.name).scope(id.scope.clone()).id(&id.id).send().await.waf("GetIPSet"))?;
         Ok(out.and_then(|o| Some((o.ip_set()?.clone(), o.lock_token().unwrap_or_default().to_string()))))
+    }
+
+    /// Every set of the desired name and scope, whoever made them (an emulator may hold several).
+    async fn named(&self, spec: &Spec) -> Result<Vec<Observed>, ProviderError> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self.client.list_ip_sets().scope(spec.scope.clone()).set_next_marker(marker.clone()).send().await.waf("ListIPSets")?;
+            for summary in page.ip_sets().iter().filter(|s| s.name() == Some(spec.name.as_str())) {
+                let Some(waf_id) = summary.id() else { continue };
+                let id = WafId { scope: spec.scope.clone(), name: spec.name.clone(), id: waf_id.to_string() };
+                // Deleted between the list and the read: not a candidate.
+                if let Some(o) = found(self.observe(&id).await)?.flatten() {
+                    out.push(o);
+                }
+            }
+            match page.next_marker().filter(|m| !m.is_empty() && Some(*m) != marker.as_deref()) {
+                Some(next) if !page.ip_sets().is_empty() => marker = Some(next.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Ours if one of `candidates` is, else any (for the refusal to name it).
+    fn pick(&self, desired: &Desired, candidates: Vec<Observed>) -> Option<Observed> {
+        let ours = candidates.iter().position(|o| desired.owner.matches(&o.tags));
+        ours.map(|i| candidates[i].clone()).or_else(|| candidates.into_iter().next())
     }
 
     async fn observe(&self, id: &WafId) -> Result<Option<Observed>, ProviderError> {
@@ -122,6 +151,12 @@ impl ResourceKind for Wafv2IpSet {
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
         let spec = Spec::from(desired)?;
         check_scope_region(KIND, &spec.scope, &self.client)?;
+        // Names are unique per scope; an emulator may not enforce that, so look first rather
+        // than make a second set when an earlier attempt's answer was lost.
+        let what = format!("IP set {} ({})", spec.name, spec.scope.as_str());
+        if let Some(existing) = self.pick(desired, self.named(&spec).await?) {
+            return adopt(self, desired, &what, existing).await;
+        }
         let out = self
             .client
             .create_ip_set()
@@ -133,10 +168,26 @@ impl ResourceKind for Wafv2IpSet {
             .set_tags(Some(waf_tags(&desired.tags)?))
             .send()
             .await
-            .waf("CreateIPSet")?;
+            .waf("CreateIPSet");
+        let out = match out {
+            Err(e) if message_of(e.clone()).contains("WAFDuplicateItemException") => {
+                let existing = self.pick(desired, self.named(&spec).await?);
+                return adopt_or(self, desired, &what, existing, e).await;
+            }
+            other => other?,
+        };
         let waf_id = out.summary().and_then(|s| s.id()).ok_or_else(|| ProviderError::Fatal("CreateIPSet: no id in the response".into()))?;
-        let id = WafId { scope: spec.scope, name: spec.name, id: waf_id.to_string() };
-        self.observe(&id).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateIPSet: {id} is not readable yet")))
+        let id = WafId { scope: spec.scope.clone(), name: spec.name.clone(), id: waf_id.to_string() };
+        let created = self.observe(&id).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateIPSet: {id} is not readable yet")))?;
+        // An emulator that does not enforce unique names makes a second one when the SDK
+        // repeats a create whose answer was lost; ours of the same name besides this one are
+        // such strays (best effort: the create itself has succeeded).
+        if let Ok(named) = self.named(&spec).await {
+            for stray in named.iter().filter(|o| o.id != created.id && desired.owner.matches(&o.tags)) {
+                let _ = self.delete(&stray.id).await;
+            }
+        }
+        Ok(created)
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
@@ -190,20 +241,7 @@ impl ResourceKind for Wafv2IpSet {
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
         let spec = Spec::from(desired)?;
-        let mut marker: Option<String> = None;
-        loop {
-            let out = self.client.list_ip_sets().scope(spec.scope.clone()).set_next_marker(marker.clone()).send().await.waf("ListIPSets")?;
-            for summary in out.ip_sets().iter().filter(|s| s.name() == Some(spec.name.as_str())) {
-                let (Some(waf_id), Some(arn)) = (summary.id(), summary.arn()) else { continue };
-                if found(list_tags(&self.client, arn).await)?.is_some_and(|tags| desired.owner.matches(&tags)) {
-                    return self.observe(&WafId { scope: spec.scope.clone(), name: spec.name.clone(), id: waf_id.to_string() }).await;
-                }
-            }
-            match out.next_marker().filter(|m| !m.is_empty() && Some(*m) != marker.as_deref()) {
-                Some(next) if !out.ip_sets().is_empty() => marker = Some(next.to_string()),
-                _ => return Ok(None),
-            }
-        }
+        Ok(self.named(&spec).await?.into_iter().find(|o| desired.owner.matches(&o.tags)))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
@@ -224,7 +262,7 @@ mod tests {
     use aws_sdk_wafv2::config::retry::RetryConfig;
     use aws_sdk_wafv2::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_wafv2::error::ErrorMetadata;
-    use aws_sdk_wafv2::operation::create_ip_set::{CreateIpSetInput, CreateIpSetOutput};
+    use aws_sdk_wafv2::operation::create_ip_set::{CreateIPSetError, CreateIpSetInput, CreateIpSetOutput};
     use aws_sdk_wafv2::operation::delete_ip_set::{DeleteIPSetError, DeleteIpSetOutput};
     use aws_sdk_wafv2::operation::get_ip_set::{GetIPSetError, GetIpSetOutput};
     use aws_sdk_wafv2::operation::list_ip_sets::ListIpSetsOutput;
@@ -321,8 +359,9 @@ mod tests {
         let get = get_rule(&["203.0.113.0/24", "198.51.100.7/32"]);
         let d = desired(json!({"addresses": ["203.0.113.0/24", "198.51.100.7/32"]}));
         let tags = tags_rule(d.tags.clone());
+        let none = mock!(Client::list_ip_sets).then_output(|| ListIpSetsOutput::builder().build());
 
-        let observed = kind(&[&create, &get, &tags]).create(&d).await.unwrap();
+        let observed = kind(&[&none, &create, &get, &tags]).create(&d).await.unwrap();
 
         let input = seen.lock().unwrap().take().unwrap();
         assert_eq!((input.name(), input.scope(), input.ip_address_version()), (Some(NAME), Some(&Scope::Regional), Some(&IpAddressVersion::Ipv4)));
@@ -442,5 +481,71 @@ mod tests {
         let ours = tags_rule(owner().tags());
         let found = kind(&[&list, &get, &ours]).find_owned(&desired(json!({"addresses": []}))).await.unwrap();
         assert_eq!(found.map(|o| o.id), Some(ID.to_string()));
+    }
+
+    fn listed() -> ListIpSetsOutput {
+        ListIpSetsOutput::builder().ip_sets(IpSetSummary::builder().name(NAME).id(WAF_ID).arn(ARN).build()).build()
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_answer_for_our_own_set_adopts_it() {
+        let list = mock!(Client::list_ip_sets).sequence().output(|| ListIpSetsOutput::builder().build()).output(listed).repeatedly().build();
+        let create = mock!(Client::create_ip_set).then_error(|| CreateIPSetError::generic(error("WAFDuplicateItemException")));
+        let get = get_rule(&["10.0.0.0/8"]);
+        let tags = tags_rule(owner().tags());
+        let adopted = kind(&[&list, &create, &get, &tags]).create(&desired(json!({"addresses": ["10.0.0.0/8"]}))).await.unwrap();
+        assert_eq!(adopted.id, ID);
+        assert_eq!(create.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_existing_set_of_ours_is_adopted_without_a_second_create() {
+        let list = mock!(Client::list_ip_sets).then_output(listed);
+        let create = mock!(Client::create_ip_set).then_error(|| CreateIPSetError::generic(error("WAFDuplicateItemException")));
+        let get = get_rule(&["10.0.0.0/8"]);
+        let tags = tags_rule(owner().tags());
+        kind(&[&list, &create, &get, &tags]).create(&desired(json!({"addresses": ["10.0.0.0/8"]}))).await.unwrap();
+        assert_eq!(create.num_calls(), 0, "three sets where the stack declares one was the bug");
+    }
+
+    #[tokio::test]
+    async fn a_same_named_set_of_someone_else_is_refused_by_name() {
+        let list = mock!(Client::list_ip_sets).then_output(listed);
+        let get = get_rule(&["10.0.0.0/8"]);
+        let tags = tags_rule(crate::adopt::testing::foreign_tags());
+        let err = kind(&[&list, &get, &tags]).create(&desired(json!({"addresses": ["10.0.0.0/8"]}))).await.unwrap_err();
+        assert!(matches!(&err, ProviderError::Conflict(m) if m.contains(NAME) && m.contains(WAF_ID) && m.contains("cairn:stack=other")), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_second_set_made_by_a_repeated_create_is_deleted() {
+        const STRAY: &str = "ffffffff-0000-1111-2222-333344445555";
+        const STRAY_ARN: &str = "arn:aws:wafv2:us-east-1:123456789012:regional/ipset/shop-dev-blocklist/ffffffff-0000-1111-2222-333344445555";
+        let both = || {
+            ListIpSetsOutput::builder()
+                .ip_sets(IpSetSummary::builder().name(NAME).id(WAF_ID).arn(ARN).build())
+                .ip_sets(IpSetSummary::builder().name(NAME).id(STRAY).arn(STRAY_ARN).build())
+                .build()
+        };
+        let list = mock!(Client::list_ip_sets).sequence().output(|| ListIpSetsOutput::builder().build()).output(both).repeatedly().build();
+        let create = mock!(Client::create_ip_set)
+            .then_output(|| CreateIpSetOutput::builder().summary(IpSetSummary::builder().name(NAME).id(WAF_ID).arn(ARN).build()).build());
+        let get = get_rule(&["10.0.0.0/8"]);
+        let get_stray = mock!(Client::get_ip_set).match_requests(|r| r.id() == Some(STRAY)).then_output(|| {
+            let mut set = ip_set(&["10.0.0.0/8"], None);
+            set.id = STRAY.into();
+            set.arn = STRAY_ARN.into();
+            GetIpSetOutput::builder().ip_set(set).lock_token("token-9").build()
+        });
+        let tags = tags_rule(owner().tags());
+        let stray_tags = mock!(Client::list_tags_for_resource).match_requests(|r| r.resource_arn() == Some(STRAY_ARN)).then_output(|| {
+            ListTagsForResourceOutput::builder()
+                .tag_info_for_resource(TagInfoForResource::builder().resource_arn(STRAY_ARN).set_tag_list(Some(waf_tags(&owner().tags()).unwrap())).build())
+                .build()
+        });
+        let delete = mock!(Client::delete_ip_set).match_requests(|r| r.id() == Some(STRAY)).then_output(|| DeleteIpSetOutput::builder().build());
+        let created = kind(&[&list, &create, &get, &get_stray, &tags, &stray_tags, &delete]).create(&desired(json!({"addresses": ["10.0.0.0/8"]}))).await;
+        assert_eq!(created.map(|o| o.id), Ok(ID.to_string()));
+        assert_eq!(delete.num_calls(), 1);
     }
 }

@@ -12,8 +12,10 @@ use aws_sdk_wafv2::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
 use serde_json::{json, Map, Value};
 
+use crate::adopt::{adopt, adopt_or};
 use crate::aws::AwsContext;
 use crate::error::{found, gone};
+use crate::rds_common::message_of;
 use crate::wafv2_common::{
     check_scope_region, description_param, list_tags, retry_on_lock, scope_of, sync_tags, visibility_config, visibility_json, waf_tags, PropReader, WafId,
     WafResultExt,
@@ -76,6 +78,25 @@ impl Wafv2WebAcl {
     async fn get(&self, id: &WafId) -> Result<Option<(WebAcl, String)>, ProviderError> {
         let out = found(self.client.get_web_acl().name(&id.name).scope(id.scope.clone()).id(&id.id).send().await.waf("GetWebACL"))?;
         Ok(out.and_then(|o| Some((o.web_acl()?.clone(), o.lock_token().unwrap_or_default().to_string()))))
+    }
+
+    /// Every web ACL of the desired name and scope, whoever made them (an emulator may hold several).
+    async fn named(&self, spec: &Spec) -> Result<Vec<Observed>, ProviderError> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self.client.list_web_acls().scope(spec.scope.clone()).set_next_marker(marker.clone()).send().await.waf("ListWebACLs")?;
+            for waf_id in page.web_acls().iter().filter(|s| s.name() == Some(spec.name.as_str())).filter_map(|s| s.id()) {
+                let id = WafId { scope: spec.scope.clone(), name: spec.name.clone(), id: waf_id.to_string() };
+                if let Some(o) = found(self.observe(&id).await)?.flatten() {
+                    out.push(o);
+                }
+            }
+            match page.next_marker().filter(|m| !m.is_empty() && Some(*m) != marker.as_deref()) {
+                Some(next) if !page.web_acls().is_empty() => marker = Some(next.to_string()),
+                _ => return Ok(out),
+            }
+        }
     }
 
     async fn observe(&self, id: &WafId) -> Result<Option<Observed>, ProviderError> {
@@ -349,6 +370,13 @@ impl ResourceKind for Wafv2WebAcl {
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
         let spec = Spec::from(desired)?;
         check_scope_region(KIND, &spec.scope, &self.client)?;
+        // Names are unique per scope; an emulator may not enforce that, so look first rather
+        // than make a second ACL when an earlier attempt's answer was lost.
+        let what = format!("web ACL {} ({})", spec.name, spec.scope.as_str());
+        let named = self.named(&spec).await?;
+        if let Some(existing) = named.iter().find(|o| desired.owner.matches(&o.tags)).or(named.first()) {
+            return adopt(self, desired, &what, existing.clone()).await;
+        }
         let out = self
             .client
             .create_web_acl()
@@ -361,10 +389,27 @@ impl ResourceKind for Wafv2WebAcl {
             .set_tags(Some(waf_tags(&desired.tags)?))
             .send()
             .await
-            .waf("CreateWebACL")?;
+            .waf("CreateWebACL");
+        let out = match out {
+            Err(e) if message_of(e.clone()).contains("WAFDuplicateItemException") => {
+                let named = self.named(&spec).await?;
+                let existing = named.iter().find(|o| desired.owner.matches(&o.tags)).or(named.first()).cloned();
+                return adopt_or(self, desired, &what, existing, e).await;
+            }
+            other => other?,
+        };
         let waf_id = out.summary().and_then(|s| s.id()).ok_or_else(|| ProviderError::Fatal("CreateWebACL: no id in the response".into()))?;
-        let id = WafId { scope: spec.scope, name: spec.name, id: waf_id.to_string() };
-        self.observe(&id).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateWebACL: {id} is not readable yet")))
+        let id = WafId { scope: spec.scope.clone(), name: spec.name.clone(), id: waf_id.to_string() };
+        let created = self.observe(&id).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateWebACL: {id} is not readable yet")))?;
+        // An emulator that does not enforce unique names makes a second one when the SDK
+        // repeats a create whose answer was lost; ours of the same name besides this one are
+        // such strays (best effort: the create itself has succeeded).
+        if let Ok(named) = self.named(&spec).await {
+            for stray in named.iter().filter(|o| o.id != created.id && desired.owner.matches(&o.tags)) {
+                let _ = self.delete(&stray.id).await;
+            }
+        }
+        Ok(created)
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
@@ -427,20 +472,7 @@ impl ResourceKind for Wafv2WebAcl {
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
         let spec = Spec::from(desired)?;
-        let mut marker: Option<String> = None;
-        loop {
-            let out = self.client.list_web_acls().scope(spec.scope.clone()).set_next_marker(marker.clone()).send().await.waf("ListWebACLs")?;
-            for summary in out.web_acls().iter().filter(|s| s.name() == Some(spec.name.as_str())) {
-                let (Some(waf_id), Some(arn)) = (summary.id(), summary.arn()) else { continue };
-                if found(list_tags(&self.client, arn).await)?.is_some_and(|tags| desired.owner.matches(&tags)) {
-                    return self.observe(&WafId { scope: spec.scope.clone(), name: spec.name.clone(), id: waf_id.to_string() }).await;
-                }
-            }
-            match out.next_marker().filter(|m| !m.is_empty() && Some(*m) != marker.as_deref()) {
-                Some(next) if !out.web_acls().is_empty() => marker = Some(next.to_string()),
-                _ => return Ok(None),
-            }
-        }
+        Ok(self.named(&spec).await?.into_iter().find(|o| desired.owner.matches(&o.tags)))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
@@ -461,10 +493,11 @@ mod tests {
     use aws_sdk_wafv2::config::retry::RetryConfig;
     use aws_sdk_wafv2::config::{BehaviorVersion, Credentials, Region};
     use aws_sdk_wafv2::error::ErrorMetadata;
-    use aws_sdk_wafv2::operation::create_web_acl::{CreateWebAclInput, CreateWebAclOutput};
+    use aws_sdk_wafv2::operation::create_web_acl::{CreateWebACLError, CreateWebAclInput, CreateWebAclOutput};
     use aws_sdk_wafv2::operation::delete_web_acl::{DeleteWebACLError, DeleteWebAclOutput};
     use aws_sdk_wafv2::operation::get_web_acl::{GetWebACLError, GetWebAclOutput};
     use aws_sdk_wafv2::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_wafv2::operation::list_web_acls::ListWebAcLsOutput;
     use aws_sdk_wafv2::operation::update_web_acl::{UpdateWebACLError, UpdateWebAclInput, UpdateWebAclOutput};
     use aws_sdk_wafv2::types::{
         AssociationConfig, ByteMatchStatement, FieldToMatch, PositionalConstraint, TagInfoForResource, TextTransformation, TextTransformationType, UriPath,
@@ -588,7 +621,8 @@ mod tests {
         let get = get_rule_for(&d);
         let tags = tags_rule(d.tags.clone());
 
-        let observed = kind(&[&create, &get, &tags]).create(&d).await.unwrap();
+        let none = mock!(Client::list_web_acls).then_output(|| ListWebAcLsOutput::builder().build());
+        let observed = kind(&[&none, &create, &get, &tags]).create(&d).await.unwrap();
 
         let input = seen.lock().unwrap().take().unwrap();
         assert_eq!((input.name(), input.scope(), input.description()), (Some(NAME), Some(&Scope::Regional), None));
@@ -750,5 +784,29 @@ mod tests {
         for op in ["GetWebACL", "DeleteWebACL"] {
             assert!(DELETE_ACTIONS.contains(&format!("wafv2:{op}").as_str()), "{op}");
         }
+    }
+
+    fn listed() -> ListWebAcLsOutput {
+        ListWebAcLsOutput::builder().web_acls(WebAclSummary::builder().name(NAME).id(WAF_ID).arn(ARN).build()).build()
+    }
+
+    #[tokio::test]
+    async fn an_existing_acl_of_ours_is_adopted_without_a_second_create() {
+        let d = desired(props());
+        let list = mock!(Client::list_web_acls).then_output(listed);
+        let create = mock!(Client::create_web_acl).then_error(|| CreateWebACLError::generic(error("WAFDuplicateItemException")));
+        let (get, tags) = (get_rule_for(&d), tags_rule(d.tags.clone()));
+        assert_eq!(kind(&[&list, &create, &get, &tags]).create(&d).await.map(|o| o.id), Ok(ID.to_string()));
+        assert_eq!(create.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_name_held_by_someone_else_is_refused_by_name() {
+        let d = desired(props());
+        let list = mock!(Client::list_web_acls).sequence().output(|| ListWebAcLsOutput::builder().build()).output(listed).repeatedly().build();
+        let create = mock!(Client::create_web_acl).then_error(|| CreateWebACLError::generic(error("WAFDuplicateItemException")));
+        let (get, tags) = (get_rule_for(&d), tags_rule(crate::adopt::testing::foreign_tags()));
+        let result = kind(&[&list, &create, &get, &tags]).create(&d).await;
+        assert!(matches!(&result, Err(ProviderError::Conflict(m)) if m.contains(NAME) && m.contains("cairn:stack=other")), "{result:?}");
     }
 }

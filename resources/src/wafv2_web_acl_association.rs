@@ -116,8 +116,23 @@ impl ResourceKind for Wafv2WebAclAssociation {
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
         let spec = Spec::from(desired)?;
-        self.client.associate_web_acl().web_acl_arn(&spec.web_acl_arn).resource_arn(&spec.resource_arn).send().await.waf("AssociateWebACL")?;
-        self.read(&spec.resource_arn).await?.ok_or_else(|| ProviderError::Retryable(format!("AssociateWebACL: {} shows no web ACL yet", spec.resource_arn)))
+        let mut last = None;
+        // What is recorded must be what the resource carries: a repeat after a lost answer, or
+        // an association that has not taken yet, is checked by reading it back.
+        for _ in 0..2 {
+            self.client.associate_web_acl().web_acl_arn(&spec.web_acl_arn).resource_arn(&spec.resource_arn).send().await.waf("AssociateWebACL")?;
+            let now = self.read(&spec.resource_arn).await?;
+            if let Some(o) = now.as_ref().filter(|o| o.props.get("web_acl_arn").and_then(|v| v.as_str()) == Some(spec.web_acl_arn.as_str())) {
+                return Ok(o.clone());
+            }
+            last = now.and_then(|o| o.props.get("web_acl_arn").and_then(|v| v.as_str()).map(str::to_string));
+        }
+        Err(ProviderError::Retryable(format!(
+            "AssociateWebACL: {} still shows {} instead of {} after associating it twice; re-run apply",
+            spec.resource_arn,
+            last.as_deref().unwrap_or("no web ACL"),
+            spec.web_acl_arn
+        )))
     }
 
     async fn update(&self, id: &str, _desired: &Desired, _changed: &[String]) -> Result<Observed, ProviderError> {
@@ -238,6 +253,14 @@ mod tests {
         for op in ["wafv2:AssociateWebACL", "elasticloadbalancing:SetWebACL", "wafv2:GetWebACLForResource"] {
             assert!(CREATE_ACTIONS.contains(&op), "{op}");
         }
+    }
+
+    #[tokio::test]
+    async fn create_is_done_only_when_the_resource_carries_the_desired_acl() {
+        let associate = mock!(Client::associate_web_acl).then_output(|| AssociateWebAclOutput::builder().build());
+        let result = kind(&[&associate, &get_rule(Some(OTHER_ACL))]).create(&desired()).await;
+        assert!(matches!(&result, Err(ProviderError::Retryable(m)) if m.contains(OTHER_ACL) && m.contains("instead of")), "{result:?}");
+        assert_eq!(associate.num_calls(), 2);
     }
 
     #[tokio::test]
