@@ -106,6 +106,8 @@ pub struct Workspace {
     pub dir: tempfile::TempDir,
     pub stack_name: String,
     pub env: String,
+    /// Another emulator than the shared one (tests that cannot share it).
+    pub own_endpoint: Option<String>,
 }
 
 impl Workspace {
@@ -119,7 +121,18 @@ impl Workspace {
     pub fn with_stack(text: &str, stack_name: &str, env: &str) -> Workspace {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("stack.yaml"), text).expect("write stack");
-        Workspace { dir, stack_name: stack_name.to_string(), env: env.to_string() }
+        Workspace { dir, stack_name: stack_name.to_string(), env: env.to_string(), own_endpoint: None }
+    }
+
+    /// Points every run of this workspace at another emulator.
+    pub fn at_endpoint(mut self, endpoint: &str) -> Workspace {
+        self.own_endpoint = Some(endpoint.to_string());
+        self
+    }
+
+    /// The emulator this workspace's runs talk to.
+    pub fn endpoint(&self) -> String {
+        self.own_endpoint.clone().unwrap_or_else(|| endpoint().to_string())
     }
 
     pub fn stack_path(&self) -> PathBuf {
@@ -135,18 +148,51 @@ impl Workspace {
     pub fn cairn(&self, args: &[&str]) -> Run {
         let mut full: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         full.extend(["--stack".into(), self.stack_path().display().to_string(), "--env".into(), self.env.clone()]);
-        run_cairn(self.dir.path(), &full)
+        self.cairn_with_full(&full, &[])
     }
 
     pub fn cairn_raw(&self, args: &[&str]) -> Run {
-        run_cairn(self.dir.path(), &args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        self.cairn_with_full(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &[])
+    }
+
+    fn cairn_with_full(&self, args: &[String], env: &[(&str, &str)]) -> Run {
+        match &self.own_endpoint {
+            Some(ep) => {
+                let mut all = vec![("AWS_ENDPOINT_URL", ep.as_str())];
+                all.extend(env.iter().copied());
+                run_cairn_env(self.dir.path(), args, &all)
+            }
+            None => run_cairn_env(self.dir.path(), args, env),
+        }
     }
 
     /// Like `cairn`, with extra environment (other credentials, another endpoint).
     pub fn cairn_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut full: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         full.extend(["--stack".into(), self.stack_path().display().to_string(), "--env".into(), self.env.clone()]);
-        run_cairn_env(self.dir.path(), &full, env)
+        self.cairn_with_full(&full, env)
+    }
+
+    /// The command `cairn` would run, for tests that spawn and kill it themselves.
+    pub fn cairn_command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        c.args(args)
+            .args(["--stack".as_ref(), self.stack_path().as_os_str(), "--env".as_ref(), self.env.as_ref()])
+            .current_dir(self.dir.path())
+            .env("AWS_ENDPOINT_URL", self.endpoint())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .env_remove("CAIRN_STACK")
+            .env_remove("CAIRN_ENV")
+            .env_remove("CAIRN_STATE_S3_BUCKET")
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
     }
 
     /// `plan --json`, parsed.
@@ -175,6 +221,12 @@ impl Run {
         assert_eq!(self.code, code, "cairn exited {} (wanted {code})\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr);
         self
     }
+}
+
+/// Runs `cairn ARGS` in a scratch directory (commands that need no stack).
+pub fn run_cairn_plain(args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    run_cairn(dir.path(), &args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
 }
 
 fn run_cairn(cwd: &Path, args: &[String]) -> Run {

@@ -1,7 +1,10 @@
 //! End-to-end tests: the real `cairn` binary against a real AWS emulator (moto, or LocalStack via CAIRN_TEST_ENDPOINT).
 
+mod conformance;
+mod faults;
 mod governance;
 mod harness;
+mod hostile;
 mod kinds_cluster;
 mod kinds_data_edge;
 mod kinds_network;
