@@ -2,7 +2,8 @@
 //! the fault proxy, clean and with a share of calls throttled, against a moto it starts itself.
 //!
 //!   cargo bench --bench fault_apply                      3 rounds, 10 % throttles
-//!   cargo bench --bench fault_apply -- --rounds 1        the bounded CI mode
+//!   cargo bench --bench fault_apply -- --rounds 1        one round
+//!   cargo test --all-targets (./test.sh, CI)            one round, as part of the test run
 //!   CAIRN_BENCH_ROUNDS=5 CAIRN_BENCH_THROTTLE=0.2 cargo bench --bench fault_apply
 //!   CAIRN_BENCH_KEEP=1 ...                               keep each run's `cairn` output
 //!
@@ -32,11 +33,19 @@ const VARS: [&str; 4] = ["--var", "enforce_tls=false", "--var", "db_performance_
 struct Options {
     rounds: usize,
     throttle: f64,
+    /// Run by `cargo test` with a test-name filter: nothing of this benchmark was asked for.
+    skip: bool,
 }
 
 fn options() -> Result<Options, String> {
     let env_num = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let mut rounds = env_num("CAIRN_BENCH_ROUNDS").map(|v| v.parse::<usize>().map_err(|e| format!("CAIRN_BENCH_ROUNDS: {e}"))).transpose()?.unwrap_or(3);
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary too, without
+    // it, and then one round (the bounded CI mode) is enough to print the figures.
+    let benching = std::env::args().any(|a| a == "--bench");
+    let default_rounds = if benching { 3 } else { 1 };
+    let mut rounds =
+        env_num("CAIRN_BENCH_ROUNDS").map(|v| v.parse::<usize>().map_err(|e| format!("CAIRN_BENCH_ROUNDS: {e}"))).transpose()?.unwrap_or(default_rounds);
+    let mut skip = false;
     let mut throttle = env_num("CAIRN_BENCH_THROTTLE").map(|v| v.parse::<f64>().map_err(|e| format!("CAIRN_BENCH_THROTTLE: {e}"))).transpose()?.unwrap_or(0.10);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -45,13 +54,16 @@ fn options() -> Result<Options, String> {
             "--throttle" => throttle = args.next().ok_or("--throttle needs a fraction")?.parse().map_err(|e| format!("--throttle: {e}"))?,
             // `cargo bench` passes `--bench` to every bench binary.
             "--bench" => {}
+            // Under `cargo test`, other arguments are test filters or harness flags meant for
+            // the test binaries: this benchmark was not asked for.
+            _ if !benching => skip = true,
             other => return Err(format!("unknown argument {other} (use --rounds N, --throttle P)")),
         }
     }
     if rounds == 0 || !(0.0..1.0).contains(&throttle) {
         return Err("rounds must be at least 1 and the throttle share in [0, 1)".into());
     }
-    Ok(Options { rounds, throttle })
+    Ok(Options { rounds, throttle, skip })
 }
 
 fn repo_root() -> PathBuf {
@@ -196,6 +208,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if opts.skip {
+        println!("fault_apply: skipped (cargo test was given arguments for other tests)");
+        return ExitCode::SUCCESS;
+    }
     let upstream = match emulator() {
         Ok(e) => e,
         Err(e) => {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::apply::RetryPolicy;
 use crate::graph::ResourceGraph;
 use crate::provider::{Observed, ProviderError, Registry};
 use crate::state::{JournalAction, OpOutcome, ResourceRecord, Snapshot, StateError, StateStore};
@@ -61,7 +62,17 @@ pub struct Reconciled {
 /// settled by reading the resource with the kind the journal names (the old kind after a
 /// `type:` change), and a delete settles only the address it was journaled under (a
 /// deposed object's, never its replacement's). Must run under the state lock, before planning.
-pub async fn reconcile(store: &dyn StateStore, registry: &Registry, graph: Option<&ResourceGraph>) -> Result<Vec<Reconciled>, RefreshError> {
+///
+/// A create cut off by a crash may still be completing in AWS (the request was in flight), and
+/// tag-based lookups lag behind creation: an open create row whose resource is not found is
+/// looked for again `retry.find_attempts` times, `retry.find_delay` apart, before it is closed
+/// as "nothing was created" — closing it early is what lets the next apply make a second one.
+pub async fn reconcile(
+    store: &dyn StateStore,
+    registry: &Registry,
+    graph: Option<&ResourceGraph>,
+    retry: &RetryPolicy,
+) -> Result<Vec<Reconciled>, RefreshError> {
     let mut notes = vec![];
     let snapshot = store.snapshot().await?;
     for op in store.open_ops().await? {
@@ -86,14 +97,19 @@ pub async fn reconcile(store: &dyn StateStore, registry: &Registry, graph: Optio
         let read_err = |error| RefreshError::Read { address: intent.address.clone(), kind: intent.kind.clone(), error };
         let (outcome, result) = match intent.action {
             JournalAction::Create => {
-                let found = match &intent.desired {
-                    Some(d) => kind.find_owned(d).await.map_err(read_err)?,
-                    None => None,
-                };
                 // The old half of a create-before-destroy replace carries the same ownership
                 // tags; finding it (now recorded as deposed) means the new one was never made.
                 let taken = |id: &str| snapshot.resources.values().any(|r| r.address != intent.address && r.id == id);
-                let found = found.filter(|o| !taken(&o.id));
+                let mut found = None;
+                if let Some(d) = &intent.desired {
+                    for look in 1..=retry.find_attempts.max(1) {
+                        found = kind.find_owned(d).await.map_err(read_err)?.filter(|o| !taken(&o.id));
+                        if found.is_some() || look == retry.find_attempts.max(1) {
+                            break;
+                        }
+                        tokio::time::sleep(retry.find_delay).await;
+                    }
+                }
                 match found {
                     Some(o) => (OpOutcome::Applied(record(&o)), format!("adopted {} created by an interrupted run", o.id)),
                     None => (OpOutcome::Failed { error: "interrupted before the resource was created".into() }, "nothing had been created".to_string()),

@@ -86,8 +86,18 @@ pub fn filter(name: &str, values: impl IntoIterator<Item = impl Into<String>>) -
 }
 
 /// `tag:cairn:*` filters that select what one owner created.
+///
+/// Filter values are patterns (`*` and `?` are wildcards on AWS; moto also reads `[...]` as a
+/// character class, so `network.eip[0]` would never match itself there). Those characters are
+/// sent as `?`, which matches any one character everywhere; the filter then narrows the answer
+/// and the exact match is made on the tags read back (`Owner::matches`, via `pick_owned`).
 pub fn owner_filters(desired: &Desired) -> Vec<Filter> {
-    desired.owner.tags().iter().map(|(k, v)| filter(&format!("tag:{k}"), [v.clone()])).collect()
+    desired.owner.tags().iter().map(|(k, v)| filter(&format!("tag:{k}"), [literal_pattern(v)])).collect()
+}
+
+/// `value` as a filter pattern that matches at least `value` itself.
+fn literal_pattern(value: &str) -> String {
+    value.chars().map(|c| if matches!(c, '[' | ']' | '*' | '?') { '?' } else { c }).collect()
 }
 
 /// Brings the tags of `id` from `current` to `desired` with CreateTags / DeleteTags.
@@ -444,6 +454,13 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
+
+    #[test]
+    fn owner_filter_patterns_match_indexed_addresses_literally() {
+        assert_eq!(literal_pattern("network.eip[0]"), "network.eip?0?");
+        assert_eq!(literal_pattern("cluster.nodegroup[\"apps\"]"), "cluster.nodegroup?\"apps\"?");
+        assert_eq!(literal_pattern("plain_name"), "plain_name");
+    }
 
     #[tokio::test]
     async fn batches_fall_back_to_the_filter_when_an_id_is_gone() {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use cairn_engine::apply::{apply, ApplyEvent, ApplyObserver, ApplyOptions, ApplyReport, Outcome};
+use cairn_engine::apply::{apply, ApplyEvent, ApplyObserver, ApplyOptions, ApplyReport, Outcome, RetryPolicy};
 use cairn_engine::graph::ResourceGraph;
 use cairn_engine::plan::{plan, Action, Plan, PlanInput, PlanMode};
 use cairn_engine::provider::{Observed, Registry};
@@ -41,7 +41,8 @@ async fn make_plan(
     do_refresh: bool,
     allow_destroy: &[String],
 ) -> Result<Planned> {
-    let reconciled = reconcile(store.as_ref(), registry, Some(graph)).await.map_err(|e| anyhow!("reconciling an interrupted run: {e}"))?;
+    let reconciled =
+        reconcile(store.as_ref(), registry, Some(graph), &RetryPolicy::default()).await.map_err(|e| anyhow!("reconciling an interrupted run: {e}"))?;
     let snapshot = store.snapshot().await.map_err(|e| anyhow!("reading state: {e}"))?;
     let (observed, stats): (BTreeMap<String, Option<Observed>>, RefreshStats) = if do_refresh {
         refresh(&snapshot, registry).await.map_err(|e| anyhow!("refreshing from AWS: {e}"))?

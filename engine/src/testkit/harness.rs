@@ -60,7 +60,7 @@ impl Harness {
 
     /// Reconcile, snapshot, refresh and plan, as `make_plan` in the binary does.
     pub async fn try_plan(&self, graph: &ResourceGraph, mode: PlanMode, allow_destroy: &[&str]) -> Result<Planned, Vec<PlanError>> {
-        let reconciled = reconcile(self.store.as_ref(), &self.registry, Some(graph)).await.expect("reconcile");
+        let reconciled = reconcile(self.store.as_ref(), &self.registry, Some(graph), &RetryPolicy::immediate()).await.expect("reconcile");
         let snapshot = self.store.snapshot().await.expect("snapshot");
         let (observed, _) = refresh(&snapshot, &self.registry).await.expect("refresh");
         let allow: BTreeSet<String> = allow_destroy.iter().map(|s| s.to_string()).collect();
