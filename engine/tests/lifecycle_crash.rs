@@ -9,33 +9,8 @@ use std::collections::BTreeSet;
 use cairn_engine::graph::ResourceGraph;
 use cairn_engine::state::StateStore;
 use cairn_engine::testkit::Harness;
-use common::{assert_noop, compile_vars, SHOP};
+use common::{assert_noop, compile_vars, CBD, SHOP};
 use tokio::sync::watch;
-
-/// A key replaced create-before-destroy when `spec` changes, and a queue whose `dlq` follows it.
-const CBD: &str = r#"
-stack: shop
-environments:
-  dev: {}
-vars:
-  spec: SYMMETRIC
-  dlq_name: dlq-a
-resources:
-  key:
-    type: fake.key
-    lifecycle: { create_before_destroy: true }
-    props:
-      spec: ${var.spec}
-  dlq:
-    type: fake.queue
-    lifecycle: { create_before_destroy: true }
-    props:
-      name: ${var.dlq_name}
-  orders:
-    type: fake.queue
-    props:
-      dlq: ${dlq.arn}
-"#;
 
 /// `thing` as a queue; `RETYPED` makes it a key.
 const RETYPE: &str = r#"

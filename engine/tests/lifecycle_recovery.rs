@@ -12,33 +12,9 @@ use cairn_engine::plan::{Action, PlanError, PlanMode, ReplaceOrder};
 use cairn_engine::provider::{Operation, Props, ProviderError, Tags};
 use cairn_engine::state::{LockInfo, StateStore};
 use cairn_engine::testkit::{Call, EventLog, Harness};
-use common::{action, assert_noop, compile_vars};
+use common::{action, assert_noop, compile_vars, CBD};
 use serde_json::json;
 use tokio::sync::watch;
-
-const CBD: &str = r#"
-stack: shop
-environments:
-  dev: {}
-vars:
-  spec: SYMMETRIC
-  dlq_name: dlq-a
-resources:
-  key:
-    type: fake.key
-    lifecycle: { create_before_destroy: true }
-    props:
-      spec: ${var.spec}
-  dlq:
-    type: fake.queue
-    lifecycle: { create_before_destroy: true }
-    props:
-      name: ${var.dlq_name}
-  orders:
-    type: fake.queue
-    props:
-      dlq: ${dlq.arn}
-"#;
 
 fn mutations(calls: &[Call]) -> Vec<(Operation, String)> {
     calls.iter().filter(|c| c.op != Operation::Read).map(|c| (c.op, c.target.clone())).collect()

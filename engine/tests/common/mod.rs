@@ -6,6 +6,31 @@ use cairn_engine::graph::ResourceGraph;
 use cairn_engine::plan::{Action, Plan};
 use cairn_engine::testkit::Harness;
 
+/// A key replaced create-before-destroy when `spec` changes, and a queue whose `dlq` follows it.
+pub const CBD: &str = r#"
+stack: shop
+environments:
+  dev: {}
+vars:
+  spec: SYMMETRIC
+  dlq_name: dlq-a
+resources:
+  key:
+    type: fake.key
+    lifecycle: { create_before_destroy: true }
+    props:
+      spec: ${var.spec}
+  dlq:
+    type: fake.queue
+    lifecycle: { create_before_destroy: true }
+    props:
+      name: ${var.dlq_name}
+  orders:
+    type: fake.queue
+    props:
+      dlq: ${dlq.arn}
+"#;
+
 /// A key, a dead-letter queue, a queue using it, and a grant tying the key to the queue.
 /// Edges: dlq -> orders -> grant, key -> grant.
 pub const SHOP: &str = r#"
