@@ -159,15 +159,7 @@ pub fn arn(client: &Client, owner_id: &str, resource: &str) -> String {
 }
 
 /// The desired value of a prop, or its schema default, so that create sets what read reports.
-pub fn value(schema: &ResourceSchema, desired: &Desired, name: &str) -> Option<Value> {
-    desired
-        .props
-        .get(name)
-        .filter(|v| !v.is_null())
-        .cloned()
-        .or_else(|| schema.prop(name)?.default.and_then(|d| serde_json::from_str(d).ok()))
-        .filter(|v: &Value| !v.is_null())
-}
+pub use crate::adopt::wanted as value;
 
 pub fn str_value(schema: &ResourceSchema, desired: &Desired, name: &str) -> Result<Option<String>, ProviderError> {
     match value(schema, desired, name) {
