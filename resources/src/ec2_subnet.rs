@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_ec2::client::Waiters;
-use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Subnet};
+use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, Subnet};
 use aws_sdk_ec2::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
 use serde_json::json;
@@ -60,6 +60,11 @@ impl Ec2Subnet {
         req.into_paginator().items().send().try_collect().await.ec2("DescribeSubnets")
     }
 
+    /// Every subnet matching all of `filters`, across pages.
+    async fn describe_where(&self, filters: Vec<Filter>) -> Result<Vec<Subnet>, ProviderError> {
+        self.client.describe_subnets().set_filters(Some(filters)).into_paginator().items().send().try_collect().await.ec2("DescribeSubnets")
+    }
+
     fn observe(&self, s: &Subnet) -> Option<Observed> {
         let id = s.subnet_id()?;
         let az = s.availability_zone().unwrap_or_default();
@@ -78,17 +83,7 @@ impl Ec2Subnet {
     /// The subnet of `vpc` holding exactly `cidr`, whoever made it.
     async fn with_cidr(&self, vpc: &str, cidr: &str) -> Result<Option<Observed>, ProviderError> {
         let subnets = eventually(|| async {
-            let found: Vec<Subnet> = self
-                .client
-                .describe_subnets()
-                .filters(filter("vpc-id", [vpc]))
-                .filters(filter("cidr-block", [cidr]))
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .ec2("DescribeSubnets")?;
+            let found = self.describe_where(vec![filter("vpc-id", [vpc]), filter("cidr-block", [cidr])]).await?;
             // Just created and not yet visible: EC2 is eventually consistent.
             if found.is_empty() {
                 return Err(ProviderError::NotFound(format!("subnet {cidr} in {vpc}")));
@@ -196,16 +191,7 @@ impl ResourceKind for Ec2Subnet {
     }
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
-        let subnets = self
-            .client
-            .describe_subnets()
-            .set_filters(Some(owner_filters(desired)))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .ec2("DescribeSubnets")?;
+        let subnets = self.describe_where(owner_filters(desired)).await?;
         Ok(pick_owned(&SCHEMA, desired, subnets.iter().filter_map(|s| self.observe(s))))
     }
 

@@ -175,19 +175,10 @@ impl Workspace {
 
     /// The command `cairn` would run, for tests that spawn and kill it themselves.
     pub fn cairn_command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        let mut c = cairn_at(&self.endpoint());
         c.args(args)
             .args(["--stack".as_ref(), self.stack_path().as_os_str(), "--env".as_ref(), self.env.as_ref()])
             .current_dir(self.dir.path())
-            .env("AWS_ENDPOINT_URL", self.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env_remove("AWS_PROFILE")
-            .env_remove("CAIRN_STACK")
-            .env_remove("CAIRN_ENV")
-            .env_remove("CAIRN_STATE_S3_BUCKET")
-            .env("NO_COLOR", "1")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -229,27 +220,28 @@ pub fn run_cairn_plain(args: &[&str]) -> Run {
     run_cairn(dir.path(), &args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
 }
 
-fn run_cairn(cwd: &Path, args: &[String]) -> Run {
-    run_cairn_env(cwd, args, &[])
-}
-
-fn run_cairn_env(cwd: &Path, args: &[String], extra: &[(&str, &str)]) -> Run {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .current_dir(cwd)
-        .env("AWS_ENDPOINT_URL", endpoint())
+/// The `cairn` binary set up for `endpoint` with test credentials, and none of the caller's
+/// profile, stack, env or remote-state settings leaking in.
+fn cairn_at(endpoint: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
+    c.env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")
         .env_remove("AWS_PROFILE")
         .env_remove("CAIRN_STACK")
         .env_remove("CAIRN_ENV")
-        .env("NO_COLOR", "1")
         .env_remove("CAIRN_STATE_S3_BUCKET")
-        .envs(extra.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the cairn binary");
+        .env("NO_COLOR", "1");
+    c
+}
+
+fn run_cairn(cwd: &Path, args: &[String]) -> Run {
+    run_cairn_env(cwd, args, &[])
+}
+
+fn run_cairn_env(cwd: &Path, args: &[String], extra: &[(&str, &str)]) -> Run {
+    let out: Output = cairn_at(endpoint()).args(args).current_dir(cwd).envs(extra.iter().copied()).stdin(Stdio::null()).output().expect("run the cairn binary");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
