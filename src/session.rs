@@ -1,4 +1,4 @@
-//! Wiring for one command run: reads the stack, builds the AWS context and registry, opens state, holds the lock.
+//! Wiring for one command run: reads and parses the stack once (`pipeline::load`), builds the AWS context and registry, opens state, holds the lock.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
-use cairn_engine::compile::{compile_source, CompileOptions};
+use cairn_engine::compile::CompileOptions;
 use cairn_engine::diag::Diagnostics;
 use cairn_engine::graph::ResourceGraph;
 use cairn_engine::lease::Lease;
+use cairn_engine::pipeline::{self, Loaded};
 use cairn_engine::provider::Registry;
 use cairn_engine::source::SourceFile;
 use cairn_engine::state::{LockInfo, StateError, StateStore};
@@ -43,22 +44,33 @@ pub fn parse_vars(vars: &[String]) -> Result<BTreeMap<String, String>> {
         .collect()
 }
 
-/// Compiles the stack; on errors, returns them rendered with file:line:column and carets.
-pub fn load_graph(path: &Path, env: &str, vars: &[String], caller_account: Option<String>) -> Result<(SourceFile, ResourceGraph, Diagnostics)> {
+/// Reads and parses the stack file: once per command; every later step works from the result.
+pub fn load(path: &Path) -> Result<Loaded> {
     let file = read_source(path)?;
-    let (graph, warnings) = compile_file(&file, env, vars, caller_account)?;
-    Ok((file, graph, warnings))
+    pipeline::load(file.clone()).map_err(|diags| reported(&diags, &file))
 }
 
-pub fn compile_file(file: &SourceFile, env: &str, vars: &[String], caller_account: Option<String>) -> Result<(ResourceGraph, Diagnostics)> {
+/// Diagnostics rendered with file:line:column and carets, for main to print as they are.
+fn reported(diags: &Diagnostics, file: &SourceFile) -> anyhow::Error {
+    Reported { text: diags.render(file), summary: format!("{} error(s) in {}", diags.error_count(), file.name) }.into()
+}
+
+/// Compiles a loaded stack for `env`; on errors, returns them rendered.
+pub fn compile(loaded: &Loaded, env: &str, vars: &[String], caller_account: Option<String>) -> Result<(ResourceGraph, Diagnostics)> {
     let opts = CompileOptions { env: env.to_string(), var_overrides: parse_vars(vars)?, caller_account };
-    compile_source(file, &opts, &cairn_resources::Schemas)
-        .map_err(|diags| Reported { text: diags.render(file), summary: format!("{} error(s) in {}", diags.error_count(), file.name) }.into())
+    loaded.compile(&opts, &cairn_resources::Schemas).map_err(|diags| reported(&diags, &loaded.file))
+}
+
+/// Loads and compiles the stack (commands that need no AWS identity).
+pub fn load_graph(path: &Path, env: &str, vars: &[String], caller_account: Option<String>) -> Result<(Loaded, ResourceGraph, Diagnostics)> {
+    let loaded = load(path)?;
+    let (graph, warnings) = compile(&loaded, env, vars, caller_account)?;
+    Ok((loaded, graph, warnings))
 }
 
 /// Everything a command that talks to AWS needs, from one read of the stack file: the graph
-/// (compiled again only when it uses the caller's account), the AWS context with the caller
-/// checked against the environment's account, and the state backend.
+/// (compiled again, not re-read, only when it uses the caller's account), the AWS context with
+/// the caller checked against the environment's account, and the state backend.
 pub struct Session {
     pub graph: ResourceGraph,
     pub ctx: AwsContext,
@@ -66,25 +78,34 @@ pub struct Session {
 }
 
 pub async fn connect(stack: &crate::cli::StackArgs, aws_args: &AwsArgs) -> Result<Session> {
-    let file = read_source(&stack.stack)?;
-    let (mut graph, mut warnings) = compile_file(&file, &stack.env, &stack.vars, None)?;
+    let loaded = load(&stack.stack)?;
+    // Compiled first: its errors include those of the `state:` block, all reported together.
+    let (mut graph, mut warnings) = compile(&loaded, &stack.env, &stack.vars, None)?;
+    let backend = backend_in(&loaded)?;
     let ctx = aws(aws_args, &graph.region).await;
     let account = check_account(&ctx, graph.account_id.as_deref(), &stack.env).await?;
     if graph.account_id.is_none() {
-        (graph, warnings) = compile_file(&file, &stack.env, &stack.vars, Some(account))?;
+        (graph, warnings) = compile(&loaded, &stack.env, &stack.vars, Some(account))?;
     }
     if !warnings.0.is_empty() {
-        eprint!("{}", warnings.render(&file));
+        eprint!("{}", warnings.render(&loaded.file));
     }
-    Ok(Session { graph, ctx, backend: backend_in(&file)? })
+    Ok(Session { graph, ctx, backend })
 }
 
-/// Reads just the stack name, for commands that only touch state.
-pub fn stack_name(path: &Path) -> Result<String> {
-    let file = read_source(path)?;
-    let root =
-        cairn_engine::yaml::parse(&file.text).map_err(|d| Reported { text: Diagnostics(d).render(&file), summary: format!("cannot read {}", file.name) })?;
-    root.get("stack").and_then(|n| n.as_str().map(str::to_string)).ok_or_else(|| anyhow!("{} has no `stack:` name", file.name))
+/// What commands that only touch state need from the stack file: its name, region and backend.
+pub struct StackHome {
+    pub name: String,
+    pub region: String,
+    pub backend: Option<S3Backend>,
+    pub loaded: Loaded,
+}
+
+/// Loads the stack file for a state-only command; problems outside `state:` do not stop it.
+pub fn stack_home(path: &Path) -> Result<StackHome> {
+    let loaded = load(path)?;
+    let backend = backend_in(&loaded)?;
+    Ok(StackHome { name: loaded.spec.stack.value.clone(), region: loaded.spec.region.value.clone(), backend, loaded })
 }
 
 pub fn state_path(dir: &Path, stack: &str, env: &str) -> PathBuf {
@@ -103,27 +124,19 @@ pub struct S3Backend {
     pub kms_key: Option<String>,
 }
 
-/// The configured remote backend, if any. Environment variables win over the stack file.
-pub fn backend_of(stack_path: Option<&Path>) -> Result<Option<S3Backend>> {
+/// The backend a loaded stack names in `state:` (located errors if that block is wrong),
+/// after the CAIRN_STATE_S3_* variables, which win.
+pub fn backend_in(loaded: &Loaded) -> Result<Option<S3Backend>> {
     if let Some(b) = backend_from_env() {
         return Ok(Some(b));
     }
-    match stack_path {
-        Some(path) => backend_in(&read_source(path)?),
-        None => Ok(None),
-    }
-}
-
-/// The backend a stack file names (after the CAIRN_STATE_S3_* variables, which win).
-pub fn backend_in(file: &SourceFile) -> Result<Option<S3Backend>> {
-    if let Some(b) = backend_from_env() {
-        return Ok(Some(b));
-    }
-    let Ok(root) = cairn_engine::yaml::parse(&file.text) else { return Ok(None) };
-    let Some(s3) = root.get("state").and_then(|s| s.get("s3")) else { return Ok(None) };
-    let get = |k: &str| s3.get(k).and_then(|n| n.as_str()).map(str::to_string);
-    let bucket = get("bucket").ok_or_else(|| anyhow!("{}: `state.s3` needs `bucket`", file.name))?;
-    Ok(Some(S3Backend { bucket, key_prefix: get("key_prefix").unwrap_or_else(|| "cairn".into()), region: get("region"), kms_key: get("kms_key") }))
+    let state = loaded.state().map_err(|diags| reported(diags, &loaded.file))?;
+    Ok(state.and_then(|s| s.s3.as_ref()).map(|s3| S3Backend {
+        bucket: s3.bucket.value.clone(),
+        key_prefix: s3.key_prefix.as_ref().map_or_else(|| "cairn".into(), |p| p.value.clone()),
+        region: s3.region.as_ref().map(|r| r.value.clone()),
+        kms_key: s3.kms_key.as_ref().map(|k| k.value.clone()),
+    }))
 }
 
 fn backend_from_env() -> Option<S3Backend> {

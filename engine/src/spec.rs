@@ -24,6 +24,25 @@ pub struct StackSpec {
     pub resources: BTreeMap<String, ResourceSpec>,
     pub outputs: BTreeMap<String, Node>,
     pub moved: Vec<Moved>,
+    /// Where state lives (`state:`); `None` means the local SQLite file.
+    pub state: Option<StateSpec>,
+}
+
+/// The stack's `state:` block: the remote backend its state lives in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateSpec {
+    pub span: Span,
+    pub s3: Option<S3StateSpec>,
+}
+
+/// `state: { s3: { bucket, key_prefix, region, kms_key } }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct S3StateSpec {
+    pub span: Span,
+    pub bucket: Spanned<String>,
+    pub key_prefix: Option<Spanned<String>>,
+    pub region: Option<Spanned<String>>,
+    pub kms_key: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +111,8 @@ pub struct VarSpec {
 pub struct PolicySpec {
     pub required_tags: Vec<Spanned<String>>,
     pub exceptions: Vec<PolicyException>,
+    /// The permissions boundary (a managed policy ARN) every role the stack creates gets.
+    pub permissions_boundary: Option<Node>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +155,8 @@ const RESOURCE_KEYS: &[&str] = &["type", "props", "tags", "depends_on", "lifecyc
 const ENV_KEYS: &[&str] = &["account_id", "region", "protect", "vars"];
 const VAR_KEYS: &[&str] = &["type", "default", "allowed", "description"];
 const LIFECYCLE_KEYS: &[&str] = &["protect", "create_before_destroy", "ignore_changes"];
+const STATE_KEYS: &[&str] = &["s3"];
+const STATE_S3_KEYS: &[&str] = &["bucket", "key_prefix", "region", "kms_key"];
 
 /// Names of resources and vars: what can follow `${` without ambiguity.
 pub fn valid_name(s: &str) -> bool {
@@ -343,7 +366,8 @@ pub fn read_stack(root: &Node, diags: &mut Diagnostics) -> Option<StackSpec> {
     let mut policy = PolicySpec::default();
     if let Some(p) = root.get("policy") {
         let entries = r.map(p, "`policy`");
-        r.check_keys(entries, &["required_tags", "exceptions"], "`policy`");
+        r.check_keys(entries, &["required_tags", "exceptions", "permissions_boundary"], "`policy`");
+        policy.permissions_boundary = p.get("permissions_boundary").cloned();
         if let Some(rt) = p.get("required_tags") {
             policy.required_tags = r.string_list(rt, "`required_tags`");
         }
@@ -430,5 +454,99 @@ pub fn read_stack(root: &Node, diags: &mut Diagnostics) -> Option<StackSpec> {
         }
     }
 
-    Some(StackSpec { stack: stack?, region: region?, environments, vars, tags, policy, resources, outputs, moved })
+    let state = root.get("state").and_then(|n| read_state_node(&mut r, n));
+
+    Some(StackSpec { stack: stack?, region: region?, environments, vars, tags, policy, resources, outputs, moved, state })
+}
+
+/// Reads only the `state:` block of a parsed stack file, for commands that need nothing else
+/// (`state list`, `output`): its problems are theirs, the rest of the file's are not.
+pub fn read_state(root: &Node, diags: &mut Diagnostics) -> Option<StateSpec> {
+    let mut r = Reader { diags };
+    root.get("state").and_then(|n| read_state_node(&mut r, n))
+}
+
+fn read_state_node(r: &mut Reader, node: &Node) -> Option<StateSpec> {
+    let entries = r.map(node, "`state`");
+    r.check_keys(entries, STATE_KEYS, "`state`");
+    let s3 = node.get("s3").and_then(|s3| {
+        let entries = r.map(s3, "`state.s3`");
+        if entries.is_empty() && s3.kind == NodeKind::Null {
+            r.err("missing-key", "`state.s3` needs `bucket`", s3.span);
+            return None;
+        }
+        r.check_keys(entries, STATE_S3_KEYS, "`state.s3`");
+        let mut get = |k: &str| s3.get(k).and_then(|n| r.string(n, &format!("`state.s3.{k}`")));
+        let (bucket, key_prefix, region, kms_key) = (get("bucket"), get("key_prefix"), get("region"), get("kms_key"));
+        if s3.as_map().is_some() && s3.get("bucket").is_none() {
+            r.diags.push(
+                Diagnostic::error("missing-key", "`state.s3` needs `bucket`", s3.span).help("name the S3 bucket that holds the state: `s3: { bucket: NAME }`"),
+            );
+        }
+        Some(S3StateSpec { span: s3.span, bucket: bucket?, key_prefix, region, kms_key })
+    });
+    Some(StateSpec { span: node.span, s3 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(src: &str) -> (Option<StackSpec>, Diagnostics) {
+        let root = crate::yaml::parse(src).expect("yaml");
+        let mut diags = Diagnostics::default();
+        (read_stack(&root, &mut diags), diags)
+    }
+
+    fn located(diags: &Diagnostics) -> Vec<(usize, usize, &'static str, String)> {
+        diags.0.iter().map(|d| (d.span.map_or(0, |s| s.line), d.span.map_or(0, |s| s.col), d.code, d.message.clone())).collect()
+    }
+
+    #[test]
+    fn state_s3_block_is_read_with_spans() {
+        let (spec, diags) = read("stack: s\nresources: {}\nstate:\n  s3: { bucket: b, key_prefix: p, region: eu-west-1, kms_key: alias/k }\n");
+        assert!(diags.0.is_empty(), "{diags:?}");
+        let s3 = spec.and_then(|s| s.state).and_then(|s| s.s3).expect("s3 backend");
+        assert_eq!(s3.bucket.value, "b");
+        assert_eq!((s3.bucket.span.line, s3.bucket.span.col), (4, 17));
+        assert_eq!(s3.key_prefix.map(|p| p.value).as_deref(), Some("p"));
+        assert_eq!(s3.region.map(|p| p.value).as_deref(), Some("eu-west-1"));
+        assert_eq!(s3.kms_key.map(|p| p.value).as_deref(), Some("alias/k"));
+    }
+
+    #[test]
+    fn state_without_block_or_backend_is_local() {
+        assert_eq!(read("stack: s\nresources: {}\n").0.and_then(|s| s.state), None);
+        let (spec, diags) = read("stack: s\nresources: {}\nstate: {}\n");
+        assert!(diags.0.is_empty());
+        assert_eq!(spec.and_then(|s| s.state).map(|s| s.s3), Some(None));
+    }
+
+    #[test]
+    fn state_block_errors_are_located() {
+        let src = "stack: s\nresources: {}\nstate:\n  s4: {}\n  s3:\n    bucket: [a]\n    key_prefx: p\n";
+        let (_, diags) = read(src);
+        assert_eq!(
+            located(&diags),
+            vec![
+                (4, 3, "unknown-key", "unknown key `s4` in `state`".to_string()),
+                (7, 5, "unknown-key", "unknown key `key_prefx` in `state.s3`".to_string()),
+                (6, 13, "type", "`state.s3.bucket` must be a string, found a list".to_string()),
+            ]
+        );
+        assert_eq!(diags.0[1].help.as_deref(), Some("did you mean `key_prefix`?"));
+        let (_, diags) = read("stack: s\nresources: {}\nstate:\n  s3: { region: us-east-1 }\n");
+        assert_eq!(located(&diags), vec![(4, 7, "missing-key", "`state.s3` needs `bucket`".to_string())]);
+        let (_, diags) = read("stack: s\nresources: {}\nstate: s3\n");
+        assert_eq!(located(&diags), vec![(3, 8, "type", "`state` must be a mapping, found a string".to_string())]);
+    }
+
+    #[test]
+    fn read_state_reports_only_the_state_block() {
+        let root = crate::yaml::parse("stack: s\nbogus: 1\nstate: { s3: { bucket: b, extra: 1 } }\n").expect("yaml");
+        let mut diags = Diagnostics::default();
+        let state = read_state(&root, &mut diags);
+        assert_eq!(state.and_then(|s| s.s3).map(|s| s.bucket.value).as_deref(), Some("b"));
+        assert_eq!(located(&diags), vec![(3, 27, "unknown-key", "unknown key `extra` in `state.s3`".to_string())]);
+    }
 }

@@ -492,6 +492,29 @@ mod tests {
     }
 
     #[test]
+    fn unquoted_references_get_quoting_help_in_flow_and_block_collections() {
+        let help = |src: &str| parse(src).map(|_| String::new()).unwrap_or_else(|e| e[0].help.clone().unwrap_or_default());
+        for (src, example) in [
+            // A flow mapping, a flow sequence, a flow mapping as an item of a block sequence, and
+            // a flow mapping over several lines (the parser notices on a later line).
+            ("props: { kms_key: ${key.arn} }\n", "kms_key: \"${key.arn}\""),
+            ("props:\n  subnets: [${a.id}, ${b.id}]\n", "\"${a.id}\""),
+            ("items:\n  - { arn: ${q.arn} }\n", "arn: \"${q.arn}\""),
+            ("props: {\n  size: 1,\n  kms_key: ${key.arn}\n}\n", "kms_key: \"${key.arn}\""),
+        ] {
+            assert_eq!(help(src), format!("a `${{...}}` reference must be quoted in YAML, e.g. `{example}`; unquoted, `{{` starts a mapping"), "for {src:?}");
+        }
+        // In block mappings and sequences a plain scalar may hold `${...}`: no error, the text is kept.
+        let root = parse("props:\n  kms_key: ${key.arn}\n  subnets:\n    - ${a.id}\n").unwrap();
+        let props = root.get("props").unwrap();
+        assert_eq!(props.get("kms_key").unwrap().as_str(), Some("${key.arn}"));
+        assert_eq!(props.get("subnets").unwrap().as_seq().unwrap()[0].as_str(), Some("${a.id}"));
+        // A quoted reference in a flow mapping is fine, and other syntax errors keep the generic advice.
+        assert!(parse("props: { kms_key: \"${key.arn}\" }\n").is_ok());
+        assert_eq!(help("a: [1, 2\nb: 3\n"), "check indentation and quoting around this point");
+    }
+
+    #[test]
     fn versions_stay_strings() {
         let root = parse("v: 1.29\nw: 1.2.3\n").unwrap();
         assert_eq!(root.get("w").unwrap().as_str(), Some("1.2.3"));

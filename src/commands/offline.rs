@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use anyhow::Result;
-use cairn_engine::compile::{compile_source, CompileOptions};
+use cairn_engine::compile::CompileOptions;
+use cairn_engine::pipeline;
 use cairn_engine::provider::{Operation, SchemaSource};
 
 use crate::cli::{GraphFormat, PolicyPurpose, StackArgs};
@@ -13,34 +14,29 @@ use crate::style::Style;
 pub fn cmd_validate(path: &Path, env: Option<&str>, vars: &[String], json: bool, style: &Style) -> Result<u8> {
     let file = session::read_source(path)?;
     let overrides = session::parse_vars(vars)?;
+    // Parsed once; compiled once per environment.
+    let loaded = pipeline::load(file.clone());
     // Without --env, every environment the stack declares is checked.
-    let envs: Vec<String> = match env {
-        Some(e) => vec![e.to_string()],
-        None => {
-            let root = cairn_engine::yaml::parse(&file.text).ok();
-            let names: Vec<String> = root
-                .as_ref()
-                .and_then(|r| r.get("environments"))
-                .and_then(|e| e.as_map())
-                .map(|m| m.iter().map(|(k, _)| k.key_text()).collect())
-                .unwrap_or_default();
-            if names.is_empty() {
-                vec!["default".to_string()]
-            } else {
-                names
-            }
-        }
+    let envs: Vec<String> = match (env, &loaded) {
+        (Some(e), _) => vec![e.to_string()],
+        (None, Ok(l)) if !l.environment_names().is_empty() => l.environment_names(),
+        (None, _) => vec!["default".to_string()],
     };
     let mut all = cairn_engine::diag::Diagnostics::default();
     let mut resources = 0;
-    for e in &envs {
-        let opts = CompileOptions { env: e.clone(), var_overrides: overrides.clone(), caller_account: None };
-        match compile_source(&file, &opts, &cairn_resources::Schemas) {
-            Ok((graph, warnings)) => {
-                resources = resources.max(graph.nodes.len());
-                all.extend(warnings);
+    match &loaded {
+        Err(d) => all.extend(d.clone()),
+        Ok(loaded) => {
+            for e in &envs {
+                let opts = CompileOptions { env: e.clone(), var_overrides: overrides.clone(), caller_account: None };
+                match loaded.compile(&opts, &cairn_resources::Schemas) {
+                    Ok((graph, warnings)) => {
+                        resources = resources.max(graph.nodes.len());
+                        all.extend(warnings);
+                    }
+                    Err(d) => all.extend(d),
+                }
             }
-            Err(d) => all.extend(d),
         }
     }
     let all = all.sorted();
@@ -91,11 +87,12 @@ pub fn cmd_iam_actions(json: bool) -> Result<u8> {
 }
 
 pub async fn cmd_iam_policy(stack: &StackArgs, purpose: PolicyPurpose, account: Option<&str>) -> Result<u8> {
-    let (_, graph, _) = session::load_graph(&stack.stack, &stack.env, &stack.vars, None)?;
+    // A given account id also resolves `${account_id}` in the stack (the permissions boundary's ARN).
+    let (loaded, graph, _) = session::load_graph(&stack.stack, &stack.env, &stack.vars, account.map(str::to_string))?;
     let account = account.map(str::to_string).or_else(|| graph.account_id.clone()).unwrap_or_else(|| "*".into());
     // Destroy must also cover whatever state holds that the stack no longer declares.
     let mut extra = std::collections::BTreeSet::new();
-    let backend = session::backend_of(Some(&stack.stack))?;
+    let backend = session::backend_in(&loaded)?;
     if let Ok(store) = session::open_existing_store(backend.as_ref(), &stack.state_dir, &graph.stack, &graph.env, &graph.region).await {
         if let Ok(snap) = store.snapshot().await {
             extra.extend(snap.resources.values().map(|r| r.kind.clone()));
@@ -106,7 +103,10 @@ pub async fn cmd_iam_policy(stack: &StackArgs, purpose: PolicyPurpose, account: 
         PolicyPurpose::Apply => cairn_engine::iam_policy::Purpose::Apply,
         PolicyPurpose::Destroy => cairn_engine::iam_policy::Purpose::Destroy,
     };
-    let policy = cairn_engine::iam_policy::generate(&graph, &extra, &cairn_resources::offline_registry(), purpose, &account);
+    // The state backend's objects and key are part of what every run needs.
+    let state = backend.map(|b| cairn_engine::iam_policy::StateBackend { bucket: b.bucket, key_prefix: b.key_prefix, region: b.region, kms_key: b.kms_key });
+    let request = cairn_engine::iam_policy::Request { purpose, account: &account, extra_kinds: &extra, state: state.as_ref() };
+    let policy = cairn_engine::iam_policy::generate(&graph, &cairn_resources::offline_registry(), &request)?;
     println!("{}", serde_json::to_string_pretty(&policy)?);
     Ok(0)
 }

@@ -58,11 +58,12 @@ pub async fn cmd_state(cmd: &StateCommand) -> Result<u8> {
             if region.is_none() && account.is_none() {
                 bail!("give --region REGION and/or --account ACCOUNT_ID: what the state should record from now on");
             }
-            let store = open(stack).await?;
+            let home = session::stack_home(&stack.stack)?;
+            let store = open_home(&home, stack).await?;
             let lock = HeldLock::acquire(store.clone(), "migrate", Duration::ZERO).await?;
             let result = async {
                 let snap = store.snapshot().await.map_err(|e| anyhow!("{e}"))?;
-                let new_region = region.clone().or(snap.region.clone()).unwrap_or_else(|| region_of(&stack.stack));
+                let new_region = region.clone().or(snap.region.clone()).unwrap_or_else(|| home.region.clone());
                 let new_account = account.clone().or(snap.account_id.clone());
                 store.set_location(&new_region, new_account.as_deref()).await.map_err(|e| anyhow!("{e}"))?;
                 let show = |r: Option<&str>, a: Option<&str>| format!("region {}, account {}", r.unwrap_or("(none)"), a.unwrap_or("(none)"));
@@ -82,23 +83,16 @@ pub async fn cmd_state(cmd: &StateCommand) -> Result<u8> {
 }
 
 async fn open(args: &StateArgs) -> Result<Arc<dyn StateStore>> {
-    let name = session::stack_name(&args.stack)?;
-    let backend = session::backend_of(Some(&args.stack))?;
-    session::open_existing_store(backend.as_ref(), &args.state_dir, &name, &args.env, &region_of(&args.stack)).await
+    open_home(&session::stack_home(&args.stack)?, args).await
 }
 
-fn region_of(path: &std::path::Path) -> String {
-    session::read_source(path)
-        .ok()
-        .and_then(|f| cairn_engine::yaml::parse(&f.text).ok())
-        .and_then(|r| r.get("region").and_then(|n| n.as_str().map(str::to_string)))
-        .unwrap_or_else(|| "us-east-1".into())
+async fn open_home(home: &session::StackHome, args: &StateArgs) -> Result<Arc<dyn StateStore>> {
+    session::open_existing_store(home.backend.as_ref(), &args.state_dir, &home.name, &args.env, &home.region).await
 }
 
 pub async fn cmd_output(stack: &StackArgs, name: Option<&str>, json: bool) -> Result<u8> {
-    let stack_name = session::stack_name(&stack.stack)?;
-    let backend = session::backend_of(Some(&stack.stack))?;
-    let store = session::open_existing_store(backend.as_ref(), &stack.state_dir, &stack_name, &stack.env, &region_of(&stack.stack)).await?;
+    let home = session::stack_home(&stack.stack)?;
+    let store = session::open_existing_store(home.backend.as_ref(), &stack.state_dir, &home.name, &stack.env, &home.region).await?;
     let snap = store.snapshot().await.map_err(|e| anyhow!("{e}"))?;
     match name {
         Some(n) => {
@@ -122,13 +116,13 @@ pub async fn cmd_output(stack: &StackArgs, name: Option<&str>, json: bool) -> Re
 }
 
 pub async fn cmd_import(stack: &StackArgs, aws_args: &AwsArgs, address: &str, id: &str) -> Result<u8> {
-    let (_, graph, _) = session::load_graph(&stack.stack, &stack.env, &stack.vars, None)?;
+    let (loaded, graph, _) = session::load_graph(&stack.stack, &stack.env, &stack.vars, None)?;
     let node = graph.nodes.get(address).ok_or_else(|| anyhow!("`{address}` is not a resource of this stack; add it to the stack file first, then import"))?;
     let ctx = session::aws(aws_args, &graph.region).await;
     session::check_account(&ctx, graph.account_id.as_deref(), &graph.env).await?;
     let registry = session::registry(&ctx);
     let kind = registry.get(&node.kind).ok_or_else(|| anyhow!("unknown type {}", node.kind))?;
-    let backend = session::backend_of(Some(&stack.stack))?;
+    let backend = session::backend_in(&loaded)?;
     let store = session::open_store(backend.as_ref(), &stack.state_dir, &graph.stack, &graph.env, aws_args, &graph.region).await?;
     let lock = HeldLock::acquire(store.clone(), "import", Duration::from_secs(aws_args.lock_timeout)).await?;
     let result = async {
@@ -162,24 +156,15 @@ pub async fn cmd_import(stack: &StackArgs, aws_args: &AwsArgs, address: &str, id
 
 /// Tag coverage: how many taggable resources carry every required tag.
 pub async fn cmd_tags(stack: &StackArgs, aws_args: &AwsArgs, live: bool, json: bool) -> Result<u8> {
-    let file = session::read_source(&stack.stack)?;
-    let root = cairn_engine::yaml::parse(&file.text).map_err(|d| anyhow!("{}", cairn_engine::diag::Diagnostics(d).render(&file)))?;
-    let required: Vec<String> = root
-        .get("policy")
-        .and_then(|p| p.get("required_tags"))
-        .and_then(|r| r.as_seq())
-        .map(|s| s.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
-    let name = session::stack_name(&stack.stack)?;
-    let backend = session::backend_of(Some(&stack.stack))?;
-    let store = session::open_existing_store(backend.as_ref(), &stack.state_dir, &name, &stack.env, &region_of(&stack.stack)).await?;
+    let home = session::stack_home(&stack.stack)?;
+    let required: Vec<String> = home.loaded.spec.policy.required_tags.iter().map(|t| t.value.clone()).collect();
+    let store = session::open_existing_store(home.backend.as_ref(), &stack.state_dir, &home.name, &stack.env, &home.region).await?;
     let snap = store.snapshot().await.map_err(|e| anyhow!("{e}"))?;
     let schemas = cairn_resources::Schemas;
     use cairn_engine::provider::SchemaSource;
     let mut tags_by_address: std::collections::BTreeMap<String, cairn_engine::provider::Tags> = std::collections::BTreeMap::new();
     if live {
-        let region = root.get("region").and_then(|r| r.as_str()).unwrap_or("us-east-1").to_string();
-        let ctx = session::aws(aws_args, &region).await;
+        let ctx = session::aws(aws_args, &home.region).await;
         let registry = session::registry(&ctx);
         let (observed, _) = cairn_engine::refresh::refresh(&snap, &registry).await.map_err(|e| anyhow!("{e}"))?;
         for (a, o) in observed {

@@ -2,6 +2,7 @@
 
 mod conformance;
 mod faults;
+mod github_actions;
 mod governance;
 mod harness;
 mod hostile;
@@ -11,4 +12,6 @@ mod kinds_network;
 mod lifecycle;
 mod platform;
 mod safety;
+mod tf_import;
+mod tf_import_families;
 mod verify;

@@ -1,20 +1,20 @@
-//! `Harness`: runs stacks as the binary does (compile, reconcile, snapshot, refresh, plan, apply) against a `FakeCloud` and a `MemoryStore`.
+//! `Harness`: runs stacks through the binary's own pipeline (`crate::pipeline`: load, compile, reconcile, refresh, plan, apply) against a `FakeCloud` and a `MemoryStore`.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::watch;
 
 use super::cloud::FakeCloud;
 use super::memory_store::MemoryStore;
-use crate::apply::{apply, ApplyError, ApplyEvent, ApplyObserver, ApplyOptions, ApplyReport, RetryPolicy, DEFAULT_PARALLELISM};
-use crate::compile::{compile_source, CompileOptions};
+use crate::apply::{ApplyError, ApplyEvent, ApplyObserver, ApplyOptions, ApplyReport, RetryPolicy, DEFAULT_PARALLELISM};
+use crate::compile::CompileOptions;
 use crate::graph::ResourceGraph;
-use crate::plan::{plan, Plan, PlanError, PlanInput, PlanMode};
-use crate::provider::{Observed, Registry};
-use crate::refresh::{reconcile, refresh, Reconciled};
+pub use crate::pipeline::Planned;
+use crate::pipeline::{self, PlanRequest, Run, RunError};
+use crate::plan::{Plan, PlanError, PlanMode};
+use crate::provider::Registry;
 use crate::source::SourceFile;
-use crate::state::{Snapshot, StateStore};
+use crate::state::Snapshot;
 
 /// The lineage every harness store starts with.
 pub const LINEAGE: &str = "lineage-test";
@@ -24,14 +24,6 @@ pub struct Harness {
     pub cloud: FakeCloud,
     pub registry: Registry,
     pub store: Arc<MemoryStore>,
-}
-
-/// A plan and what was done to make it.
-#[derive(Debug, Clone)]
-pub struct Planned {
-    pub plan: Plan,
-    pub reconciled: Vec<Reconciled>,
-    pub observed: BTreeMap<String, Option<Observed>>,
 }
 
 impl Default for Harness {
@@ -55,17 +47,23 @@ impl Harness {
     /// Compiles a stack, returning the rendered diagnostics on failure.
     pub fn compile_with(&self, yaml: &str, opts: &CompileOptions) -> Result<ResourceGraph, String> {
         let file = SourceFile::new("stack.yaml", yaml);
-        compile_source(&file, opts, &self.registry).map(|(g, _)| g).map_err(|d| d.render(&file))
+        let loaded = pipeline::load(file.clone()).map_err(|d| d.render(&file))?;
+        loaded.compile(opts, &self.registry).map(|(g, _)| g).map_err(|d| d.render(&file))
     }
 
-    /// Reconcile, snapshot, refresh and plan, as `make_plan` in the binary does.
+    /// The pipeline's run over this harness's cloud and store; retries do not wait.
+    pub fn run(&self) -> Run<'_> {
+        Run { registry: &self.registry, store: self.store.clone(), retry: RetryPolicy::immediate() }
+    }
+
+    /// Reconcile, snapshot, refresh and plan through the pipeline, as `cairn plan` does.
     pub async fn try_plan(&self, graph: &ResourceGraph, mode: PlanMode, allow_destroy: &[&str]) -> Result<Planned, Vec<PlanError>> {
-        let reconciled = reconcile(self.store.as_ref(), &self.registry, Some(graph), &RetryPolicy::immediate()).await.expect("reconcile");
-        let snapshot = self.store.snapshot().await.expect("snapshot");
-        let (observed, _) = refresh(&snapshot, &self.registry).await.expect("refresh");
-        let allow: BTreeSet<String> = allow_destroy.iter().map(|s| s.to_string()).collect();
-        let input = PlanInput { graph, snapshot: &snapshot, observed: &observed, schemas: &self.registry, mode, allow_destroy: &allow };
-        plan(&input).map(|plan| Planned { plan, reconciled, observed })
+        let req = PlanRequest { allow_destroy: allow_destroy.iter().map(|s| s.to_string()).collect(), ..PlanRequest::new(mode) };
+        match self.run().plan(graph, &req).await {
+            Ok(planned) => Ok(planned),
+            Err(RunError::Plan(errs)) => Err(errs),
+            Err(e) => panic!("{e}"),
+        }
     }
 
     /// An apply-mode plan; panics if planning fails.
@@ -85,8 +83,7 @@ impl Harness {
     }
 
     pub async fn apply_with(&self, plan: &Plan, opts: ApplyOptions, observer: &dyn ApplyObserver) -> Result<ApplyReport, ApplyError> {
-        let store: Arc<dyn StateStore> = self.store.clone();
-        apply(plan, &self.registry, store, opts, observer).await
+        self.run().apply(plan, opts, observer).await
     }
 
     /// Plans and applies once; returns both.
@@ -97,7 +94,7 @@ impl Harness {
     }
 
     pub async fn snapshot(&self) -> Snapshot {
-        self.store.snapshot().await.expect("snapshot")
+        crate::state::StateStore::snapshot(self.store.as_ref()).await.expect("snapshot")
     }
 }
 
