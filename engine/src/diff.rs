@@ -7,7 +7,7 @@ use crate::provider::PropType;
 /// Whether a desired and an observed value mean the same thing for a property of type `ty`.
 pub fn same(ty: PropType, desired: &Value, observed: Option<&Value>) -> bool {
     let observed = observed.unwrap_or(&Value::Null);
-    match ty {
+    match ty.base() {
         PropType::Policy => normalize_policy(desired) == normalize_policy(observed),
         PropType::StringList => sorted_list(desired) == sorted_list(observed),
         _ => normalize(desired) == normalize(observed),

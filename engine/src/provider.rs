@@ -18,8 +18,12 @@ pub type Props = serde_json::Map<String, Value>;
 /// Tags as an unordered map; sorted by key for output.
 pub type Tags = BTreeMap<String, String>;
 
-/// The value type a property accepts; used to check stack files and to generate the JSON Schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The value type a property accepts; used to check stack files (`typecheck`) and to generate the JSON Schema.
+///
+/// The first seven are the original flat types; the rest carry the constraints AWS puts on a
+/// value, so that `cairn validate` refuses what the API would refuse. All are usable in
+/// `static` declarations: nested shapes are `&'static` slices of `PropSpec`.
+#[derive(Debug, Clone, Copy, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PropType {
     String,
@@ -29,28 +33,175 @@ pub enum PropType {
     StringList,
     /// A map of string to string.
     StringMap,
-    /// A structured object or list of objects whose shape the kind checks itself.
+    /// A structured object or list of objects whose shape the kind checks itself (unconverted kinds).
     Object,
     /// An IAM policy document in AWS's JSON shape (compared semantically, not textually).
     Policy,
+    /// A string from a fixed set of values.
+    Enum(&'static [&'static str]),
+    /// An integer within inclusive bounds.
+    IntRange(i64, i64),
+    /// A string with length and character rules.
+    Text(TextRule),
+    /// An object with its own fields; keys not listed are refused.
+    Struct(&'static [PropSpec]),
+    /// A list whose items all have one type.
+    List(&'static PropType),
 }
 
 impl PropType {
     pub fn describe(self) -> &'static str {
         match self {
-            PropType::String => "a string",
-            PropType::Int => "an integer",
+            PropType::String | PropType::Text(_) => "a string",
+            PropType::Int | PropType::IntRange(..) => "an integer",
             PropType::Bool => "a boolean",
             PropType::StringList => "a list of strings",
             PropType::StringMap => "a map of strings",
-            PropType::Object => "an object",
+            PropType::Object | PropType::Struct(_) => "an object",
             PropType::Policy => "an IAM policy document",
+            PropType::Enum(_) => "one of the allowed values",
+            PropType::List(_) => "a list",
+        }
+    }
+
+    /// The flat type this one refines: what the compiler coerces a written value to.
+    pub fn base(self) -> PropType {
+        match self {
+            PropType::Enum(_) | PropType::Text(_) => PropType::String,
+            PropType::IntRange(..) => PropType::Int,
+            PropType::Struct(_) => PropType::Object,
+            PropType::List(item) if matches!(item.base(), PropType::String) => PropType::StringList,
+            PropType::List(_) => PropType::Object,
+            other => other,
         }
     }
 }
 
-/// One settable property of a kind.
-#[derive(Debug, Clone, Serialize)]
+/// Length and character rules for a string, in a simple documented form rather than a
+/// regular expression: AWS states most name rules as "1 to N characters: letters, digits
+/// and these symbols", which this says directly and can also generate values for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TextRule {
+    pub min: usize,
+    pub max: usize,
+    /// Characters allowed besides ASCII letters and digits; `None` allows any character.
+    pub extra: Option<&'static str>,
+    /// Only lowercase letters (S3 bucket names).
+    pub lowercase: bool,
+}
+
+impl TextRule {
+    /// Any characters, `min..=max` long.
+    pub const fn len(min: usize, max: usize) -> Self {
+        TextRule { min, max, extra: None, lowercase: false }
+    }
+    /// Only ASCII letters, digits and the characters in `extra`.
+    pub const fn chars(mut self, extra: &'static str) -> Self {
+        self.extra = Some(extra);
+        self
+    }
+    pub const fn lowercase(mut self) -> Self {
+        self.lowercase = true;
+        self
+    }
+    /// Why `s` breaks the rule, if it does.
+    pub fn violation(&self, s: &str) -> Option<String> {
+        let n = s.chars().count();
+        if n < self.min || n > self.max {
+            return Some(if self.min == self.max {
+                format!("must be {} characters long, not {n}", self.min)
+            } else {
+                format!("must be {} to {} characters long, not {n}", self.min, self.max)
+            });
+        }
+        if let Some(extra) = self.extra {
+            if let Some(bad) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || extra.contains(*c))) {
+                return Some(format!("may not contain {bad:?} (allowed: {})", self.allowed()));
+            }
+        }
+        if self.lowercase && s.chars().any(|c| c.is_ascii_uppercase()) {
+            return Some("must be lowercase".into());
+        }
+        None
+    }
+    /// The allowed characters, for messages and the JSON Schema.
+    pub fn allowed(&self) -> String {
+        match self.extra {
+            None => "any character".into(),
+            Some(extra) => {
+                let letters = if self.lowercase { "a-z" } else { "A-Z a-z" };
+                if extra.is_empty() {
+                    format!("{letters} 0-9")
+                } else {
+                    format!("{letters} 0-9 and {}", extra.chars().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" "))
+                }
+            }
+        }
+    }
+}
+
+/// A check that spans several fields of one object (e.g. "kms_key only with aws:kms"), or
+/// an order within a list. The kind's request builder calls the same function, so the rule
+/// is declared once. Returns the violations as messages.
+pub type Rule = fn(&Value) -> Vec<String>;
+
+/// A check across several top-level props of a resource (e.g. "min_size ≤ desired_size ≤
+/// max_size"), which a per-prop `Rule` cannot state. The kind's request builder calls the same
+/// `check`, so the rule is declared once. `props` names what it reads: the check is skipped
+/// while any of them is known only at apply, and a violation is located at the first of them
+/// that is written (else at the resource).
+#[derive(Debug, Clone, Copy)]
+pub struct PropsRule {
+    pub props: &'static [&'static str],
+    /// The violations, as sentences that stand alone. It must tolerate absent or ill-typed
+    /// values (their own checks report those).
+    pub check: fn(&Props) -> Vec<String>,
+}
+
+/// Where a physical name must be unique.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameScope {
+    /// Per account and region (queues, topics, roles' regional peers).
+    Region,
+    /// Per account, all regions (IAM).
+    Account,
+    /// Across all of AWS (S3 buckets).
+    Global,
+}
+
+/// FIFO naming: a FIFO resource's name ends in `suffix`, and only a FIFO resource's does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FifoRule {
+    /// The boolean prop that makes the resource FIFO.
+    pub prop: &'static str,
+    pub suffix: &'static str,
+    /// The kind appends the suffix itself when the name lacks it (so only its presence on a
+    /// non-FIFO resource is an error, and the suffix counts toward the length).
+    pub appended: bool,
+}
+
+/// The facts about a kind's physical name, declared on the prop that holds it. The kind's
+/// code reads the same declaration (`ResourceSchema::naming`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Naming {
+    pub rule: TextRule,
+    pub scope: NameScope,
+    pub fifo: Option<FifoRule>,
+}
+
+impl Naming {
+    pub const fn new(rule: TextRule, scope: NameScope) -> Self {
+        Naming { rule, scope, fifo: None }
+    }
+    pub const fn fifo(mut self, prop: &'static str, suffix: &'static str, appended: bool) -> Self {
+        self.fifo = Some(FifoRule { prop, suffix, appended });
+        self
+    }
+}
+
+/// One settable property of a kind (or one field of a nested object).
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct PropSpec {
     pub name: &'static str,
     pub ty: PropType,
@@ -64,11 +215,17 @@ pub struct PropSpec {
     /// A setting for cairn itself (a wait timeout, a destroy option), never sent to or
     /// read from AWS, so never part of a diff.
     pub local: bool,
+    /// The physical name of the resource: its length, characters and uniqueness scope.
+    /// When unset in the stack, the default name (`compile::default_name`) is checked.
+    pub naming: Option<Naming>,
+    /// Checks across fields of this (object or list) value.
+    #[serde(skip)]
+    pub rule: Option<Rule>,
 }
 
 impl PropSpec {
     pub const fn new(name: &'static str, ty: PropType, doc: &'static str) -> Self {
-        PropSpec { name, ty, required: false, force_new: false, default: None, doc, local: false }
+        PropSpec { name, ty, required: false, force_new: false, default: None, doc, local: false, naming: None, rule: None }
     }
     pub const fn local(mut self) -> Self {
         self.local = true;
@@ -86,6 +243,18 @@ impl PropSpec {
         self.default = Some(json);
         self
     }
+    pub const fn naming(mut self, naming: Naming) -> Self {
+        self.naming = Some(naming);
+        self
+    }
+    pub const fn rule(mut self, rule: Rule) -> Self {
+        self.rule = Some(rule);
+        self
+    }
+    /// The declared default, parsed.
+    pub fn default_value(&self) -> Option<Value> {
+        self.default.and_then(|d| serde_json::from_str(d).ok())
+    }
 }
 
 /// What the engine needs to know about a kind without calling it.
@@ -98,11 +267,23 @@ pub struct ResourceSchema {
     /// Attributes known only once the resource exists (`arn`, `url`, ...). `id` is always present.
     pub attrs: &'static [&'static str],
     pub taggable: bool,
+    /// Checks across top-level props.
+    #[serde(skip)]
+    pub rules: &'static [PropsRule],
 }
 
 impl ResourceSchema {
     pub fn prop(&self, name: &str) -> Option<&PropSpec> {
         self.props.iter().find(|p| p.name == name)
+    }
+    /// The prop holding the physical name and its naming facts, for kinds that declare them.
+    pub fn naming(&self) -> Option<(&'static str, Naming)> {
+        self.props.iter().find_map(|p| Some((p.name, p.naming?)))
+    }
+    /// The value of prop `name` in `props`, or its declared default (what a rule across props
+    /// reads, since an unset prop means its default).
+    pub fn value_or_default(&self, props: &Props, name: &str) -> Option<Value> {
+        props.get(name).filter(|v| !v.is_null()).cloned().or_else(|| self.prop(name)?.default_value())
     }
     /// Whether `${addr.NAME}` may be referenced on a resource of this kind.
     pub fn has_attr(&self, name: &str) -> bool {

@@ -157,6 +157,7 @@ mod tests {
         ],
         attrs: &[],
         taggable: true,
+        rules: &[],
     };
 
     #[derive(Default)]

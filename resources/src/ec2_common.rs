@@ -8,7 +8,7 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use aws_sdk_ec2::Client;
 use aws_smithy_runtime_api::client::result::SdkError;
 use cairn_engine::diff;
-use cairn_engine::provider::{Desired, Observed, ProviderError, ResourceSchema, Tags};
+use cairn_engine::provider::{Desired, Observed, ProviderError, ResourceSchema, Tags, TextRule};
 use serde_json::Value;
 
 use crate::error::classify;
@@ -156,6 +156,53 @@ pub fn arn(client: &Client, owner_id: &str, resource: &str) -> String {
         "aws"
     };
     format!("arn:{partition}:ec2:{region}:{owner_id}:{resource}")
+}
+
+/// The schema's checks, run again when the request is built: values known only at apply
+/// (`${vpc.id}`, a rule list holding one) skipped them at validate.
+pub fn check(schema: &ResourceSchema, desired: &Desired) -> Result<(), ProviderError> {
+    crate::schema_check::check(schema, &desired.props)
+}
+
+/// An EC2 resource id (`vpc-0a1b...`, `igw-...`, `eipalloc-...`): the API types ids as plain
+/// strings; this keeps out what no id looks like (spaces, slashes, an empty string).
+pub const ID: TextRule = TextRule::len(1, 64).chars("-");
+/// An IPv4 CIDR block as text (`0.0.0.0/0` to `255.255.255.255/32`); its syntax and prefix
+/// length are checked by the `*_cidr` rules.
+pub const CIDR4: TextRule = TextRule::len(9, 18).chars("./");
+/// An IPv6 CIDR block as text (`::/0` to eight groups with a prefix), checked by `ipv6_cidr`.
+pub const CIDR6: TextRule = TextRule::len(4, 43).chars(":/");
+
+/// Why `s` is not an IPv4 CIDR block with a prefix length in `prefixes`.
+fn ipv4_violation(s: &str, prefixes: std::ops::RangeInclusive<u8>) -> Option<String> {
+    let Some((addr, len)) = s.split_once('/') else { return Some(format!("must be an IPv4 CIDR block such as 10.0.0.0/16, not {s:?}")) };
+    if addr.parse::<std::net::Ipv4Addr>().is_err() || len.parse::<u8>().is_err() || len.len() > 2 {
+        return Some(format!("must be an IPv4 CIDR block such as 10.0.0.0/16, not {s:?}"));
+    }
+    let n: u8 = len.parse().unwrap_or(u8::MAX);
+    (!prefixes.contains(&n)).then(|| format!("must have a prefix length from /{} to /{}, not /{n}", prefixes.start(), prefixes.end()))
+}
+
+fn text_rule(v: &Value, check: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    v.as_str().and_then(check).into_iter().collect()
+}
+
+/// Any IPv4 CIDR block (routes, security group rules).
+pub fn ipv4_cidr(v: &Value) -> Vec<String> {
+    text_rule(v, |s| ipv4_violation(s, 0..=32))
+}
+
+/// A VPC's or subnet's IPv4 block: AWS allows netmasks from /16 to /28 (CreateVpc, CreateSubnet).
+pub fn network_cidr(v: &Value) -> Vec<String> {
+    text_rule(v, |s| ipv4_violation(s, 16..=28))
+}
+
+/// Any IPv6 CIDR block.
+pub fn ipv6_cidr(v: &Value) -> Vec<String> {
+    text_rule(v, |s| {
+        let ok = s.split_once('/').is_some_and(|(a, n)| a.parse::<std::net::Ipv6Addr>().is_ok() && n.len() <= 3 && n.parse::<u8>().is_ok_and(|n| n <= 128));
+        (!ok).then(|| format!("must be an IPv6 CIDR block such as 2001:db8::/56, not {s:?}"))
+    })
 }
 
 /// The desired value of a prop, or its schema default, so that create sets what read reports.
@@ -369,7 +416,9 @@ pub(crate) mod testing {
     use aws_smithy_mocks::{create_mock_http_client, MockResponseInterceptor, Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
     use aws_types::sdk_config::TimeSource;
-    use cairn_engine::provider::{Desired, Owner, Tags};
+    use cairn_engine::provider::{Desired, Owner, Props, ProviderError, ResourceSchema, Tags};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
     use serde_json::Value;
 
     /// Virtual time: sleeping advances it at once, so waiter timeouts are reached instantly.
@@ -432,11 +481,95 @@ pub(crate) mod testing {
         super::ec2_tags(tags)
     }
 
-    pub fn defaults_parse(schema: &cairn_engine::provider::ResourceSchema) {
+    /// Every default is JSON that the prop's own type accepts, so a prop left unset is set to
+    /// something AWS takes (and the default never fails the apply-time `check`).
+    pub fn defaults_typecheck(schema: &cairn_engine::provider::ResourceSchema) {
         for p in schema.props {
             if let Some(d) = p.default {
-                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{} default of {}: {e}", schema.kind, p.name));
+                let v = serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{} default of {}: {e}", schema.kind, p.name));
+                let props = serde_json::Map::from_iter([(p.name.to_string(), v)]);
+                // The default alone, without the rules that relate it to other props.
+                let problems: Vec<_> = cairn_engine::typecheck::check_props(schema, &props, false).into_iter().filter(|v| !v.whole).collect();
+                assert!(problems.is_empty(), "{} default of {}: {problems:?}", schema.kind, p.name);
             }
+        }
+    }
+
+    /// Props the schema accepts (its cross-field rules included), drawn from the declared
+    /// types like `schema_gen::props`, except for the props in `overrides`: those whose rules
+    /// a draw from the type alone almost never meets (CIDR syntax, one source per rule, a
+    /// sorted list), which get a strategy of values meant to pass. The filter keeps only
+    /// what the schema accepts, so an override can never widen what is tested. The naming
+    /// prop is left to the default name, as in `schema_gen::props`.
+    pub fn props_with(schema: &'static ResourceSchema, overrides: Vec<(&'static str, BoxedStrategy<Value>)>) -> BoxedStrategy<Props> {
+        let naming = schema.naming().map(|(p, _)| p);
+        let entries: Vec<BoxedStrategy<Option<(String, Value)>>> = schema
+            .props
+            .iter()
+            .filter(|p| Some(p.name) != naming)
+            .map(|p| {
+                let name = p.name.to_string();
+                let values = match overrides.iter().find(|(o, _)| *o == p.name) {
+                    Some((_, s)) => s.clone(),
+                    None => crate::schema_gen::value(p.ty),
+                };
+                let v = values.prop_map(move |v| Some((name.clone(), v)));
+                if p.required {
+                    v.boxed()
+                } else {
+                    prop_oneof![Just(None), v].boxed()
+                }
+            })
+            .collect();
+        entries
+            .prop_map(|es| es.into_iter().flatten().collect::<Props>())
+            .prop_filter("the schema accepts it", move |p| cairn_engine::typecheck::check_props(schema, p, true).is_empty())
+            .boxed()
+    }
+
+    /// IPv4 CIDR blocks (host bits zero) with a prefix length in `prefixes`.
+    pub fn cidr4(prefixes: std::ops::RangeInclusive<u8>) -> BoxedStrategy<Value> {
+        (any::<u32>(), prefixes)
+            .prop_map(|(addr, len)| {
+                let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len)) };
+                Value::String(format!("{}/{len}", std::net::Ipv4Addr::from(addr & mask)))
+            })
+            .boxed()
+    }
+
+    /// IPv6 CIDR blocks.
+    pub fn cidr6() -> BoxedStrategy<Value> {
+        (any::<u128>(), 0u8..=128)
+            .prop_map(|(addr, len)| {
+                let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+                Value::String(format!("{}/{len}", std::net::Ipv6Addr::from(addr & mask)))
+            })
+            .boxed()
+    }
+
+    /// The first half of a kind's agreement test: `build` (the kind's pure request builder)
+    /// accepts every props value `strategy` draws, and those are all values the schema accepts.
+    pub fn builder_accepts_all<T>(schema: &'static ResourceSchema, strategy: BoxedStrategy<Props>, build: impl Fn(&Desired) -> Result<T, ProviderError>) {
+        let mut runner = TestRunner::new(Config { cases: 200, failure_persistence: None, ..Config::default() });
+        runner
+            .run(&strategy, |props| {
+                let d = desired(Value::Object(props));
+                prop_assert!(cairn_engine::typecheck::check_props(schema, &d.props, true).is_empty());
+                build(&d).map(|_| ()).map_err(|e| TestCaseError::fail(format!("the builder refuses {:?}: {e}", d.props)))
+            })
+            .unwrap_or_else(|e| panic!("{}: {e}", schema.kind));
+    }
+
+    /// The second half: each of `refused` is refused by `build` and by the schema.
+    pub fn schema_refuses_what_the_builder_refuses<T>(
+        schema: &'static ResourceSchema,
+        refused: &[Value],
+        build: impl Fn(&Desired) -> Result<T, ProviderError>,
+    ) {
+        for props in refused {
+            let d = desired(props.clone());
+            assert!(build(&d).is_err(), "{}: the builder accepts {props}", schema.kind);
+            assert!(!cairn_engine::typecheck::check_props(schema, &d.props, true).is_empty(), "{}: the schema accepts {props}", schema.kind);
         }
     }
 }
@@ -517,5 +650,49 @@ mod tests {
         assert_eq!(t, client_token(&d, 0), "a repeated create sends the same token");
         assert_ne!(t, client_token(&d, 1));
         assert!(t.starts_with("cairn-0123456789abcdef-") && t.len() <= 64, "{t}");
+    }
+}
+
+/// What `cairn validate` says about EC2 network props the API would refuse halfway through an apply.
+#[cfg(test)]
+mod validate_tests {
+    use cairn_engine::compile::{compile_source, CompileOptions};
+    use cairn_engine::source::SourceFile;
+
+    fn validate(resources: &str) -> String {
+        let file = SourceFile::new("stack.yaml", format!("stack: net\nresources:\n{resources}"));
+        match compile_source(&file, &CompileOptions { env: "dev".into(), ..Default::default() }, &crate::Schemas) {
+            Ok(_) => "ok".into(),
+            Err(d) => d.render(&file),
+        }
+    }
+
+    #[test]
+    fn network_props_aws_would_refuse_are_located() {
+        insta::assert_snapshot!(validate(
+            "  vpc:\n    type: aws.ec2.vpc\n    props: { cidr_block: 10.0.0.0/8, instance_tenancy: host }\n  \
+             public:\n    type: aws.ec2.subnet\n    props: { vpc_id: \"${vpc.id}\", cidr_block: 10.0.0.0/24, availabilty_zone: us-east-1a }\n  \
+             web:\n    type: aws.ec2.security_group\n    props:\n      name: sg-web\n      vpc_id: \"${vpc.id}\"\n      ingress:\n        \
+             - { protocol: tcp, from_port: 443, to_port: 443, cidr_blocks: [0.0.0.0/0] }\n        \
+             - { protocol: tcp, from_port: 80, to_port: 80, cidr_blocks: [0.0.0.0/0, 10.0.0.0/8] }\n  \
+             nat:\n    type: aws.ec2.nat_gateway\n    props: { subnet_id: \"${public.id}\", allocation_id: \"${eip.id}\", connectivity_type: Public }\n  \
+             eip:\n    type: aws.ec2.eip\n"
+        ));
+    }
+
+    #[test]
+    fn a_valid_network_passes() {
+        assert_eq!(
+            validate(
+                "  vpc:\n    type: aws.ec2.vpc\n    props: { cidr_block: 10.0.0.0/16 }\n  \
+                 public:\n    type: aws.ec2.subnet\n    props: { vpc_id: \"${vpc.id}\", cidr_block: 10.0.0.0/24, availability_zone: us-east-1a }\n  \
+                 igw:\n    type: aws.ec2.internet_gateway\n    props: { vpc_id: \"${vpc.id}\" }\n  \
+                 rt:\n    type: aws.ec2.route_table\n    props: { vpc_id: \"${vpc.id}\", routes: [{ destination_cidr_block: 0.0.0.0/0, gateway_id: \"${igw.id}\" }], subnet_ids: [\"${public.id}\"] }\n  \
+                 web:\n    type: aws.ec2.security_group\n    props:\n      vpc_id: \"${vpc.id}\"\n      ingress:\n        \
+                 - { protocol: tcp, from_port: 80, to_port: 80, cidr_blocks: [0.0.0.0/0], description: \"HTTP (public)\" }\n        \
+                 - { protocol: tcp, from_port: 443, to_port: 443, cidr_blocks: [0.0.0.0/0] }\n"
+            ),
+            "ok"
+        );
     }
 }

@@ -10,22 +10,38 @@ use serde_json::json;
 
 use crate::aws::AwsContext;
 use crate::ec2_common::{
-    describe_batched, filter, invalid, is_owned_match, owner_filters, pick_owned, read_created, str_value, sync_tags, tag_spec, tags_of, Ec2ResultExt, Lookup,
+    check, describe_batched, filter, invalid, is_owned_match, owner_filters, pick_owned, read_created, required_str, sync_tags, tag_spec, tags_of,
+    Ec2ResultExt, Lookup,
 };
 use crate::error::gone;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.ec2.eip",
     doc: "An Elastic IP address. id = the allocation id (eipalloc-...). Destroy releases it; an address still associated (to a NAT gateway being deleted, an instance) is a conflict until it is let go. Refresh describes all addresses of a stack in one DescribeAddresses call per 200.",
-    props: &[PropSpec::new("domain", PropType::String, "vpc (the only kind of address new accounts have).").force_new().default("\"vpc\"")],
+    // AllocateAddress also takes `standard` (EC2-Classic), which accounts without EC2-Classic are refused.
+    props: &[PropSpec::new("domain", PropType::Enum(&["vpc", "standard"]), "vpc (the only kind of address new accounts have).")
+        .force_new()
+        .default("\"vpc\"")],
     attrs: &["public_ip", "allocation_id"],
     taggable: true,
+    rules: &[],
 };
 
 const READ: &[&str] = &["ec2:DescribeAddresses"];
 const CREATE: &[&str] = &["ec2:AllocateAddress", "ec2:CreateTags", "ec2:DescribeAddresses"];
 const UPDATE: &[&str] = &["ec2:CreateTags", "ec2:DeleteTags", "ec2:DescribeAddresses"];
 const DELETE: &[&str] = &["ec2:ReleaseAddress"];
+
+/// The request builder for create: AllocateAddress's domain, checked against the schema first.
+fn domain(desired: &Desired) -> Result<DomainType, ProviderError> {
+    check(&SCHEMA, desired)?;
+    let domain = required_str(&SCHEMA, desired, "domain")?;
+    // A value the schema allows but this SDK does not know would be sent as-is and refused by AWS.
+    if !DomainType::values().contains(&domain.as_str()) {
+        return Err(invalid(&SCHEMA, format!("domain {domain:?} is unknown to this version of cairn")));
+    }
+    Ok(DomainType::from(domain.as_str()))
+}
 
 pub struct Ec2Eip {
     client: Client,
@@ -99,14 +115,10 @@ impl ResourceKind for Ec2Eip {
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
-        let domain = str_value(&SCHEMA, desired, "domain")?.unwrap_or_else(|| "vpc".into());
-        if !["vpc", "standard"].contains(&domain.as_str()) {
-            return Err(invalid(&SCHEMA, format!("domain must be \"vpc\", not {domain:?}")));
-        }
         let out = self
             .client
             .allocate_address()
-            .domain(DomainType::from(domain.as_str()))
+            .domain(domain(desired)?)
             .set_tag_specifications(tag_spec(ResourceType::ElasticIp, &desired.tags))
             .send()
             .await
@@ -161,7 +173,9 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::ec2_common::testing::{client, defaults_parse, desired, ec2_tags, error_meta, owner};
+    use crate::ec2_common::testing::{
+        builder_accepts_all, client, defaults_typecheck, desired, ec2_tags, error_meta, owner, props_with, schema_refuses_what_the_builder_refuses,
+    };
 
     fn address(id: &str) -> Address {
         Address::builder().allocation_id(id).public_ip("203.0.113.7").domain(DomainType::Vpc).set_tags(Some(ec2_tags(&owner().tags()))).build()
@@ -183,8 +197,24 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_json() {
-        defaults_parse(&SCHEMA);
+    fn defaults_pass_the_schema() {
+        defaults_typecheck(&SCHEMA);
+    }
+
+    /// Agreement: every props value the schema accepts builds an AllocateAddress request.
+    #[test]
+    fn every_value_the_schema_accepts_builds_a_request() {
+        builder_accepts_all(&SCHEMA, props_with(&SCHEMA, vec![]), domain);
+    }
+
+    /// Agreement: what the builder refuses, the schema refuses (so `validate` reports it).
+    #[test]
+    fn the_schema_refuses_what_the_builder_refuses() {
+        schema_refuses_what_the_builder_refuses(
+            &SCHEMA,
+            &[json!({"domain": "classic"}), json!({"domain": "VPC"}), json!({"domain": true}), json!({"vpc": true})],
+            domain,
+        );
     }
 
     #[tokio::test]

@@ -10,7 +10,8 @@ use serde_json::json;
 
 use crate::aws::AwsContext;
 use crate::ec2_common::{
-    arn, describe_batched, eventually, filter, message, owner_filters, pick_owned, read_created, str_value, sync_tags, tag_spec, tags_of, Ec2ResultExt, Lookup,
+    arn, check, describe_batched, eventually, filter, message, owner_filters, pick_owned, read_created, str_value, sync_tags, tag_spec, tags_of, Ec2ResultExt,
+    Lookup, ID,
 };
 use crate::error::gone;
 
@@ -19,16 +20,23 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     doc: "An internet gateway. id = the gateway id (igw-...). Changing vpc_id detaches it from the old VPC and attaches it to the new one in place; destroy detaches it first.",
     props: &[
         // A null default, so removing vpc_id from the stack detaches the gateway rather than being ignored.
-        PropSpec::new("vpc_id", PropType::String, "The VPC to attach the gateway to; unset leaves it detached (and detaches it).").default("null"),
+        PropSpec::new("vpc_id", PropType::Text(ID), "The VPC to attach the gateway to; unset leaves it detached (and detaches it).").default("null"),
     ],
     attrs: &["arn"],
     taggable: true,
+    rules: &[],
 };
 
 const READ: &[&str] = &["ec2:DescribeInternetGateways"];
 const CREATE: &[&str] = &["ec2:CreateInternetGateway", "ec2:CreateTags", "ec2:AttachInternetGateway", "ec2:DescribeInternetGateways"];
 const UPDATE: &[&str] = &["ec2:AttachInternetGateway", "ec2:DetachInternetGateway", "ec2:CreateTags", "ec2:DeleteTags", "ec2:DescribeInternetGateways"];
 const DELETE: &[&str] = &["ec2:DescribeInternetGateways", "ec2:DetachInternetGateway", "ec2:DeleteInternetGateway"];
+
+/// The request builder for create and update: the VPC to attach to, checked against the schema first.
+fn wanted_vpc(desired: &Desired) -> Result<Option<String>, ProviderError> {
+    check(&SCHEMA, desired)?;
+    str_value(&SCHEMA, desired, "vpc_id")
+}
 
 pub struct Ec2InternetGateway {
     client: Client,
@@ -126,7 +134,7 @@ impl ResourceKind for Ec2InternetGateway {
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
-        let vpc = str_value(&SCHEMA, desired, "vpc_id")?;
+        let vpc = wanted_vpc(desired)?;
         let out = self
             .client
             .create_internet_gateway()
@@ -148,7 +156,7 @@ impl ResourceKind for Ec2InternetGateway {
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
         let igw = self.describe_one(id).await?.ok_or_else(|| ProviderError::NotFound(format!("internet gateway {id} no longer exists")))?;
         if changed.iter().any(|c| c == "vpc_id") {
-            let want = str_value(&SCHEMA, desired, "vpc_id")?;
+            let want = wanted_vpc(desired)?;
             let current = attached_vpcs(&igw);
             // A gateway attaches to one VPC at a time: let go of the old one first.
             for vpc in current.iter().filter(|v| Some(v.as_str()) != want.as_deref()) {
@@ -210,7 +218,9 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::ec2_common::testing::{client, defaults_parse, desired, ec2_tags, error_meta, owner};
+    use crate::ec2_common::testing::{
+        builder_accepts_all, client, defaults_typecheck, desired, ec2_tags, error_meta, owner, props_with, schema_refuses_what_the_builder_refuses,
+    };
 
     fn igw(id: &str, vpc: Option<&str>) -> InternetGateway {
         let b = InternetGateway::builder().internet_gateway_id(id).owner_id("123456789012").set_tags(Some(ec2_tags(&owner().tags())));
@@ -243,8 +253,24 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_json() {
-        defaults_parse(&SCHEMA);
+    fn defaults_pass_the_schema() {
+        defaults_typecheck(&SCHEMA);
+    }
+
+    /// Agreement: every props value the schema accepts names a VPC to attach to, or none.
+    #[test]
+    fn every_value_the_schema_accepts_builds_a_request() {
+        builder_accepts_all(&SCHEMA, props_with(&SCHEMA, vec![]), wanted_vpc);
+    }
+
+    /// Agreement: what the builder refuses, the schema refuses (so `validate` reports it).
+    #[test]
+    fn the_schema_refuses_what_the_builder_refuses() {
+        schema_refuses_what_the_builder_refuses(
+            &SCHEMA,
+            &[json!({"vpc_id": 7}), json!({"vpc_id": ""}), json!({"vpc_id": ["vpc-1"]}), json!({"vpc": "vpc-1"})],
+            wanted_vpc,
+        );
     }
 
     #[tokio::test]

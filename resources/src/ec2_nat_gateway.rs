@@ -7,13 +7,14 @@ use async_trait::async_trait;
 use aws_sdk_ec2::client::Waiters;
 use aws_sdk_ec2::types::{ConnectivityType, NatGateway, ResourceType};
 use aws_sdk_ec2::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, PropsRule, ProviderError, ResourceKind, ResourceSchema};
 use serde_json::json;
+use serde_json::Value;
 
 use crate::aws::AwsContext;
 use crate::ec2_common::{
-    client_token, describe_batched, filter, invalid, is_token_mismatch, message, owner_filters, pick_owned, read_created, required_str, str_value, sync_tags,
-    tag_spec, tags_of, waiter_error, Ec2ResultExt, Lookup, TOKEN_GENERATIONS,
+    check, client_token, describe_batched, filter, invalid, is_token_mismatch, message, owner_filters, pick_owned, read_created, required_str, str_value,
+    sync_tags, tag_spec, tags_of, value, waiter_error, Ec2ResultExt, Lookup, ID, TOKEN_GENERATIONS,
 };
 use crate::error::gone;
 
@@ -21,22 +22,41 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.ec2.nat_gateway",
     doc: "A NAT gateway. id = the NAT gateway id (nat-...). Create waits until it is available and destroy until it is deleted (a few minutes each). A gateway in the deleting, deleted or failed state counts as gone. Refresh describes all NAT gateways of a stack in one DescribeNatGateways call per 200.",
     props: &[
-        PropSpec::new("subnet_id", PropType::String, "The subnet to place the gateway in (a public subnet for a public gateway).").required().force_new(),
-        PropSpec::new("allocation_id", PropType::String, "The Elastic IP allocation id (eipalloc-...); needed for a public gateway.").force_new(),
-        PropSpec::new("connectivity_type", PropType::String, "public (internet access through the Elastic IP) or private.").force_new().default("\"public\""),
-        PropSpec::new("wait_timeout_minutes", PropType::Int, "How long create and destroy wait for the gateway to become available or deleted.").local().default("15"),
+        PropSpec::new("subnet_id", PropType::Text(ID), "The subnet to place the gateway in (a public subnet for a public gateway).").required().force_new(),
+        PropSpec::new("allocation_id", PropType::Text(ID), "The Elastic IP allocation id (eipalloc-...); needed for a public gateway, refused for a private one.")
+            .force_new(),
+        PropSpec::new("connectivity_type", PropType::Enum(&["public", "private"]), "public (internet access through the Elastic IP) or private.")
+            .force_new()
+            .default("\"public\""),
+        PropSpec::new("wait_timeout_minutes", PropType::IntRange(1, 1_440), "How long create waits for the gateway to become available (destroy waits the default).")
+            .local()
+            .default("15"),
     ],
     attrs: &["public_ip", "network_interface_id"],
     taggable: true,
+    rules: &[PropsRule { props: &["allocation_id", "connectivity_type"], check: address_matches_connectivity }],
 };
+
+/// A public gateway needs an Elastic IP and a private one takes none (CreateNatGateway refuses
+/// both mismatches).
+fn address_matches_connectivity(p: &Props) -> Vec<String> {
+    let connectivity = SCHEMA.value_or_default(p, "connectivity_type");
+    match (connectivity.as_ref().and_then(Value::as_str), p.get("allocation_id").filter(|v| !v.is_null())) {
+        (Some("public"), None) => vec!["a public NAT gateway needs allocation_id (an aws.ec2.eip's id)".into()],
+        (Some("private"), Some(_)) => vec!["a private NAT gateway takes no allocation_id".into()],
+        _ => vec![],
+    }
+}
 
 const READ: &[&str] = &["ec2:DescribeNatGateways"];
 const CREATE: &[&str] = &["ec2:CreateNatGateway", "ec2:CreateTags", "ec2:DescribeNatGateways"];
 const UPDATE: &[&str] = &["ec2:CreateTags", "ec2:DeleteTags", "ec2:DescribeNatGateways"];
 const DELETE: &[&str] = &["ec2:DeleteNatGateway", "ec2:DescribeNatGateways"];
 
-/// The timeout delete uses: it is given only the id, not the desired props.
-const DEFAULT_WAIT_MINUTES: i64 = 15;
+/// The schema's default wait, which delete uses: it is given only the id, not the desired props.
+fn default_wait_minutes() -> i64 {
+    SCHEMA.prop("wait_timeout_minutes").and_then(PropSpec::default_value).and_then(|v| v.as_i64()).unwrap_or_default()
+}
 
 pub struct Ec2NatGateway {
     client: Client,
@@ -70,11 +90,32 @@ fn observe(n: &NatGateway) -> Option<Observed> {
     Some(Observed { id: id.to_string(), props, attrs, tags: tags_of(n.tags()) })
 }
 
-fn wait_minutes(desired: &Desired) -> Result<i64, ProviderError> {
-    match desired.props.get("wait_timeout_minutes") {
-        None | Some(serde_json::Value::Null) => Ok(DEFAULT_WAIT_MINUTES),
-        Some(v) => v.as_i64().filter(|m| *m >= 0).ok_or_else(|| invalid(&SCHEMA, "wait_timeout_minutes must be a whole number of minutes")),
+/// What create sends (CreateNatGateway's values) and how long it waits.
+#[derive(Debug)]
+struct NatSpec {
+    subnet: String,
+    allocation: Option<String>,
+    connectivity: ConnectivityType,
+    minutes: i64,
+}
+
+/// The request builder for create, checked against the schema first.
+fn spec(desired: &Desired) -> Result<NatSpec, ProviderError> {
+    check(&SCHEMA, desired)?;
+    let connectivity = required_str(&SCHEMA, desired, "connectivity_type")?;
+    let allocation = str_value(&SCHEMA, desired, "allocation_id")?;
+    // `check` ran the schema's rules, `address_matches_connectivity` among them.
+    // A value the schema allows but this SDK does not know would be sent as-is and refused by AWS.
+    if !ConnectivityType::values().contains(&connectivity.as_str()) {
+        return Err(invalid(&SCHEMA, format!("connectivity_type {connectivity:?} is unknown to this version of cairn")));
     }
+    let connectivity = ConnectivityType::from(connectivity.as_str());
+    Ok(NatSpec {
+        subnet: required_str(&SCHEMA, desired, "subnet_id")?,
+        allocation,
+        connectivity,
+        minutes: value(&SCHEMA, desired, "wait_timeout_minutes").as_ref().and_then(Value::as_i64).unwrap_or_else(default_wait_minutes),
+    })
 }
 
 impl Ec2NatGateway {
@@ -140,16 +181,7 @@ impl ResourceKind for Ec2NatGateway {
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
-        let connectivity = str_value(&SCHEMA, desired, "connectivity_type")?.unwrap_or_else(|| "public".into());
-        let allocation = str_value(&SCHEMA, desired, "allocation_id")?;
-        match (connectivity.as_str(), &allocation) {
-            ("public", None) => return Err(invalid(&SCHEMA, "a public NAT gateway needs allocation_id (an aws.ec2.eip's id)")),
-            ("private", Some(_)) => return Err(invalid(&SCHEMA, "a private NAT gateway takes no allocation_id")),
-            ("public" | "private", _) => {}
-            (other, _) => return Err(invalid(&SCHEMA, format!("connectivity_type must be \"public\" or \"private\", not {other:?}"))),
-        }
-        let minutes = wait_minutes(desired)?;
-        let subnet = required_str(&SCHEMA, desired, "subnet_id")?;
+        let NatSpec { subnet, allocation, connectivity, minutes } = spec(desired)?;
         let mut retried_failure = false;
         for generation in 0..TOKEN_GENERATIONS {
             let out = self
@@ -157,7 +189,7 @@ impl ResourceKind for Ec2NatGateway {
                 .create_nat_gateway()
                 .subnet_id(&subnet)
                 .set_allocation_id(allocation.clone())
-                .connectivity_type(ConnectivityType::from(connectivity.as_str()))
+                .connectivity_type(connectivity.clone())
                 .client_token(client_token(desired, generation))
                 .set_tag_specifications(tag_spec(ResourceType::Natgateway, &desired.tags))
                 .send()
@@ -210,11 +242,11 @@ impl ResourceKind for Ec2NatGateway {
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
         gone(self.client.delete_nat_gateway().nat_gateway_id(id).send().await.map(|_| ()).ec2("DeleteNatGateway"))?;
         // Its Elastic IP and network interface are released only once it is deleted.
-        match self.client.wait_until_nat_gateway_deleted().nat_gateway_ids(id).wait(Duration::from_secs(DEFAULT_WAIT_MINUTES as u64 * 60)).await {
+        match self.client.wait_until_nat_gateway_deleted().nat_gateway_ids(id).wait(Duration::from_secs(default_wait_minutes().max(0) as u64 * 60)).await {
             Ok(_) => Ok(()),
             Err(e) => {
                 let state = self.state_of(id).await;
-                Err(waiter_error(&format!("NAT gateway {id}"), &state, DEFAULT_WAIT_MINUTES, "re-run destroy to continue waiting", e))
+                Err(waiter_error(&format!("NAT gateway {id}"), &state, default_wait_minutes(), "re-run destroy to continue waiting", e))
             }
         }
     }
@@ -234,7 +266,7 @@ impl ResourceKind for Ec2NatGateway {
         // An interrupted create may have left it pending: finish the wait the create began.
         if let Some(o) = &found {
             if gws.iter().any(|g| g.nat_gateway_id() == Some(o.id.as_str()) && g.state().map(|s| s.as_str()) == Some("pending")) {
-                self.wait_available(&o.id, wait_minutes(desired)?).await?;
+                self.wait_available(&o.id, spec(desired)?.minutes).await?;
                 return self.read(&o.id).await;
             }
         }
@@ -263,7 +295,10 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::ec2_common::testing::{client, defaults_parse, desired, ec2_tags, error_meta, owner};
+    use crate::ec2_common::testing::{
+        builder_accepts_all, client, defaults_typecheck, desired, ec2_tags, error_meta, owner, props_with, schema_refuses_what_the_builder_refuses,
+    };
+    use proptest::strategy::Strategy;
 
     fn gateway(id: &str, state: NatGatewayState) -> NatGateway {
         NatGateway::builder()
@@ -305,8 +340,34 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_json() {
-        defaults_parse(&SCHEMA);
+    fn defaults_pass_the_schema() {
+        defaults_typecheck(&SCHEMA);
+        assert!(default_wait_minutes() > 0, "delete waits the declared default");
+    }
+
+    /// Agreement: every props value the schema accepts builds a CreateNatGateway request.
+    #[test]
+    fn every_value_the_schema_accepts_builds_a_request() {
+        builder_accepts_all(&SCHEMA, props_with(&SCHEMA, vec![]).prop_filter("rules", |p| crate::schema_check::rules_pass(&SCHEMA, p)).boxed(), spec);
+    }
+
+    /// Agreement: what the builder refuses, the schema refuses (so `validate` reports it).
+    #[test]
+    fn the_schema_refuses_what_the_builder_refuses() {
+        schema_refuses_what_the_builder_refuses(
+            &SCHEMA,
+            &[
+                json!({"allocation_id": "eipalloc-1"}),
+                json!({"subnet_id": "subnet-1", "allocation_id": "eipalloc-1", "connectivity_type": "Public"}),
+                json!({"subnet_id": "subnet-1", "allocation_id": "eipalloc-1", "wait_timeout_minutes": -1}),
+                json!({"subnet_id": "subnet-1", "allocation_id": "eipalloc-1", "wait_timeout_minutes": "15"}),
+                json!({"subnet_id": "subnet-1", "allocation_id": "eipalloc 1"}),
+                json!({"subnet_id": "subnet-1", "allocation_id": "eipalloc-1", "eip": "eipalloc-1"}),
+                json!({"subnet_id": "subnet-1"}),
+                json!({"subnet_id": "subnet-1", "allocation_id": "eipalloc-1", "connectivity_type": "private"}),
+            ],
+            spec,
+        );
     }
 
     #[tokio::test]

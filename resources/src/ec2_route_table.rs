@@ -11,8 +11,8 @@ use serde_json::{json, Map, Value};
 use crate::adopt::adopt;
 use crate::aws::AwsContext;
 use crate::ec2_common::{
-    arn, client_token, describe_batched, eventually, filter, invalid, is_owned_match, is_token_mismatch, message, owner_filters, pick_owned, read_created,
-    required_str, sync_tags, tag_spec, tags_of, value, Ec2ResultExt, Lookup, TOKEN_GENERATIONS,
+    arn, check, client_token, describe_batched, eventually, filter, invalid, ipv4_cidr, ipv6_cidr, is_owned_match, is_token_mismatch, message, owner_filters,
+    pick_owned, read_created, required_str, sync_tags, tag_spec, tags_of, value, Ec2ResultExt, Lookup, CIDR4, CIDR6, ID, TOKEN_GENERATIONS,
 };
 use crate::error::gone;
 
@@ -20,17 +20,29 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.ec2.route_table",
     doc: "A route table of a VPC. id = the route table id (rtb-...). `routes` lists the routes cairn manages; the VPC's `local` route, propagated routes and VPC endpoint routes are AWS's and never listed. Routes and subnet associations change in place; destroy disassociates the subnets first. Refresh describes all route tables of a stack in one DescribeRouteTables call per 200.",
     props: &[
-        PropSpec::new("vpc_id", PropType::String, "The VPC the table belongs to.").required().force_new(),
+        PropSpec::new("vpc_id", PropType::Text(ID), "The VPC the table belongs to.").required().force_new(),
         PropSpec::new(
             "routes",
-            PropType::Object,
+            PropType::List(&PropType::Struct(&[
+                PropSpec::new("destination_cidr_block", PropType::Text(CIDR4), "An IPv4 destination.").rule(ipv4_cidr),
+                PropSpec::new("destination_ipv6_cidr_block", PropType::Text(CIDR6), "An IPv6 destination.").rule(ipv6_cidr),
+                PropSpec::new("destination_prefix_list_id", PropType::Text(ID), "A managed prefix list as the destination (pl-...)."),
+                PropSpec::new("gateway_id", PropType::Text(ID), "An internet or virtual private gateway (igw-..., vgw-...)."),
+                PropSpec::new("nat_gateway_id", PropType::Text(ID), "A NAT gateway (nat-...)."),
+                PropSpec::new("transit_gateway_id", PropType::Text(ID), "A transit gateway (tgw-...)."),
+                PropSpec::new("vpc_peering_connection_id", PropType::Text(ID), "A VPC peering connection (pcx-...)."),
+                PropSpec::new("network_interface_id", PropType::Text(ID), "A network interface (eni-...)."),
+                PropSpec::new("egress_only_gateway_id", PropType::Text(ID), "An egress-only internet gateway (eigw-...)."),
+            ])),
             "Routes, sorted by destination: a list of `{ destination_cidr_block: <CIDR>, gateway_id: <igw-...> }` or `{ destination_cidr_block: <CIDR>, nat_gateway_id: <nat-...> }`. Also accepted: destination_ipv6_cidr_block or destination_prefix_list_id as the destination, and transit_gateway_id, vpc_peering_connection_id, network_interface_id or egress_only_gateway_id as the target. One destination and one target per route.",
         )
-        .default("[]"),
-        PropSpec::new("subnet_ids", PropType::StringList, "Subnets explicitly associated with this table (a subnet has at most one such table).").default("[]"),
+        .default("[]")
+        .rule(routes_rule),
+        PropSpec::new("subnet_ids", PropType::List(&PropType::Text(ID)), "Subnets explicitly associated with this table (a subnet has at most one such table).").default("[]"),
     ],
     attrs: &["arn"],
     taggable: true,
+    rules: &[],
 };
 
 const READ: &[&str] = &["ec2:DescribeRouteTables"];
@@ -67,25 +79,15 @@ impl RouteSpec {
         Value::Object(m)
     }
 
-    fn from_json(v: &Value) -> Result<RouteSpec, ProviderError> {
-        let shape = || {
-            invalid(
-                &SCHEMA,
-                format!("each route is {{ destination_cidr_block: <CIDR>, gateway_id | nat_gateway_id: <id> }} with one destination and one target, not {v}"),
-            )
-        };
-        let obj = v.as_object().ok_or_else(shape)?;
-        if let Some(k) = obj.keys().find(|k| !DESTINATIONS.contains(&k.as_str()) && !TARGETS.contains(&k.as_str())) {
-            return Err(invalid(&SCHEMA, format!("unknown route key {k:?} in {v}")));
-        }
-        let pick = |keys: &[&'static str]| -> Result<(&'static str, String), ProviderError> {
-            let found: Vec<(&'static str, String)> = keys
-                .iter()
-                .filter_map(|k| obj.get(*k).filter(|x| !x.is_null()).map(|x| (*k, x)))
-                .map(|(k, x)| x.as_str().map(|s| (k, s.to_string())).ok_or_else(shape))
-                .collect::<Result<_, _>>()?;
+    /// One route of the stack (keys and value types already checked by the schema): exactly
+    /// one destination and one target.
+    fn from_json(v: &Value) -> Result<RouteSpec, String> {
+        let shape =
+            || format!("each route is {{ destination_cidr_block: <CIDR>, gateway_id | nat_gateway_id: <id> }} with one destination and one target, not {v}");
+        let pick = |keys: &[&'static str]| -> Result<(&'static str, String), String> {
+            let found: Vec<(&'static str, String)> = keys.iter().filter_map(|k| Some((*k, v.get(*k)?.as_str()?.to_string()))).collect();
             match found.as_slice() {
-                [one] if !one.1.is_empty() => Ok(one.clone()),
+                [one] => Ok(one.clone()),
                 _ => Err(shape()),
             }
         };
@@ -132,33 +134,35 @@ impl RouteSpec {
     }
 }
 
-/// The stack's routes, checked to be in the order read reports them.
-fn desired_routes(desired: &Desired) -> Result<Vec<RouteSpec>, ProviderError> {
-    let routes: Vec<RouteSpec> = match value(&SCHEMA, desired, "routes") {
-        None => vec![],
-        Some(Value::Array(items)) => items.iter().map(RouteSpec::from_json).collect::<Result<_, _>>()?,
-        Some(other) => return Err(invalid(&SCHEMA, format!("routes must be a list, not {other}"))),
-    };
+/// A routes list: one destination and one target per route, one route per destination, in
+/// the order read reports them.
+fn parse_routes(routes: &Value) -> Result<Vec<RouteSpec>, String> {
+    let routes: Vec<RouteSpec> = routes.as_array().map(|items| items.iter().map(RouteSpec::from_json).collect()).unwrap_or(Ok(vec![]))?;
     let mut sorted = routes.clone();
     sorted.sort();
     if let Some(w) = sorted.windows(2).find(|w| w[0].destination == w[1].destination) {
-        return Err(invalid(&SCHEMA, format!("two routes for {}", w[0].destination)));
+        return Err(format!("has two routes for {}", w[0].destination));
     }
     // Read reports routes sorted by destination; any other order would show as a change on every plan.
     if sorted != routes {
-        return Err(invalid(&SCHEMA, format!("list routes sorted by destination: {}", Value::Array(sorted.iter().map(RouteSpec::to_json).collect()))));
+        return Err(format!("must list routes sorted by destination: {}", Value::Array(sorted.iter().map(RouteSpec::to_json).collect())));
     }
     Ok(routes)
 }
 
-fn desired_subnets(desired: &Desired) -> Result<BTreeSet<String>, ProviderError> {
-    match value(&SCHEMA, desired, "subnet_ids") {
-        None => Ok(BTreeSet::new()),
-        Some(Value::Array(items)) => {
-            items.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(|| invalid(&SCHEMA, "subnet_ids must be a list of subnet ids"))).collect()
-        }
-        Some(other) => Err(invalid(&SCHEMA, format!("subnet_ids must be a list, not {other}"))),
-    }
+/// The schema's rule for `routes`: the same parse the request builder makes.
+fn routes_rule(routes: &Value) -> Vec<String> {
+    parse_routes(routes).err().into_iter().collect()
+}
+
+/// The request builder's reading of the props: the routes and the subnets to associate,
+/// checked against the schema first.
+fn desired_table(desired: &Desired) -> Result<(Vec<RouteSpec>, BTreeSet<String>), ProviderError> {
+    check(&SCHEMA, desired)?;
+    let routes = parse_routes(&value(&SCHEMA, desired, "routes").unwrap_or_default()).map_err(|m| invalid(&SCHEMA, format!("routes {m}")))?;
+    let subnets =
+        value(&SCHEMA, desired, "subnet_ids").as_ref().and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+    Ok((routes, subnets))
 }
 
 /// Explicit subnet associations: subnet id to association id.
@@ -327,8 +331,7 @@ impl ResourceKind for Ec2RouteTable {
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
-        let routes = desired_routes(desired)?;
-        let subnets = desired_subnets(desired)?;
+        let (routes, subnets) = desired_table(desired)?;
         let vpc = required_str(&SCHEMA, desired, "vpc_id")?;
         for generation in 0..TOKEN_GENERATIONS {
             let out = self
@@ -379,14 +382,15 @@ impl ResourceKind for Ec2RouteTable {
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
+        let (routes, subnets) = desired_table(desired)?;
         let rt = self.describe_one(id).await?.ok_or_else(|| ProviderError::NotFound(format!("route table {id} no longer exists")))?;
         if changed.iter().any(|c| c == "routes") {
             let mut current: Vec<RouteSpec> = rt.routes().iter().filter_map(RouteSpec::from_aws).collect();
             current.sort();
-            self.sync_routes(id, &current, &desired_routes(desired)?).await?;
+            self.sync_routes(id, &current, &routes).await?;
         }
         if changed.iter().any(|c| c == "subnet_ids") {
-            self.sync_subnets(id, &subnet_associations(&rt), &desired_subnets(desired)?).await?;
+            self.sync_subnets(id, &subnet_associations(&rt), &subnets).await?;
         }
         if changed.iter().any(|c| c == "tags") {
             sync_tags(&self.client, id, &tags_of(rt.tags()), &desired.tags).await?;
@@ -447,8 +451,13 @@ mod tests {
     use aws_sdk_ec2::types::{RouteOrigin, RouteTableAssociation};
     use aws_smithy_mocks::{mock, MockResponse, Rule};
 
+    use proptest::prelude::*;
+
     use super::*;
-    use crate::ec2_common::testing::{client, defaults_parse, desired, ec2_tags, error_meta, owner};
+    use crate::ec2_common::testing::{
+        builder_accepts_all, cidr4, cidr6, client, defaults_typecheck, desired, ec2_tags, error_meta, owner, props_with,
+        schema_refuses_what_the_builder_refuses,
+    };
 
     fn table(id: &str, subnets: &[&str], extra_routes: Vec<Route>) -> RouteTable {
         let mut b = RouteTable::builder()
@@ -492,8 +501,75 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_json() {
-        defaults_parse(&SCHEMA);
+    fn defaults_pass_the_schema() {
+        defaults_typecheck(&SCHEMA);
+    }
+
+    /// Route lists the schema accepts: a random draw of nine optional keys almost never has
+    /// exactly one destination and one target, so routes are drawn that way, then sorted.
+    fn routes() -> BoxedStrategy<Value> {
+        let destination = prop_oneof![
+            cidr4(0..=32).prop_map(|c| ("destination_cidr_block", c)),
+            cidr6().prop_map(|c| ("destination_ipv6_cidr_block", c)),
+            "pl-[0-9a-f]{8}".prop_map(|p| ("destination_prefix_list_id", json!(p))),
+        ];
+        let target = (proptest::sample::select(TARGETS), "[a-z]{2,4}-[0-9a-f]{8,17}");
+        proptest::collection::vec((destination, target), 0..5)
+            .prop_map(|routes| {
+                let mut specs: Vec<RouteSpec> = routes
+                    .into_iter()
+                    .map(|((dk, d), (tk, t))| RouteSpec {
+                        destination: d.as_str().unwrap_or_default().to_string(),
+                        destination_key: dk,
+                        target_key: tk,
+                        target: t,
+                    })
+                    .collect();
+                specs.sort();
+                specs.dedup_by(|a, b| a.destination == b.destination);
+                Value::Array(specs.iter().map(RouteSpec::to_json).collect())
+            })
+            .boxed()
+    }
+
+    /// Agreement: every props value the schema accepts becomes routes and associations.
+    #[test]
+    fn every_value_the_schema_accepts_builds_a_request() {
+        builder_accepts_all(&SCHEMA, props_with(&SCHEMA, vec![("routes", routes())]), desired_table);
+        // The draw from the declared types alone, as `schema_gen::props` makes it (empty route lists, mostly).
+        builder_accepts_all(&SCHEMA, crate::schema_gen::props(&SCHEMA), desired_table);
+    }
+
+    /// Agreement: what the builder refuses, the schema refuses (so `validate` reports it).
+    #[test]
+    fn the_schema_refuses_what_the_builder_refuses() {
+        let route = |r: Value| json!({"vpc_id": "vpc-1", "routes": [r]});
+        schema_refuses_what_the_builder_refuses(
+            &SCHEMA,
+            &[
+                json!({"routes": []}),
+                route(json!({"destination_cidr_block": "0.0.0.0/0"})),
+                route(json!({"gateway_id": "igw-1"})),
+                route(json!({"destination_cidr_block": "0.0.0.0/0", "gateway_id": "igw-1", "nat_gateway_id": "nat-1"})),
+                route(json!({"destination_cidr_block": "0.0.0.0/0", "destination_prefix_list_id": "pl-1", "gateway_id": "igw-1"})),
+                route(json!({"destination_cidr_block": "0.0.0.0/0", "gateway": "igw-1"})),
+                route(json!({"destination_cidr_block": "0.0.0.0/0", "gateway_id": 1})),
+                route(json!({"destination_cidr_block": "0.0.0.0/33", "gateway_id": "igw-1"})),
+                route(json!({"destination_ipv6_cidr_block": "::/0/1", "gateway_id": "igw-1"})),
+                json!({"vpc_id": "vpc-1", "routes": [
+                    {"destination_cidr_block": "10.0.0.0/8", "gateway_id": "igw-1"},
+                    {"destination_cidr_block": "0.0.0.0/0", "gateway_id": "igw-1"},
+                ]}),
+                json!({"vpc_id": "vpc-1", "routes": [
+                    {"destination_cidr_block": "0.0.0.0/0", "gateway_id": "igw-1"},
+                    {"destination_cidr_block": "0.0.0.0/0", "nat_gateway_id": "nat-1"},
+                ]}),
+                json!({"vpc_id": "vpc-1", "routes": {"destination_cidr_block": "0.0.0.0/0", "gateway_id": "igw-1"}}),
+                json!({"vpc_id": "vpc-1", "subnet_ids": "subnet-1"}),
+                json!({"vpc_id": "vpc-1", "subnet_ids": [1]}),
+            ],
+            desired_table,
+        );
     }
 
     #[tokio::test]

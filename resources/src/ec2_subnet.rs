@@ -7,14 +7,14 @@ use async_trait::async_trait;
 use aws_sdk_ec2::client::Waiters;
 use aws_sdk_ec2::types::{AttributeBooleanValue, Filter, ResourceType, Subnet};
 use aws_sdk_ec2::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, TextRule};
 use serde_json::json;
 
 use crate::adopt::adopt_or;
 use crate::aws::AwsContext;
 use crate::ec2_common::{
-    arn, bool_value, dependency_conflict, describe_batched, eventually, filter, message, owner_filters, pick_owned, read_created, required_str, str_value,
-    sync_tags, tag_spec, tags_of, waiter_error, while_in_use, Ec2ResultExt, Lookup,
+    arn, bool_value, check, dependency_conflict, describe_batched, eventually, filter, message, network_cidr, owner_filters, pick_owned, read_created,
+    required_str, str_value, sync_tags, tag_spec, tags_of, waiter_error, while_in_use, Ec2ResultExt, Lookup, CIDR4, ID,
 };
 use crate::error::gone;
 
@@ -22,14 +22,21 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.ec2.subnet",
     doc: "A subnet of a VPC. id = the subnet id (subnet-...). Role tags such as `kubernetes.io/role/elb: \"1\"` for EKS load balancers are ordinary tags. Refresh describes all subnets of a stack in one DescribeSubnets call per 200.",
     props: &[
-        PropSpec::new("vpc_id", PropType::String, "The VPC the subnet belongs to.").required().force_new(),
-        PropSpec::new("cidr_block", PropType::String, "The subnet's IPv4 CIDR block, inside the VPC's.").required().force_new(),
-        PropSpec::new("availability_zone", PropType::String, "The availability zone, e.g. us-east-1a; unset lets AWS choose.").force_new(),
+        PropSpec::new("vpc_id", PropType::Text(ID), "The VPC the subnet belongs to.").required().force_new(),
+        PropSpec::new("cidr_block", PropType::Text(CIDR4), "The subnet's IPv4 CIDR block, /16 to /28, inside the VPC's.")
+            .required()
+            .force_new()
+            .rule(network_cidr),
+        PropSpec::new("availability_zone", PropType::Text(AZ), "The availability zone, e.g. us-east-1a; unset lets AWS choose.").force_new(),
         PropSpec::new("map_public_ip_on_launch", PropType::Bool, "Whether instances launched here get a public IPv4 address (public subnets).").default("false"),
     ],
     attrs: &["arn", "availability_zone"],
     taggable: true,
+    rules: &[],
 };
+
+/// An availability zone name (`us-east-1a`, `us-west-2-lax-1a`).
+const AZ: TextRule = TextRule::len(1, 64).chars("-");
 
 const READ: &[&str] = &["ec2:DescribeSubnets"];
 const CREATE: &[&str] = &["ec2:CreateSubnet", "ec2:CreateTags", "ec2:ModifySubnetAttribute", "ec2:DescribeSubnets"];
@@ -37,6 +44,26 @@ const UPDATE: &[&str] = &["ec2:ModifySubnetAttribute", "ec2:CreateTags", "ec2:De
 const DELETE: &[&str] = &["ec2:DeleteSubnet", "ec2:DescribeNetworkInterfaces"];
 
 const AVAILABLE_WAIT: Duration = Duration::from_secs(300);
+
+/// What create sends: the CreateSubnet request's values, and whether to map public IPs after it.
+#[derive(Debug)]
+struct SubnetSpec {
+    vpc: String,
+    cidr: String,
+    availability_zone: Option<String>,
+    public: bool,
+}
+
+/// The request builder for create and update, checked against the schema first.
+fn spec(desired: &Desired) -> Result<SubnetSpec, ProviderError> {
+    check(&SCHEMA, desired)?;
+    Ok(SubnetSpec {
+        vpc: required_str(&SCHEMA, desired, "vpc_id")?,
+        cidr: required_str(&SCHEMA, desired, "cidr_block")?,
+        availability_zone: str_value(&SCHEMA, desired, "availability_zone")?,
+        public: bool_value(&SCHEMA, desired, "map_public_ip_on_launch")?,
+    })
+}
 
 pub struct Ec2Subnet {
     client: Client,
@@ -133,14 +160,13 @@ impl ResourceKind for Ec2Subnet {
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
-        let vpc = required_str(&SCHEMA, desired, "vpc_id")?;
-        let cidr = required_str(&SCHEMA, desired, "cidr_block")?;
+        let SubnetSpec { vpc, cidr, availability_zone, public } = spec(desired)?;
         let out = self
             .client
             .create_subnet()
             .vpc_id(&vpc)
             .cidr_block(&cidr)
-            .set_availability_zone(str_value(&SCHEMA, desired, "availability_zone")?)
+            .set_availability_zone(availability_zone)
             .set_tag_specifications(tag_spec(ResourceType::Subnet, &desired.tags))
             .send()
             .await
@@ -166,7 +192,7 @@ impl ResourceKind for Ec2Subnet {
             })
             .await?;
         }
-        if bool_value(&SCHEMA, desired, "map_public_ip_on_launch")? {
+        if public {
             self.set_public_ip(&id, true).await?;
         }
         read_created("subnet", &id, || self.read(&id)).await
@@ -174,7 +200,7 @@ impl ResourceKind for Ec2Subnet {
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
         if changed.iter().any(|c| c == "map_public_ip_on_launch") {
-            self.set_public_ip(id, bool_value(&SCHEMA, desired, "map_public_ip_on_launch")?).await?;
+            self.set_public_ip(id, spec(desired)?.public).await?;
         }
         if changed.iter().any(|c| c == "tags") {
             let current = self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("subnet {id} no longer exists")))?;
@@ -219,7 +245,9 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::ec2_common::testing::{client, defaults_parse, desired, ec2_tags, error_meta, owner};
+    use crate::ec2_common::testing::{
+        builder_accepts_all, cidr4, client, defaults_typecheck, desired, ec2_tags, error_meta, owner, props_with, schema_refuses_what_the_builder_refuses,
+    };
 
     fn subnet(id: &str, public: bool) -> Subnet {
         let mut tags = owner().tags();
@@ -253,8 +281,33 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_json() {
-        defaults_parse(&SCHEMA);
+    fn defaults_pass_the_schema() {
+        defaults_typecheck(&SCHEMA);
+    }
+
+    /// Agreement: every props value the schema accepts builds a CreateSubnet request.
+    #[test]
+    fn every_value_the_schema_accepts_builds_a_request() {
+        builder_accepts_all(&SCHEMA, props_with(&SCHEMA, vec![("cidr_block", cidr4(16..=28))]), spec);
+    }
+
+    /// Agreement: what the builder refuses, the schema refuses (so `validate` reports it).
+    #[test]
+    fn the_schema_refuses_what_the_builder_refuses() {
+        schema_refuses_what_the_builder_refuses(
+            &SCHEMA,
+            &[
+                json!({"cidr_block": "10.0.1.0/24"}),
+                json!({"vpc_id": "vpc-1"}),
+                json!({"vpc_id": "vpc-1", "cidr_block": "10.0.1.0/30"}),
+                json!({"vpc_id": "vpc-1", "cidr_block": "10.0.1.0"}),
+                json!({"vpc_id": "vpc 1", "cidr_block": "10.0.1.0/24"}),
+                json!({"vpc_id": "vpc-1", "cidr_block": "10.0.1.0/24", "availability_zone": 1}),
+                json!({"vpc_id": "vpc-1", "cidr_block": "10.0.1.0/24", "map_public_ip_on_launch": "true"}),
+                json!({"vpc_id": "vpc-1", "cidr_block": "10.0.1.0/24", "az": "us-east-1a"}),
+            ],
+            spec,
+        );
     }
 
     #[tokio::test]

@@ -15,8 +15,8 @@ use tokio::task::JoinSet;
 
 use crate::aws::AwsContext;
 use crate::ec2_common::{
-    arn, bool_value, dependency_conflict, describe_batched, eventually, filter, invalid, owner_filters, pick_owned, read_created, required_str, str_value,
-    sync_tags, tag_spec, tags_of, waiter_error, while_in_use, Ec2ResultExt, Lookup, BATCH,
+    arn, bool_value, check, dependency_conflict, describe_batched, eventually, filter, invalid, network_cidr, owner_filters, pick_owned, read_created,
+    required_str, sync_tags, tag_spec, tags_of, waiter_error, while_in_use, Ec2ResultExt, Lookup, BATCH, CIDR4,
 };
 use crate::error::gone;
 
@@ -24,13 +24,18 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.ec2.vpc",
     doc: "A VPC. id = the VPC id (vpc-...). Refresh describes all VPCs of a stack in one DescribeVpcs call (plus one call each for their default security groups and main route tables), but the two DNS settings need DescribeVpcAttribute per VPC: 2 calls per VPC.",
     props: &[
-        PropSpec::new("cidr_block", PropType::String, "The primary IPv4 CIDR block, e.g. 10.0.0.0/16.").required().force_new(),
+        PropSpec::new("cidr_block", PropType::Text(CIDR4), "The primary IPv4 CIDR block, /16 to /28, e.g. 10.0.0.0/16.")
+            .required()
+            .force_new()
+            .rule(network_cidr),
         PropSpec::new("enable_dns_support", PropType::Bool, "Whether the Amazon DNS server resolves names in the VPC.").default("true"),
         PropSpec::new("enable_dns_hostnames", PropType::Bool, "Whether instances get public DNS hostnames (EKS needs this and enable_dns_support).").default("true"),
-        PropSpec::new("instance_tenancy", PropType::String, "default or dedicated.").force_new().default("\"default\""),
+        // CreateVpc refuses `host`, the third value of the Tenancy type.
+        PropSpec::new("instance_tenancy", PropType::Enum(&["default", "dedicated"]), "default or dedicated.").force_new().default("\"default\""),
     ],
     attrs: &["arn", "default_security_group_id", "main_route_table_id"],
     taggable: true,
+    rules: &[],
 };
 
 const READ: &[&str] = &["ec2:DescribeVpcs", "ec2:DescribeVpcAttribute", "ec2:DescribeSecurityGroups", "ec2:DescribeRouteTables"];
@@ -222,8 +227,28 @@ async fn dns_attributes(client: &Client, id: &str) -> Result<Dns, ProviderError>
     })
 }
 
-fn wanted_dns(desired: &Desired) -> Result<Dns, ProviderError> {
-    Ok(Dns { support: bool_value(&SCHEMA, desired, "enable_dns_support")?, hostnames: bool_value(&SCHEMA, desired, "enable_dns_hostnames")? })
+/// What create sends: the CreateVpc request's values, and the DNS settings set after it.
+#[derive(Debug)]
+struct VpcSpec {
+    cidr: String,
+    tenancy: Tenancy,
+    dns: Dns,
+}
+
+/// The request builder for create and update, checked against the schema first.
+fn spec(desired: &Desired) -> Result<VpcSpec, ProviderError> {
+    check(&SCHEMA, desired)?;
+    let tenancy = required_str(&SCHEMA, desired, "instance_tenancy")?;
+    // A value the schema allows but this SDK does not know would be sent as-is and refused by AWS.
+    if !Tenancy::values().contains(&tenancy.as_str()) {
+        return Err(invalid(&SCHEMA, format!("instance_tenancy {tenancy:?} is unknown to this version of cairn")));
+    }
+    let tenancy = Tenancy::from(tenancy.as_str());
+    Ok(VpcSpec {
+        cidr: required_str(&SCHEMA, desired, "cidr_block")?,
+        tenancy,
+        dns: Dns { support: bool_value(&SCHEMA, desired, "enable_dns_support")?, hostnames: bool_value(&SCHEMA, desired, "enable_dns_hostnames")? },
+    })
 }
 
 #[async_trait]
@@ -246,17 +271,12 @@ impl ResourceKind for Ec2Vpc {
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
-        let cidr = required_str(&SCHEMA, desired, "cidr_block")?;
-        let tenancy = str_value(&SCHEMA, desired, "instance_tenancy")?.unwrap_or_else(|| "default".into());
-        if !["default", "dedicated"].contains(&tenancy.as_str()) {
-            return Err(invalid(&SCHEMA, format!("instance_tenancy must be \"default\" or \"dedicated\", not {tenancy:?}")));
-        }
-        let dns = wanted_dns(desired)?;
+        let VpcSpec { cidr, tenancy, dns } = spec(desired)?;
         let out = self
             .client
             .create_vpc()
             .cidr_block(&cidr)
-            .instance_tenancy(Tenancy::from(tenancy.as_str()))
+            .instance_tenancy(tenancy)
             .set_tag_specifications(tag_spec(ResourceType::Vpc, &desired.tags))
             .send()
             .await
@@ -286,7 +306,7 @@ impl ResourceKind for Ec2Vpc {
                 support: current.props.get("enable_dns_support").and_then(|v| v.as_bool()).unwrap_or(true),
                 hostnames: current.props.get("enable_dns_hostnames").and_then(|v| v.as_bool()).unwrap_or(false),
             };
-            self.set_dns(id, wanted_dns(desired)?, Some(have)).await?;
+            self.set_dns(id, spec(desired)?.dns, Some(have)).await?;
         }
         if changed.iter().any(|c| c == "tags") {
             sync_tags(&self.client, id, &current.tags, &desired.tags).await?;
@@ -334,7 +354,9 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::ec2_common::testing::{client, defaults_parse, desired, ec2_tags, error_meta, owner};
+    use crate::ec2_common::testing::{
+        builder_accepts_all, cidr4, client, defaults_typecheck, desired, ec2_tags, error_meta, owner, props_with, schema_refuses_what_the_builder_refuses,
+    };
 
     fn vpc(id: &str) -> Vpc {
         let mut tags = owner().tags();
@@ -395,8 +417,34 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_json() {
-        defaults_parse(&SCHEMA);
+    fn defaults_pass_the_schema() {
+        defaults_typecheck(&SCHEMA);
+    }
+
+    /// Agreement: every props value the schema accepts builds a CreateVpc request.
+    #[test]
+    fn every_value_the_schema_accepts_builds_a_request() {
+        builder_accepts_all(&SCHEMA, props_with(&SCHEMA, vec![("cidr_block", cidr4(16..=28))]), spec);
+    }
+
+    /// Agreement: what the builder refuses, the schema refuses (so `validate` reports it).
+    #[test]
+    fn the_schema_refuses_what_the_builder_refuses() {
+        schema_refuses_what_the_builder_refuses(
+            &SCHEMA,
+            &[
+                json!({}),
+                json!({"cidr_block": "10.0.0.0/8"}),
+                json!({"cidr_block": "10.0.0.0/29"}),
+                json!({"cidr_block": "10.0.0/16"}),
+                json!({"cidr_block": "10.0.0.256/16"}),
+                json!({"cidr_block": 10}),
+                json!({"cidr_block": "10.0.0.0/16", "instance_tenancy": "host"}),
+                json!({"cidr_block": "10.0.0.0/16", "enable_dns_support": "yes"}),
+                json!({"cidr_block": "10.0.0.0/16", "cidr": "10.0.0.0/16"}),
+            ],
+            spec,
+        );
     }
 
     #[tokio::test]

@@ -5,12 +5,14 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use aws_sdk_eks::types::{AccessEntry, AccessScope, AccessScopeType, AssociatedAccessPolicy};
 use aws_sdk_eks::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, TextRule};
 use serde_json::{json, Map, Value};
 
 use crate::adopt::adopt_or;
 use crate::aws::AwsContext;
-use crate::eks_common::{invalid, request_tags, required_string, sorted_json, split_id, string, string_list, sync_tags, tags_of, value, EksResultExt};
+use crate::eks_common::{
+    request_tags, required_string, sorted_json, split_id, string, string_list, sync_tags, tags_of, value, EksResultExt, ARN, CLUSTER_NAME,
+};
 use crate::error::{found, gone};
 use crate::rds_common::message_of;
 
@@ -18,22 +20,62 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.eks.access_entry",
     doc: "An EKS access entry: lets an IAM principal use the cluster's Kubernetes API, through Kubernetes groups and EKS access policies. Its id is `CLUSTER:PRINCIPAL_ARN`.",
     props: &[
-        PropSpec::new("cluster_name", PropType::String, "Name of the cluster.").required().force_new(),
-        PropSpec::new("principal_arn", PropType::String, "ARN of the IAM role or user given access.").required().force_new(),
-        PropSpec::new("kubernetes_groups", PropType::StringList, "Kubernetes groups the principal belongs to (for RBAC bindings you manage in the cluster).").default("[]"),
-        PropSpec::new("type", PropType::String, "STANDARD, or EC2_LINUX / EC2_WINDOWS / FARGATE_LINUX for node roles (these take no groups or policies).")
-            .force_new()
-            .default("\"STANDARD\""),
+        PropSpec::new("cluster_name", PropType::Text(CLUSTER_NAME), "Name of the cluster.").required().force_new(),
+        PropSpec::new("principal_arn", ARN, "ARN of the IAM role or user given access.").required().force_new(),
         PropSpec::new(
-            "access_policies",
-            PropType::Object,
-            "EKS access policies: a list of `{ policy_arn, access_scope: { type: cluster | namespace, namespaces?: [..] } }`, read back sorted by policy_arn with namespaces sorted.",
+            "kubernetes_groups",
+            PropType::List(&PropType::Text(TextRule::len(1, 1_024))),
+            "Kubernetes groups the principal belongs to (for RBAC bindings you manage in the cluster).",
         )
         .default("[]"),
+        PropSpec::new(
+            "type",
+            PropType::Enum(&["STANDARD", "EC2_LINUX", "EC2_WINDOWS", "FARGATE_LINUX", "EC2", "HYPERPOD_LINUX"]),
+            "STANDARD, or a node type (EC2_LINUX, EC2_WINDOWS, FARGATE_LINUX, EC2, HYPERPOD_LINUX) for node roles, which take no groups or policies.",
+        )
+        .force_new()
+        .default("\"STANDARD\""),
+        PropSpec::new(
+            "access_policies",
+            PropType::List(&PropType::Struct(&[
+                PropSpec::new("policy_arn", PropType::Text(TextRule::len(1, 2_048)), "The access policy's ARN.").required(),
+                PropSpec::new(
+                    "access_scope",
+                    PropType::Struct(&[
+                        PropSpec::new("type", PropType::Enum(&["cluster", "namespace"]), "The whole cluster, or the namespaces listed.").required(),
+                        PropSpec::new("namespaces", PropType::List(&PropType::Text(TextRule::len(1, 63))), "The namespaces (namespace scope only)."),
+                    ]),
+                    "Where the policy applies.",
+                )
+                .required()
+                .rule(scope_rule),
+            ])),
+            "EKS access policies: a list of `{ policy_arn, access_scope: { type: cluster | namespace, namespaces?: [..] } }`, read back sorted by policy_arn with namespaces sorted.",
+        )
+        .default("[]")
+        .rule(one_association_per_policy),
     ],
     attrs: &["arn"],
     taggable: true,
+    rules: &[],
 };
+
+/// A namespace scope lists namespaces; a cluster scope takes none.
+fn scope_rule(scope: &Value) -> Vec<String> {
+    let listed = scope.get("namespaces").and_then(Value::as_array).is_some_and(|n| !n.is_empty());
+    match (scope.get("type").and_then(Value::as_str), listed) {
+        (Some("namespace"), false) => vec!["has a namespace scope but no namespaces".into()],
+        (Some("cluster"), true) => vec!["has a cluster scope, which takes no namespaces".into()],
+        _ => vec![],
+    }
+}
+
+/// EKS keeps one association per policy: a second one would silently replace the first.
+fn one_association_per_policy(policies: &Value) -> Vec<String> {
+    let arns: Vec<&str> = policies.as_array().map(|a| a.iter().filter_map(|p| p.get("policy_arn")?.as_str()).collect()).unwrap_or_default();
+    let mut seen = BTreeSet::new();
+    arns.into_iter().filter(|a| !seen.insert(*a)).map(|a| format!("{a} is given twice")).collect()
+}
 
 const READ_ACTIONS: &[&str] = &["eks:DescribeAccessEntry", "eks:ListAssociatedAccessPolicies"];
 // Tags given to CreateAccessEntry need eks:TagResource.
@@ -87,45 +129,53 @@ impl PolicySpec {
     }
 }
 
-fn access_policies(desired: &Desired) -> Result<Vec<PolicySpec>, ProviderError> {
-    let shape = || invalid(&SCHEMA, "access_policies must be a list of { policy_arn, access_scope: { type: cluster | namespace, namespaces?: [..] } }");
+/// The desired policy associations (their shape, scopes and uniqueness checked by the
+/// schema), sorted as read reports them.
+fn access_policies(desired: &Desired) -> Vec<PolicySpec> {
     let items = match value(&SCHEMA, desired, "access_policies") {
-        None => return Ok(vec![]),
         Some(Value::Array(items)) => items,
-        Some(_) => return Err(shape()),
+        _ => vec![],
     };
-    let mut out: Vec<PolicySpec> = vec![];
-    for item in &items {
-        let obj = item.as_object().ok_or_else(shape)?;
-        if obj.keys().any(|k| k != "policy_arn" && k != "access_scope") {
-            return Err(shape());
-        }
-        let arn = obj.get("policy_arn").and_then(Value::as_str).filter(|a| !a.is_empty()).ok_or_else(shape)?;
-        let scope = obj.get("access_scope").and_then(Value::as_object).ok_or_else(shape)?;
-        if scope.keys().any(|k| k != "type" && k != "namespaces") {
-            return Err(shape());
-        }
-        let kind = scope.get("type").and_then(Value::as_str).filter(|t| *t == "cluster" || *t == "namespace").ok_or_else(shape)?;
-        let mut namespaces: Vec<String> = match scope.get("namespaces") {
-            None | Some(Value::Null) => vec![],
-            Some(Value::Array(ns)) => ns.iter().map(|n| n.as_str().map(str::to_string).ok_or_else(shape)).collect::<Result<_, _>>()?,
-            Some(_) => return Err(shape()),
-        };
-        namespaces.sort();
-        namespaces.dedup();
-        match (kind, namespaces.is_empty()) {
-            ("namespace", true) => return Err(invalid(&SCHEMA, format!("access_policies: {arn} has a namespace scope but no namespaces"))),
-            ("cluster", false) => return Err(invalid(&SCHEMA, format!("access_policies: {arn} has a cluster scope, which takes no namespaces"))),
-            _ => {}
-        }
-        // EKS keeps one association per policy: a second one would silently replace the first.
-        if out.iter().any(|p| p.policy_arn == arn) {
-            return Err(invalid(&SCHEMA, format!("access_policies: {arn} is given twice")));
-        }
-        out.push(PolicySpec { policy_arn: arn.into(), scope: kind.into(), namespaces });
-    }
+    let mut out: Vec<PolicySpec> = items
+        .iter()
+        .filter_map(|item| {
+            let scope = item.get("access_scope")?;
+            let mut namespaces: Vec<String> = scope
+                .get("namespaces")
+                .and_then(Value::as_array)
+                .map(|ns| ns.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            namespaces.sort();
+            namespaces.dedup();
+            Some(PolicySpec { policy_arn: item.get("policy_arn")?.as_str()?.to_string(), scope: scope.get("type")?.as_str()?.to_string(), namespaces })
+        })
+        .collect();
     out.sort();
-    Ok(out)
+    out
+}
+
+/// What CreateAccessEntry and AssociateAccessPolicy are sent, checked against the schema
+/// before any call (values known only at apply were not checked at validate).
+#[derive(Debug)]
+struct Spec {
+    cluster: String,
+    principal: String,
+    groups: Vec<String>,
+    kind: String,
+    policies: Vec<PolicySpec>,
+}
+
+impl Spec {
+    fn from(desired: &Desired) -> Result<Spec, ProviderError> {
+        crate::schema_check::check(&SCHEMA, &desired.props)?;
+        Ok(Spec {
+            cluster: required_string(&SCHEMA, desired, "cluster_name")?,
+            principal: required_string(&SCHEMA, desired, "principal_arn")?,
+            groups: string_list(&SCHEMA, desired, "kubernetes_groups")?.unwrap_or_default(),
+            kind: string(&SCHEMA, desired, "type")?.unwrap_or_default(),
+            policies: access_policies(desired),
+        })
+    }
 }
 
 fn entry_id(cluster: &str, principal: &str) -> String {
@@ -204,11 +254,7 @@ impl ResourceKind for EksAccessEntry {
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
-        let cluster = required_string(&SCHEMA, desired, "cluster_name")?;
-        let principal = required_string(&SCHEMA, desired, "principal_arn")?;
-        let groups = string_list(&SCHEMA, desired, "kubernetes_groups")?.unwrap_or_default();
-        let kind = string(&SCHEMA, desired, "type")?.unwrap_or_else(|| "STANDARD".into());
-        let policies = access_policies(desired)?;
+        let Spec { cluster, principal, groups, kind, policies } = Spec::from(desired)?;
         let id = entry_id(&cluster, &principal);
         let created = self
             .client
@@ -238,11 +284,12 @@ impl ResourceKind for EksAccessEntry {
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
+        let spec = Spec::from(desired)?;
         let (cluster, principal) = split_id(&SCHEMA, id, "CLUSTER:PRINCIPAL_ARN")?;
         let gone_during = || ProviderError::NotFound(format!("aws.eks.access_entry {id} disappeared during update"));
         let has = |p: &str| changed.iter().any(|c| c == p);
         if has("kubernetes_groups") {
-            let groups = string_list(&SCHEMA, desired, "kubernetes_groups")?.unwrap_or_default();
+            let groups = spec.groups.clone();
             // An empty list is sent (not omitted) so that removing every group clears them.
             self.client
                 .update_access_entry()
@@ -254,7 +301,7 @@ impl ResourceKind for EksAccessEntry {
                 .eks("UpdateAccessEntry")?;
         }
         if has("access_policies") {
-            let want = access_policies(desired)?;
+            let want = &spec.policies;
             let have = self.policies(cluster, principal).await?.ok_or_else(gone_during)?;
             // Associating an associated policy again replaces its scope.
             for policy in want.iter().filter(|p| !have.contains(p)) {
@@ -370,11 +417,51 @@ mod tests {
         }
     }
 
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
     #[test]
-    fn schema_defaults_are_json() {
-        for prop in SCHEMA.props {
-            if let Some(default) = prop.default {
-                serde_json::from_str::<Value>(default).unwrap_or_else(|e| panic!("{}: {e}", prop.name));
+    fn the_schema_refuses_what_the_builder_refuses() {
+        let with = |key: &str, bad: Value| {
+            let mut p = props();
+            p[key] = bad;
+            p
+        };
+        for p in [
+            json!({"cluster_name": CLUSTER}),
+            json!({"principal_arn": PRINCIPAL}),
+            with("cluster_name", json!("")),
+            with("kubernetes_groups", json!("deployers")),
+            with("type", json!("NODE")),
+            with("access_policies", json!([{"policy_arn": VIEW, "access_scope": {"type": "namespace"}}])),
+            with("access_policies", json!([{"policy_arn": VIEW, "access_scope": {"type": "namespace", "namespaces": []}}])),
+            with("access_policies", json!([{"policy_arn": VIEW, "access_scope": {"type": "cluster", "namespaces": ["a"]}}])),
+            with("access_policies", json!([{"policy_arn": VIEW, "access_scope": {"type": "account"}}])),
+            with("access_policies", json!([{"policy_arn": VIEW}])),
+            with("access_policies", json!([{"policy_arn": "", "access_scope": {"type": "cluster"}}])),
+            with(
+                "access_policies",
+                json!([{"policy_arn": VIEW, "access_scope": {"type": "cluster"}}, {"policy_arn": VIEW, "access_scope": {"type": "cluster"}}]),
+            ),
+            with("access_policies", json!([{"policy_arn": VIEW, "access_scope": {"type": "cluster", "namespace": ["a"]}}])),
+            with("access_policies", json!({"policy_arn": VIEW})),
+        ] {
+            let d = desired(p.clone(), "deployer");
+            assert!(Spec::from(&d).is_err(), "builder accepts {p}");
+            assert!(crate::rds_common::test_support::schema_refuses(&SCHEMA, &d.props), "schema accepts {p}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every props value the schema accepts becomes CreateAccessEntry and AssociateAccessPolicy
+        /// requests with scope types the SDK knows.
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(props in crate::schema_gen::props(&SCHEMA)) {
+            let spec = Spec::from(&desired(Value::Object(props), "deployer"));
+            proptest::prop_assert!(spec.is_ok(), "{:?}", spec.err());
+            for p in &spec.unwrap().policies {
+                let scope = p.sdk_scope();
+                proptest::prop_assert!(scope.r#type().is_some_and(|t| AccessScopeType::values().contains(&t.as_str())));
+                proptest::prop_assert!(p.scope == "namespace" || p.namespaces.is_empty());
             }
         }
     }

@@ -4,55 +4,123 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use aws_sdk_eks::client::Waiters;
-use aws_sdk_eks::types::{Cluster, EncryptionConfig, LogSetup, LogType, Logging, Provider, VpcConfigRequest};
+use aws_sdk_eks::operation::create_cluster::CreateClusterInput;
+use aws_sdk_eks::types::{
+    AuthenticationMode, Cluster, CreateAccessConfigRequest, EncryptionConfig, LogSetup, LogType, Logging, Provider, UpdateAccessConfigRequest, VpcConfigRequest,
+};
 use aws_sdk_eks::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
-use serde_json::json;
+use cairn_engine::provider::{
+    Desired, NameScope, Naming, Observed, Operation, PropSpec, PropType, Props, PropsRule, ProviderError, ResourceKind, ResourceSchema, TextRule,
+};
+use serde_json::{json, Value};
 
 use crate::adopt::{adopt, foreign};
 use crate::aws::AwsContext;
 use crate::eks_common::{
     boolean, cluster_status, invalid, minutes, request_tags, required_string, sorted_json, still_deleting, string, string_list, sync_tags, tags_of,
-    wait_cluster_active, wait_minutes, wait_update, waited, EksResultExt, Waited, DEFAULT_WAIT_MINUTES,
+    wait_cluster_active, wait_minutes, wait_update, waited, EksResultExt, Waited, ARN, CLUSTER_NAME, DEFAULT_WAIT_MINUTES,
 };
 use crate::error::{found, gone};
-use crate::rds_common::message_of;
+use crate::rds_common::{message_of, non_empty};
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.eks.cluster",
     doc: "An EKS control plane: Kubernetes version, VPC placement, API endpoint access, control-plane logging and secrets encryption. Its id is the cluster name.",
     props: &[
         PropSpec::new("name", PropType::String, "Cluster name (1-100 letters, digits, `-` and `_`); defaults to a name derived from stack, env and address.")
-            .force_new(),
-        PropSpec::new("role_arn", PropType::String, "ARN of the IAM role the control plane assumes (trusting eks.amazonaws.com, with AmazonEKSClusterPolicy).")
+            .force_new()
+            .naming(NAMING),
+        PropSpec::new("role_arn", ARN, "ARN of the IAM role the control plane assumes (trusting eks.amazonaws.com, with AmazonEKSClusterPolicy).")
             .required()
             .force_new(),
         PropSpec::new(
             "version",
-            PropType::String,
+            PropType::Text(TextRule::len(1, 16).chars(".")),
             "Kubernetes version, e.g. \"1.30\"; unset takes EKS's default. Raising it upgrades the control plane in place, one minor version at a time.",
         ),
-        PropSpec::new("subnet_ids", PropType::StringList, "Subnets for the control plane's network interfaces, in at least two Availability Zones.")
-            .required()
-            .force_new(),
-        PropSpec::new("security_group_ids", PropType::StringList, "Extra security groups for the control plane's network interfaces (EKS adds its own cluster security group too).")
-            .force_new()
-            .default("[]"),
-        PropSpec::new("endpoint_private_access", PropType::Bool, "Whether the Kubernetes API is reachable from inside the VPC.").default("true"),
+        PropSpec::new(
+            "subnet_ids",
+            PropType::List(&PropType::Text(TextRule::len(1, 255))),
+            "Subnets for the control plane's network interfaces, in at least two Availability Zones.",
+        )
+        .required()
+        .force_new()
+        .rule(non_empty),
+        PropSpec::new(
+            "security_group_ids",
+            PropType::List(&PropType::Text(TextRule::len(1, 255))),
+            "Extra security groups for the control plane's network interfaces (EKS adds its own cluster security group too).",
+        )
+        .force_new()
+        .default("[]"),
+        PropSpec::new(
+            "endpoint_private_access",
+            PropType::Bool,
+            "Whether the Kubernetes API is reachable from inside the VPC (this or endpoint_public_access must be true).",
+        )
+        .default("true"),
         PropSpec::new("endpoint_public_access", PropType::Bool, "Whether the Kubernetes API is reachable from the internet.").default("false"),
-        PropSpec::new("public_access_cidrs", PropType::StringList, "CIDR blocks allowed to reach the public endpoint; unset leaves EKS's default (0.0.0.0/0)."),
-        PropSpec::new("enabled_log_types", PropType::StringList, "Control-plane logs sent to CloudWatch Logs: api, audit, authenticator, controllerManager, scheduler.")
-            .default("[]"),
-        PropSpec::new("secrets_kms_key", PropType::String, "ARN of a KMS key that envelope-encrypts Kubernetes secrets.").force_new(),
-        PropSpec::new("wait_timeout_minutes", PropType::Int, "How long to wait for the cluster to become ACTIVE or for an update to finish.")
+        PropSpec::new(
+            "public_access_cidrs",
+            PropType::List(&PropType::Text(TextRule::len(9, 18).chars("./"))),
+            "IPv4 CIDR blocks allowed to reach the public endpoint; unset leaves EKS's default (0.0.0.0/0).",
+        )
+        .rule(ipv4_cidrs),
+        PropSpec::new("enabled_log_types", PropType::List(&PropType::Enum(LOG_TYPES)), "Control-plane logs sent to CloudWatch Logs.").default("[]"),
+        PropSpec::new("secrets_kms_key", ARN, "ARN of a KMS key that envelope-encrypts Kubernetes secrets.").force_new(),
+        PropSpec::new(
+            "access_config",
+            PropType::Struct(&[
+                PropSpec::new(
+                    "authentication_mode",
+                    PropType::Enum(AUTH_MODES),
+                    "CONFIG_MAP (the aws-auth ConfigMap only; EKS's default), API_AND_CONFIG_MAP or API. Access entries need API or API_AND_CONFIG_MAP; \
+                     the mode only moves CONFIG_MAP -> API_AND_CONFIG_MAP -> API.",
+                ),
+                PropSpec::new(
+                    "bootstrap_cluster_creator_admin_permissions",
+                    PropType::Bool,
+                    "Make the cluster's creator its administrator (AWS default true); set at creation only.",
+                ),
+            ]),
+            "How IAM principals authenticate to the cluster: `{ authentication_mode, bootstrap_cluster_creator_admin_permissions }`; unset, EKS uses CONFIG_MAP.",
+        ),
+        PropSpec::new("wait_timeout_minutes", PropType::IntRange(1, 1_440), "How long to wait for the cluster to become ACTIVE or for an update to finish.")
             .local()
             .default("30"),
     ],
     attrs: &["arn", "endpoint", "certificate_authority", "oidc_issuer_url", "cluster_security_group_id", "platform_version"],
     taggable: true,
+    rules: &[PropsRule { props: &["endpoint_private_access", "endpoint_public_access"], check: some_endpoint_on }],
 };
 
+/// EKS refuses a cluster whose API is reachable from nowhere.
+fn some_endpoint_on(p: &Props) -> Vec<String> {
+    let on = |name: &str| SCHEMA.value_or_default(p, name).and_then(|v| v.as_bool()).unwrap_or(false);
+    if on("endpoint_private_access") || on("endpoint_public_access") {
+        vec![]
+    } else {
+        vec!["at least one of endpoint_private_access and endpoint_public_access must be true".into()]
+    }
+}
+
+/// Cluster names: unique per account and region.
+pub const NAMING: Naming = Naming::new(CLUSTER_NAME, NameScope::Region);
+
 const LOG_TYPES: &[&str] = &["api", "audit", "authenticator", "controllerManager", "scheduler"];
+
+/// The public endpoint takes IPv4 CIDR blocks only.
+fn ipv4_cidrs(cidrs: &Value) -> Vec<String> {
+    let valid = |c: &str| {
+        c.split_once('/')
+            .is_some_and(|(ip, bits)| ip.parse::<std::net::Ipv4Addr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 32) && !bits.starts_with('+'))
+    };
+    let items = cidrs.as_array().map(Vec::as_slice).unwrap_or_default();
+    items.iter().filter_map(Value::as_str).filter(|c| !valid(c)).map(|c| format!("{c:?} is not an IPv4 CIDR block (e.g. 203.0.113.0/24)")).collect()
+}
+/// Authentication modes in the only order EKS lets a cluster move through them.
+const AUTH_MODES: &[&str] = &["CONFIG_MAP", "API_AND_CONFIG_MAP", "API"];
+const BOOTSTRAP: &str = "bootstrap_cluster_creator_admin_permissions";
 const ENDPOINT_PROPS: &[&str] = &["endpoint_private_access", "endpoint_public_access", "public_access_cidrs"];
 
 const READ_ACTIONS: &[&str] = &["eks:DescribeCluster"];
@@ -90,14 +158,81 @@ impl EksCluster {
         let out = found(self.client.describe_cluster().name(name).send().await.eks("DescribeCluster"))?;
         Ok(out.and_then(|o| o.cluster().cloned()))
     }
+
+    /// Moves the authentication mode forward; EKS refuses a move back and a change of the
+    /// bootstrap flag, so both are refused here with what to do instead.
+    async fn update_access(&self, id: &str, desired: &Desired, wait: u64) -> Result<(), ProviderError> {
+        let Some((mode, bootstrap)) = access_config(desired) else { return Ok(()) };
+        let cluster = self.describe(id).await?.ok_or_else(|| ProviderError::NotFound(format!("aws.eks.cluster {id} disappeared during update")))?;
+        let now = observed(&cluster);
+        let current = &now.props["access_config"];
+        if let Some(b) = bootstrap.filter(|b| current[BOOTSTRAP].as_bool() != Some(*b)) {
+            return Err(invalid(
+                &SCHEMA,
+                format!("access_config.{BOOTSTRAP} is set when the cluster is created and cannot change to {b}; keep the current value or replace the cluster"),
+            ));
+        }
+        let (Some(mode), Some(from)) = (mode, current["authentication_mode"].as_str()) else { return Ok(()) };
+        let rank = |m: &str| AUTH_MODES.iter().position(|x| *x == m).unwrap_or(0);
+        if rank(&mode) < rank(from) {
+            return Err(invalid(
+                &SCHEMA,
+                format!("authentication mode can only move CONFIG_MAP -> API_AND_CONFIG_MAP -> API; {id} is {from} and cannot go back to {mode}"),
+            ));
+        }
+        if mode == from {
+            return Ok(());
+        }
+        let request = UpdateAccessConfigRequest::builder().authentication_mode(AuthenticationMode::from(mode.as_str())).build();
+        let out = self.client.update_cluster_config().name(id).access_config(request).send().await.eks("UpdateClusterConfig")?;
+        match out.update() {
+            Some(update) => wait_update(&self.client, id, None, update, &format!("aws.eks.cluster {id} authentication mode update to {mode}"), wait).await,
+            None => wait_cluster_active(&self.client, id, wait).await,
+        }
+    }
 }
 
+/// The enabled log types (each one of `LOG_TYPES`, which the schema checks), once each.
 fn log_types(desired: &Desired) -> Result<Vec<String>, ProviderError> {
     let types = string_list(&SCHEMA, desired, "enabled_log_types")?.unwrap_or_default();
-    if let Some(bad) = types.iter().find(|t| !LOG_TYPES.contains(&t.as_str())) {
-        return Err(invalid(&SCHEMA, format!("enabled_log_types: unknown log type {bad:?} (use {})", LOG_TYPES.join(", "))));
-    }
     Ok(types.into_iter().collect::<BTreeSet<_>>().into_iter().collect())
+}
+
+/// The CreateCluster request for `desired`, checked against the schema first (values known
+/// only at apply were not checked at validate). Pure, so the agreement test can build it.
+fn create_input(desired: &Desired) -> Result<CreateClusterInput, ProviderError> {
+    crate::schema_check::check(&SCHEMA, &desired.props)?;
+    let role = required_string(&SCHEMA, desired, "role_arn")?;
+    let subnets = string_list(&SCHEMA, desired, "subnet_ids")?.unwrap_or_default();
+    let groups = string_list(&SCHEMA, desired, "security_group_ids")?.unwrap_or_default();
+    let vpc = endpoint_access(desired, VpcConfigRequest::builder().set_subnet_ids(Some(subnets)).set_security_group_ids(Some(groups)))?.build();
+    let logs = log_types(desired)?;
+    let encryption = string(&SCHEMA, desired, "secrets_kms_key")?.map(secrets_encryption);
+    let access = access_config(desired).map(|(mode, bootstrap)| {
+        CreateAccessConfigRequest::builder()
+            .set_authentication_mode(mode.map(|m| AuthenticationMode::from(m.as_str())))
+            .set_bootstrap_cluster_creator_admin_permissions(bootstrap)
+            .build()
+    });
+    CreateClusterInput::builder()
+        .name(desired.name())
+        .role_arn(role)
+        .set_version(string(&SCHEMA, desired, "version")?)
+        .resources_vpc_config(vpc)
+        .logging(logging(&logs))
+        .set_encryption_config(encryption.map(|e| vec![e]))
+        .set_access_config(access)
+        .set_tags(request_tags(&desired.tags))
+        .client_request_token(&desired.idempotency_token)
+        .build()
+        .map_err(|e| invalid(&SCHEMA, e))
+}
+
+/// The desired `access_config`: (authentication mode, bootstrap flag), each when set. Its
+/// shape and the mode's values are the schema's, checked before any request is built.
+fn access_config(desired: &Desired) -> Option<(Option<String>, Option<bool>)> {
+    let v = desired.props.get("access_config").filter(|v| !v.is_null())?;
+    Some((v.get("authentication_mode").and_then(Value::as_str).map(str::to_string), v.get(BOOTSTRAP).and_then(Value::as_bool)))
 }
 
 /// Every log type in one of two groups, so that an update also turns off what was removed.
@@ -120,10 +255,8 @@ fn endpoint_access(
     vpc: aws_sdk_eks::types::builders::VpcConfigRequestBuilder,
 ) -> Result<aws_sdk_eks::types::builders::VpcConfigRequestBuilder, ProviderError> {
     let private = boolean(&SCHEMA, desired, "endpoint_private_access")?.unwrap_or(true);
+    // That one is on is the schema's rule `some_endpoint_on`, which create and update ran first.
     let public = boolean(&SCHEMA, desired, "endpoint_public_access")?.unwrap_or(false);
-    if !private && !public {
-        return Err(invalid(&SCHEMA, "at least one of endpoint_private_access and endpoint_public_access must be true"));
-    }
     let cidrs = string_list(&SCHEMA, desired, "public_access_cidrs")?;
     Ok(vpc.endpoint_private_access(private).endpoint_public_access(public).set_public_access_cidrs(cidrs))
 }
@@ -158,6 +291,17 @@ fn observed(cluster: &Cluster) -> Observed {
     if let Some(key) = key {
         props.insert("secrets_kms_key".into(), json!(key));
     }
+    // EKS reports the access configuration of every cluster; an answer without one describes a
+    // cluster that authenticates as all did before access entries: through the aws-auth
+    // ConfigMap, with its creator bootstrapped as administrator.
+    let access = cluster.access_config();
+    props.insert(
+        "access_config".into(),
+        json!({
+            "authentication_mode": access.and_then(|a| a.authentication_mode()).map(|m| m.as_str()).unwrap_or("CONFIG_MAP"),
+            BOOTSTRAP: access.and_then(|a| a.bootstrap_cluster_creator_admin_permissions()).unwrap_or(true),
+        }),
+    );
 
     let mut attrs = Props::new();
     let mut attr = |k: &str, v: Option<&str>| {
@@ -198,23 +342,19 @@ impl ResourceKind for EksCluster {
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
         let name = desired.name();
         let wait = wait_minutes(desired)?;
-        let role = required_string(&SCHEMA, desired, "role_arn")?;
-        let subnets = string_list(&SCHEMA, desired, "subnet_ids")?.filter(|s| !s.is_empty()).ok_or_else(|| invalid(&SCHEMA, "subnet_ids is required"))?;
-        let groups = string_list(&SCHEMA, desired, "security_group_ids")?.unwrap_or_default();
-        let vpc = endpoint_access(desired, VpcConfigRequest::builder().set_subnet_ids(Some(subnets)).set_security_group_ids(Some(groups)))?.build();
-        let logs = log_types(desired)?;
-        let encryption = string(&SCHEMA, desired, "secrets_kms_key")?.map(secrets_encryption);
+        let input = create_input(desired)?;
         let created = self
             .client
             .create_cluster()
-            .name(&name)
-            .role_arn(role)
-            .set_version(string(&SCHEMA, desired, "version")?)
-            .resources_vpc_config(vpc)
-            .logging(logging(&logs))
-            .set_encryption_config(encryption.map(|e| vec![e]))
-            .set_tags(request_tags(&desired.tags))
-            .client_request_token(&desired.idempotency_token)
+            .set_name(input.name)
+            .set_role_arn(input.role_arn)
+            .set_version(input.version)
+            .set_resources_vpc_config(input.resources_vpc_config)
+            .set_logging(input.logging)
+            .set_encryption_config(input.encryption_config)
+            .set_access_config(input.access_config)
+            .set_tags(input.tags)
+            .set_client_request_token(input.client_request_token)
             .send()
             .await
             .eks("CreateCluster");
@@ -237,6 +377,7 @@ impl ResourceKind for EksCluster {
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
+        crate::schema_check::check(&SCHEMA, &desired.props)?;
         let wait = wait_minutes(desired)?;
         let has = |p: &str| changed.iter().any(|c| c == p);
         // EKS runs one update at a time and rejects an UpdateClusterConfig that mixes
@@ -265,6 +406,9 @@ impl ResourceKind for EksCluster {
                 Some(update) => wait_update(&self.client, id, None, update, &format!("aws.eks.cluster {id} logging update"), wait).await?,
                 None => wait_cluster_active(&self.client, id, wait).await?,
             }
+        }
+        if has("access_config") {
+            self.update_access(id, desired, wait).await?;
         }
         if has("tags") {
             let cluster = self.describe(id).await?.ok_or_else(|| ProviderError::NotFound(format!("aws.eks.cluster {id} disappeared during update")))?;
@@ -328,8 +472,8 @@ mod tests {
     use aws_sdk_eks::operation::update_cluster_version::UpdateClusterVersionOutput;
     use aws_sdk_eks::types::error::{ResourceInUseException, ResourceNotFoundException};
     use aws_sdk_eks::types::{
-        Certificate, ClusterHealth, ClusterIssue, ClusterIssueCode, ClusterStatus, ErrorCode, ErrorDetail, Identity, Oidc, Update, UpdateStatus,
-        VpcConfigResponse,
+        AccessConfigResponse, Certificate, ClusterHealth, ClusterIssue, ClusterIssueCode, ClusterStatus, ErrorCode, ErrorDetail, Identity, Oidc, Update,
+        UpdateStatus, VpcConfigResponse,
     };
     use aws_smithy_mocks::mock;
     use cairn_engine::provider::Tags;
@@ -343,7 +487,8 @@ mod tests {
         json!({
             "role_arn": ROLE, "version": "1.30", "subnet_ids": ["subnet-a", "subnet-b"], "security_group_ids": ["sg-1"],
             "endpoint_private_access": true, "endpoint_public_access": true, "public_access_cidrs": ["203.0.113.0/24"],
-            "enabled_log_types": ["api", "audit"], "secrets_kms_key": "arn:aws:kms:us-east-1:111122223333:key/k"
+            "enabled_log_types": ["api", "audit"], "secrets_kms_key": "arn:aws:kms:us-east-1:111122223333:key/k",
+            "access_config": { "authentication_mode": "API_AND_CONFIG_MAP", "bootstrap_cluster_creator_admin_permissions": false }
         })
     }
 
@@ -371,6 +516,12 @@ mod tests {
             )
             .logging(logging(&["audit".into(), "api".into()]))
             .encryption_config(secrets_encryption("arn:aws:kms:us-east-1:111122223333:key/k".into()))
+            .access_config(
+                AccessConfigResponse::builder()
+                    .authentication_mode(AuthenticationMode::ApiAndConfigMap)
+                    .bootstrap_cluster_creator_admin_permissions(false)
+                    .build(),
+            )
             .set_tags(Some(tags.clone().into_iter().collect()))
             .build()
     }
@@ -395,11 +546,61 @@ mod tests {
         }
     }
 
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
     #[test]
-    fn schema_defaults_are_json() {
-        for prop in SCHEMA.props {
-            if let Some(default) = prop.default {
-                serde_json::from_str::<Value>(default).unwrap_or_else(|e| panic!("{}: {e}", prop.name));
+    fn the_schema_refuses_what_the_builder_refuses() {
+        let with = |key: &str, bad: Value| {
+            let mut p = props();
+            p[key] = bad;
+            p
+        };
+        for p in [
+            json!({"subnet_ids": ["s"]}),
+            json!({"role_arn": ROLE}),
+            with("subnet_ids", json!([])),
+            with("subnet_ids", json!("subnet-a")),
+            with("role_arn", json!("")),
+            with("enabled_log_types", json!(["kubelet"])),
+            with("endpoint_public_access", json!("yes")),
+            with("public_access_cidrs", json!(["203.0.113.0/24", 7])),
+            with("access_config", json!({"authentication_mode": "IAM"})),
+            with("access_config", json!({"authentication_mode": "API", "bootstrap": true})),
+            with("access_config", json!({"bootstrap_cluster_creator_admin_permissions": "no"})),
+            with("wait_timeout_minutes", json!(0)),
+            with("wait_timeout_minutes", json!(100_000)),
+            with("secrets_kms_key", json!(7)),
+            json!({"role_arn": ROLE, "subnet_ids": ["s"], "endpoint_private_access": false}),
+        ] {
+            let d = desired(p.clone(), "cluster");
+            assert!(create_input(&d).is_err(), "builder accepts {p}");
+            assert!(crate::rds_common::test_support::schema_refuses(&SCHEMA, &d.props), "schema accepts {p}");
+        }
+    }
+
+    #[test]
+    fn public_access_cidrs_must_be_ipv4_blocks() {
+        assert!(ipv4_cidrs(&json!(["0.0.0.0/0", "203.0.113.0/24"])).is_empty());
+        for bad in ["203.0.113.0", "203.0.113.0/33", "2001:db8::/32", "a.b.c.d/8"] {
+            assert!(!ipv4_cidrs(&json!([bad])).is_empty(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every props value the schema accepts (its rule that one endpoint is on included)
+        /// becomes a CreateCluster request with values the SDK knows.
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(props in crate::schema_gen::props(&SCHEMA)) {
+            proptest::prop_assume!(crate::schema_check::rules_pass(&SCHEMA, &props));
+            let input = create_input(&desired(Value::Object(props), "cluster"));
+            proptest::prop_assert!(input.is_ok(), "{:?}", input.err());
+            let input = input.unwrap();
+            proptest::prop_assert!(input.resources_vpc_config.as_ref().is_some_and(|v| !v.subnet_ids().is_empty()));
+            for setup in input.logging.as_ref().map(|l| l.cluster_logging()).unwrap_or_default() {
+                proptest::prop_assert!(setup.types().iter().all(|t| LogType::values().contains(&t.as_str())));
+            }
+            if let Some(mode) = input.access_config.as_ref().and_then(|a| a.authentication_mode()) {
+                proptest::prop_assert!(AuthenticationMode::values().contains(&mode.as_str()));
             }
         }
     }
@@ -427,6 +628,8 @@ mod tests {
                     && enabled == ["api", "audit"]
                     && disabled == ["authenticator", "controllerManager", "scheduler"]
                     && r.encryption_config()[0].provider().and_then(|p| p.key_arn()) == Some("arn:aws:kms:us-east-1:111122223333:key/k")
+                    && r.access_config().and_then(|a| a.authentication_mode()) == Some(&AuthenticationMode::ApiAndConfigMap)
+                    && r.access_config().and_then(|a| a.bootstrap_cluster_creator_admin_permissions()) == Some(false)
                     && tags.get("cairn:address").map(String::as_str) == Some("cluster")
                     && tags.get("team").map(String::as_str) == Some("platform")
             })
@@ -636,6 +839,36 @@ mod tests {
         EksCluster::from_client(client(&[&endpoint, &logs, &describe])).update(NAME, &d, &changed).await.unwrap();
         assert_eq!((endpoint.num_calls(), logs.num_calls()), (1, 1));
         assert!(describe.num_calls() >= 2, "the cluster was waited for, then read");
+    }
+
+    #[tokio::test]
+    async fn authentication_mode_moves_forward_only_and_bootstrap_is_create_only() {
+        // The described cluster is API_AND_CONFIG_MAP with bootstrap false.
+        let to_api = mock!(Client::update_cluster_config)
+            .match_requests(|r| r.access_config().and_then(|a| a.authentication_mode()) == Some(&AuthenticationMode::Api) && r.logging().is_none())
+            .then_output(|| UpdateClusterConfigOutput::builder().build());
+        let describe = mock!(Client::describe_cluster).then_output(|| describing(ClusterStatus::Active, Tags::new()));
+        let changed = ["access_config".to_string()];
+        let access = |mode: &str, bootstrap: bool| {
+            desired(json!({"role_arn": ROLE, "subnet_ids": ["s"], "access_config": { "authentication_mode": mode, BOOTSTRAP: bootstrap }}), "cluster")
+        };
+        EksCluster::from_client(client(&[&to_api, &describe])).update(NAME, &access("API", false), &changed).await.unwrap();
+        assert_eq!(to_api.num_calls(), 1);
+
+        let refused = mock!(Client::update_cluster_config).then_output(|| UpdateClusterConfigOutput::builder().build());
+        let kind = EksCluster::from_client(client(&[&refused, &describe]));
+        let back = kind.update(NAME, &access("CONFIG_MAP", false), &changed).await.unwrap_err().to_string();
+        assert!(back.contains("can only move CONFIG_MAP -> API_AND_CONFIG_MAP -> API"), "{back}");
+        let flag = kind.update(NAME, &access("API_AND_CONFIG_MAP", true), &changed).await.unwrap_err().to_string();
+        assert!(flag.contains("set when the cluster is created"), "{flag}");
+        assert_eq!(refused.num_calls(), 0);
+    }
+
+    #[test]
+    fn a_cluster_reported_without_access_config_reads_as_config_map() {
+        let mut c = cluster(ClusterStatus::Active, &Tags::new());
+        c.access_config = None;
+        assert_eq!(observed(&c).props["access_config"], json!({ "authentication_mode": "CONFIG_MAP", BOOTSTRAP: true }));
     }
 
     #[tokio::test]

@@ -14,11 +14,18 @@ use aws_smithy_runtime_api::client::waiters::FinalPoll;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::sdk_config::SharedTimeSource;
-use cairn_engine::provider::{Desired, ProviderError, ResourceSchema, Tags};
+use cairn_engine::provider::{Desired, PropType, ProviderError, ResourceSchema, Tags, TextRule};
 use serde_json::Value;
 
 use crate::error::classify;
 use crate::tags::tag_changes;
+
+/// Cluster names (CreateCluster): 1 to 100 letters, digits, `-` and `_`. (EKS also wants a
+/// letter or digit first; default names always start with one.)
+pub const CLUSTER_NAME: TextRule = TextRule::len(1, 100).chars("-_");
+
+/// An IAM ARN (role, user, key): at least `arn:aws:iam::` and an account.
+pub const ARN: PropType = PropType::Text(TextRule::len(20, 2_048));
 
 /// Minutes to wait when no `wait_timeout_minutes` applies (deletes get no desired props).
 pub const DEFAULT_WAIT_MINUTES: u64 = 30;

@@ -6,55 +6,164 @@ use async_trait::async_trait;
 use aws_sdk_eks::client::Waiters;
 use aws_sdk_eks::types::{AmiTypes, CapacityTypes, Nodegroup, NodegroupScalingConfig, Taint, TaintEffect, UpdateLabelsPayload, UpdateTaintsPayload};
 use aws_sdk_eks::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, PropsRule, ProviderError, ResourceKind, ResourceSchema, TextRule};
 use serde_json::{json, Map, Value};
 
 use crate::adopt::{adopt, foreign};
 use crate::aws::AwsContext;
 use crate::eks_common::{
     int, invalid, minutes, request_tags, required_string, sorted_json, split_id, still, still_deleting, string, string_list, string_map, sync_tags, tags_of,
-    value, wait_cluster_active, wait_minutes, wait_update, waited, EksResultExt, Waited, DEFAULT_WAIT_MINUTES,
+    value, wait_cluster_active, wait_minutes, wait_update, waited, EksResultExt, Waited, ARN, CLUSTER_NAME, DEFAULT_WAIT_MINUTES,
 };
 use crate::error::{found, gone};
-use crate::rds_common::message_of;
+use crate::rds_common::{message_of, non_empty};
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.eks.nodegroup",
     doc: "An EKS managed node group. Its id is `CLUSTER:NODEGROUP`.",
     props: &[
-        PropSpec::new("cluster_name", PropType::String, "Name of the cluster the nodes join.").required().force_new(),
-        PropSpec::new("name", PropType::String, "Node group name (at most 63 characters); defaults to a name derived from stack, env and address.").force_new(),
-        PropSpec::new("node_role_arn", PropType::String, "ARN of the IAM role the nodes run as (trusting ec2.amazonaws.com, with the EKS worker, CNI and ECR read policies).")
+        PropSpec::new("cluster_name", PropType::Text(CLUSTER_NAME), "Name of the cluster the nodes join.").required().force_new(),
+        // Unique per cluster rather than per account or region, so no `Naming`: two clusters
+        // of one stack may each have a `workers` group. Default names always fit the rule.
+        PropSpec::new(
+            "name",
+            PropType::Text(TextRule::len(1, 63).chars("-_")),
+            "Node group name: 1 to 63 letters, digits, `-` and `_`, unique in its cluster; defaults to a name derived from stack, env and address.",
+        )
+        .force_new(),
+        PropSpec::new(
+            "node_role_arn",
+            ARN,
+            "ARN of the IAM role the nodes run as (trusting ec2.amazonaws.com, with the EKS worker, CNI and ECR read policies).",
+        )
+        .required()
+        .force_new(),
+        PropSpec::new("subnet_ids", PropType::List(&PropType::Text(TextRule::len(1, 255))), "Subnets to launch nodes in.")
             .required()
-            .force_new(),
-        PropSpec::new("subnet_ids", PropType::StringList, "Subnets to launch nodes in.").required().force_new(),
-        PropSpec::new("instance_types", PropType::StringList, "EC2 instance types; several only make sense with SPOT capacity.").force_new().default("[\"t3.medium\"]"),
-        PropSpec::new("capacity_type", PropType::String, "ON_DEMAND or SPOT.").force_new().default("\"ON_DEMAND\""),
-        PropSpec::new("ami_type", PropType::String, "AMI family, e.g. AL2023_x86_64_STANDARD or BOTTLEROCKET_ARM_64; unset lets EKS choose for the instance type.").force_new(),
-        PropSpec::new("disk_size", PropType::Int, "Root volume size in GiB; unset takes EKS's default (20).").force_new(),
+            .force_new()
+            .rule(non_empty),
+        PropSpec::new(
+            "instance_types",
+            PropType::List(&PropType::Text(TextRule::len(1, 64).chars(".-"))),
+            "EC2 instance types; several only make sense with SPOT capacity.",
+        )
+        .force_new()
+        .default("[\"t3.medium\"]"),
+        PropSpec::new("capacity_type", PropType::Enum(&["ON_DEMAND", "SPOT"]), "ON_DEMAND or SPOT.").force_new().default("\"ON_DEMAND\""),
+        PropSpec::new("ami_type", PropType::Enum(AMI_TYPES), "AMI family; unset lets EKS choose for the instance type.").force_new(),
+        PropSpec::new("disk_size", PropType::IntRange(1, 16_384), "Root volume size in GiB; unset takes EKS's default (20).").force_new(),
         PropSpec::new(
             "desired_size",
-            PropType::Int,
-            "Nodes to run now. Unset starts at min_size and leaves the count to autoscaling; when set, a different count in AWS is reported as drift (add `ignore_changes: [desired_size]` when a cluster autoscaler owns it).",
+            PropType::IntRange(0, i32::MAX as i64),
+            "Nodes to run now, from min_size to max_size. Unset starts at min_size and leaves the count to autoscaling; when set, a different \
+             count in AWS is reported as drift (add `ignore_changes: [desired_size]` when a cluster autoscaler owns it).",
         ),
-        PropSpec::new("min_size", PropType::Int, "Fewest nodes.").required(),
-        PropSpec::new("max_size", PropType::Int, "Most nodes (at least 1).").required(),
-        PropSpec::new("labels", PropType::StringMap, "Kubernetes labels put on every node.").default("{}"),
+        PropSpec::new("min_size", PropType::IntRange(0, i32::MAX as i64), "Fewest nodes (at most max_size).").required(),
+        PropSpec::new("max_size", PropType::IntRange(1, i32::MAX as i64), "Most nodes.").required(),
+        PropSpec::new("labels", PropType::StringMap, "Kubernetes labels put on every node (keys and values 1 to 63 characters).")
+            .default("{}")
+            .rule(label_lengths),
         PropSpec::new(
             "taints",
-            PropType::Object,
-            "Kubernetes taints put on every node: a list of `{ key, value?, effect }` with effect NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE, read back sorted by key then effect.",
+            PropType::List(&PropType::Struct(&[
+                PropSpec::new("key", PropType::Text(TextRule::len(1, 63)), "The taint's key.").required(),
+                PropSpec::new("value", PropType::Text(TextRule::len(0, 63)), "The taint's value, if any."),
+                PropSpec::new("effect", PropType::Enum(EFFECTS), "NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE.").required(),
+            ])),
+            "Kubernetes taints put on every node (at most 50): a list of `{ key, value?, effect }`, read back sorted by key then effect.",
         )
-        .default("[]"),
-        PropSpec::new("wait_timeout_minutes", PropType::Int, "How long to wait for the cluster and the node group to become ACTIVE, or for an update to finish.")
-            .local()
-            .default("30"),
+        .default("[]")
+        .rule(unique_taints),
+        PropSpec::new(
+            "wait_timeout_minutes",
+            PropType::IntRange(1, 1_440),
+            "How long to wait for the cluster and the node group to become ACTIVE, or for an update to finish.",
+        )
+        .local()
+        .default("30"),
     ],
     attrs: &["arn", "status"],
     taggable: true,
+    rules: &[PropsRule { props: &["min_size", "max_size", "desired_size"], check: sizes_in_order }],
 };
 
+/// min_size ≤ desired_size (when set) ≤ max_size: EKS refuses sizes out of order.
+fn sizes_in_order(p: &Props) -> Vec<String> {
+    let size = |name: &str| p.get(name).and_then(Value::as_i64);
+    let (Some(min), Some(max)) = (size("min_size"), size("max_size")) else { return vec![] };
+    if min > max {
+        return vec![format!("min_size {min} is above max_size {max}")];
+    }
+    match size("desired_size").filter(|n| *n < min || *n > max) {
+        Some(n) => vec![format!("desired_size {n} is outside min_size {min} .. max_size {max}")],
+        None => vec![],
+    }
+}
+
 const EFFECTS: &[&str] = &["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"];
+/// The AMI families a node group without a launch template can use (`CUSTOM` needs one).
+const AMI_TYPES: &[&str] = &[
+    "AL2023_x86_64_STANDARD",
+    "AL2023_ARM_64_STANDARD",
+    "AL2023_x86_64_NVIDIA",
+    "AL2023_ARM_64_NVIDIA",
+    "AL2023_x86_64_NEURON",
+    "AL2_x86_64",
+    "AL2_x86_64_GPU",
+    "AL2_ARM_64",
+    "BOTTLEROCKET_x86_64",
+    "BOTTLEROCKET_ARM_64",
+    "BOTTLEROCKET_x86_64_FIPS",
+    "BOTTLEROCKET_ARM_64_FIPS",
+    "BOTTLEROCKET_x86_64_NVIDIA",
+    "BOTTLEROCKET_ARM_64_NVIDIA",
+    "BOTTLEROCKET_x86_64_NVIDIA_FIPS",
+    "BOTTLEROCKET_ARM_64_NVIDIA_FIPS",
+    "WINDOWS_CORE_2019_x86_64",
+    "WINDOWS_FULL_2019_x86_64",
+    "WINDOWS_CORE_2022_x86_64",
+    "WINDOWS_FULL_2022_x86_64",
+    "WINDOWS_CORE_2025_x86_64",
+    "WINDOWS_FULL_2025_x86_64",
+];
+
+/// EKS takes label keys and values of 1 to 63 characters.
+fn label_lengths(labels: &Value) -> Vec<String> {
+    let fits = |s: &str| (1..=63).contains(&s.chars().count());
+    let Some(map) = labels.as_object() else { return vec![] };
+    map.iter()
+        .flat_map(|(k, v)| {
+            let mut out = vec![];
+            if !fits(k) {
+                out.push(format!("label key {k:?} must be 1 to 63 characters long"));
+            }
+            if v.as_str().is_some_and(|v| !fits(v)) {
+                out.push(format!("label `{k}`'s value must be 1 to 63 characters long"));
+            }
+            out
+        })
+        .collect()
+}
+
+/// Kubernetes identifies a taint by key and effect, so a pair given twice conflicts; EKS
+/// takes at most 50 taints.
+fn unique_taints(taints: &Value) -> Vec<String> {
+    let items = taints.as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut out = vec![];
+    if items.len() > 50 {
+        out.push(format!("may hold at most 50 taints, not {}", items.len()));
+    }
+    let mut seen = BTreeSet::new();
+    for t in items {
+        if let (Some(key), Some(effect)) = (t.get("key").and_then(Value::as_str), t.get("effect").and_then(Value::as_str)) {
+            if !seen.insert((key, effect)) {
+                out.push(format!("{key}:{effect} is given twice"));
+            }
+        }
+    }
+    out
+}
+
 const SCALING_PROPS: &[&str] = &["desired_size", "min_size", "max_size"];
 
 const READ_ACTIONS: &[&str] = &["eks:DescribeNodegroup"];
@@ -97,49 +206,76 @@ impl TaintSpec {
     }
 }
 
-fn taints(desired: &Desired) -> Result<Vec<TaintSpec>, ProviderError> {
-    let shape = || invalid(&SCHEMA, "taints must be a list of { key, value?, effect } with effect NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE");
+/// The desired taints (their shape and uniqueness checked by the schema), in read's order.
+fn taints(desired: &Desired) -> Vec<TaintSpec> {
     let items = match value(&SCHEMA, desired, "taints") {
-        None => return Ok(vec![]),
         Some(Value::Array(items)) => items,
-        Some(_) => return Err(shape()),
+        _ => vec![],
     };
-    let mut out = BTreeSet::new();
-    for item in &items {
-        let obj = item.as_object().ok_or_else(shape)?;
-        if obj.keys().any(|k| !["key", "value", "effect"].contains(&k.as_str())) {
-            return Err(shape());
-        }
-        let key = obj.get("key").and_then(Value::as_str).filter(|k| !k.is_empty()).ok_or_else(shape)?;
-        let effect = obj.get("effect").and_then(Value::as_str).filter(|e| EFFECTS.contains(e)).ok_or_else(shape)?;
-        let value = match obj.get("value") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.is_empty() => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(shape()),
-        };
-        let taint = TaintSpec { key: key.into(), effect: effect.into(), value };
-        // Kubernetes identifies a taint by key and effect; two with the same pair conflict.
-        if out.iter().any(|t: &TaintSpec| t.key == taint.key && t.effect == taint.effect) {
-            return Err(invalid(&SCHEMA, format!("taints: {key}:{effect} is given twice")));
-        }
-        out.insert(taint);
-    }
-    Ok(out.into_iter().collect())
+    let taints: BTreeSet<TaintSpec> = items
+        .iter()
+        .filter_map(|t| {
+            Some(TaintSpec {
+                key: t.get("key")?.as_str()?.to_string(),
+                effect: t.get("effect")?.as_str()?.to_string(),
+                // An empty value is no value: that is how EKS reports it.
+                value: t.get("value").and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_string),
+            })
+        })
+        .collect();
+    taints.into_iter().collect()
 }
 
-/// min, max and (when set) desired, checked against each other.
+/// min, max and (when set) desired; their order is the schema's rule `sizes_in_order`,
+/// which `schema_check::check` ran before this.
 fn scaling(desired: &Desired) -> Result<(i32, i32, Option<i32>), ProviderError> {
     let min = int(&SCHEMA, desired, "min_size")?.ok_or_else(|| invalid(&SCHEMA, "min_size is required"))?;
     let max = int(&SCHEMA, desired, "max_size")?.ok_or_else(|| invalid(&SCHEMA, "max_size is required"))?;
     let want = int(&SCHEMA, desired, "desired_size")?;
-    if min < 0 || max < 1 || min > max {
-        return Err(invalid(&SCHEMA, format!("need 0 <= min_size <= max_size and max_size >= 1 (min_size {min}, max_size {max})")));
-    }
-    if let Some(n) = want.filter(|n| *n < min || *n > max) {
-        return Err(invalid(&SCHEMA, format!("desired_size {n} is outside min_size {min} .. max_size {max}")));
-    }
     Ok((min, max, want))
+}
+
+/// What CreateNodegroup is sent, checked against the schema before any call (values known
+/// only at apply were not checked at validate).
+#[derive(Debug)]
+struct Spec {
+    cluster: String,
+    name: String,
+    role: String,
+    subnets: Vec<String>,
+    min: i32,
+    max: i32,
+    want: Option<i32>,
+    labels: std::collections::HashMap<String, String>,
+    taints: Vec<TaintSpec>,
+    capacity: CapacityTypes,
+    disk: Option<i32>,
+    ami: Option<AmiTypes>,
+    instance_types: Option<Vec<String>>,
+    wait: u64,
+}
+
+impl Spec {
+    fn from(desired: &Desired) -> Result<Spec, ProviderError> {
+        crate::schema_check::check(&SCHEMA, &desired.props)?;
+        let (min, max, want) = scaling(desired)?;
+        Ok(Spec {
+            cluster: required_string(&SCHEMA, desired, "cluster_name")?,
+            name: desired.name(),
+            role: required_string(&SCHEMA, desired, "node_role_arn")?,
+            subnets: string_list(&SCHEMA, desired, "subnet_ids")?.unwrap_or_default(),
+            min,
+            max,
+            want,
+            labels: string_map(&SCHEMA, desired, "labels")?.unwrap_or_default(),
+            taints: taints(desired),
+            capacity: CapacityTypes::from(string(&SCHEMA, desired, "capacity_type")?.unwrap_or_default().as_str()),
+            disk: int(&SCHEMA, desired, "disk_size")?,
+            ami: string(&SCHEMA, desired, "ami_type")?.as_deref().map(AmiTypes::from),
+            instance_types: string_list(&SCHEMA, desired, "instance_types")?,
+            wait: wait_minutes(desired)?,
+        })
+    }
 }
 
 fn node_group_id(cluster: &str, name: &str) -> String {
@@ -253,19 +389,7 @@ impl ResourceKind for EksNodegroup {
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
-        let wait = wait_minutes(desired)?;
-        let cluster = required_string(&SCHEMA, desired, "cluster_name")?;
-        let name = desired.name();
-        let role = required_string(&SCHEMA, desired, "node_role_arn")?;
-        let subnets = string_list(&SCHEMA, desired, "subnet_ids")?.filter(|s| !s.is_empty()).ok_or_else(|| invalid(&SCHEMA, "subnet_ids is required"))?;
-        let (min, max, want) = scaling(desired)?;
-        let labels = string_map(&SCHEMA, desired, "labels")?.unwrap_or_default();
-        let taints = taints(desired)?;
-        let capacity = string(&SCHEMA, desired, "capacity_type")?.unwrap_or_else(|| "ON_DEMAND".into());
-        let disk = int(&SCHEMA, desired, "disk_size")?;
-        let ami = string(&SCHEMA, desired, "ami_type")?;
-        let instance_types = string_list(&SCHEMA, desired, "instance_types")?;
-
+        let Spec { cluster, name, role, subnets, min, max, want, labels, taints, capacity, disk, ami, instance_types, wait } = Spec::from(desired)?;
         wait_cluster_active(&self.client, &cluster, wait).await?;
         let created = self
             .client
@@ -276,8 +400,8 @@ impl ResourceKind for EksNodegroup {
             .set_subnets(Some(subnets))
             .scaling_config(NodegroupScalingConfig::builder().min_size(min).max_size(max).desired_size(want.unwrap_or(min)).build())
             .set_instance_types(instance_types)
-            .capacity_type(CapacityTypes::from(capacity.as_str()))
-            .set_ami_type(ami.as_deref().map(AmiTypes::from))
+            .capacity_type(capacity)
+            .set_ami_type(ami)
             .set_disk_size(disk)
             .set_labels((!labels.is_empty()).then_some(labels))
             .set_taints((!taints.is_empty()).then(|| taints.iter().map(TaintSpec::sdk).collect()))
@@ -307,7 +431,8 @@ impl ResourceKind for EksNodegroup {
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
-        let wait = wait_minutes(desired)?;
+        let spec = Spec::from(desired)?;
+        let wait = spec.wait;
         let (cluster, name) = split_id(&SCHEMA, id, "CLUSTER:NODEGROUP")?;
         let gone_during = || ProviderError::NotFound(format!("aws.eks.nodegroup {id} disappeared during update"));
         let has = |p: &str| changed.iter().any(|c| c == p);
@@ -316,7 +441,7 @@ impl ResourceKind for EksNodegroup {
         let mut request = self.client.update_nodegroup_config().cluster_name(cluster).nodegroup_name(name);
         let mut any = false;
         if SCALING_PROPS.iter().any(|p| has(p)) {
-            let (min, max, want) = scaling(desired)?;
+            let (min, max, want) = (spec.min, spec.max, spec.want);
             // Unmanaged desired_size stays where autoscaling put it, moved into the new range.
             let now = current.scaling_config().and_then(|s| s.desired_size()).unwrap_or(min);
             let target = want.unwrap_or_else(|| now.clamp(min, max));
@@ -324,7 +449,7 @@ impl ResourceKind for EksNodegroup {
             any = true;
         }
         if has("labels") {
-            let want = string_map(&SCHEMA, desired, "labels")?.unwrap_or_default();
+            let want = &spec.labels;
             let have = current.labels().cloned().unwrap_or_default();
             let set: std::collections::HashMap<String, String> =
                 want.iter().filter(|(k, v)| have.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -340,7 +465,7 @@ impl ResourceKind for EksNodegroup {
             }
         }
         if has("taints") {
-            let want = taints(desired)?;
+            let want = &spec.taints;
             let have: BTreeSet<TaintSpec> = current.taints().iter().map(TaintSpec::from_sdk).collect();
             let add: Vec<Taint> = want.iter().filter(|t| !have.contains(t)).map(TaintSpec::sdk).collect();
             let remove: Vec<Taint> = have.iter().filter(|h| !want.iter().any(|w| w.key == h.key && w.effect == h.effect)).map(TaintSpec::sdk).collect();
@@ -481,11 +606,101 @@ mod tests {
     }
 
     #[test]
-    fn schema_defaults_are_json() {
-        for prop in SCHEMA.props {
-            if let Some(default) = prop.default {
-                serde_json::from_str::<Value>(default).unwrap_or_else(|e| panic!("{}: {e}", prop.name));
+    fn the_wait_default_is_the_schemas() {
+        assert_eq!(SCHEMA.prop("wait_timeout_minutes").and_then(|p| p.default_value()), Some(json!(DEFAULT_WAIT_MINUTES)));
+        assert_eq!(crate::eks_cluster::SCHEMA.prop("wait_timeout_minutes").and_then(|p| p.default_value()), Some(json!(DEFAULT_WAIT_MINUTES)));
+    }
+
+    /// `validate` refuses at their place what an apply would have failed on, nested values included.
+    #[test]
+    fn validate_refuses_bad_values_with_their_location() {
+        use cairn_engine::compile::{compile_source, CompileOptions};
+        use cairn_engine::source::SourceFile;
+        let text = "stack: shop\nresources:\n  workers:\n    type: aws.eks.nodegroup\n    props:\n      cluster_name: shop\n      node_role_arn: arn:aws:iam::111122223333:role/nodes\n      subnet_ids: [subnet-a]\n      min_size: 1\n      max_size: 0\n      capacity_type: spot\n      taints: [{ key: gpu, effect: NoSchedule }]\n";
+        let file = SourceFile::new("stack.yaml", text.to_string());
+        let rendered = match compile_source(&file, &CompileOptions { env: "dev".into(), ..Default::default() }, &crate::Schemas) {
+            Ok(_) => panic!("validate accepted the stack"),
+            Err(d) => d.render(&file),
+        };
+        for want in ["stack.yaml:10:", "`max_size` must be from 1", "stack.yaml:11:", "`capacity_type` must be one of", "stack.yaml:12:", "`taints[0].effect`"]
+        {
+            assert!(rendered.contains(want), "{want:?} missing from:\n{rendered}");
+        }
+    }
+
+    /// Sizes out of order are refused by `validate`, located at the first size written.
+    #[test]
+    fn validate_refuses_sizes_out_of_order_at_min_size() {
+        use cairn_engine::compile::{compile_source, CompileOptions};
+        use cairn_engine::source::SourceFile;
+        let text = "stack: shop\nresources:\n  workers:\n    type: aws.eks.nodegroup\n    props:\n      cluster_name: shop\n      node_role_arn: arn:aws:iam::111122223333:role/nodes\n      subnet_ids: [subnet-a]\n      min_size: 5\n      max_size: 2\n";
+        let file = SourceFile::new("stack.yaml", text.to_string());
+        let diags = match compile_source(&file, &CompileOptions { env: "dev".into(), ..Default::default() }, &crate::Schemas) {
+            Ok(_) => panic!("validate accepted the stack"),
+            Err(d) => d,
+        };
+        let found: Vec<(usize, String)> = diags.iter().map(|d| (d.span.map_or(0, |s| s.line), d.message.clone())).collect();
+        assert_eq!(found, vec![(9, "`workers` (aws.eks.nodegroup): min_size 5 is above max_size 2".to_string())]);
+    }
+
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
+    #[test]
+    fn the_schema_refuses_what_the_builder_refuses() {
+        let with = |key: &str, bad: Value| {
+            let mut p = props();
+            p[key] = bad;
+            p
+        };
+        let without = |key: &str| {
+            let mut p = props();
+            p.as_object_mut().unwrap().remove(key);
+            p
+        };
+        for p in [
+            without("cluster_name"),
+            without("node_role_arn"),
+            without("min_size"),
+            without("max_size"),
+            with("cluster_name", json!("")),
+            with("subnet_ids", json!([])),
+            with("subnet_ids", json!("subnet-a")),
+            with("max_size", json!(0)),
+            with("min_size", json!(-1)),
+            with("desired_size", json!(5_000_000_000i64)),
+            with("disk_size", json!("50")),
+            with("capacity_type", json!("spot")),
+            with("taints", json!([{"key": "a", "effect": "NoSchedule"}])),
+            with("taints", json!([{"key": "a", "effect": "NO_SCHEDULE"}, {"key": "a", "value": "b", "effect": "NO_SCHEDULE"}])),
+            with("taints", json!({"key": "a"})),
+            with("taints", json!([{"key": "a", "effect": "NO_SCHEDULE", "operator": "Equal"}])),
+            with("labels", json!({"a": 1})),
+            with("instance_types", json!("m5.large")),
+            with("wait_timeout_minutes", json!(0)),
+            with("min_size", json!(9)),
+            with("desired_size", json!(9)),
+        ] {
+            let d = desired(p.clone(), "workers");
+            assert!(Spec::from(&d).is_err(), "builder accepts {p}");
+            assert!(crate::rds_common::test_support::schema_refuses(&SCHEMA, &d.props), "schema accepts {p}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every props value the schema accepts (its rule on size order included) becomes a
+        /// CreateNodegroup request with values the SDK knows.
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(props in crate::schema_gen::props(&SCHEMA)) {
+            proptest::prop_assume!(crate::schema_check::rules_pass(&SCHEMA, &props));
+            let spec = Spec::from(&desired(Value::Object(props), "workers"));
+            proptest::prop_assert!(spec.is_ok(), "{:?}", spec.err());
+            let spec = spec.unwrap();
+            proptest::prop_assert!(CapacityTypes::values().contains(&spec.capacity.as_str()));
+            proptest::prop_assert!(spec.ami.iter().all(|a| AmiTypes::values().contains(&a.as_str())));
+            for t in &spec.taints {
+                proptest::prop_assert!(t.sdk().effect().is_some_and(|e| TaintEffect::values().contains(&e.as_str())));
             }
+            proptest::prop_assert!(!spec.subnets.is_empty() && spec.wait >= 1);
         }
     }
 
@@ -589,6 +804,7 @@ mod tests {
             ("min_size", json!(5)),
             ("desired_size", json!(9)),
             ("max_size", json!(0)),
+            ("min_size", json!(-1)),
             ("taints", json!([{"key": "a", "effect": "NoSchedule"}])),
             ("taints", json!([{"key": "a", "effect": "NO_SCHEDULE"}, {"key": "a", "value": "b", "effect": "NO_SCHEDULE"}])),
             ("taints", json!({"key": "a"})),

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use aws_sdk_iam::operation::get_open_id_connect_provider::GetOpenIdConnectProviderOutput;
 use aws_sdk_iam::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags, TextRule};
 use serde_json::{json, Value};
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
@@ -20,19 +20,47 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.iam.oidc_provider",
     doc: "An IAM OpenID Connect identity provider, e.g. an EKS cluster's issuer (`${cluster.oidc_issuer_url}`) for IAM roles for service accounts, or https://token.actions.githubusercontent.com. Its id is the provider ARN.",
     props: &[
-        PropSpec::new("url", PropType::String, "Issuer URL, starting with https://.").required().force_new(),
-        PropSpec::new("client_id_list", PropType::StringList, "Audiences (client ids) allowed to use the provider.").default("[\"sts.amazonaws.com\"]"),
+        PropSpec::new("url", PropType::Text(TextRule::len(9, 255)), "Issuer URL, starting with https://.").required().force_new().rule(url_rule),
+        PropSpec::new("client_id_list", PropType::List(&PropType::Text(TextRule::len(1, 255))), "Audiences (client ids) allowed to use the provider (at most 100).")
+            .default("[\"sts.amazonaws.com\"]")
+            .rule(client_ids_rule),
         // No "[]" default: when no thumbprint is given, IAM fetches and stores the issuer's
         // own, so an empty default would differ from AWS forever.
         PropSpec::new(
             "thumbprint_list",
-            PropType::StringList,
-            "SHA-1 thumbprints of the issuer's certificate chain. Unset lets IAM fetch and keep them itself (it no longer needs them for providers with well-known CAs); set them to manage them.",
-        ),
+            // A SHA-1 fingerprint in hex: 40 characters.
+            PropType::List(&PropType::Text(TextRule::len(40, 40).chars(""))),
+            "SHA-1 thumbprints of the issuer's certificate chain. Unset lets IAM fetch and keep them itself (it no longer needs them for providers with well-known CAs); set them to manage them (at most 5).",
+        )
+        .rule(thumbprints_rule),
     ],
     attrs: &["arn"],
     taggable: true,
+    rules: &[],
 };
+
+/// IAM keeps the URL of an https issuer only.
+fn url_rule(url: &Value) -> Vec<String> {
+    match url.as_str() {
+        Some(u) if !u.starts_with("https://") => vec![format!("\"{u}\" must start with https://")],
+        _ => vec![],
+    }
+}
+
+fn at_most(list: &Value, max: usize, what: &str) -> Vec<String> {
+    match list.as_array() {
+        Some(items) if items.len() > max => vec![format!("may hold at most {max} {what}, not {}", items.len())],
+        _ => vec![],
+    }
+}
+
+fn client_ids_rule(list: &Value) -> Vec<String> {
+    at_most(list, 100, "client ids")
+}
+
+fn thumbprints_rule(list: &Value) -> Vec<String> {
+    at_most(list, 5, "thumbprints")
+}
 
 const READ_ACTIONS: &[&str] = &["iam:GetOpenIDConnectProvider"];
 // ListOpenIDConnectProviders: crash recovery looks the provider up by URL.
@@ -86,6 +114,23 @@ fn with_scheme(url: &str) -> String {
 fn arn_suffix(url: &str) -> String {
     let bare = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
     format!(":oidc-provider/{}", bare.trim_end_matches('/'))
+}
+
+/// What CreateOpenIDConnectProvider is sent, after the schema's checks (values known only
+/// at apply, such as a cluster's issuer URL, were not checked at validate).
+struct CreateRequest {
+    url: String,
+    client_ids: Vec<String>,
+    thumbprints: Option<Vec<String>>,
+}
+
+fn create_request(desired: &Desired) -> Result<CreateRequest, ProviderError> {
+    crate::schema_check::check(&SCHEMA, &desired.props)?;
+    Ok(CreateRequest {
+        url: url(desired)?,
+        client_ids: string_list(desired, "client_id_list")?.unwrap_or_default(),
+        thumbprints: string_list(desired, "thumbprint_list")?.filter(|t| !t.is_empty()),
+    })
 }
 
 fn sorted(items: &[String]) -> Value {
@@ -145,9 +190,7 @@ impl ResourceKind for IamOidcProvider {
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
-        let url = url(desired)?;
-        let client_ids = string_list(desired, "client_id_list")?.unwrap_or_default();
-        let thumbprints = string_list(desired, "thumbprint_list")?.filter(|t| !t.is_empty());
+        let CreateRequest { url, client_ids, thumbprints } = create_request(desired)?;
         let out = self
             .client
             .create_open_id_connect_provider()
@@ -300,12 +343,46 @@ mod tests {
         }
     }
 
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
     #[test]
-    fn schema_defaults_are_json() {
-        for prop in SCHEMA.props {
-            if let Some(default) = prop.default {
-                serde_json::from_str::<Value>(default).unwrap_or_else(|e| panic!("{}: {e}", prop.name));
-            }
+    fn the_schema_refuses_what_the_builder_refuses() {
+        for props in [
+            json!({}),
+            json!({"url": "http://issuer.example.com"}),
+            json!({"url": "issuer.example.com"}),
+            json!({"url": 3}),
+            json!({"url": format!("https://{}", "a".repeat(250))}),
+            json!({"url": URL, "client_id_list": "sts.amazonaws.com"}),
+            json!({"url": URL, "client_id_list": [""]}),
+            json!({"url": URL, "client_id_list": (0..101).map(|n| format!("id{n}")).collect::<Vec<_>>()}),
+            json!({"url": URL, "thumbprint_list": ["abc"]}),
+            json!({"url": URL, "thumbprint_list": vec!["a".repeat(40); 6]}),
+        ] {
+            let d = desired(props.clone());
+            assert!(create_request(&d).is_err(), "builder accepts {props}");
+            assert!(!crate::schema_check::accepts(&SCHEMA, &d.props), "schema accepts {props}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every props value the schema accepts becomes a CreateOpenIDConnectProvider request.
+        /// The URL is drawn as `https://` plus a host and path: random text would almost never
+        /// start with the scheme, and `url` is required.
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(
+            rest in "[a-z0-9.-]{1,40}(/[a-z0-9]{1,20})?",
+            client_ids in proptest::option::of(crate::schema_gen::value(SCHEMA.prop("client_id_list").unwrap().ty)),
+            thumbprints in proptest::option::of(crate::schema_gen::value(SCHEMA.prop("thumbprint_list").unwrap().ty)),
+        ) {
+            let mut props = Props::new();
+            props.insert("url".into(), json!(format!("https://{rest}")));
+            props.extend(client_ids.map(|v| ("client_id_list".to_string(), v)));
+            props.extend(thumbprints.map(|v| ("thumbprint_list".to_string(), v)));
+            proptest::prop_assert!(crate::schema_check::accepts(&SCHEMA, &props));
+            let req = create_request(&desired(Value::Object(props)));
+            proptest::prop_assert!(req.is_ok(), "{:?}", req.err());
+            proptest::prop_assert!(req.unwrap().url.starts_with("https://"));
         }
     }
 

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use aws_sdk_iam::types::{PolicyScopeType, Tag};
 use aws_sdk_iam::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
+use cairn_engine::provider::{
+    Desired, NameScope, Naming, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags, TextRule,
+};
 use serde_json::{json, Value};
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
@@ -17,18 +19,41 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.iam.policy",
     doc: "A customer-managed IAM policy that roles, users and groups can attach.",
     props: &[
-        PropSpec::new("name", PropType::String, "Policy name; defaults to a name derived from stack, env and address.").force_new(),
-        PropSpec::new("path", PropType::String, "IAM path, e.g. `/service/`.").force_new().default("\"/\""),
-        PropSpec::new("description", PropType::String, "Description; IAM cannot change it after creation.").force_new().default("\"\""),
+        PropSpec::new("name", PropType::String, "Policy name; defaults to a name derived from stack, env and address.").force_new().naming(NAMING),
+        PropSpec::new("path", IAM_PATH, "IAM path, e.g. `/service/`.").force_new().default("\"/\"").rule(iam_path_rule),
+        PropSpec::new("description", IAM_DESCRIPTION, "Description; IAM cannot change it after creation.").force_new().default("\"\""),
         PropSpec::new("policy", PropType::Policy, "The policy document.").required(),
     ],
     attrs: &["arn", "policy_id", "name"],
     taggable: true,
+    rules: &[],
 };
+
+/// Policy names: up to 128 characters, letters, digits and `_+=,.@-`; unique per account
+/// (IAM is global), whatever their case.
+pub const NAMING: Naming = Naming::new(TextRule::len(1, 128).chars(IAM_NAME_CHARS), NameScope::Account);
+/// The characters IAM allows in role, policy and inline policy names besides letters and digits.
+pub(crate) const IAM_NAME_CHARS: &str = "_+=,.@-";
+/// An IAM path: `/` or `/a/b/`, up to 512 characters (the slashes by `iam_path_rule`).
+pub(crate) const IAM_PATH: PropType = PropType::Text(TextRule::len(1, 512));
+/// IAM descriptions: up to 1000 characters.
+pub(crate) const IAM_DESCRIPTION: PropType = PropType::Text(TextRule::len(0, 1_000));
+
+/// A path begins and ends with `/` and holds printable ASCII (`!` to DEL) only.
+pub(crate) fn iam_path_rule(path: &Value) -> Vec<String> {
+    let Some(p) = path.as_str() else { return vec![] };
+    let mut out = vec![];
+    if !(p.starts_with('/') && p.ends_with('/')) {
+        out.push(format!("\"{p}\" must begin and end with `/`"));
+    }
+    if let Some(bad) = p.chars().find(|c| !('!'..='\u{7f}').contains(c)) {
+        out.push(format!("may not contain {bad:?} (printable ASCII without spaces only)"));
+    }
+    out
+}
 
 /// IAM keeps at most this many versions of a managed policy.
 const MAX_VERSIONS: usize = 5;
-const MAX_NAME_LEN: usize = 128;
 
 /// A policy document as the text IAM expects; a document may be given as a JSON string.
 pub(crate) fn document_text(doc: &Value) -> String {
@@ -78,24 +103,41 @@ fn value(desired: &Desired, name: &str) -> Option<Value> {
     desired.props.get(name).filter(|v| !v.is_null()).cloned().or_else(|| SCHEMA.prop(name)?.default.and_then(|json| serde_json::from_str(json).ok()))
 }
 
-fn string_value(desired: &Desired, name: &str) -> Result<String, ProviderError> {
-    match value(desired, name) {
-        Some(Value::String(s)) => Ok(s),
-        None => Ok(String::new()),
-        Some(_) => Err(ProviderError::Invalid(format!("{}: {name} must be a string", SCHEMA.kind))),
-    }
+/// A string prop or its schema default (the type checked by the schema first).
+fn string_value(desired: &Desired, name: &str) -> String {
+    value(desired, name).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 fn policy_document(desired: &Desired) -> Result<String, ProviderError> {
     value(desired, "policy").map(|v| document_text(&v)).ok_or_else(|| ProviderError::Invalid(format!("{}: policy is required", SCHEMA.kind)))
 }
 
-/// Explicit names are used as given (IAM rejects bad ones); derived ones are made to fit.
+/// Explicit names are used as given (validate checked them); derived ones are made to fit.
 pub fn policy_name(desired: &Desired) -> String {
     match desired.str("name") {
         Some(name) => name.to_string(),
-        None => fit_name(&desired.default_name, MAX_NAME_LEN),
+        None => fit_name(&desired.default_name, NAMING.rule.max),
     }
+}
+
+/// What CreatePolicy is sent, after the schema's checks (values known only at apply were
+/// not checked at validate).
+struct CreateRequest {
+    name: String,
+    path: String,
+    document: String,
+    description: Option<String>,
+}
+
+fn create_request(desired: &Desired) -> Result<CreateRequest, ProviderError> {
+    crate::schema_check::check(&SCHEMA, &desired.props)?;
+    let description = string_value(desired, "description");
+    Ok(CreateRequest {
+        name: policy_name(desired),
+        path: string_value(desired, "path"),
+        document: policy_document(desired)?,
+        description: (!description.is_empty()).then_some(description),
+    })
 }
 
 /// The number in a version id ("v7" → 7); versions are numbered in creation order.
@@ -227,15 +269,15 @@ impl ResourceKind for IamPolicy {
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
-        let description = string_value(desired, "description")?;
+        let req = create_request(desired)?;
         let tags = (!desired.tags.is_empty()).then(|| iam_tags(&desired.tags)).transpose()?;
         let out = self
             .client
             .create_policy()
-            .policy_name(policy_name(desired))
-            .path(string_value(desired, "path")?)
-            .policy_document(policy_document(desired)?)
-            .set_description((!description.is_empty()).then_some(description))
+            .policy_name(req.name)
+            .path(req.path)
+            .policy_document(req.document)
+            .set_description(req.description)
             .set_tags(tags)
             .send()
             .await;
@@ -253,6 +295,8 @@ impl ResourceKind for IamPolicy {
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
+        let names: Vec<&str> = changed.iter().map(String::as_str).collect();
+        crate::schema_check::check_only(&SCHEMA, &desired.props, Some(&names))?;
         if changed.iter().any(|c| c == "policy") {
             self.put_document(id, policy_document(desired)?).await?;
         }
@@ -279,7 +323,7 @@ impl ResourceKind for IamPolicy {
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
         let name = policy_name(desired);
-        Ok(self.named(&name, &string_value(desired, "path")?).await?.filter(|o| desired.owner.matches(&o.tags)))
+        Ok(self.named(&name, &string_value(desired, "path")).await?.filter(|o| desired.owner.matches(&o.tags)))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
@@ -385,12 +429,35 @@ mod tests {
         })
     }
 
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
     #[test]
-    fn defaults_are_json() {
-        for p in SCHEMA.props {
-            if let Some(d) = p.default {
-                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{}: {e}", p.name));
-            }
+    fn the_schema_refuses_what_the_builder_refuses() {
+        let doc: Value = serde_json::from_str(DOC).unwrap();
+        for props in [
+            json!({}),
+            json!({"policy": 7}),
+            json!({"policy": doc, "path": "app"}),
+            json!({"policy": doc, "path": "/my app/"}),
+            json!({"policy": doc, "path": format!("/{}/", "a".repeat(511))}),
+            json!({"policy": doc, "description": "d".repeat(1_001)}),
+            json!({"policy": doc, "descripton": "typo"}),
+        ] {
+            let d = desired(props.clone());
+            assert!(create_request(&d).is_err(), "builder accepts {props}");
+            assert!(!crate::schema_check::accepts(&SCHEMA, &d.props), "schema accepts {props}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every props value the schema accepts becomes a CreatePolicy request with a name IAM accepts.
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(props in crate::schema_gen::props(&SCHEMA)) {
+            let req = create_request(&desired(Value::Object(props)));
+            proptest::prop_assert!(req.is_ok(), "{:?}", req.err());
+            let req = req.unwrap();
+            proptest::prop_assert!(NAMING.rule.violation(&req.name).is_none(), "{}", req.name);
+            proptest::prop_assert!(req.path.starts_with('/') && req.path.ends_with('/'));
         }
     }
 

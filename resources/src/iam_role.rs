@@ -4,7 +4,9 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use aws_sdk_iam::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
+use cairn_engine::provider::{
+    Desired, NameScope, Naming, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags, TextRule,
+};
 use serde_json::{json, Map, Value};
 
 use aws_sdk_iam::error::ProvideErrorMetadata;
@@ -12,7 +14,7 @@ use aws_sdk_iam::error::ProvideErrorMetadata;
 use crate::adopt::adopt_or;
 use crate::aws::AwsContext;
 use crate::error::{classify, found, gone, SdkResultExt};
-use crate::iam_policy::{decode_document, document_text, document_value, fit_name, iam_tags};
+use crate::iam_policy::{decode_document, document_text, document_value, fit_name, iam_path_rule, iam_tags, IAM_DESCRIPTION, IAM_NAME_CHARS, IAM_PATH};
 use crate::tags::tag_changes;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
@@ -20,14 +22,25 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     doc: "An IAM role: who may assume it (trust policy) and what it may do (inline and managed policies).",
     props: &[
         PropSpec::new("name", PropType::String, "Role name (at most 64 characters); defaults to a name derived from stack, env and address.")
-            .force_new(),
-        PropSpec::new("path", PropType::String, "IAM path, e.g. `/service/`.").force_new().default("\"/\""),
-        PropSpec::new("description", PropType::String, "Description.").default("\"\""),
+            .force_new()
+            .naming(NAMING),
+        PropSpec::new("path", IAM_PATH, "IAM path, e.g. `/service/`.").force_new().default("\"/\"").rule(iam_path_rule),
+        PropSpec::new("description", IAM_DESCRIPTION, "Description.").default("\"\""),
         PropSpec::new("assume_role_policy", PropType::Policy, "Trust policy: which principals may assume the role.").required(),
-        PropSpec::new("max_session_duration", PropType::Int, "Longest session, in seconds, when assuming the role (3600-43200).")
+        PropSpec::new("max_session_duration", PropType::IntRange(3_600, 43_200), "Longest session, in seconds, when assuming the role (3600-43200).")
             .default("3600"),
-        PropSpec::new("inline_policies", PropType::Object, "Inline policies: a map of policy name to policy document.").default("{}"),
-        PropSpec::new("managed_policy_arns", PropType::StringList, "ARNs of managed policies to attach.").default("[]"),
+        // A map whose keys are the user's policy names: no fixed fields, so its shape is a rule.
+        PropSpec::new("inline_policies", PropType::Object, "Inline policies: a map of policy name to policy document.")
+            .default("{}")
+            .rule(inline_policies_rule),
+        PropSpec::new("managed_policy_arns", PropType::List(&PropType::Text(TextRule::len(20, 2_048))), "ARNs of managed policies to attach.")
+            .default("[]"),
+        PropSpec::new(
+            "permissions_boundary",
+            // Empty means no boundary, overriding the stack's.
+            PropType::Text(TextRule::len(0, 2_048)),
+            "ARN of the managed policy that caps what the role may do, whatever its policies allow; defaults to the stack's `policy.permissions_boundary`.",
+        ),
         PropSpec::new(
             "grants",
             PropType::Object,
@@ -37,9 +50,32 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     ],
     attrs: &["arn", "unique_id", "name"],
     taggable: true,
+    rules: &[],
 };
 
-const MAX_NAME_LEN: usize = 64;
+/// Role names: up to 64 characters, letters, digits and `_+=,.@-`; unique per account (IAM
+/// is global), whatever their case.
+pub const NAMING: Naming = Naming::new(TextRule::len(1, 64).chars(IAM_NAME_CHARS), NameScope::Account);
+
+/// Inline policy names (PutRolePolicy): up to 128 characters of the IAM name characters.
+const INLINE_NAME: TextRule = TextRule::len(1, 128).chars(IAM_NAME_CHARS);
+
+/// `inline_policies` is a mapping of policy name to a policy document (JSON text or a mapping).
+fn inline_policies_rule(policies: &Value) -> Vec<String> {
+    let Some(map) = policies.as_object() else {
+        return vec!["must be a mapping of policy name to policy document".into()];
+    };
+    let mut out = vec![];
+    for (name, doc) in map {
+        if let Some(why) = INLINE_NAME.violation(name) {
+            out.push(format!("policy name \"{name}\" {why}"));
+        }
+        if !(doc.is_object() || doc.is_string()) {
+            out.push(format!("`{name}` must be a policy document"));
+        }
+    }
+    out
+}
 
 pub struct IamRole {
     client: Client,
@@ -90,12 +126,51 @@ fn managed_policy_arns(desired: &Desired) -> Result<BTreeSet<String>, ProviderEr
     }
 }
 
+/// The boundary policy's ARN, if the role has one.
+fn permissions_boundary(desired: &Desired) -> Result<Option<String>, ProviderError> {
+    match value(desired, "permissions_boundary") {
+        None => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(invalid("permissions_boundary must be a policy ARN".into())),
+    }
+}
+
 /// Explicit names are used as given (IAM rejects bad ones); derived ones are made to fit.
 pub fn role_name(desired: &Desired) -> String {
     match desired.str("name") {
         Some(name) => name.to_string(),
-        None => fit_name(&desired.default_name, MAX_NAME_LEN),
+        None => fit_name(&desired.default_name, NAMING.rule.max),
     }
+}
+
+/// Everything CreateRole and the calls that complete the role are sent, after the schema's
+/// checks (values known only at apply were not checked at validate), so a bad value does
+/// not leave a half-made role behind.
+struct CreateRequest {
+    name: String,
+    path: String,
+    trust: String,
+    description: Option<String>,
+    max_session_duration: i32,
+    permissions_boundary: Option<String>,
+    inline: Map<String, Value>,
+    managed: BTreeSet<String>,
+}
+
+fn create_request(desired: &Desired) -> Result<CreateRequest, ProviderError> {
+    crate::schema_check::check(&SCHEMA, &desired.props)?;
+    let description = string_value(desired, "description")?;
+    Ok(CreateRequest {
+        name: role_name(desired),
+        path: string_value(desired, "path")?,
+        trust: trust_policy(desired)?,
+        description: (!description.is_empty()).then_some(description),
+        max_session_duration: max_session_duration(desired)?,
+        permissions_boundary: permissions_boundary(desired)?,
+        inline: inline_policies(desired)?,
+        managed: managed_policy_arns(desired)?,
+    })
 }
 
 impl IamRole {
@@ -217,6 +292,9 @@ impl ResourceKind for IamRole {
         props.insert("inline_policies".into(), Value::Object(inline));
         // A BTreeSet, so the list is sorted.
         props.insert("managed_policy_arns".into(), json!(managed));
+        if let Some(boundary) = role.permissions_boundary().and_then(|b| b.permissions_boundary_arn()) {
+            props.insert("permissions_boundary".into(), json!(boundary));
+        }
 
         let mut attrs = Props::new();
         attrs.insert("arn".into(), json!(role.arn()));
@@ -227,20 +305,18 @@ impl ResourceKind for IamRole {
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
-        let name = role_name(desired);
-        let description = string_value(desired, "description")?;
+        let CreateRequest { name, path, trust, description, max_session_duration, permissions_boundary, inline, managed } = create_request(desired)?;
         let tags = (!desired.tags.is_empty()).then(|| iam_tags(&desired.tags)).transpose()?;
-        // Checked before CreateRole so a bad value does not leave a half-made role behind.
-        let inline = inline_policies(desired)?;
-        let managed = managed_policy_arns(desired)?;
         let created = self
             .client
             .create_role()
             .role_name(&name)
-            .path(string_value(desired, "path")?)
-            .assume_role_policy_document(trust_policy(desired)?)
-            .set_description((!description.is_empty()).then_some(description))
-            .max_session_duration(max_session_duration(desired)?)
+            .path(path)
+            .assume_role_policy_document(trust)
+            .set_description(description)
+            .max_session_duration(max_session_duration)
+            // Given at creation: a deploy policy may allow CreateRole only with the boundary.
+            .set_permissions_boundary(permissions_boundary)
             .set_tags(tags)
             .send()
             .await;
@@ -262,7 +338,22 @@ impl ResourceKind for IamRole {
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
+        let names: Vec<&str> = changed.iter().map(String::as_str).collect();
+        crate::schema_check::check_only(&SCHEMA, &desired.props, Some(&names))?;
         let has = |prop: &str| changed.iter().any(|c| c == prop);
+        // First, so the policy changes below happen to a role that already has its boundary
+        // (a deploy policy may allow PutRolePolicy only on roles with the boundary).
+        if has("permissions_boundary") {
+            match permissions_boundary(desired)? {
+                Some(arn) => {
+                    self.client.put_role_permissions_boundary().role_name(id).permissions_boundary(arn).send().await.op("PutRolePermissionsBoundary")?;
+                }
+                None => {
+                    let result = self.client.delete_role_permissions_boundary().role_name(id).send().await;
+                    gone(result.map(|_| ()).op("DeleteRolePermissionsBoundary"))?;
+                }
+            }
+        }
         if has("assume_role_policy") {
             self.client.update_assume_role_policy().role_name(id).policy_document(trust_policy(desired)?).send().await.op("UpdateAssumeRolePolicy")?;
         }
@@ -335,6 +426,8 @@ impl ResourceKind for IamRole {
                 "iam:ListAttachedRolePolicies",
             ],
             Operation::Update => &[
+                "iam:PutRolePermissionsBoundary",
+                "iam:DeleteRolePermissionsBoundary",
                 "iam:UpdateAssumeRolePolicy",
                 "iam:UpdateRole",
                 "iam:PutRolePolicy",
@@ -465,12 +558,39 @@ mod tests {
         vec![get, list_inline, get_inline, list_managed]
     }
 
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
     #[test]
-    fn defaults_are_json() {
-        for p in SCHEMA.props {
-            if let Some(d) = p.default {
-                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{}: {e}", p.name));
-            }
+    fn the_schema_refuses_what_the_builder_refuses() {
+        let trust = doc(TRUST);
+        for props in [
+            json!({}),
+            json!({"assume_role_policy": trust, "max_session_duration": 600}),
+            json!({"assume_role_policy": trust, "max_session_duration": "3600"}),
+            json!({"assume_role_policy": trust, "inline_policies": [doc(READ)]}),
+            json!({"assume_role_policy": trust, "inline_policies": {"read orders": doc(READ)}}),
+            json!({"assume_role_policy": trust, "inline_policies": {"read": 7}}),
+            json!({"assume_role_policy": trust, "managed_policy_arns": XRAY}),
+            json!({"assume_role_policy": trust, "managed_policy_arns": ["arn:short"]}),
+            json!({"assume_role_policy": trust, "path": "service"}),
+            json!({"assume_role_policy": trust, "permissions_boundary": 7}),
+            json!({"assume_role_policy": trust, "description": "d".repeat(1_001)}),
+        ] {
+            let d = desired(props.clone());
+            assert!(create_request(&d).is_err(), "builder accepts {props}");
+            assert!(!crate::schema_check::accepts(&SCHEMA, &d.props), "schema accepts {props}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every props value the schema accepts becomes a CreateRole request with a name IAM accepts.
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(props in crate::schema_gen::props(&SCHEMA)) {
+            let req = create_request(&desired(Value::Object(props)));
+            proptest::prop_assert!(req.is_ok(), "{:?}", req.err());
+            let req = req.unwrap();
+            proptest::prop_assert!(NAMING.rule.violation(&req.name).is_none(), "{}", req.name);
+            proptest::prop_assert!((3_600..=43_200).contains(&req.max_session_duration));
         }
     }
 
@@ -670,6 +790,69 @@ mod tests {
         let want = desired(json!({"assume_role_policy": doc(TRUST)}));
         assert!(kind(&read_rules(owner().tags(), &[], &[])).find_owned(&want).await.unwrap().is_some());
         assert!(kind(&read_rules(Tags::new(), &[], &[])).find_owned(&want).await.unwrap().is_none());
+    }
+
+    const BOUNDARY: &str = "arn:aws:iam::123456789012:policy/workload-boundary";
+
+    #[tokio::test]
+    async fn create_sends_the_permissions_boundary_and_read_returns_it() {
+        let (created, sink) = capture::<CreateRoleInput>();
+        let create = mock!(Client::create_role).then_compute_output(move |input| {
+            sink.lock().unwrap().push(input.clone());
+            CreateRoleOutput::builder().build()
+        });
+        let get = mock!(Client::get_role).then_output(|| {
+            let boundary = aws_sdk_iam::types::AttachedPermissionsBoundary::builder()
+                .permissions_boundary_arn(BOUNDARY)
+                .permissions_boundary_type(aws_sdk_iam::types::PermissionsBoundaryAttachmentType::Policy)
+                .build();
+            let role = Role::builder()
+                .path("/")
+                .role_name(NAME)
+                .role_id("AROA0000")
+                .arn(format!("arn:aws:iam::123456789012:role/{NAME}"))
+                .create_date(DateTime::from_secs(0))
+                .assume_role_policy_document(urlencoding::encode(TRUST).into_owned())
+                .permissions_boundary(boundary)
+                .build()
+                .unwrap();
+            GetRoleOutput::builder().role(role).build()
+        });
+        let mut rules = vec![create, get];
+        rules.extend(read_rules(owner().tags(), &[], &[]).into_iter().skip(1));
+        let want = desired(json!({ "assume_role_policy": doc(TRUST), "permissions_boundary": BOUNDARY }));
+        let obs = kind(&rules).create(&want).await.unwrap();
+        assert_eq!(created.lock().unwrap()[0].permissions_boundary(), Some(BOUNDARY));
+        assert_eq!(obs.props["permissions_boundary"], json!(BOUNDARY));
+    }
+
+    #[tokio::test]
+    async fn update_sets_the_boundary_before_the_policies_and_removes_it_when_dropped() {
+        use aws_sdk_iam::operation::delete_role_permissions_boundary::DeleteRolePermissionsBoundaryOutput;
+        use aws_sdk_iam::operation::put_role_permissions_boundary::PutRolePermissionsBoundaryOutput;
+        let order: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+        let (o1, o2, o3) = (order.clone(), order.clone(), order.clone());
+        let put_boundary = mock!(Client::put_role_permissions_boundary).then_compute_output(move |input| {
+            assert_eq!(input.permissions_boundary(), Some(BOUNDARY));
+            o1.lock().unwrap().push("boundary");
+            PutRolePermissionsBoundaryOutput::builder().build()
+        });
+        let put_policy = mock!(Client::put_role_policy).then_compute_output(move |_| {
+            o2.lock().unwrap().push("policy");
+            PutRolePolicyOutput::builder().build()
+        });
+        let delete_boundary = mock!(Client::delete_role_permissions_boundary).then_compute_output(move |_| {
+            o3.lock().unwrap().push("removed");
+            DeleteRolePermissionsBoundaryOutput::builder().build()
+        });
+        let mut rules = read_rules(owner().tags(), &[], &[]);
+        rules.extend([put_boundary, put_policy, delete_boundary]);
+        let k = kind(&rules);
+        let want = desired(json!({ "assume_role_policy": doc(TRUST), "permissions_boundary": BOUNDARY, "inline_policies": { "read": doc(READ) } }));
+        k.update(NAME, &want, &["inline_policies".into(), "permissions_boundary".into()]).await.unwrap();
+        let dropped = desired(json!({ "assume_role_policy": doc(TRUST) }));
+        k.update(NAME, &dropped, &["permissions_boundary".into()]).await.unwrap();
+        assert_eq!(*order.lock().unwrap(), ["boundary", "policy", "removed"]);
     }
 
     fn already_exists() -> Rule {

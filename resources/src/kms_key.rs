@@ -4,9 +4,10 @@ use async_trait::async_trait;
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType, Tag};
 use aws_sdk_kms::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, PropsRule, ProviderError, ResourceKind, ResourceSchema, Tags, TextRule};
 use serde_json::Value;
 
+use crate::adopt::wanted;
 use crate::aws::AwsContext;
 use crate::error::{classify, found, gone, SdkResultExt};
 use crate::tags::tag_changes;
@@ -21,30 +22,80 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.kms.key",
     doc: "A customer managed KMS key, with its key policy, yearly rotation and an optional alias.",
     props: &[
-        PropSpec::new("description", PropType::String, "What the key protects; shown in the KMS console.").default("\"\""),
-        PropSpec::new("key_usage", PropType::String, "ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC or KEY_AGREEMENT.")
-            .force_new()
-            .default("\"ENCRYPT_DECRYPT\""),
-        PropSpec::new("key_spec", PropType::String, "SYMMETRIC_DEFAULT, RSA_2048, ECC_NIST_P256, HMAC_256, ... (see the KMS CreateKey KeySpec).")
-            .force_new()
-            .default("\"SYMMETRIC_DEFAULT\""),
+        PropSpec::new("description", PropType::Text(TextRule::len(0, 8_192)), "What the key protects; shown in the KMS console.").default("\"\""),
+        PropSpec::new(
+            "key_usage",
+            PropType::Enum(&["ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"]),
+            "ENCRYPT_DECRYPT, SIGN_VERIFY, GENERATE_VERIFY_MAC or KEY_AGREEMENT.",
+        )
+        .force_new()
+        .default("\"ENCRYPT_DECRYPT\""),
+        PropSpec::new(
+            "key_spec",
+            PropType::Enum(&[
+                "SYMMETRIC_DEFAULT",
+                "RSA_2048",
+                "RSA_3072",
+                "RSA_4096",
+                "ECC_NIST_P256",
+                "ECC_NIST_P384",
+                "ECC_NIST_P521",
+                "ECC_NIST_EDWARDS25519",
+                "ECC_SECG_P256K1",
+                "HMAC_224",
+                "HMAC_256",
+                "HMAC_384",
+                "HMAC_512",
+                "SM2",
+                "ML_DSA_44",
+                "ML_DSA_65",
+                "ML_DSA_87",
+                "ML_KEM_512",
+                "ML_KEM_768",
+                "ML_KEM_1024",
+            ]),
+            "SYMMETRIC_DEFAULT, RSA_2048, ECC_NIST_P256, HMAC_256, ... (see the KMS CreateKey KeySpec).",
+        )
+        .force_new()
+        .default("\"SYMMETRIC_DEFAULT\""),
         PropSpec::new("enable_key_rotation", PropType::Bool, "Rotate the key material yearly; symmetric encryption keys only.").default("false"),
         PropSpec::new(
             "deletion_window_in_days",
-            PropType::Int,
+            PropType::IntRange(7, 30),
             "Days (7 to 30) between destroying the key and KMS deleting it for good; kept in the `cairn:deletion-window` tag.",
         )
         .default("30"),
         PropSpec::new("policy", PropType::Policy, "The key policy. Unset, KMS applies its default policy (the account manages the key through IAM)."),
         PropSpec::new(
             "alias",
-            PropType::String,
+            PropType::Text(TextRule::len(7, 256).chars("/_-")),
             "The key's alias, with its prefix (`alias/platform-data`). Changing it moves the key to the new alias and removes its other aliases.",
-        ),
+        )
+        .rule(alias_rule),
     ],
     attrs: &["arn", "key_id"],
     taggable: true,
+    rules: &[PropsRule { props: &["enable_key_rotation", "key_spec"], check: rotation_needs_symmetric }],
 };
+
+/// KMS rotates only symmetric encryption keys.
+fn rotation_needs_symmetric(p: &Props) -> Vec<String> {
+    let rotation = SCHEMA.value_or_default(p, "enable_key_rotation").and_then(|v| v.as_bool()).unwrap_or(false);
+    let key_spec = SCHEMA.value_or_default(p, "key_spec");
+    match key_spec.as_ref().and_then(Value::as_str) {
+        Some(spec) if rotation && spec != "SYMMETRIC_DEFAULT" => vec![format!("enable_key_rotation needs a SYMMETRIC_DEFAULT key, not {spec}")],
+        _ => vec![],
+    }
+}
+
+/// An alias is `alias/NAME`, and `alias/aws/` is reserved for AWS managed keys (CreateAlias).
+fn alias_rule(alias: &Value) -> Vec<String> {
+    match alias.as_str() {
+        Some(a) if !a.starts_with("alias/") => vec![format!("\"{a}\" must start with `alias/`")],
+        Some(a) if a.starts_with("alias/aws/") => vec![format!("\"{a}\" is under `alias/aws/`, which AWS keeps for its own keys")],
+        _ => vec![],
+    }
+}
 
 const READ_ACTIONS: &[&str] = &["kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:ListResourceTags"];
 const CREATE_ACTIONS: &[&str] = &[
@@ -220,7 +271,7 @@ impl KmsKey {
         }
         let key_id = meta.key_id();
         let tags = self.tags_of(key_id).await?;
-        let window = tags.get(WINDOW_TAG).and_then(|w| w.parse::<i64>().ok()).filter(|w| (7..=30).contains(w)).unwrap_or(DEFAULT_WINDOW);
+        let window = tags.get(WINDOW_TAG).and_then(|w| w.parse::<i64>().ok()).filter(|w| window_allowed(*w)).unwrap_or(DEFAULT_WINDOW);
         // An alias left on a key pending deletion still resolves, and blocks reusing the name.
         for alias in self.aliases_of(key_id).await? {
             gone(self.client.delete_alias().alias_name(&alias).send().await.map(|_| ()).op("DeleteAlias"))?;
@@ -266,6 +317,11 @@ impl KmsKey {
     }
 }
 
+/// Whether a window read back from the key's tag (which anyone can edit) is one the schema allows.
+fn window_allowed(days: i64) -> bool {
+    matches!(SCHEMA.prop("deletion_window_in_days").map(|p| p.ty), Some(PropType::IntRange(lo, hi)) if (lo..=hi).contains(&days))
+}
+
 fn is_deleted(state: Option<&KeyState>) -> bool {
     matches!(state, Some(KeyState::PendingDeletion | KeyState::PendingReplicaDeletion))
 }
@@ -292,40 +348,28 @@ struct Spec {
 
 impl Spec {
     fn from(desired: &Desired) -> Result<Spec, ProviderError> {
-        let invalid = |msg: String| ProviderError::Invalid(format!("aws.kms.key: {msg}"));
-        let string = |name: &str, default: &str| -> Result<String, ProviderError> {
-            match desired.props.get(name) {
-                None | Some(Value::Null) => Ok(default.to_string()),
-                Some(Value::String(s)) => Ok(s.clone()),
-                Some(other) => Err(invalid(format!("{name} must be a string, not {other}"))),
-            }
-        };
-        let window = match desired.props.get("deletion_window_in_days") {
-            None | Some(Value::Null) => DEFAULT_WINDOW,
-            Some(v) => v.as_i64().ok_or_else(|| invalid(format!("deletion_window_in_days must be an integer, not {v}")))?,
-        };
-        if !(7..=30).contains(&window) {
-            return Err(invalid(format!("deletion_window_in_days must be between 7 and 30, not {window}")));
-        }
-        let rotation = match desired.props.get("enable_key_rotation") {
-            None | Some(Value::Null) => false,
-            Some(v) => v.as_bool().ok_or_else(|| invalid(format!("enable_key_rotation must be a boolean, not {v}")))?,
-        };
-        let key_spec = string("key_spec", "SYMMETRIC_DEFAULT")?;
-        if rotation && key_spec != "SYMMETRIC_DEFAULT" {
-            return Err(invalid(format!("enable_key_rotation needs a SYMMETRIC_DEFAULT key, not {key_spec}")));
-        }
+        // Ranges, the alias's form and the enums are the schema's; values known only at
+        // apply were not checked at validate, so the same checks run here.
+        crate::schema_check::check(&SCHEMA, &desired.props)?;
+        let string = |name: &str| wanted(&SCHEMA, desired, name).and_then(|v| v.as_str().map(str::to_string));
+        let window = wanted(&SCHEMA, desired, "deletion_window_in_days").and_then(|v| v.as_i64()).unwrap_or(DEFAULT_WINDOW);
+        let rotation = wanted(&SCHEMA, desired, "enable_key_rotation").and_then(|v| v.as_bool()).unwrap_or(false);
+        let key_spec = string("key_spec").unwrap_or_else(|| "SYMMETRIC_DEFAULT".into());
+        // Rotation on a symmetric key only is the schema's rule `rotation_needs_symmetric`, run by `check` above.
         let policy = match desired.props.get("policy") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(doc) => Some(doc.to_string()),
         };
-        let alias = match desired.props.get("alias") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(a)) if a.starts_with("alias/") && !a.starts_with("alias/aws/") && a.len() > "alias/".len() => Some(a.clone()),
-            Some(other) => return Err(invalid(format!("alias must be a string like \"alias/my-key\" (not under alias/aws/), not {other}"))),
-        };
-        Ok(Spec { description: string("description", "")?, key_usage: string("key_usage", "ENCRYPT_DECRYPT")?, key_spec, rotation, window, policy, alias })
+        Ok(Spec {
+            description: string("description").unwrap_or_default(),
+            key_usage: string("key_usage").unwrap_or_else(|| "ENCRYPT_DECRYPT".into()),
+            key_spec,
+            rotation,
+            window,
+            policy,
+            alias: string("alias"),
+        })
     }
 
     /// Every tag the key should carry: the stack's plus the deletion window.
@@ -502,11 +546,47 @@ mod tests {
     }
 
     #[test]
-    fn schema_defaults_are_json() {
-        for prop in SCHEMA.props {
-            if let Some(default) = prop.default {
-                serde_json::from_str::<Value>(default).unwrap_or_else(|e| panic!("{}: {e}", prop.name));
-            }
+    fn the_schema_defaults_are_the_ones_the_code_falls_back_to() {
+        let default = SCHEMA.prop("deletion_window_in_days").and_then(|p| p.default_value());
+        assert_eq!(default, Some(json!(DEFAULT_WINDOW)));
+        let defaults: Props = SCHEMA.props.iter().filter_map(|p| Some((p.name.to_string(), p.default_value()?))).collect();
+        Spec::from(&desired(Value::Object(defaults))).expect("the defaults are accepted");
+    }
+
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
+    #[test]
+    fn the_schema_refuses_what_the_builder_refuses() {
+        for props in [
+            json!({"deletion_window_in_days": 3}),
+            json!({"deletion_window_in_days": "7"}),
+            json!({"alias": "platform-data"}),
+            json!({"alias": "alias/"}),
+            json!({"alias": "alias/aws/s3"}),
+            json!({"alias": "alias/with space"}),
+            json!({"key_spec": "RSA_9999"}),
+            json!({"key_usage": "ENCRYPT"}),
+            json!({"description": "x".repeat(8_193)}),
+            json!({"enable_key_rotation": "yes"}),
+            json!({"key_spec": "RSA_2048", "key_usage": "SIGN_VERIFY", "enable_key_rotation": true}),
+        ] {
+            let d = desired(props.clone());
+            assert!(Spec::from(&d).is_err(), "builder accepts {props}");
+            assert!(!crate::schema_check::accepts(&SCHEMA, &d.props), "schema accepts {props}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every props value the schema accepts (its rule on rotation included) becomes a
+        /// CreateKey request with values the SDK knows.
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(props in crate::schema_gen::props(&SCHEMA)) {
+            proptest::prop_assume!(crate::schema_check::rules_pass(&SCHEMA, &props));
+            let spec = Spec::from(&desired(Value::Object(props)));
+            proptest::prop_assert!(spec.is_ok(), "{:?}", spec.err());
+            let spec = spec.unwrap();
+            proptest::prop_assert!(KeySpec::values().contains(&spec.key_spec.as_str()));
+            proptest::prop_assert!(KeyUsageType::values().contains(&spec.key_usage.as_str()));
         }
     }
 

@@ -28,6 +28,11 @@ pub mod rds_instance;
 pub mod rds_parameter_group;
 pub mod rds_subnet_group;
 pub mod s3_bucket;
+mod schema_check;
+#[cfg(test)]
+mod schema_gen;
+#[cfg(test)]
+mod schema_tests;
 pub mod sns_subscription;
 pub mod sns_topic;
 pub mod sqs_queue;

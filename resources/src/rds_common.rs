@@ -4,7 +4,7 @@ use aws_sdk_rds::types::Tag;
 use aws_sdk_rds::Client;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use cairn_engine::provider::{Desired, ProviderError, Tags};
+use cairn_engine::provider::{Desired, ProviderError, ResourceSchema, Tags};
 use serde_json::Value;
 
 use crate::error::classify;
@@ -92,20 +92,27 @@ pub(crate) async fn sync_tags(client: &Client, arn: &str, current: &Tags, want: 
     Ok(())
 }
 
-/// RDS stores identifiers and group names in lowercase and reports them that way; a name
-/// with capitals would read back different from the stack and, being force-new, replace
-/// the resource on every apply. So it is refused instead.
-pub(crate) fn lowercase_name(kind: &str, prop: &str, name: &str) -> Result<String, ProviderError> {
-    if name.is_empty() {
-        return Err(ProviderError::Invalid(format!("{kind}: {prop} must not be empty")));
-    }
-    if name.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err(ProviderError::Invalid(format!(
-            "{kind}: {prop} {name:?} has capitals; RDS stores names in lowercase, so write it as {:?}",
+/// The kind's physical name (its naming prop, else the default name), checked against the
+/// schema's naming rule: names set by `${...}` were not checked at validate. RDS stores
+/// identifiers and group names in lowercase and reports them that way, so a name with
+/// capitals would read back different and, being force-new, replace the resource on every
+/// apply: the rule refuses capitals, and the message gives the lowercase spelling.
+pub(crate) fn physical_name(schema: &ResourceSchema, desired: &Desired) -> Result<String, ProviderError> {
+    let Some((prop, naming)) = schema.naming() else { return Ok(desired.default_name.clone()) };
+    let name = match desired.props.get(prop) {
+        Some(Value::String(s)) => s.clone(),
+        None | Some(Value::Null) => desired.default_name.clone(),
+        Some(other) => return Err(ProviderError::Invalid(format!("{}: `{prop}` must be a string, not {other}", schema.kind))),
+    };
+    match naming.rule.violation(&name) {
+        None => Ok(name),
+        Some(why) if name.chars().any(|c| c.is_ascii_uppercase()) => Err(ProviderError::Invalid(format!(
+            "{}: `{prop}` {name:?} {why}; RDS stores names in lowercase, so write it as {:?}",
+            schema.kind,
             name.to_ascii_lowercase()
-        )));
+        ))),
+        Some(why) => Err(ProviderError::Invalid(format!("{}: `{prop}` {name:?} {why}", schema.kind))),
     }
-    Ok(name.to_string())
 }
 
 /// Reads the stack's props with their types checked, naming the kind and prop in errors.
@@ -139,32 +146,6 @@ impl<'a> PropReader<'a> {
         Ok(self.opt_str(name)?.unwrap_or_else(|| default.to_string()))
     }
 
-    pub fn opt_int(&self, name: &str) -> Result<Option<i64>, ProviderError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(v) => v.as_i64().map(Some).ok_or_else(|| self.invalid(format!("{name} must be an integer, not {v}"))),
-        }
-    }
-
-    /// An integer that AWS takes as `i32`.
-    pub fn opt_i32(&self, name: &str) -> Result<Option<i32>, ProviderError> {
-        match self.opt_int(name)? {
-            None => Ok(None),
-            Some(n) => i32::try_from(n).map(Some).map_err(|_| self.invalid(format!("{name} is out of range: {n}"))),
-        }
-    }
-
-    pub fn i32_or(&self, name: &str, default: i32) -> Result<i32, ProviderError> {
-        Ok(self.opt_i32(name)?.unwrap_or(default))
-    }
-
-    pub fn bool_or(&self, name: &str, default: bool) -> Result<bool, ProviderError> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(v) => v.as_bool().ok_or_else(|| self.invalid(format!("{name} must be true or false, not {v}"))),
-        }
-    }
-
     pub fn opt_list(&self, name: &str) -> Result<Option<Vec<String>>, ProviderError> {
         match self.get(name) {
             None => Ok(None),
@@ -182,28 +163,45 @@ impl<'a> PropReader<'a> {
     }
 }
 
+/// A list the request needs at least one item of (subnets): the schema's rule on such props.
+pub(crate) fn non_empty(list: &Value) -> Vec<String> {
+    match list.as_array() {
+        Some(items) if items.is_empty() => vec!["must list at least one item".into()],
+        _ => vec![],
+    }
+}
+
 /// A KMS key given to RDS must be a key ARN: RDS reports the ARN whatever was sent, so an
-/// alias or bare id would differ on every read and, force-new, replace the database.
-pub(crate) fn kms_key_arn(reader: &PropReader<'_>, name: &str) -> Result<Option<String>, ProviderError> {
-    let Some(key) = reader.opt_str(name)? else { return Ok(None) };
+/// alias or bare id would differ on every read and, force-new, replace the database. The
+/// schema's rule on the key props (`PropSpec::rule`).
+pub(crate) fn key_arn_rule(key: &Value) -> Vec<String> {
+    let Some(key) = key.as_str() else { return vec![] };
     let parts: Vec<&str> = key.splitn(6, ':').collect();
     if parts.len() == 6 && parts[0] == "arn" && parts[2] == "kms" && parts[5].starts_with("key/") {
-        Ok(Some(key))
+        vec![]
     } else {
-        Err(reader.invalid(format!("{name} must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID, e.g. ${{my_key.arn}}), not {key:?}")))
+        vec![format!("must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID, e.g. ${{my_key.arn}}), not {key:?}")]
     }
 }
 
 #[cfg(test)]
 pub(crate) mod test_support {
-    //! A clock for mocked clients: sleeping moves it forward at once, so a waiter runs
-    //! through its whole timeout without real time passing.
+    //! A clock for mocked clients (sleeping moves it forward at once, so a waiter runs
+    //! through its whole timeout without real time passing), and the validate half of the
+    //! RDS and EKS kinds' agreement tests.
 
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     use aws_sdk_rds::config::{AsyncSleep, Sleep};
     use aws_types::sdk_config::TimeSource;
+
+    /// Whether validate refuses `props`: the schema's checks, or the naming rule on an
+    /// explicit name (which `names` applies at validate, not `check_props`).
+    pub(crate) fn schema_refuses(schema: &cairn_engine::provider::ResourceSchema, props: &cairn_engine::provider::Props) -> bool {
+        let name_refused = schema.naming().and_then(|(prop, naming)| Some(naming.rule.violation(props.get(prop)?.as_str()?).is_some())).unwrap_or(false);
+        !crate::schema_check::accepts(schema, props) || name_refused
+    }
 
     #[derive(Debug, Clone)]
     pub(crate) struct InstantClock(Arc<Mutex<Duration>>);
@@ -266,27 +264,27 @@ mod tests {
     }
 
     #[test]
-    fn names_with_capitals_are_refused() {
-        assert!(lowercase_name("k", "name", "Orders").is_err());
-        assert_eq!(lowercase_name("k", "name", "orders-db").unwrap(), "orders-db");
+    fn names_with_capitals_are_refused_with_the_lowercase_spelling() {
+        let schema = &crate::rds_subnet_group::SCHEMA;
+        let err = physical_name(schema, &desired(json!({"name": "Orders"}))).unwrap_err();
+        assert!(matches!(&err, ProviderError::Invalid(m) if m.contains("\"orders\"")), "{err:?}");
+        assert_eq!(physical_name(schema, &desired(json!({"name": "orders-db"}))).unwrap(), "orders-db");
+        assert_eq!(physical_name(schema, &desired(json!({}))).unwrap(), "s-dev-a", "the default name");
     }
 
     #[test]
     fn kms_keys_must_be_key_arns() {
-        let ok = desired(json!({"kms_key": "arn:aws:kms:us-east-1:123456789012:key/abcd"}));
-        assert!(kms_key_arn(&PropReader::new("k", &ok), "kms_key").unwrap().is_some());
+        assert!(key_arn_rule(&json!("arn:aws:kms:us-east-1:123456789012:key/abcd")).is_empty());
         for bad in ["alias/rds", "abcd", "arn:aws:kms:us-east-1:123456789012:alias/rds"] {
-            let d = desired(json!({ "kms_key": bad }));
-            assert!(kms_key_arn(&PropReader::new("k", &d), "kms_key").is_err(), "{bad}");
+            assert!(!key_arn_rule(&json!(bad)).is_empty(), "{bad}");
         }
     }
 
     #[test]
     fn reader_checks_types() {
-        let d = desired(json!({"n": "x", "b": 1, "l": ["a", 2]}));
+        let d = desired(json!({"n": 1, "l": ["a", 2]}));
         let r = PropReader::new("k", &d);
-        assert!(r.opt_int("n").is_err());
-        assert!(r.bool_or("b", false).is_err());
+        assert!(r.opt_str("n").is_err());
         assert!(r.opt_list("l").is_err());
         assert_eq!(r.str_or("missing", "dflt").unwrap(), "dflt");
     }

@@ -7,13 +7,16 @@ use aws_sdk_rds::client::Waiters;
 use aws_sdk_rds::types::{DbInstance, PendingModifiedValues};
 use aws_sdk_rds::Client;
 use aws_smithy_runtime_api::client::waiters::error::WaiterError;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
+use cairn_engine::provider::{
+    Desired, NameScope, Naming, Observed, Operation, PropSpec, PropType, Props, PropsRule, ProviderError, ResourceKind, ResourceSchema, Tags, TextRule,
+};
 use serde_json::{json, Value};
 
-use crate::adopt::{adopt, foreign};
+use crate::adopt::{adopt, foreign, wanted};
 use crate::aws::AwsContext;
 use crate::error::found;
-use crate::rds_common::{classify_rds, is_already_exists, kms_key_arn, lowercase_name, rds_tags, sync_tags, tags_from, PropReader, RdsResultExt};
+use crate::rds_common::{classify_rds, is_already_exists, key_arn_rule, physical_name, rds_tags, sync_tags, tags_from, RdsResultExt};
+use crate::schema_check;
 
 const KIND: &str = "aws.rds.instance";
 /// The engine version as the stack gave it ("16"): RDS reports the full version ("16.4"),
@@ -32,46 +35,92 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
           passes through cairn. Changes go through ModifyDBInstance; with apply_immediately: false they wait for the maintenance window \
           and the plan keeps showing them (see the pending_modifications attribute). The id is the instance identifier.",
     props: &[
-        PropSpec::new("identifier", PropType::String, "DB instance identifier, lowercase. Defaults to a name derived from stack, env and address.").force_new(),
-        PropSpec::new("engine", PropType::String, "Database engine: postgres, mysql, mariadb, ...").force_new().default("\"postgres\""),
+        PropSpec::new(
+            "identifier",
+            PropType::String,
+            "DB instance identifier: 1 to 63 lowercase letters, digits and `-`. Defaults to a name derived from stack, env and address.",
+        )
+        .force_new()
+        .naming(NAMING),
+        PropSpec::new("engine", PropType::Enum(ENGINES), "Database engine.").force_new().default("\"postgres\""),
         PropSpec::new(
             "engine_version",
-            PropType::String,
+            PropType::Text(TextRule::len(1, 64).chars(".-_")),
             "Engine version. A major version alone (\"16\") lets RDS pick and upgrade the minor version; a full one (\"16.4\") pins it. \
              Changing it upgrades in place (major upgrades included).",
         ),
-        PropSpec::new("instance_class", PropType::String, "Instance class, e.g. db.t4g.medium.").required(),
+        PropSpec::new("instance_class", PropType::Text(TextRule::len(4, 64).chars(".")), "Instance class, e.g. db.t4g.medium.").required(),
         PropSpec::new(
             "allocated_storage",
-            PropType::Int,
-            "Storage in GiB. Storage cannot shrink. With max_allocated_storage, RDS grows it by itself and that growth is not reported as a change.",
+            PropType::IntRange(5, 65_536),
+            "Storage in GiB (the minimum depends on engine and storage type: 20 for gp2/gp3 with most engines). Storage cannot shrink. \
+             With max_allocated_storage, RDS grows it by itself and that growth is not reported as a change.",
         )
         .required(),
-        PropSpec::new("max_allocated_storage", PropType::Int, "Upper limit in GiB for storage autoscaling; 0 turns autoscaling off."),
-        PropSpec::new("storage_type", PropType::String, "gp3, gp2, io1, io2 or standard.").default("\"gp3\""),
+        PropSpec::new(
+            "max_allocated_storage",
+            PropType::IntRange(0, 65_536),
+            "Upper limit in GiB for storage autoscaling, at least allocated_storage; 0 turns autoscaling off.",
+        ),
+        PropSpec::new("storage_type", PropType::Enum(&["gp3", "gp2", "io1", "io2", "standard"]), "Storage type.").default("\"gp3\""),
         PropSpec::new("storage_encrypted", PropType::Bool, "Encrypt storage (and snapshots) at rest.").force_new().default("true"),
-        PropSpec::new("kms_key", PropType::String, "KMS key ARN for storage encryption; unset uses the AWS managed key aws/rds.").force_new(),
-        PropSpec::new("db_name", PropType::String, "Name of a database to create in the instance.").force_new(),
-        PropSpec::new("master_username", PropType::String, "Master user name.").force_new().default("\"postgres\""),
+        PropSpec::new(
+            "kms_key",
+            PropType::Text(TextRule::len(1, 2048)),
+            "KMS key ARN for storage encryption (needs storage_encrypted); unset uses the AWS managed key aws/rds.",
+        )
+        .force_new()
+        .rule(key_arn_rule),
+        PropSpec::new(
+            "db_name",
+            PropType::Text(TextRule::len(1, 64).chars("_")),
+            "Name of a database to create in the instance (letters, digits and `_`; at most 63 for PostgreSQL, 8 for Oracle).",
+        )
+        .force_new(),
+        PropSpec::new(
+            "master_username",
+            PropType::Text(TextRule::len(1, 128).chars("_")),
+            "Master user name: letters, digits and `_` (at most 16 for MySQL and MariaDB, 30 for Oracle, 63 for PostgreSQL).",
+        )
+        .force_new()
+        .default("\"postgres\""),
         PropSpec::new(
             "manage_master_user_password",
             PropType::Bool,
             "RDS generates the master password and keeps it in Secrets Manager (the secret's ARN is the master_user_secret_arn \
              attribute). cairn never handles passwords, so this must stay true.",
         )
-        .default("true"),
-        PropSpec::new("db_subnet_group_name", PropType::String, "DB subnet group (`${my_subnet_group.id}`); unset places the instance in the default VPC.")
-            .force_new(),
-        PropSpec::new("parameter_group_name", PropType::String, "DB parameter group (`${my_params.id}`); unset uses the engine's default group."),
-        PropSpec::new("vpc_security_group_ids", PropType::StringList, "VPC security groups; unset uses the VPC's default security group."),
+        .default("true")
+        .rule(password_managed),
+        PropSpec::new(
+            "db_subnet_group_name",
+            PropType::Text(crate::rds_subnet_group::NAMING.rule),
+            "DB subnet group (`${my_subnet_group.id}`); unset places the instance in the default VPC.",
+        )
+        .force_new(),
+        PropSpec::new(
+            "parameter_group_name",
+            PropType::Text(crate::rds_parameter_group::NAMING.rule),
+            "DB parameter group (`${my_params.id}`); unset uses the engine's default group.",
+        ),
+        PropSpec::new(
+            "vpc_security_group_ids",
+            PropType::List(&PropType::Text(TextRule::len(1, 255))),
+            "VPC security groups; unset uses the VPC's default security group.",
+        ),
         PropSpec::new("multi_az", PropType::Bool, "Keep a synchronous standby in another availability zone.").default("false"),
         PropSpec::new(
             "backup_retention_period",
-            PropType::Int,
-            "Days (0 to 35) to keep automated backups; point-in-time recovery is on whenever this is above 0.",
+            PropType::IntRange(0, 35),
+            "Days to keep automated backups; point-in-time recovery is on whenever this is above 0.",
         )
         .default("7"),
-        PropSpec::new("preferred_backup_window", PropType::String, "Daily backup window in UTC, e.g. 03:00-04:00; unset lets RDS choose."),
+        PropSpec::new(
+            "preferred_backup_window",
+            PropType::Text(TextRule::len(11, 11).chars(":-")),
+            "Daily backup window in UTC, `hh24:mi-hh24:mi`, at least 30 minutes, e.g. 03:00-04:00; unset lets RDS choose.",
+        )
+        .rule(backup_window),
         PropSpec::new(
             "deletion_protection",
             PropType::Bool,
@@ -82,9 +131,11 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
         PropSpec::new("performance_insights_enabled", PropType::Bool, "Turn on Performance Insights.").default("false"),
         PropSpec::new(
             "performance_insights_kms_key",
-            PropType::String,
-            "KMS key ARN for Performance Insights data. It can be set once: AWS cannot change it afterwards (replace the instance instead).",
-        ),
+            PropType::Text(TextRule::len(1, 2048)),
+            "KMS key ARN for Performance Insights data (needs performance_insights_enabled). It can be set once: AWS cannot change it \
+             afterwards (replace the instance instead).",
+        )
+        .rule(key_arn_rule),
         PropSpec::new("publicly_accessible", PropType::Bool, "Give the instance a public DNS name reachable from outside the VPC.").default("false"),
         PropSpec::new(
             "skip_final_snapshot",
@@ -100,11 +151,98 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
         )
         .local()
         .default("true"),
-        PropSpec::new("wait_timeout_minutes", PropType::Int, "How long create and update wait for the instance to become available.").local().default("60"),
+        PropSpec::new("wait_timeout_minutes", PropType::IntRange(1, 1_440), "How long create and update wait for the instance to become available.")
+            .local()
+            .default("60"),
     ],
     attrs: &["arn", "endpoint", "port", "master_user_secret_arn", "resource_id", "status", "pending_modifications"],
     taggable: true,
+    rules: &[
+        PropsRule { props: &["max_allocated_storage", "allocated_storage"], check: storage_limit },
+        PropsRule { props: &["kms_key", "storage_encrypted"], check: key_needs_encryption },
+        PropsRule { props: &["performance_insights_kms_key", "performance_insights_enabled"], check: pi_key_needs_pi },
+    ],
 };
+
+fn int_of(p: &Props, name: &str) -> Option<i64> {
+    SCHEMA.value_or_default(p, name).and_then(|v| v.as_i64())
+}
+
+fn flag_of(p: &Props, name: &str) -> bool {
+    SCHEMA.value_or_default(p, name).and_then(|v| v.as_bool()).unwrap_or(false)
+}
+
+/// Storage autoscaling's ceiling is 0 (off) or at least the allocated storage.
+fn storage_limit(p: &Props) -> Vec<String> {
+    let storage = int_of(p, "allocated_storage").unwrap_or_default();
+    match int_of(p, "max_allocated_storage").filter(|m| *m != 0 && *m < storage) {
+        Some(max) => vec![format!("max_allocated_storage ({max}) must be 0 (off) or at least allocated_storage ({storage})")],
+        None => vec![],
+    }
+}
+
+fn key_needs_encryption(p: &Props) -> Vec<String> {
+    if SCHEMA.value_or_default(p, "kms_key").is_some() && !flag_of(p, "storage_encrypted") {
+        vec!["kms_key needs storage_encrypted: true".into()]
+    } else {
+        vec![]
+    }
+}
+
+fn pi_key_needs_pi(p: &Props) -> Vec<String> {
+    if SCHEMA.value_or_default(p, "performance_insights_kms_key").is_some() && !flag_of(p, "performance_insights_enabled") {
+        vec!["performance_insights_kms_key needs performance_insights_enabled: true".into()]
+    } else {
+        vec![]
+    }
+}
+
+/// DB instance identifiers (CreateDBInstance): 1 to 63 letters, digits and `-`, stored in
+/// lowercase; unique per account and region. (AWS also wants a letter first and no `--`
+/// or trailing `-`; default names never have those.)
+pub const NAMING: Naming = Naming::new(TextRule::len(1, 63).chars("-").lowercase(), NameScope::Region);
+
+/// The engines a standalone DB instance can run (Aurora instances belong to a cluster and
+/// RDS Custom needs an instance profile, neither of which this kind makes).
+const ENGINES: &[&str] = &[
+    "postgres",
+    "mysql",
+    "mariadb",
+    "oracle-ee",
+    "oracle-ee-cdb",
+    "oracle-se2",
+    "oracle-se2-cdb",
+    "sqlserver-ee",
+    "sqlserver-se",
+    "sqlserver-ex",
+    "sqlserver-web",
+    "db2-ae",
+    "db2-se",
+];
+
+/// cairn keeps no passwords, so RDS must keep the master password in Secrets Manager.
+fn password_managed(v: &Value) -> Vec<String> {
+    if v.as_bool() == Some(false) {
+        vec!["must be true: cairn keeps no passwords, so RDS must keep the master password in Secrets Manager".into()]
+    } else {
+        vec![]
+    }
+}
+
+/// `hh24:mi-hh24:mi` in UTC, at least 30 minutes long (it may cross midnight).
+fn backup_window(v: &Value) -> Vec<String> {
+    let Some(text) = v.as_str() else { return vec![] };
+    let minute = |t: &str| -> Option<u32> {
+        let (h, m) = t.split_once(':')?;
+        let (h, m) = (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?);
+        (h < 24 && m < 60 && t.len() == 5).then_some(h * 60 + m)
+    };
+    match text.split_once('-').and_then(|(a, b)| Some((minute(a)?, minute(b)?))) {
+        Some((from, to)) if (to + 24 * 60 - from) % (24 * 60) >= 30 => vec![],
+        Some(_) => vec!["must be at least 30 minutes long".into()],
+        None => vec![format!("must be hh24:mi-hh24:mi in UTC, e.g. 03:00-04:00, not {text:?}")],
+    }
+}
 
 const READ_ACTIONS: &[&str] = &["rds:DescribeDBInstances"];
 const CREATE_ACTIONS: &[&str] = &[
@@ -381,7 +519,6 @@ struct Spec {
     kms_key: Option<String>,
     db_name: Option<String>,
     master_username: String,
-    manage_master_user_password: bool,
     db_subnet_group_name: Option<String>,
     parameter_group_name: Option<String>,
     vpc_security_group_ids: Option<Vec<String>>,
@@ -400,78 +537,50 @@ struct Spec {
 
 impl Spec {
     fn from(desired: &Desired) -> Result<Spec, ProviderError> {
-        let r = PropReader::new(KIND, desired);
-        let identifier = lowercase_name(KIND, "identifier", &r.opt_str("identifier")?.unwrap_or_else(|| desired.default_name.clone()))?;
-        let instance_class =
-            r.opt_str("instance_class")?.filter(|c| !c.is_empty()).ok_or_else(|| r.invalid("instance_class is required (e.g. db.t4g.medium)".into()))?;
-        let allocated_storage = r.opt_i32("allocated_storage")?.ok_or_else(|| r.invalid("allocated_storage is required (GiB)".into()))?;
-        if allocated_storage <= 0 {
-            return Err(r.invalid(format!("allocated_storage must be positive, not {allocated_storage}")));
-        }
-        let max_allocated_storage = r.opt_i32("max_allocated_storage")?;
-        if let Some(max) = max_allocated_storage {
-            if max != 0 && max < allocated_storage {
-                return Err(r.invalid(format!("max_allocated_storage ({max}) must be 0 (off) or at least allocated_storage ({allocated_storage})")));
-            }
-        }
-        let storage_encrypted = r.bool_or("storage_encrypted", true)?;
-        let kms_key = kms_key_arn(&r, "kms_key")?;
-        if kms_key.is_some() && !storage_encrypted {
-            return Err(r.invalid("kms_key needs storage_encrypted: true".into()));
-        }
-        let backup_retention_period = r.i32_or("backup_retention_period", 7)?;
-        if !(0..=35).contains(&backup_retention_period) {
-            return Err(r.invalid(format!("backup_retention_period must be between 0 and 35 days, not {backup_retention_period}")));
-        }
-        let pi_enabled = r.bool_or("performance_insights_enabled", false)?;
-        let pi_kms_key = kms_key_arn(&r, "performance_insights_kms_key")?;
-        if pi_kms_key.is_some() && !pi_enabled {
-            return Err(r.invalid("performance_insights_kms_key needs performance_insights_enabled: true".into()));
-        }
-        let wait_minutes = r.opt_int("wait_timeout_minutes")?.unwrap_or(DEFAULT_WAIT_MINUTES);
-        if wait_minutes < 1 {
-            return Err(r.invalid(format!("wait_timeout_minutes must be at least 1, not {wait_minutes}")));
-        }
-        let lowercase_ref = |prop: &str| -> Result<Option<String>, ProviderError> { r.opt_str(prop)?.map(|n| lowercase_name(KIND, prop, &n)).transpose() };
+        // Types, ranges, enums, key ARNs and the managed password are the schema's; values
+        // known only at apply were not checked at validate, so the same checks run here.
+        schema_check::check(&SCHEMA, &desired.props)?;
+        let get = |name: &str| wanted(&SCHEMA, desired, name);
+        let text = |name: &str| get(name).and_then(|v| v.as_str().map(str::to_string));
+        let flag = |name: &str| get(name).and_then(|v| v.as_bool()).unwrap_or(false);
+        // The schema's ranges fit in an i32.
+        let int = |name: &str| get(name).and_then(|v| v.as_i64()).and_then(|n| i32::try_from(n).ok());
+
+        let allocated_storage = int("allocated_storage").unwrap_or_default();
+        let max_allocated_storage = int("max_allocated_storage");
+        let storage_encrypted = flag("storage_encrypted");
+        let kms_key = text("kms_key");
+        let pi_enabled = flag("performance_insights_enabled");
+        let pi_kms_key = text("performance_insights_kms_key");
+        // The rules across props (`storage_limit`, `key_needs_encryption`, `pi_key_needs_pi`) ran in `schema_check::check`.
         Ok(Spec {
-            identifier,
-            engine: r.str_or("engine", "postgres")?,
-            engine_version: r.opt_str("engine_version")?.filter(|v| !v.is_empty()),
-            instance_class,
+            identifier: physical_name(&SCHEMA, desired)?,
+            engine: text("engine").unwrap_or_default(),
+            engine_version: text("engine_version"),
+            instance_class: text("instance_class").unwrap_or_default(),
             allocated_storage,
             max_allocated_storage,
-            storage_type: r.str_or("storage_type", "gp3")?,
+            storage_type: text("storage_type").unwrap_or_default(),
             storage_encrypted,
             kms_key,
-            db_name: r.opt_str("db_name")?,
-            master_username: r.str_or("master_username", "postgres")?,
-            manage_master_user_password: r.bool_or("manage_master_user_password", true)?,
-            db_subnet_group_name: lowercase_ref("db_subnet_group_name")?,
-            parameter_group_name: lowercase_ref("parameter_group_name")?,
-            vpc_security_group_ids: r.opt_list("vpc_security_group_ids")?,
-            multi_az: r.bool_or("multi_az", false)?,
-            backup_retention_period,
-            preferred_backup_window: r.opt_str("preferred_backup_window")?,
-            deletion_protection: r.bool_or("deletion_protection", false)?,
-            iam_auth: r.bool_or("iam_database_authentication_enabled", false)?,
+            db_name: text("db_name"),
+            master_username: text("master_username").unwrap_or_default(),
+            db_subnet_group_name: text("db_subnet_group_name"),
+            parameter_group_name: text("parameter_group_name"),
+            vpc_security_group_ids: get("vpc_security_group_ids")
+                .and_then(|v| v.as_array().map(|items| items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect())),
+            multi_az: flag("multi_az"),
+            backup_retention_period: int("backup_retention_period").unwrap_or_default(),
+            preferred_backup_window: text("preferred_backup_window"),
+            deletion_protection: flag("deletion_protection"),
+            iam_auth: flag("iam_database_authentication_enabled"),
             pi_enabled,
             pi_kms_key,
-            publicly_accessible: r.bool_or("publicly_accessible", false)?,
-            skip_final_snapshot: r.bool_or("skip_final_snapshot", false)?,
-            apply_immediately: r.bool_or("apply_immediately", true)?,
-            wait_minutes,
+            publicly_accessible: flag("publicly_accessible"),
+            skip_final_snapshot: flag("skip_final_snapshot"),
+            apply_immediately: flag("apply_immediately"),
+            wait_minutes: get("wait_timeout_minutes").and_then(|v| v.as_i64()).unwrap_or(DEFAULT_WAIT_MINUTES),
         })
-    }
-
-    fn password_must_be_managed(&self) -> Result<(), ProviderError> {
-        if self.manage_master_user_password {
-            Ok(())
-        } else {
-            Err(ProviderError::Invalid(format!(
-                "{KIND} {}: manage_master_user_password must be true: cairn keeps no passwords, so RDS must keep the master password in Secrets Manager",
-                self.identifier
-            )))
-        }
     }
 
     fn autoscaling(&self) -> bool {
@@ -512,7 +621,6 @@ impl ResourceKind for RdsInstance {
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
         let spec = Spec::from(desired)?;
-        spec.password_must_be_managed()?;
         let mut req = self
             .client
             .create_db_instance()
@@ -652,7 +760,6 @@ impl ResourceKind for RdsInstance {
             modify = true;
         }
         if has("manage_master_user_password") {
-            spec.password_must_be_managed()?;
             req = req.manage_master_user_password(true);
             modify = true;
         }
@@ -847,14 +954,125 @@ mod tests {
     }
 
     #[test]
-    fn schema_defaults_are_json_and_cairn_settings_are_local() {
-        for p in SCHEMA.props {
-            if let Some(d) = p.default {
-                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{}: {e}", p.name));
-            }
-        }
+    fn cairn_settings_are_local_and_the_wait_default_is_the_schemas() {
         for name in ["apply_immediately", "wait_timeout_minutes"] {
             assert!(SCHEMA.prop(name).unwrap().local, "{name}");
+        }
+        assert_eq!(SCHEMA.prop("wait_timeout_minutes").and_then(|p| p.default_value()), Some(json!(DEFAULT_WAIT_MINUTES)));
+        let spec = Spec::from(&desired(json!({"instance_class": "db.t4g.micro", "allocated_storage": 20}))).unwrap();
+        assert_eq!((spec.engine.as_str(), spec.storage_type.as_str(), spec.master_username.as_str()), ("postgres", "gp3", "postgres"));
+        assert_eq!((spec.storage_encrypted, spec.backup_retention_period, spec.wait_minutes), (true, 7, DEFAULT_WAIT_MINUTES));
+    }
+
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
+    #[test]
+    fn the_schema_refuses_what_the_builder_refuses() {
+        let with = |key: &str, value: Value| {
+            let mut p = base_props();
+            p[key] = value;
+            p
+        };
+        for props in [
+            json!({"allocated_storage": 20}),
+            json!({"instance_class": "db.t4g.micro"}),
+            with("allocated_storage", json!(0)),
+            with("allocated_storage", json!(5_000_000_000i64)),
+            with("allocated_storage", json!("20")),
+            with("manage_master_user_password", json!(false)),
+            with("identifier", json!("Shop-DB")),
+            with("identifier", json!("shop_db")),
+            with("db_subnet_group_name", json!("Subnets")),
+            with("parameter_group_name", json!("Params")),
+            with("kms_key", json!("alias/aws/rds")),
+            with("performance_insights_kms_key", json!("key-id")),
+            with("backup_retention_period", json!(40)),
+            with("wait_timeout_minutes", json!(0)),
+            with("vpc_security_group_ids", json!(["sg-a", 7])),
+            with("multi_az", json!("yes")),
+            with("storage_type", json!("ssd")),
+            with("engine", json!("postgresql")),
+            with("instance_clas", json!("db.t4g.micro")),
+            with("max_allocated_storage", json!(10)),
+            {
+                let mut p = with("storage_encrypted", json!(false));
+                p["kms_key"] = json!("arn:aws:kms:us-east-1:123456789012:key/abcd1234");
+                p
+            },
+            with("performance_insights_kms_key", json!("arn:aws:kms:us-east-1:123456789012:key/abcd1234")),
+        ] {
+            let d = desired(props.clone());
+            assert!(Spec::from(&d).is_err(), "builder accepts {props}");
+            assert!(crate::rds_common::test_support::schema_refuses(&SCHEMA, &d.props), "schema accepts {props}");
+        }
+    }
+
+    /// `validate` refuses at their place what an apply would have failed on halfway, in the
+    /// instance and in the postgres component's parts alike.
+    #[test]
+    fn validate_refuses_bad_values_with_their_location() {
+        use cairn_engine::compile::{compile_source, CompileOptions};
+        use cairn_engine::source::SourceFile;
+        let text = "stack: shop\nresources:\n  db:\n    type: aws.rds.instance\n    props:\n      identifier: Shop-DB\n      instance_class: db.t4g.micro\n      allocated_storage: 20\n      backup_retention_period: 40\n      kms_key: alias/aws/rds\n      manage_master_user_password: false\n";
+        let file = SourceFile::new("stack.yaml", text.to_string());
+        let rendered = match compile_source(&file, &CompileOptions { env: "dev".into(), ..Default::default() }, &crate::Schemas) {
+            Ok(_) => panic!("validate accepted the stack"),
+            Err(d) => d.render(&file),
+        };
+        for want in [
+            "stack.yaml:6:",
+            "`identifier` \"Shop-DB\"",
+            "stack.yaml:9:",
+            "`backup_retention_period` must be from 0 to 35, found 40",
+            "stack.yaml:10:",
+            "must be a KMS key ARN",
+            "stack.yaml:11:",
+            "cairn keeps no passwords",
+        ] {
+            assert!(rendered.contains(want), "{want:?} missing from:\n{rendered}");
+        }
+    }
+
+    #[test]
+    fn backup_windows_are_checked_for_form_and_length() {
+        assert!(backup_window(&json!("03:00-03:30")).is_empty());
+        assert!(backup_window(&json!("23:45-00:15")).is_empty(), "across midnight");
+        for bad in ["03:00-03:10", "3:00-04:00x", "25:00-01:00", "03:00/04:00"] {
+            assert!(!backup_window(&json!(bad)).is_empty(), "{bad}");
+        }
+    }
+
+    /// Props the generator can draw, plus the ones it cannot (key ARNs and backup windows
+    /// follow a form no character rule states; the schema's rule refuses random text).
+    fn accepted_props() -> impl proptest::strategy::Strategy<Value = Props> {
+        use proptest::prelude::*;
+        let key = proptest::option::of("[0-9a-f]{8}").prop_map(|k| k.map(|k| json!(format!("arn:aws:kms:us-east-1:123456789012:key/{k}"))));
+        let window = proptest::option::of((0u32..24, 0u32..60, 30u32..600)).prop_map(|w| {
+            w.map(|(h, m, len)| {
+                let end = (h * 60 + m + len) % (24 * 60);
+                json!(format!("{h:02}:{m:02}-{:02}:{:02}", end / 60, end % 60))
+            })
+        });
+        (crate::schema_gen::props(&SCHEMA), key.clone(), key, window).prop_map(|(mut props, kms, pi, window)| {
+            for (name, v) in [("kms_key", kms), ("performance_insights_kms_key", pi), ("preferred_backup_window", window)] {
+                if let Some(v) = v {
+                    props.insert(name.into(), v);
+                }
+            }
+            props
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every props value the schema accepts (its rules across props included) becomes a CreateDBInstance request.
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(props in accepted_props()) {
+            proptest::prop_assume!(crate::schema_check::accepts(&SCHEMA, &props));
+            let spec = Spec::from(&desired(Value::Object(props)));
+            proptest::prop_assert!(spec.is_ok(), "{:?}", spec.err());
+            let spec = spec.unwrap();
+            proptest::prop_assert!(NAMING.rule.violation(&spec.identifier).is_none(), "{}", spec.identifier);
+            proptest::prop_assert!(spec.allocated_storage > 0 && spec.wait_minutes >= 1);
         }
     }
 
@@ -952,7 +1170,7 @@ mod tests {
             (with("db_subnet_group_name", json!("Subnets")), "lowercase"),
             (with("kms_key", json!("alias/aws/rds")), "KMS key ARN"),
             (with("max_allocated_storage", json!(10)), "max_allocated_storage"),
-            (with("backup_retention_period", json!(40)), "between 0 and 35"),
+            (with("backup_retention_period", json!(40)), "must be from 0 to 35"),
             (with("performance_insights_kms_key", json!("arn:aws:kms:us-east-1:123456789012:key/k")), "performance_insights_enabled"),
             (with("wait_timeout_minutes", json!(0)), "wait_timeout_minutes"),
             (desired(json!({"allocated_storage": 20})), "instance_class"),

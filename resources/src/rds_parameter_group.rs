@@ -5,16 +5,18 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_rds::types::{ApplyMethod, DbParameterGroup, Parameter};
 use aws_sdk_rds::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
+use cairn_engine::provider::{
+    Desired, NameScope, Naming, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, TextRule,
+};
 use serde_json::{json, Value};
 
-use crate::adopt::adopt_or;
+use crate::adopt::{adopt_or, wanted};
 use crate::aws::AwsContext;
 use crate::error::{found, gone};
-use crate::rds_common::{is_already_exists, list_tags, lowercase_name, rds_tags, sync_tags, PropReader, RdsResultExt};
+use crate::rds_common::{is_already_exists, list_tags, physical_name, rds_tags, sync_tags, RdsResultExt};
+use crate::schema_check;
 
 const KIND: &str = "aws.rds.parameter_group";
-const DEFAULT_DESCRIPTION: &str = "Managed by cairn";
 /// ModifyDBParameterGroup and ResetDBParameterGroup take at most this many parameters per call.
 const PARAMETERS_PER_CALL: usize = 20;
 
@@ -25,25 +27,63 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
         PropSpec::new(
             "name",
             PropType::String,
-            "Group name, lowercase (RDS stores names in lowercase). Defaults to a name derived from stack, env and address.",
+            "Group name: 1 to 255 lowercase letters, digits and `-` (RDS stores names in lowercase). Defaults to a name derived from stack, \
+             env and address.",
         )
+        .force_new()
+        .naming(NAMING),
+        PropSpec::new(
+            "family",
+            PropType::Text(TextRule::len(1, 255).chars(".-")),
+            "Parameter group family, e.g. `postgres16`; must match the instances' engine major version.",
+        )
+        .required()
         .force_new(),
-        PropSpec::new("family", PropType::String, "Parameter group family, e.g. `postgres16`; must match the instances' engine major version.")
-            .required()
-            .force_new(),
-        PropSpec::new("description", PropType::String, "What the group is for (cannot change after creation).").force_new().default("\"Managed by cairn\""),
+        PropSpec::new("description", PropType::Text(TextRule::len(1, 1024)), "What the group is for (cannot change after creation).")
+            .force_new()
+            .default("\"Managed by cairn\""),
         PropSpec::new(
             "parameters",
-            PropType::Object,
+            PropType::List(&PropType::Struct(&[
+                PropSpec::new("name", PropType::Text(TextRule::len(1, 255)), "The parameter's name, e.g. `log_min_duration_statement`.").required(),
+                PropSpec::new("value", PropType::Text(TextRule::len(1, 4096)), "Its value, as a string (quote numbers: \"500\").").required(),
+                PropSpec::new(
+                    "apply_method",
+                    PropType::Enum(&["immediate", "pending-reboot"]),
+                    "`immediate` (dynamic parameters) or `pending-reboot` (required for static ones).",
+                )
+                .required(),
+            ])),
             "A list of `{ name, value, apply_method }`, sorted by name. `value` is a string (quote numbers: \"500\"); `apply_method` is \
              `immediate` (dynamic parameters) or `pending-reboot` (required for static ones). A parameter set to its engine default \
              reads back as unset, so leave such parameters out. AWS keeps a new apply_method only together with a new value.",
         )
-        .default("[]"),
+        .default("[]")
+        .rule(sorted_by_name),
     ],
     attrs: &["arn"],
     taggable: true,
+    rules: &[],
 };
+
+/// Parameter group names (CreateDBParameterGroup): 1 to 255 letters, digits and `-`, stored
+/// in lowercase; unique per account and region. (AWS also wants a letter first and no `--`
+/// or trailing `-`; default names never have those.)
+pub const NAMING: Naming = Naming::new(TextRule::len(1, 255).chars("-").lowercase(), NameScope::Region);
+
+/// RDS reports parameters sorted by name, so another order (or a name twice) would differ
+/// from every read.
+fn sorted_by_name(parameters: &Value) -> Vec<String> {
+    let names: Vec<&str> = parameters.as_array().map(|a| a.iter().filter_map(|p| p.get("name")?.as_str()).collect()).unwrap_or_default();
+    names
+        .windows(2)
+        .filter(|w| w[0] >= w[1])
+        .map(|w| {
+            let how = if w[0] == w[1] { "twice, after" } else { "before" };
+            format!("must list parameters once each, sorted by name: `{}` comes {how} `{}`", w[1], w[0])
+        })
+        .collect()
+}
 
 const READ_ACTIONS: &[&str] = &["rds:DescribeDBParameterGroups", "rds:DescribeDBParameters", "rds:ListTagsForResource"];
 const CREATE_ACTIONS: &[&str] = &[
@@ -201,56 +241,25 @@ struct Spec {
 
 impl Spec {
     fn from(desired: &Desired) -> Result<Spec, ProviderError> {
-        let r = PropReader::new(KIND, desired);
-        let name = lowercase_name(KIND, "name", &r.opt_str("name")?.unwrap_or_else(|| desired.default_name.clone()))?;
-        let family = r.opt_str("family")?.filter(|f| !f.is_empty()).ok_or_else(|| r.invalid("family is required (e.g. \"postgres16\")".into()))?;
-        Ok(Spec { name, family, description: r.str_or("description", DEFAULT_DESCRIPTION)?, parameters: parse_parameters(&r)? })
+        // Shapes, the apply methods and the order are the schema's; values known only at apply
+        // were not checked at validate, so the same checks run here.
+        schema_check::check(&SCHEMA, &desired.props)?;
+        let text = |name: &str| wanted(&SCHEMA, desired, name).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let parameters = match wanted(&SCHEMA, desired, "parameters") {
+            Some(Value::Array(items)) => items.iter().map(param).collect::<Result<_, _>>()?,
+            _ => vec![],
+        };
+        Ok(Spec { name: physical_name(&SCHEMA, desired)?, family: text("family"), description: text("description"), parameters })
     }
 }
 
-fn parse_parameters(r: &PropReader<'_>) -> Result<Vec<Param>, ProviderError> {
-    let Some(value) = r.value("parameters") else { return Ok(vec![]) };
-    let items = value.as_array().ok_or_else(|| r.invalid(format!("parameters must be a list of {{ name, value, apply_method }}, not {value}")))?;
-    let mut params: Vec<Param> = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let at = format!("parameters[{i}]");
-        let obj = item.as_object().ok_or_else(|| r.invalid(format!("{at} must be {{ name, value, apply_method }}, not {item}")))?;
-        if let Some(key) = obj.keys().find(|k| !["name", "value", "apply_method"].contains(&k.as_str())) {
-            return Err(r.invalid(format!("{at}: unknown key `{key}` (expected name, value, apply_method)")));
-        }
-        let name = match obj.get("name") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            _ => return Err(r.invalid(format!("{at}.name must be a non-empty string"))),
-        };
-        let value = match obj.get("value") {
-            Some(Value::String(s)) => s.clone(),
-            // RDS keeps every value as text and reports it so; a bare number would never compare equal.
-            Some(Value::Number(n)) => return Err(r.invalid(format!("{at}.value for {name} must be a string: write \"{n}\" in quotes"))),
-            Some(Value::Bool(b)) => return Err(r.invalid(format!("{at}.value for {name} must be a string: write \"{}\" in quotes", u8::from(*b)))),
-            _ => return Err(r.invalid(format!("{at}.value for {name} is required and must be a string"))),
-        };
-        let apply_method = match obj.get("apply_method") {
-            Some(Value::String(m)) if m == "immediate" || m == "pending-reboot" => m.clone(),
-            other => {
-                return Err(r.invalid(format!(
-                    "{at}.apply_method for {name} must be \"immediate\" or \"pending-reboot\", not {}",
-                    other.map(Value::to_string).unwrap_or_else(|| "missing".into())
-                )))
-            }
-        };
-        if let Some(prev) = params.last() {
-            if prev.name >= name {
-                // RDS reports parameters sorted by name; another order would differ from every read.
-                return Err(r.invalid(format!(
-                    "parameters must be listed once each, sorted by name: `{name}` comes {} `{}`",
-                    if prev.name == name { "twice, after" } else { "before" },
-                    prev.name
-                )));
-            }
-        }
-        params.push(Param { name, value, apply_method: Some(apply_method) });
+/// One checked `{ name, value, apply_method }` item.
+fn param(item: &Value) -> Result<Param, ProviderError> {
+    let field = |name: &str| item.get(name).and_then(Value::as_str).map(str::to_string);
+    match (field("name"), field("value"), field("apply_method")) {
+        (Some(name), Some(value), Some(method)) => Ok(Param { name, value, apply_method: Some(method) }),
+        _ => Err(ProviderError::Invalid(format!("{KIND}: parameters must be a list of {{ name, value, apply_method }}, not {item}"))),
     }
-    Ok(params)
 }
 
 /// What to set and what to reset to bring `current` to `want`.
@@ -364,6 +373,7 @@ mod tests {
     use aws_smithy_mocks::{mock, Rule};
     use cairn_engine::provider::{Owner, Tags};
 
+    const DEFAULT_DESCRIPTION: &str = "Managed by cairn";
     const NAME: &str = "shop-dev-pg";
     const ARN: &str = "arn:aws:rds:us-east-1:123456789012:pg:shop-dev-pg";
 
@@ -419,10 +429,49 @@ mod tests {
     }
 
     #[test]
-    fn schema_defaults_are_json() {
-        for p in SCHEMA.props {
-            if let Some(d) = p.default {
-                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+    fn the_description_default_is_the_schemas() {
+        assert_eq!(SCHEMA.prop("description").and_then(|p| p.default_value()), Some(json!(DEFAULT_DESCRIPTION)));
+        assert_eq!(Spec::from(&desired(json!({"family": "postgres16"}))).unwrap().description, DEFAULT_DESCRIPTION);
+    }
+
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
+    #[test]
+    fn the_schema_refuses_what_the_builder_refuses() {
+        let with = |params: Value| json!({"family": "postgres16", "parameters": params});
+        for props in [
+            json!({}),
+            json!({"family": ""}),
+            json!({"family": "postgres16", "name": "Params"}),
+            with(json!([{"name": "b", "value": "1", "apply_method": "immediate"}, {"name": "a", "value": "1", "apply_method": "immediate"}])),
+            with(json!([{"name": "a", "value": "1", "apply_method": "immediate"}, {"name": "a", "value": "2", "apply_method": "immediate"}])),
+            with(json!([{"name": "a", "value": 500, "apply_method": "immediate"}])),
+            with(json!([{"name": "a", "value": "1"}])),
+            with(json!([{"name": "", "value": "1", "apply_method": "immediate"}])),
+            with(json!([{"name": "a", "value": "1", "apply_method": "later"}])),
+            with(json!([{"name": "a", "value": "1", "apply_method": "immediate", "extra": 1}])),
+            with(json!({"a": "1"})),
+            with(json!(["a"])),
+        ] {
+            let d = desired(props.clone());
+            assert!(Spec::from(&d).is_err(), "builder accepts {props}");
+            assert!(crate::rds_common::test_support::schema_refuses(&SCHEMA, &d.props), "schema accepts {props}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every props value the schema accepts becomes CreateDBParameterGroup and
+        /// ModifyDBParameterGroup requests with apply methods the SDK knows.
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(props in crate::schema_gen::props(&SCHEMA)) {
+            let spec = Spec::from(&desired(Value::Object(props)));
+            proptest::prop_assert!(spec.is_ok(), "{:?}", spec.err());
+            let spec = spec.unwrap();
+            proptest::prop_assert!(NAMING.rule.violation(&spec.name).is_none(), "{}", spec.name);
+            proptest::prop_assert!(!spec.family.is_empty() && !spec.description.is_empty());
+            for p in &spec.parameters {
+                let method = p.to_aws().apply_method().map(|m| m.as_str().to_string());
+                proptest::prop_assert!(method.is_some_and(|m| ApplyMethod::values().contains(&m.as_str())));
             }
         }
     }
@@ -542,11 +591,11 @@ mod tests {
         for (params, needle) in [
             (json!([{"name": "b", "value": "1", "apply_method": "immediate"}, {"name": "a", "value": "1", "apply_method": "immediate"}]), "sorted by name"),
             (json!([{"name": "a", "value": "1", "apply_method": "immediate"}, {"name": "a", "value": "2", "apply_method": "immediate"}]), "twice"),
-            (json!([{"name": "a", "value": 500, "apply_method": "immediate"}]), "\"500\""),
+            (json!([{"name": "a", "value": 500, "apply_method": "immediate"}]), "found the number 500"),
             (json!([{"name": "a", "value": "1"}]), "apply_method"),
             (json!([{"name": "a", "value": "1", "apply_method": "later"}]), "apply_method"),
-            (json!([{"name": "a", "value": "1", "apply_method": "immediate", "extra": 1}]), "unknown key"),
-            (json!({"a": "1"}), "list"),
+            (json!([{"name": "a", "value": "1", "apply_method": "immediate", "extra": 1}]), "not a known field"),
+            (json!({"a": "1"}), "must be a list"),
         ] {
             let result = k.create(&desired(json!({"family": "postgres16", "parameters": params}))).await;
             assert!(matches!(&result, Err(ProviderError::Invalid(m)) if m.contains(needle)), "{params}: {result:?}");

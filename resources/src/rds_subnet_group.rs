@@ -3,16 +3,18 @@
 use async_trait::async_trait;
 use aws_sdk_rds::types::DbSubnetGroup;
 use aws_sdk_rds::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
-use serde_json::json;
+use cairn_engine::provider::{
+    Desired, NameScope, Naming, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, TextRule,
+};
+use serde_json::{json, Value};
 
-use crate::adopt::adopt_or;
+use crate::adopt::{adopt_or, wanted};
 use crate::aws::AwsContext;
 use crate::error::{found, gone};
-use crate::rds_common::{is_already_exists, list_tags, lowercase_name, rds_tags, sync_tags, PropReader, RdsResultExt};
+use crate::rds_common::{is_already_exists, list_tags, non_empty, physical_name, rds_tags, sync_tags, RdsResultExt};
+use crate::schema_check;
 
 const KIND: &str = "aws.rds.subnet_group";
-const DEFAULT_DESCRIPTION: &str = "Managed by cairn";
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: KIND,
@@ -21,15 +23,25 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
         PropSpec::new(
             "name",
             PropType::String,
-            "Group name, lowercase (RDS stores names in lowercase). Defaults to a name derived from stack, env and address.",
+            "Group name: up to 255 lowercase letters, digits, `.`, `_`, ` ` and `-` (RDS stores names in lowercase), not `default`. \
+             Defaults to a name derived from stack, env and address.",
         )
-        .force_new(),
-        PropSpec::new("description", PropType::String, "What the group is for.").default("\"Managed by cairn\""),
-        PropSpec::new("subnet_ids", PropType::StringList, "Subnet ids, in at least two availability zones of one VPC.").required(),
+        .force_new()
+        .naming(NAMING),
+        PropSpec::new("description", PropType::Text(TextRule::len(1, 1024)), "What the group is for.").default("\"Managed by cairn\""),
+        PropSpec::new("subnet_ids", PropType::List(&PropType::Text(TextRule::len(1, 255))), "Subnet ids, in at least two availability zones of one VPC.")
+            .required()
+            .rule(non_empty),
     ],
     attrs: &["arn", "vpc_id"],
     taggable: true,
+    rules: &[],
 };
+
+/// Subnet group names (CreateDBSubnetGroup): at most 255 letters, digits, `.`, `_`, spaces
+/// and `-`, stored in lowercase; unique per account and region. (AWS also wants a letter
+/// first and refuses `default`; default names are never `default`.)
+pub const NAMING: Naming = Naming::new(TextRule::len(1, 255).chars("._ -").lowercase(), NameScope::Region);
 
 const READ_ACTIONS: &[&str] = &["rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"];
 const CREATE_ACTIONS: &[&str] = &[
@@ -82,7 +94,9 @@ impl RdsSubnetGroup {
     }
 }
 
-/// The stack's props, checked before any call.
+/// The stack's props, checked against the schema before any call (values known only at
+/// apply were not checked at validate).
+#[derive(Debug)]
 struct Spec {
     name: String,
     description: String,
@@ -91,13 +105,12 @@ struct Spec {
 
 impl Spec {
     fn from(desired: &Desired) -> Result<Spec, ProviderError> {
-        let r = PropReader::new(KIND, desired);
-        let name = lowercase_name(KIND, "name", &r.opt_str("name")?.unwrap_or_else(|| desired.default_name.clone()))?;
-        let subnet_ids = r.opt_list("subnet_ids")?.unwrap_or_default();
-        if subnet_ids.is_empty() {
-            return Err(r.invalid("subnet_ids is required: at least two subnets in different availability zones".into()));
-        }
-        Ok(Spec { name, description: r.str_or("description", DEFAULT_DESCRIPTION)?, subnet_ids })
+        schema_check::check(&SCHEMA, &desired.props)?;
+        let name = physical_name(&SCHEMA, desired)?;
+        let text = |v: Value| v.as_str().map(str::to_string);
+        let subnet_ids = wanted(&SCHEMA, desired, "subnet_ids").and_then(|v| v.as_array().map(|a| a.iter().filter_map(|s| text(s.clone())).collect()));
+        let description = wanted(&SCHEMA, desired, "description").and_then(text).unwrap_or_default();
+        Ok(Spec { name, description, subnet_ids: subnet_ids.unwrap_or_default() })
     }
 }
 
@@ -193,7 +206,8 @@ mod tests {
     use aws_sdk_rds::types::Subnet;
     use aws_smithy_mocks::{mock, Rule};
     use cairn_engine::provider::{Owner, Tags};
-    use serde_json::Value;
+
+    const DEFAULT_DESCRIPTION: &str = "Managed by cairn";
 
     const NAME: &str = "shop-dev-db-subnets";
     const ARN: &str = "arn:aws:rds:us-east-1:123456789012:subgrp:shop-dev-db-subnets";
@@ -237,11 +251,39 @@ mod tests {
     }
 
     #[test]
-    fn schema_defaults_are_json() {
-        for p in SCHEMA.props {
-            if let Some(d) = p.default {
-                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{}: {e}", p.name));
-            }
+    fn the_description_default_is_the_schemas() {
+        assert_eq!(SCHEMA.prop("description").and_then(|p| p.default_value()), Some(json!(DEFAULT_DESCRIPTION)));
+        assert_eq!(Spec::from(&desired(json!({"subnet_ids": ["subnet-a"]}))).unwrap().description, DEFAULT_DESCRIPTION);
+    }
+
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
+    #[test]
+    fn the_schema_refuses_what_the_builder_refuses() {
+        for props in [
+            json!({}),
+            json!({"subnet_ids": []}),
+            json!({"subnet_ids": "subnet-a"}),
+            json!({"subnet_ids": ["subnet-a", 7]}),
+            json!({"subnet_ids": ["subnet-a"], "description": ""}),
+            json!({"subnet_ids": ["subnet-a"], "description": 7}),
+            json!({"subnet_ids": ["subnet-a"], "vpc": "vpc-1"}),
+        ] {
+            let d = desired(props.clone());
+            assert!(Spec::from(&d).is_err(), "builder accepts {props}");
+            assert!(crate::rds_common::test_support::schema_refuses(&SCHEMA, &d.props), "schema accepts {props}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every props value the schema accepts becomes a CreateDBSubnetGroup request.
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(props in crate::schema_gen::props(&SCHEMA)) {
+            let spec = Spec::from(&desired(Value::Object(props)));
+            proptest::prop_assert!(spec.is_ok(), "{:?}", spec.err());
+            let spec = spec.unwrap();
+            proptest::prop_assert!(!spec.subnet_ids.is_empty() && !spec.description.is_empty());
+            proptest::prop_assert!(NAMING.rule.violation(&spec.name).is_none(), "{}", spec.name);
         }
     }
 

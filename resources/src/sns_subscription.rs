@@ -15,15 +15,32 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     doc: "A subscription of an endpoint to an SNS topic.",
     props: &[
         PropSpec::new("topic", PropType::String, "ARN of the topic.").required().force_new(),
-        PropSpec::new("protocol", PropType::String, "Delivery protocol: sqs, lambda, https, http, email, firehose, ...").required().force_new(),
+        PropSpec::new(
+            "protocol",
+            PropType::Enum(&["http", "https", "email", "email-json", "sms", "sqs", "application", "lambda", "firehose"]),
+            "Delivery protocol: sqs, lambda, https, http, email, email-json, sms, application or firehose.",
+        )
+        .required()
+        .force_new(),
         PropSpec::new("endpoint", PropType::String, "Where messages go, in the protocol's form (queue ARN, function ARN, URL...).").required().force_new(),
         PropSpec::new("raw_message_delivery", PropType::Bool, "Deliver the bare message instead of SNS's JSON envelope (sqs, http(s), firehose).")
             .default("false"),
-        PropSpec::new("filter_policy", PropType::Object, "Message filter policy (JSON object); unset delivers everything."),
+        // Free-form JSON (attribute names are the publisher's), so only its outer shape is declared.
+        PropSpec::new("filter_policy", PropType::Object, "Message filter policy (JSON object); unset delivers everything.").rule(filter_policy_rule),
     ],
     attrs: &["arn"],
     taggable: false,
+    rules: &[],
 };
+
+/// A filter policy is one JSON object (SNS refuses a list).
+fn filter_policy_rule(policy: &Value) -> Vec<String> {
+    if policy.is_object() {
+        vec![]
+    } else {
+        vec!["must be a mapping of message attribute names to conditions".into()]
+    }
+}
 
 pub struct SnsSubscription {
     client: Client,
@@ -53,6 +70,29 @@ impl SnsSubscription {
 
 fn required<'a>(desired: &'a Desired, name: &str) -> Result<&'a str, ProviderError> {
     desired.str(name).ok_or_else(|| ProviderError::Invalid(format!("{}: {name} is required and must be a string", SCHEMA.kind)))
+}
+
+/// What Subscribe is sent, after the schema's checks (values known only at apply were not
+/// checked at validate).
+struct Subscribe<'a> {
+    topic: &'a str,
+    protocol: &'a str,
+    endpoint: &'a str,
+    attributes: HashMap<String, String>,
+}
+
+fn subscribe_request(desired: &Desired) -> Result<Subscribe<'_>, ProviderError> {
+    crate::schema_check::check(&SCHEMA, &desired.props)?;
+    let mut attributes = HashMap::new();
+    // Sent only when true: protocols without raw delivery (lambda, email) reject the
+    // attribute even when it is "false".
+    if desired.bool("raw_message_delivery").unwrap_or(false) {
+        attributes.insert("RawMessageDelivery".to_string(), "true".to_string());
+    }
+    if let Some(filter) = filter_policy_text(desired) {
+        attributes.insert("FilterPolicy".to_string(), filter);
+    }
+    Ok(Subscribe { topic: required(desired, "topic")?, protocol: required(desired, "protocol")?, endpoint: required(desired, "endpoint")?, attributes })
 }
 
 fn filter_policy_text(desired: &Desired) -> Option<String> {
@@ -92,21 +132,14 @@ impl ResourceKind for SnsSubscription {
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
-        let mut attrs = HashMap::new();
-        // Sent only when true: protocols without raw delivery (lambda, email) reject the
-        // attribute even when it is "false".
-        if desired.bool("raw_message_delivery").unwrap_or(false) {
-            attrs.insert("RawMessageDelivery".to_string(), "true".to_string());
-        }
-        if let Some(filter) = filter_policy_text(desired) {
-            attrs.insert("FilterPolicy".to_string(), filter);
-        }
+        let req = subscribe_request(desired)?;
+        let attrs = req.attributes;
         let out = self
             .client
             .subscribe()
-            .topic_arn(required(desired, "topic")?)
-            .protocol(required(desired, "protocol")?)
-            .endpoint(required(desired, "endpoint")?)
+            .topic_arn(req.topic)
+            .protocol(req.protocol)
+            .endpoint(req.endpoint)
             .set_attributes((!attrs.is_empty()).then_some(attrs))
             // Without this, subscriptions awaiting confirmation come back as "pending confirmation".
             .return_subscription_arn(true)
@@ -118,6 +151,8 @@ impl ResourceKind for SnsSubscription {
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
+        let names: Vec<&str> = changed.iter().map(String::as_str).collect();
+        crate::schema_check::check_only(&SCHEMA, &desired.props, Some(&names))?;
         for prop in changed {
             match prop.as_str() {
                 "raw_message_delivery" => {
@@ -225,12 +260,34 @@ mod tests {
         })
     }
 
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
     #[test]
-    fn defaults_are_json() {
-        for p in SCHEMA.props {
-            if let Some(d) = p.default {
-                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{}: {e}", p.name));
-            }
+    fn the_schema_refuses_what_the_builder_refuses() {
+        for props in [
+            json!({"topic": TOPIC, "endpoint": QUEUE}),
+            json!({"topic": TOPIC, "protocol": "SQS", "endpoint": QUEUE}),
+            json!({"topic": TOPIC, "protocol": "sqs", "endpoint": 7}),
+            json!({"topic": TOPIC, "protocol": "sqs", "endpoint": QUEUE, "filter_policy": [{"event": ["a"]}]}),
+            json!({"topic": TOPIC, "protocol": "sqs", "endpoint": QUEUE, "raw_message_delivery": "true"}),
+            json!({"topic": TOPIC, "protocol": "sqs", "endpoint": QUEUE, "delivery_policy": {}}),
+        ] {
+            let d = desired(props.clone());
+            assert!(subscribe_request(&d).is_err(), "builder accepts {props}");
+            assert!(!crate::schema_check::accepts(&SCHEMA, &d.props), "schema accepts {props}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every props value the schema accepts becomes a Subscribe request with a protocol SNS knows.
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(props in crate::schema_gen::props(&SCHEMA)) {
+            let d = desired(Value::Object(props));
+            let req = subscribe_request(&d);
+            proptest::prop_assert!(req.is_ok(), "{:?}", req.err());
+            let req = req.unwrap();
+            proptest::prop_assert!(!req.topic.is_empty() && !req.endpoint.is_empty());
+            proptest::prop_assert_eq!(req.attributes.contains_key("RawMessageDelivery"), d.bool("raw_message_delivery") == Some(true));
         }
     }
 

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_sns::types::Tag;
 use aws_sdk_sns::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
+use cairn_engine::provider::{
+    Desired, NameScope, Naming, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags, TextRule,
+};
 use serde_json::{json, Value};
 
 use aws_sdk_sns::error::ProvideErrorMetadata;
@@ -20,15 +22,22 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     doc: "An SNS topic, standard or FIFO, with optional KMS encryption and topic policy.",
     props: &[
         PropSpec::new("name", PropType::String, "Topic name; defaults to a name derived from stack, env and address. `.fifo` is appended for FIFO topics.")
-            .force_new(),
+            .force_new()
+            .naming(NAMING),
         PropSpec::new("fifo_topic", PropType::Bool, "Whether the topic is FIFO (ordered, deduplicated).").force_new().default("false"),
-        PropSpec::new("display_name", PropType::String, "Sender name used for SMS and email subscriptions.").default("\"\""),
-        PropSpec::new("kms_key", PropType::String, "KMS key id, ARN or alias for server-side encryption; unset means unencrypted."),
+        PropSpec::new("display_name", PropType::Text(TextRule::len(0, 100)), "Sender name used for SMS and email subscriptions (at most 100 characters).")
+            .default("\"\""),
+        PropSpec::new("kms_key", PropType::Text(TextRule::len(1, 2048)), "KMS key id, ARN or alias for server-side encryption; unset means unencrypted."),
         PropSpec::new("policy", PropType::Policy, "Topic access policy; when unset AWS keeps its default owner-only policy."),
     ],
     attrs: &["arn", "name"],
     taggable: true,
+    rules: &[],
 };
+
+/// Topic names: up to 256 characters (`.fifo` included), letters, digits, `-` and `_`;
+/// unique per account and region.
+pub const NAMING: Naming = Naming::new(TextRule::len(1, 256).chars("-_"), NameScope::Region).fifo("fifo_topic", ".fifo", true);
 
 pub struct SnsTopic {
     client: Client,
@@ -103,16 +112,9 @@ pub fn topic_name(desired: &Desired) -> String {
     }
 }
 
-fn invalid(message: String) -> ProviderError {
-    ProviderError::Invalid(format!("{}: {message}", SCHEMA.kind))
-}
-
-fn string_prop(desired: &Desired, name: &str) -> Result<Option<String>, ProviderError> {
-    match desired.props.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(invalid(format!("{name} must be a string"))),
-    }
+/// A string prop (its type checked by the schema before any request is built).
+fn string_prop(desired: &Desired, name: &str) -> Option<String> {
+    desired.str(name).map(str::to_string)
 }
 
 fn document_text(doc: &Value) -> String {
@@ -141,6 +143,28 @@ fn observed(arn: &str, attrs: &HashMap<String, String>, tags: Tags) -> Observed 
     out_attrs.insert("arn".into(), json!(arn));
     out_attrs.insert("name".into(), json!(name));
     Observed { id: arn.to_string(), props, attrs: out_attrs, tags }
+}
+
+/// CreateTopic's attributes, after the schema's checks (values known only at apply were not
+/// checked at validate).
+fn create_attributes(desired: &Desired) -> Result<HashMap<String, String>, ProviderError> {
+    crate::schema_check::check(&SCHEMA, &desired.props)?;
+    let mut attrs = HashMap::new();
+    if desired.bool("fifo_topic").unwrap_or(false) {
+        attrs.insert("FifoTopic".to_string(), "true".to_string());
+    }
+    // Empty values are AWS's own defaults; sending them would only make CreateTopic's
+    // idempotency check stricter than it needs to be.
+    if let Some(display) = string_prop(desired, "display_name").filter(|s| !s.is_empty()) {
+        attrs.insert("DisplayName".into(), display);
+    }
+    if let Some(key) = string_prop(desired, "kms_key") {
+        attrs.insert("KmsMasterKeyId".into(), key);
+    }
+    if let Some(policy) = desired.props.get("policy").filter(|v| !v.is_null()) {
+        attrs.insert("Policy".into(), document_text(policy));
+    }
+    Ok(attrs)
 }
 
 impl SnsTopic {
@@ -175,21 +199,7 @@ impl ResourceKind for SnsTopic {
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
-        let mut attrs = HashMap::new();
-        if desired.bool("fifo_topic").unwrap_or(false) {
-            attrs.insert("FifoTopic".to_string(), "true".to_string());
-        }
-        // Empty values are AWS's own defaults; sending them would only make CreateTopic's
-        // idempotency check stricter than it needs to be.
-        if let Some(display) = string_prop(desired, "display_name")?.filter(|s| !s.is_empty()) {
-            attrs.insert("DisplayName".into(), display);
-        }
-        if let Some(key) = string_prop(desired, "kms_key")? {
-            attrs.insert("KmsMasterKeyId".into(), key);
-        }
-        if let Some(policy) = desired.props.get("policy").filter(|v| !v.is_null()) {
-            attrs.insert("Policy".into(), document_text(policy));
-        }
+        let attrs = create_attributes(desired)?;
         let tags = (!desired.tags.is_empty()).then(|| sns_tags(&desired.tags)).transpose()?;
         let name = topic_name(desired);
         let what = format!("SNS topic {name}");
@@ -212,14 +222,16 @@ impl ResourceKind for SnsTopic {
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
+        let names: Vec<&str> = changed.iter().map(String::as_str).collect();
+        crate::schema_check::check_only(&SCHEMA, &desired.props, Some(&names))?;
         for prop in changed {
             match prop.as_str() {
                 "display_name" => {
-                    let display = string_prop(desired, "display_name")?.unwrap_or_default();
+                    let display = string_prop(desired, "display_name").unwrap_or_default();
                     self.set_attribute(id, "DisplayName", display).await?;
                 }
                 // An empty key id turns server-side encryption off.
-                "kms_key" => self.set_attribute(id, "KmsMasterKeyId", string_prop(desired, "kms_key")?.unwrap_or_default()).await?,
+                "kms_key" => self.set_attribute(id, "KmsMasterKeyId", string_prop(desired, "kms_key").unwrap_or_default()).await?,
                 "policy" => {
                     let policy = match desired.props.get("policy").filter(|v| !v.is_null()) {
                         Some(policy) => document_text(policy),
@@ -319,13 +331,63 @@ mod tests {
         mock!(Client::list_tags_for_resource).then_output(move || ListTagsForResourceOutput::builder().set_tags(Some(sns_tags(&tags).unwrap())).build())
     }
 
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
     #[test]
-    fn defaults_are_json() {
-        for p in SCHEMA.props {
-            if let Some(d) = p.default {
-                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{}: {e}", p.name));
-            }
+    fn the_schema_refuses_what_the_builder_refuses() {
+        for props in [
+            json!({"display_name": "x".repeat(101)}),
+            json!({"display_name": 7}),
+            json!({"kms_key": ""}),
+            json!({"kms_key": true}),
+            json!({"fifo_topic": "yes"}),
+            json!({"policy": 3}),
+            json!({"delivery_policy": {}}),
+        ] {
+            let d = desired(props.clone());
+            assert!(create_attributes(&d).is_err(), "builder accepts {props}");
+            assert!(!crate::schema_check::accepts(&SCHEMA, &d.props), "schema accepts {props}");
         }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every props value the schema accepts becomes CreateTopic attributes, and a name SNS accepts.
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(props in crate::schema_gen::props(&SCHEMA)) {
+            let d = desired(Value::Object(props));
+            let attrs = create_attributes(&d);
+            proptest::prop_assert!(attrs.is_ok(), "{:?}", attrs.err());
+            let name = topic_name(&d);
+            proptest::prop_assert!(NAMING.rule.violation(name.trim_end_matches(".fifo")).is_none(), "{name}");
+            proptest::prop_assert_eq!(name.ends_with(".fifo"), d.bool("fifo_topic") == Some(true));
+        }
+    }
+
+    /// Validate catches topic names SNS would refuse, at the name, before any apply.
+    #[test]
+    fn validate_refuses_bad_topic_names() {
+        use cairn_engine::compile::{compile_source, CompileOptions};
+        use cairn_engine::source::SourceFile;
+        let text = format!(
+            "stack: shop\nresources:\n  a:\n    type: aws.sns.topic\n    props: {{ name: events.fifo }}\n  b:\n    type: aws.sns.topic\n    props: {{ name: \"{}\", fifo_topic: true }}\n  c:\n    type: aws.sns.topic\n    props: {{ name: \"order events\" }}\n",
+            "t".repeat(252)
+        );
+        let file = SourceFile::new("stack.yaml", text);
+        let rendered = match compile_source(&file, &CompileOptions { env: "dev".into(), ..Default::default() }, &crate::Schemas) {
+            Ok(_) => panic!("validate accepted bad topic names"),
+            Err(d) => d.render(&file),
+        };
+        assert!(rendered.contains("`a` (aws.sns.topic): `name` \"events.fifo\" ends in `.fifo`, which only a FIFO resource may"), "{rendered}");
+        assert!(rendered.contains("must be 1 to 251 characters long, not 252 (before `.fifo`)"), "{rendered}");
+        assert!(rendered.contains("may not contain ' '"), "{rendered}");
+        assert!(rendered.contains("stack.yaml:5:"), "{rendered}");
+    }
+
+    #[test]
+    fn fifo_names_get_the_suffix_once() {
+        assert_eq!(topic_name(&desired(json!({"name": "events", "fifo_topic": true}))), "events.fifo");
+        assert_eq!(topic_name(&desired(json!({"name": "events.fifo", "fifo_topic": true}))), "events.fifo");
+        assert_eq!(topic_name(&desired(json!({"fifo_topic": false}))), "shop-dev-events");
     }
 
     #[tokio::test]

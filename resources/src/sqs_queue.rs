@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_sdk_sqs::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
+use cairn_engine::provider::{
+    Desired, NameScope, Naming, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags, TextRule,
+};
+use cairn_engine::typecheck;
 use serde_json::{json, Value};
 
 use aws_sdk_sqs::error::ProvideErrorMetadata;
@@ -20,20 +23,38 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     doc: "An SQS queue, standard or FIFO, with optional KMS encryption, dead-letter redrive and queue policy.",
     props: &[
         PropSpec::new("name", PropType::String, "Queue name; defaults to a name derived from stack, env and address. `.fifo` is appended for FIFO queues.")
-            .force_new(),
+            .force_new()
+            .naming(NAMING),
         PropSpec::new("fifo_queue", PropType::Bool, "Whether the queue is FIFO (exactly-once, ordered).").force_new().default("false"),
-        PropSpec::new("visibility_timeout_seconds", PropType::Int, "How long a received message stays hidden from other consumers (0-43200).").default("30"),
-        PropSpec::new("message_retention_seconds", PropType::Int, "How long SQS keeps a message (60-1209600).").default("345600"),
-        PropSpec::new("max_message_size", PropType::Int, "Largest accepted message in bytes (1024-1048576).").default("1048576"),
-        PropSpec::new("delay_seconds", PropType::Int, "Delay before a new message becomes visible (0-900).").default("0"),
-        PropSpec::new("receive_wait_time_seconds", PropType::Int, "Long-polling wait for ReceiveMessage (0-20).").default("0"),
-        PropSpec::new("kms_key", PropType::String, "KMS key id, ARN or alias for server-side encryption; unset uses SQS-managed encryption."),
-        PropSpec::new("redrive", PropType::Object, "Dead-letter queue: `{ dead_letter_queue: <queue ARN>, max_receive_count: <int> }`."),
+        PropSpec::new("visibility_timeout_seconds", PropType::IntRange(0, 43_200), "How long a received message stays hidden from other consumers.")
+            .default("30"),
+        PropSpec::new("message_retention_seconds", PropType::IntRange(60, 1_209_600), "How long SQS keeps a message.").default("345600"),
+        PropSpec::new("max_message_size", PropType::IntRange(1_024, 1_048_576), "Largest accepted message in bytes.").default("1048576"),
+        PropSpec::new("delay_seconds", PropType::IntRange(0, 900), "Delay before a new message becomes visible.").default("0"),
+        PropSpec::new("receive_wait_time_seconds", PropType::IntRange(0, 20), "Long-polling wait for ReceiveMessage.").default("0"),
+        PropSpec::new(
+            "kms_key",
+            PropType::Text(TextRule::len(1, 2048)),
+            "KMS key id, ARN or alias for server-side encryption; unset uses SQS-managed encryption.",
+        ),
+        PropSpec::new(
+            "redrive",
+            PropType::Struct(&[
+                PropSpec::new("dead_letter_queue", PropType::Text(TextRule::len(1, 2048)), "The dead-letter queue's ARN.").required(),
+                PropSpec::new("max_receive_count", PropType::IntRange(1, 1_000), "Receives before a message moves to the dead-letter queue.").required(),
+            ]),
+            "Dead-letter queue: `{ dead_letter_queue: <queue ARN>, max_receive_count: <1-1000> }`.",
+        ),
         PropSpec::new("policy", PropType::Policy, "Queue access policy."),
     ],
     attrs: &["arn", "url", "name"],
     taggable: true,
+    rules: &[],
 };
+
+/// Queue names: up to 80 characters (`.fifo` included), letters, digits, `-` and `_`;
+/// unique per account and region.
+pub const NAMING: Naming = Naming::new(TextRule::len(1, 80).chars("-_"), NameScope::Region).fifo("fifo_queue", ".fifo", true);
 
 /// Integer props and the queue attribute each one maps to.
 const INT_ATTRIBUTES: &[(&str, QueueAttributeName)] = &[
@@ -107,15 +128,11 @@ fn invalid(message: String) -> ProviderError {
     ProviderError::Invalid(format!("{}: {message}", SCHEMA.kind))
 }
 
-/// The stack's redrive object as SQS's RedrivePolicy JSON.
+/// The stack's redrive object as SQS's RedrivePolicy JSON (its shape checked by the schema).
 fn redrive_policy(redrive: &Value) -> Result<String, ProviderError> {
     let shape = || invalid("redrive must be { dead_letter_queue: <queue ARN>, max_receive_count: <integer> }".into());
-    let obj = redrive.as_object().ok_or_else(shape)?;
-    if obj.keys().any(|k| k != "dead_letter_queue" && k != "max_receive_count") {
-        return Err(shape());
-    }
-    let dlq = obj.get("dead_letter_queue").and_then(Value::as_str).ok_or_else(shape)?;
-    let count = obj.get("max_receive_count").and_then(Value::as_i64).ok_or_else(shape)?;
+    let dlq = redrive.get("dead_letter_queue").and_then(Value::as_str).ok_or_else(shape)?;
+    let count = redrive.get("max_receive_count").and_then(Value::as_i64).ok_or_else(shape)?;
     Ok(json!({ "deadLetterTargetArn": dlq, "maxReceiveCount": count }).to_string())
 }
 
@@ -145,6 +162,15 @@ fn document_text(doc: &Value) -> String {
 /// Queue attributes for `props`. When `clearing` is set, an unset optional prop becomes an
 /// empty string, which is how SQS removes KMS encryption, redrive and policy.
 fn attributes(desired: &Desired, props: &[&str], clearing: bool) -> Result<HashMap<QueueAttributeName, String>, ProviderError> {
+    // Values known only at apply were not checked at validate: the schema's checks run here too.
+    let problems: Vec<String> = typecheck::check_props(&SCHEMA, &desired.props, false)
+        .into_iter()
+        .filter(|v| matches!(v.path.first(), Some(typecheck::Seg::Key(k)) if props.contains(&k.as_str())))
+        .map(|v| format!("{} {}", typecheck::path_text(&v.path), v.message))
+        .collect();
+    if !problems.is_empty() {
+        return Err(invalid(problems.join("; ")));
+    }
     let mut out = HashMap::new();
     for &prop in props {
         if let Some((_, attr)) = INT_ATTRIBUTES.iter().find(|(p, _)| *p == prop) {
@@ -351,6 +377,37 @@ mod tests {
         resp
     }
 
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
+    #[test]
+    fn the_schema_refuses_what_the_builder_refuses() {
+        for props in [
+            json!({"visibility_timeout_seconds": 999_999}),
+            json!({"delay_seconds": -1}),
+            json!({"redrive": {"dead_letter_queue": DLQ}}),
+            json!({"redrive": {"dead_letter_queue": DLQ, "max_receive_count": 3, "extra": 1}}),
+            json!({"redrive": {"dead_letter_queue": DLQ, "max_receive_count": "3"}}),
+            json!({"kms_key": 7}),
+        ] {
+            let d = desired(props.clone());
+            assert!(attributes(&d, MUTABLE, false).is_err(), "builder accepts {props}");
+            assert!(!cairn_engine::typecheck::check_props(&SCHEMA, &d.props, true).is_empty(), "schema accepts {props}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every props value the schema accepts becomes queue attributes, and a name SQS accepts.
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(props in crate::schema_gen::props(&SCHEMA)) {
+            let d = desired(Value::Object(props));
+            let attrs = attributes(&d, MUTABLE, false);
+            proptest::prop_assert!(attrs.is_ok(), "{:?}", attrs.err());
+            let name = queue_name(&d);
+            let rule = NAMING.rule;
+            proptest::prop_assert!(rule.violation(name.trim_end_matches(".fifo")).is_none(), "{name}");
+        }
+    }
+
     fn attributes_output(extra: &[(QueueAttributeName, &str)]) -> GetQueueAttributesOutput {
         let mut b = GetQueueAttributesOutput::builder()
             .attributes(QueueAttributeName::QueueArn, ARN)
@@ -550,7 +607,9 @@ mod tests {
 
     #[test]
     fn redrive_rejects_unknown_keys() {
-        assert!(redrive_policy(&json!({"dead_letter_queue": DLQ, "max_receive_count": 3, "extra": 1})).is_err());
+        // The schema's checks, run by `attributes`, refuse what SQS would not read back.
+        assert!(attributes(&desired(json!({"redrive": {"dead_letter_queue": DLQ, "max_receive_count": 3, "extra": 1}})), &["redrive"], false).is_err());
+        assert!(attributes(&desired(json!({"redrive": {"dead_letter_queue": DLQ}})), &["redrive"], false).is_err());
         assert!(redrive_policy(&json!({"dead_letter_queue": DLQ})).is_err());
     }
 

@@ -1,4 +1,4 @@
-//! Helpers shared by the WAFv2 kinds: error codes, composite ids, lock-token retries, tags and visibility configs.
+//! Helpers shared by the WAFv2 kinds: schema pieces, error codes, composite ids, lock-token retries, tags and visibility configs.
 
 use std::future::Future;
 
@@ -6,7 +6,7 @@ use aws_sdk_wafv2::types::{Scope, Tag, VisibilityConfig};
 use aws_sdk_wafv2::Client;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use cairn_engine::provider::{ProviderError, Tags};
+use cairn_engine::provider::{NameScope, Naming, PropSpec, PropType, ProviderError, Tags, TextRule};
 use serde_json::{json, Value};
 
 use crate::error::classify;
@@ -15,6 +15,31 @@ use crate::tags::tag_changes;
 
 /// The same typed prop reading the RDS kinds use.
 pub(crate) use crate::rds_common::PropReader;
+
+/// WAF names (IP sets, web ACLs, rules): up to 128 letters, digits, `_` and `-`; unique per
+/// scope in a region.
+pub(crate) const NAME_RULE: TextRule = TextRule::len(1, 128).chars("_-");
+pub(crate) const NAMING: Naming = Naming::new(NAME_RULE, NameScope::Region);
+/// Where a WAF object applies.
+pub(crate) const SCOPE: PropType = PropType::Enum(&["REGIONAL", "CLOUDFRONT"]);
+/// Descriptions: up to 256 of letters, digits, spaces and `_+=:#@/-,.` ("" sends none).
+pub(crate) const DESCRIPTION: PropType = PropType::Text(TextRule::len(0, 256).chars("_+=:#@/-,. "));
+/// A WAF resource ARN (web ACL, IP set, log destination): 20 to 2048 characters.
+pub(crate) const ARN: PropType = PropType::Text(TextRule::len(20, 2_048));
+/// An ARN-holding field: the builders refuse anything else before WAF would.
+pub(crate) fn arn_rule(arn: &Value) -> Vec<String> {
+    match arn.as_str() {
+        Some(a) if !a.starts_with("arn:") => vec![format!("\"{a}\" is not an ARN (write a reference such as ${{my_acl.arn}})")],
+        _ => vec![],
+    }
+}
+
+/// `{ cloudwatch_metrics_enabled, metric_name, sampled_requests_enabled }`, all required.
+pub(crate) const VISIBILITY: PropType = PropType::Struct(&[
+    PropSpec::new("cloudwatch_metrics_enabled", PropType::Bool, "Send metrics to CloudWatch.").required(),
+    PropSpec::new("metric_name", PropType::Text(TextRule::len(1, 255).chars("_#:.-/")), "The CloudWatch metric name.").required(),
+    PropSpec::new("sampled_requests_enabled", PropType::Bool, "Keep samples of matching requests.").required(),
+]);
 
 /// How often an update re-reads the lock token and tries again when someone else changed
 /// the resource in between (WAFOptimisticLockException).

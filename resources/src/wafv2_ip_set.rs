@@ -3,14 +3,16 @@
 use async_trait::async_trait;
 use aws_sdk_wafv2::types::{IpAddressVersion, IpSet};
 use aws_sdk_wafv2::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
-use serde_json::json;
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, TextRule};
+use serde_json::{json, Value};
 
 use crate::adopt::{adopt, adopt_or};
 use crate::aws::AwsContext;
 use crate::error::{found, gone};
 use crate::rds_common::message_of;
-use crate::wafv2_common::{check_scope_region, description_param, list_tags, retry_on_lock, scope_of, sync_tags, waf_tags, PropReader, WafId, WafResultExt};
+use crate::wafv2_common::{
+    check_scope_region, description_param, list_tags, retry_on_lock, scope_of, sync_tags, waf_tags, PropReader, WafId, WafResultExt, DESCRIPTION, NAMING, SCOPE,
+};
 
 const KIND: &str = "aws.wafv2.ip_set";
 
@@ -19,15 +21,41 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     doc: "A WAFv2 IP set: CIDR ranges for web ACL rules to allow or block. The id is `SCOPE/NAME/ID` (WAF needs all three); \
           reference the set from rules by its `arn`.",
     props: &[
-        PropSpec::new("name", PropType::String, "IP set name (letters, digits, _ and -). Defaults to a name derived from stack, env and address.").force_new(),
-        PropSpec::new("scope", PropType::String, "REGIONAL (ALB, API Gateway, ...) or CLOUDFRONT (us-east-1 only).").force_new().default("\"REGIONAL\""),
-        PropSpec::new("ip_address_version", PropType::String, "IPV4 or IPV6.").force_new().default("\"IPV4\""),
-        PropSpec::new("addresses", PropType::StringList, "CIDR ranges, e.g. 203.0.113.0/24 or 198.51.100.7/32.").required(),
-        PropSpec::new("description", PropType::String, "What the set holds.").default("\"\""),
+        PropSpec::new("name", PropType::String, "IP set name (letters, digits, _ and -). Defaults to a name derived from stack, env and address.")
+            .force_new()
+            .naming(NAMING),
+        PropSpec::new("scope", SCOPE, "REGIONAL (ALB, API Gateway, ...) or CLOUDFRONT (us-east-1 only).").force_new().default("\"REGIONAL\""),
+        PropSpec::new("ip_address_version", PropType::Enum(&["IPV4", "IPV6"]), "IPV4 or IPV6.").force_new().default("\"IPV4\""),
+        PropSpec::new("addresses", PropType::List(&PropType::Text(TextRule::len(1, 50))), "CIDR ranges, e.g. 203.0.113.0/24 or 198.51.100.7/32.")
+            .required()
+            .rule(addresses_rule),
+        PropSpec::new("description", DESCRIPTION, "What the set holds.").default("\"\""),
     ],
     attrs: &["arn", "ip_set_id"],
     taggable: true,
+    rules: &[],
 };
+
+/// Each address is a CIDR range (`192.0.2.44/32`, `2001:db8::/32`); WAF takes every prefix but /0.
+fn addresses_rule(addresses: &Value) -> Vec<String> {
+    let mut out = vec![];
+    for a in addresses.as_array().into_iter().flatten().filter_map(Value::as_str) {
+        let ok = a.split_once('/').is_some_and(|(ip, len)| match (ip.parse::<std::net::IpAddr>(), len.parse::<u8>()) {
+            (Ok(std::net::IpAddr::V4(_)), Ok(n)) => (1..=32).contains(&n),
+            (Ok(std::net::IpAddr::V6(_)), Ok(n)) => (1..=128).contains(&n),
+            _ => false,
+        });
+        if ok {
+            continue;
+        }
+        out.push(match a.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V4(_)) => format!("\"{a}\" is an address, not a CIDR range: write \"{a}/32\""),
+            Ok(std::net::IpAddr::V6(_)) => format!("\"{a}\" is an address, not a CIDR range: write \"{a}/128\""),
+            Err(_) => format!("\"{a}\" is not a CIDR range like 203.0.113.0/24 (WAF takes every prefix length but /0)"),
+        });
+    }
+    out
+}
 
 const READ_ACTIONS: &[&str] = &["wafv2:GetIPSet", "wafv2:ListTagsForResource"];
 const CREATE_ACTIONS: &[&str] = &[
@@ -117,6 +145,9 @@ struct Spec {
 
 impl Spec {
     fn from(desired: &Desired) -> Result<Spec, ProviderError> {
+        // The enums and the CIDR form are the schema's; values known only at apply were not
+        // checked at validate, so the same checks run here.
+        crate::schema_check::check(&SCHEMA, &desired.props)?;
         let r = PropReader::new(KIND, desired);
         let version = match r.str_or("ip_address_version", "IPV4")?.as_str() {
             "IPV4" => IpAddressVersion::Ipv4,
@@ -124,9 +155,6 @@ impl Spec {
             other => return Err(r.invalid(format!("ip_address_version must be \"IPV4\" or \"IPV6\", not {other:?}"))),
         };
         let addresses = r.opt_list("addresses")?.ok_or_else(|| r.invalid("addresses is required (a list of CIDR ranges; may be empty)".into()))?;
-        if let Some(bad) = addresses.iter().find(|a| !a.contains('/')) {
-            return Err(r.invalid(format!("addresses must be CIDR ranges: write {bad:?} as \"{bad}/32\" (or /128 for IPv6)")));
-        }
         Ok(Spec {
             name: r.opt_str("name")?.unwrap_or_else(|| desired.default_name.clone()),
             scope: scope_of(KIND, &r.str_or("scope", "REGIONAL")?)?,
@@ -339,12 +367,43 @@ mod tests {
         UpdateIPSetError::generic(error("WAFOptimisticLockException"))
     }
 
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
     #[test]
-    fn schema_defaults_are_json() {
-        for p in SCHEMA.props {
-            if let Some(d) = p.default {
-                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{}: {e}", p.name));
-            }
+    fn the_schema_refuses_what_the_builder_refuses() {
+        for props in [
+            json!({}),
+            json!({"addresses": ["10.0.0.1"]}),
+            json!({"addresses": ["10.0.0.0/0"]}),
+            json!({"addresses": ["10.0.0.0/33"]}),
+            json!({"addresses": "10.0.0.0/8"}),
+            json!({"addresses": [], "scope": "GLOBAL"}),
+            json!({"addresses": [], "ip_address_version": "IPV5"}),
+            json!({"addresses": [], "description": "no <html>"}),
+            json!({"addresses": [], "description": "d".repeat(257)}),
+        ] {
+            let d = desired(props.clone());
+            assert!(Spec::from(&d).is_err(), "builder accepts {props}");
+            assert!(!crate::schema_check::accepts(&SCHEMA, &d.props), "schema accepts {props}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every props value the schema accepts becomes a CreateIPSet request. The addresses are
+        /// drawn as CIDR ranges: random text would almost never be one.
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(
+            mut props in crate::schema_gen::props(&SCHEMA),
+            v4 in proptest::collection::vec((proptest::prelude::any::<[u8; 4]>(), 1u8..=32), 0..3),
+            v6 in proptest::collection::vec((proptest::prelude::any::<[u16; 8]>(), 1u8..=128), 0..3),
+        ) {
+            let mut cidrs: Vec<String> = v4.iter().map(|(a, n)| format!("{}/{n}", std::net::Ipv4Addr::from(*a))).collect();
+            cidrs.extend(v6.iter().map(|(a, n)| format!("{}/{n}", std::net::Ipv6Addr::from(*a))));
+            props.insert("addresses".into(), json!(cidrs));
+            proptest::prop_assert!(crate::schema_check::accepts(&SCHEMA, &props));
+            let spec = Spec::from(&desired(Value::Object(props)));
+            proptest::prop_assert!(spec.is_ok(), "{:?}", spec.err());
+            proptest::prop_assert!(NAMING.rule.violation(&spec.unwrap().name).is_none());
         }
     }
 
@@ -387,7 +446,7 @@ mod tests {
             (json!({"addresses": ["10.0.0.1"]}), "10.0.0.1/32"),
             (json!({"addresses": [], "scope": "GLOBAL"}), "scope"),
             (json!({"addresses": [], "ip_address_version": "IPV5"}), "ip_address_version"),
-            (json!({}), "addresses is required"),
+            (json!({}), "`addresses` is required"),
         ] {
             let result = k.create(&desired(props)).await;
             assert!(matches!(&result, Err(ProviderError::Invalid(m)) if m.contains(needle)), "{needle}: {result:?}");

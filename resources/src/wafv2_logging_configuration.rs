@@ -3,12 +3,12 @@
 use async_trait::async_trait;
 use aws_sdk_wafv2::types::{FieldToMatch, LoggingConfiguration, SingleHeader};
 use aws_sdk_wafv2::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags, TextRule};
 use serde_json::{json, Value};
 
 use crate::aws::AwsContext;
 use crate::error::{found, gone};
-use crate::wafv2_common::{PropReader, WafResultExt};
+use crate::wafv2_common::{arn_rule, PropReader, WafResultExt, ARN};
 
 const KIND: &str = "aws.wafv2.logging_configuration";
 /// WAF delivers logs only to destinations named with this prefix.
@@ -19,19 +19,28 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     doc: "Request logging for a web ACL (one per ACL, so the id is the web ACL's ARN). The destination's name must start with \
           `aws-waf-logs-`.",
     props: &[
-        PropSpec::new("web_acl_arn", PropType::String, "The web ACL's ARN (`${my_acl.arn}`).").required().force_new(),
+        PropSpec::new("web_acl_arn", ARN, "The web ACL's ARN (`${my_acl.arn}`).").required().force_new().rule(arn_rule),
         PropSpec::new(
             "log_destination_arns",
-            PropType::StringList,
+            PropType::List(&ARN),
             "One destination ARN: an S3 bucket (arn:aws:s3:::aws-waf-logs-...), a CloudWatch Logs log group \
              (arn:aws:logs:REGION:ACCOUNT:log-group:aws-waf-logs-...) or a Firehose stream (arn:aws:firehose:REGION:ACCOUNT:deliverystream/aws-waf-logs-...).",
         )
-        .required(),
-        PropSpec::new("redacted_fields", PropType::Object, "Request parts left out of the logs: a list of `{ single_header: <lowercase header name> }`.")
-            .default("[]"),
+        .required()
+        .rule(destinations_rule),
+        PropSpec::new(
+            "redacted_fields",
+            PropType::List(&PropType::Struct(&[PropSpec::new("single_header", PropType::Text(TextRule::len(1, 64)), "A header name, in lowercase.")
+                .required()
+                .rule(header_rule)])),
+            "Request parts left out of the logs: a list of `{ single_header: <lowercase header name> }` (at most 100).",
+        )
+        .default("[]")
+        .rule(redacted_rule),
     ],
     attrs: &[],
     taggable: false,
+    rules: &[],
 };
 
 const READ_ACTIONS: &[&str] = &["wafv2:GetLoggingConfiguration"];
@@ -78,21 +87,48 @@ fn destination_name(arn: &str) -> Option<&str> {
     .filter(|n| !n.is_empty())
 }
 
-fn check_destinations(r: &PropReader<'_>, arns: &[String]) -> Result<(), ProviderError> {
+/// One destination, of a kind WAF logs to, named for WAF.
+fn destinations_rule(arns: &Value) -> Vec<String> {
+    let Some(arns) = arns.as_array() else { return vec![] };
     if arns.len() != 1 {
-        return Err(r.invalid(format!("log_destination_arns must hold exactly one destination (WAF logs to one), not {}", arns.len())));
+        return vec![format!("must hold exactly one destination (WAF logs to one), not {}", arns.len())];
     }
-    for arn in arns {
-        let name = destination_name(arn).ok_or_else(|| {
-            r.invalid(format!("log_destination_arns: {arn} is not the ARN of an S3 bucket, a CloudWatch Logs log group or a Firehose delivery stream"))
-        })?;
-        if !name.starts_with(NAME_PREFIX) {
-            return Err(r.invalid(format!(
-                "log_destination_arns: WAF only logs to destinations whose names start with \"{NAME_PREFIX}\", and {name:?} ({arn}) does not"
-            )));
+    let mut out = vec![];
+    for arn in arns.iter().filter_map(Value::as_str) {
+        match destination_name(arn) {
+            None => out.push(format!("{arn} is not the ARN of an S3 bucket, a CloudWatch Logs log group or a Firehose delivery stream")),
+            Some(name) if !name.starts_with(NAME_PREFIX) => {
+                out.push(format!("WAF only logs to destinations whose names start with \"{NAME_PREFIX}\", and {name:?} ({arn}) does not"))
+            }
+            Some(_) => {}
         }
     }
-    Ok(())
+    out
+}
+
+/// WAF stores header names in lowercase; another case would differ from every read.
+fn header_rule(header: &Value) -> Vec<String> {
+    match header.as_str() {
+        Some(h) if h.chars().any(|c| c.is_ascii_uppercase()) => vec![format!("WAF takes header names in lowercase: write {:?}", h.to_ascii_lowercase())],
+        Some(h) if h.trim().is_empty() => vec!["must name a header".into()],
+        _ => vec![],
+    }
+}
+
+fn redacted_rule(fields: &Value) -> Vec<String> {
+    match fields.as_array() {
+        Some(items) if items.len() > 100 => vec![format!("may hold at most 100 fields, not {}", items.len())],
+        _ => vec![],
+    }
+}
+
+fn check_destinations(r: &PropReader<'_>, arns: &[String]) -> Result<(), ProviderError> {
+    let problems = destinations_rule(&json!(arns));
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(r.invalid(format!("log_destination_arns {}", problems.join("; "))))
+    }
 }
 
 fn redacted_fields(r: &PropReader<'_>) -> Result<Vec<FieldToMatch>, ProviderError> {
@@ -136,20 +172,28 @@ fn observed(config: &LoggingConfiguration) -> Observed {
     Observed { id: config.resource_arn().to_string(), props, attrs: Props::new(), tags: Tags::new() }
 }
 
+/// The configuration PutLoggingConfiguration is sent, after the schema's checks (the ARNs
+/// are usually references, known only at apply).
+fn logging_config(desired: &Desired) -> Result<LoggingConfiguration, ProviderError> {
+    crate::schema_check::check(&SCHEMA, &desired.props)?;
+    let r = PropReader::new(KIND, desired);
+    let web_acl_arn =
+        r.opt_str("web_acl_arn")?.filter(|a| a.starts_with("arn:")).ok_or_else(|| r.invalid("web_acl_arn is required and must be an ARN".into()))?;
+    let destinations = r.opt_list("log_destination_arns")?.unwrap_or_default();
+    check_destinations(&r, &destinations)?;
+    let redacted = redacted_fields(&r)?;
+    LoggingConfiguration::builder()
+        .resource_arn(&web_acl_arn)
+        .set_log_destination_configs(Some(destinations))
+        .set_redacted_fields(Some(redacted).filter(|f| !f.is_empty()))
+        .build()
+        .map_err(|e| r.invalid(e.to_string()))
+}
+
 impl Wafv2LoggingConfiguration {
     async fn put(&self, desired: &Desired) -> Result<String, ProviderError> {
-        let r = PropReader::new(KIND, desired);
-        let web_acl_arn =
-            r.opt_str("web_acl_arn")?.filter(|a| a.starts_with("arn:")).ok_or_else(|| r.invalid("web_acl_arn is required and must be an ARN".into()))?;
-        let destinations = r.opt_list("log_destination_arns")?.unwrap_or_default();
-        check_destinations(&r, &destinations)?;
-        let redacted = redacted_fields(&r)?;
-        let config = LoggingConfiguration::builder()
-            .resource_arn(&web_acl_arn)
-            .set_log_destination_configs(Some(destinations))
-            .set_redacted_fields(Some(redacted).filter(|f| !f.is_empty()))
-            .build()
-            .map_err(|e| r.invalid(e.to_string()))?;
+        let config = logging_config(desired)?;
+        let web_acl_arn = config.resource_arn().to_string();
         self.client.put_logging_configuration().logging_configuration(config).send().await.waf("PutLoggingConfiguration")?;
         Ok(web_acl_arn)
     }
@@ -250,12 +294,54 @@ mod tests {
     }
 
     #[test]
-    fn schema_is_untaggable_and_defaults_are_json() {
+    fn schema_is_untaggable() {
         assert!(!SCHEMA.taggable);
-        for p in SCHEMA.props {
-            if let Some(d) = p.default {
-                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{}: {e}", p.name));
-            }
+    }
+
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
+    #[test]
+    fn the_schema_refuses_what_the_builder_refuses() {
+        for props in [
+            json!({}),
+            json!({"web_acl_arn": ACL}),
+            json!({"web_acl_arn": "edge", "log_destination_arns": [BUCKET]}),
+            json!({"web_acl_arn": ACL, "log_destination_arns": []}),
+            json!({"web_acl_arn": ACL, "log_destination_arns": [BUCKET, "arn:aws:s3:::aws-waf-logs-other"]}),
+            json!({"web_acl_arn": ACL, "log_destination_arns": ["arn:aws:s3:::company-logs"]}),
+            json!({"web_acl_arn": ACL, "log_destination_arns": ["arn:aws:sqs:us-east-1:123456789012:aws-waf-logs-q"]}),
+            json!({"web_acl_arn": ACL, "log_destination_arns": BUCKET}),
+            json!({"web_acl_arn": ACL, "log_destination_arns": [BUCKET], "redacted_fields": [{"single_header": "Authorization"}]}),
+            json!({"web_acl_arn": ACL, "log_destination_arns": [BUCKET], "redacted_fields": [{"uri_path": {}}]}),
+            json!({"web_acl_arn": ACL, "log_destination_arns": [BUCKET], "redacted_fields": [{"single_header": ""}]}),
+            json!({"web_acl_arn": ACL, "log_destination_arns": [BUCKET], "redacted_fields": {"single_header": "cookie"}}),
+        ] {
+            let d = desired(props.clone());
+            assert!(logging_config(&d).is_err(), "builder accepts {props}");
+            assert!(!crate::schema_check::accepts(&SCHEMA, &d.props), "schema accepts {props}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every value the schema accepts becomes a LoggingConfiguration the SDK builds. ARNs
+        /// are drawn as destinations WAF logs to: random text would almost never be one.
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(
+            destination in proptest::sample::select(vec![
+                "arn:aws:s3:::aws-waf-logs-NAME",
+                "arn:aws:logs:us-east-1:123456789012:log-group:aws-waf-logs-NAME",
+                "arn:aws:logs:us-east-1:123456789012:log-group:aws-waf-logs-NAME:*",
+                "arn:aws:firehose:us-east-1:123456789012:deliverystream/aws-waf-logs-NAME",
+            ]),
+            name in "[a-z0-9-]{1,40}",
+            headers in proptest::collection::vec("[a-z0-9-]{1,64}", 0..4),
+        ) {
+            let redacted: Vec<Value> = headers.iter().map(|h| json!({"single_header": h})).collect();
+            let props = json!({"web_acl_arn": ACL, "log_destination_arns": [destination.replace("NAME", &name)], "redacted_fields": redacted});
+            let d = desired(props);
+            proptest::prop_assert!(crate::schema_check::accepts(&SCHEMA, &d.props), "{:?}", cairn_engine::typecheck::check_props(&SCHEMA, &d.props, true));
+            let config = logging_config(&d);
+            proptest::prop_assert!(config.is_ok(), "{:?}", config.err());
         }
     }
 

@@ -9,7 +9,7 @@ use aws_sdk_wafv2::types::{
     VisibilityConfig, WebAcl,
 };
 use aws_sdk_wafv2::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, TextRule};
 use serde_json::{json, Map, Value};
 
 use crate::adopt::{adopt, adopt_or};
@@ -17,8 +17,8 @@ use crate::aws::AwsContext;
 use crate::error::{found, gone};
 use crate::rds_common::message_of;
 use crate::wafv2_common::{
-    check_scope_region, description_param, list_tags, retry_on_lock, scope_of, sync_tags, visibility_config, visibility_json, waf_tags, PropReader, WafId,
-    WafResultExt,
+    arn_rule, check_scope_region, description_param, list_tags, retry_on_lock, scope_of, sync_tags, visibility_config, visibility_json, waf_tags, PropReader,
+    WafId, WafResultExt, ARN, DESCRIPTION, NAME_RULE, NAMING, SCOPE, VISIBILITY,
 };
 
 const KIND: &str = "aws.wafv2.web_acl";
@@ -28,26 +28,124 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     doc: "A WAFv2 web ACL. The id is `SCOPE/NAME/ID` (WAF needs all three); attach it to a load balancer with \
           aws.wafv2.web_acl_association using its `arn`.",
     props: &[
-        PropSpec::new("name", PropType::String, "Web ACL name (letters, digits, _ and -). Defaults to a name derived from stack, env and address.").force_new(),
-        PropSpec::new("scope", PropType::String, "REGIONAL (ALB, API Gateway, ...) or CLOUDFRONT (us-east-1 only).").force_new().default("\"REGIONAL\""),
-        PropSpec::new("description", PropType::String, "What the ACL protects.").default("\"\""),
-        PropSpec::new("default_action", PropType::String, "What happens to a request no rule decides: allow or block.").default("\"allow\""),
-        PropSpec::new("visibility_config", PropType::Object, "`{ cloudwatch_metrics_enabled: bool, metric_name: string, sampled_requests_enabled: bool }`.")
+        PropSpec::new("name", PropType::String, "Web ACL name (letters, digits, _ and -). Defaults to a name derived from stack, env and address.")
+            .force_new()
+            .naming(NAMING),
+        PropSpec::new("scope", SCOPE, "REGIONAL (ALB, API Gateway, ...) or CLOUDFRONT (us-east-1 only).").force_new().default("\"REGIONAL\""),
+        PropSpec::new("description", DESCRIPTION, "What the ACL protects.").default("\"\""),
+        PropSpec::new("default_action", PropType::Enum(&["allow", "block"]), "What happens to a request no rule decides: allow or block.").default("\"allow\""),
+        PropSpec::new("visibility_config", VISIBILITY, "`{ cloudwatch_metrics_enabled: bool, metric_name: string, sampled_requests_enabled: bool }`.")
             .required(),
         PropSpec::new(
             "rules",
-            PropType::Object,
+            PropType::List(&RULE),
             "Rules in priority order, each `{ name, priority, visibility_config, <statement> }` with exactly one statement: \
              `managed_rule_group: { vendor, name, version?, excluded_rules?: [rule names], rule_action_overrides?: [{ name, action: count|block|allow }] }` \
              (with `override_action: count` to only count; leave it out for none), \
              `rate_based: { limit, aggregate_key_type: IP }` with `action: block|count`, or `ip_set: { arn }` with `action: allow|block|count`. \
              Leave optional keys out rather than writing them empty.",
         )
-        .default("[]"),
+        .default("[]")
+        .rule(rules_rule),
     ],
     attrs: &["arn", "capacity", "web_acl_id"],
     taggable: true,
+    rules: &[],
 };
+
+/// One rule's fields; `rule_rule` (run on each by `rules_rule`) says which statement goes with which action.
+const RULE: PropType = PropType::Struct(&[
+    PropSpec::new("name", PropType::Text(NAME_RULE), "The rule's name, unique in the ACL.").required(),
+    PropSpec::new("priority", PropType::IntRange(0, i32::MAX as i64), "Evaluation order, lowest first.").required(),
+    PropSpec::new("visibility_config", VISIBILITY, "Metrics and sampling for the rule.").required(),
+    PropSpec::new(
+        "managed_rule_group",
+        PropType::Struct(&[
+            PropSpec::new("vendor", PropType::Text(NAME_RULE), "The group's vendor, e.g. AWS.").required(),
+            PropSpec::new("name", PropType::Text(NAME_RULE), "The group's name, e.g. AWSManagedRulesCommonRuleSet.").required(),
+            PropSpec::new("version", PropType::Text(TextRule::len(1, 64).chars("_#:.-/")), "A pinned version; unset follows the vendor's default."),
+            PropSpec::new("excluded_rules", PropType::List(&PropType::Text(NAME_RULE)), "Rules of the group that only count.").rule(non_empty),
+            PropSpec::new(
+                "rule_action_overrides",
+                PropType::List(&PropType::Struct(&[
+                    PropSpec::new("name", PropType::Text(NAME_RULE), "A rule of the group.").required(),
+                    PropSpec::new("action", PropType::Enum(&["count", "block", "allow"]), "What that rule does instead.").required(),
+                ])),
+                "Per-rule actions replacing the group's own.",
+            )
+            .rule(non_empty),
+        ]),
+        "A managed rule group statement.",
+    ),
+    PropSpec::new(
+        "rate_based",
+        PropType::Struct(&[
+            PropSpec::new("limit", PropType::IntRange(10, 2_000_000_000), "Requests per 5 minutes from one key.").required(),
+            PropSpec::new("aggregate_key_type", PropType::Enum(&["IP"]), "What requests are counted by.").required(),
+        ]),
+        "A rate-based statement.",
+    ),
+    PropSpec::new(
+        "ip_set",
+        PropType::Struct(&[PropSpec::new("arn", ARN, "The IP set's ARN (`${blocklist.arn}`).").required().rule(arn_rule)]),
+        "An IP set reference statement.",
+    ),
+    PropSpec::new("action", PropType::Enum(&["allow", "block", "count"]), "What a matching request gets (not for managed rule groups)."),
+    PropSpec::new("override_action", PropType::Enum(&["count"]), "`count` to only count a managed group's matches; leave it out for none."),
+]);
+
+/// Optional lists are left out rather than written empty, so a read compares cleanly.
+fn non_empty(list: &Value) -> Vec<String> {
+    match list.as_array() {
+        Some(items) if items.is_empty() => vec!["must be a non-empty list (leave it out for none)".into()],
+        _ => vec![],
+    }
+}
+
+/// Exactly one statement per rule, with the action that statement takes.
+fn rule_rule(rule: &Value) -> Vec<String> {
+    let Some(obj) = rule.as_object() else { return vec![] };
+    let statements: Vec<&str> = ["managed_rule_group", "rate_based", "ip_set"].into_iter().filter(|k| obj.contains_key(*k)).collect();
+    if statements.len() != 1 {
+        return vec![format!("needs exactly one of managed_rule_group, rate_based, ip_set (has {})", statements.len())];
+    }
+    let action = obj.get("action").and_then(Value::as_str);
+    match statements[0] {
+        "managed_rule_group" if action.is_some() => vec!["a managed rule group takes override_action (count), not action".into()],
+        "managed_rule_group" => vec![],
+        kind if obj.contains_key("override_action") => vec![format!("override_action is only for managed rule groups; a {kind} rule takes action")],
+        kind => {
+            let allowed: &[&str] = if kind == "rate_based" { &["block", "count"] } else { &["allow", "block", "count"] };
+            match action {
+                Some(a) if allowed.contains(&a) => vec![],
+                other => vec![format!("action must be one of {} for a {kind} rule, not {}", allowed.join(", "), other.unwrap_or("missing"))],
+            }
+        }
+    }
+}
+
+/// Rule names are unique, and rules are listed by increasing priority: WAF reports them by
+/// priority, so another order would differ from every read.
+fn rules_rule(rules: &Value) -> Vec<String> {
+    let mut out = vec![];
+    let mut names = BTreeSet::new();
+    let mut last: Option<i64> = None;
+    for (i, rule) in rules.as_array().into_iter().flatten().enumerate() {
+        out.extend(rule_rule(rule).into_iter().map(|m| format!("rules[{i}]: {m}")));
+        if let Some(name) = rule.get("name").and_then(Value::as_str) {
+            if !names.insert(name) {
+                out.push(format!("rule names must be unique: \"{name}\" appears twice"));
+            }
+        }
+        if let Some(priority) = rule.get("priority").and_then(Value::as_i64) {
+            if let Some(prev) = last.filter(|prev| priority <= *prev) {
+                out.push(format!("list rules in increasing priority with no two alike (rules[{i}] has {priority}, after {prev})"));
+            }
+            last = Some(priority);
+        }
+    }
+    out
+}
 
 const READ_ACTIONS: &[&str] = &["wafv2:GetWebACL", "wafv2:ListTagsForResource"];
 const CREATE_ACTIONS: &[&str] = &[
@@ -339,6 +437,10 @@ struct Spec {
 
 impl Spec {
     fn from(desired: &Desired) -> Result<Spec, ProviderError> {
+        // The shapes, enums, ranges and rule orders are the schema's; values known only at
+        // apply (an IP set's ARN) were not checked at validate, so the same checks run here.
+        // `parse_rules` still refuses what it cannot build, as a guard.
+        crate::schema_check::check(&SCHEMA, &desired.props)?;
         let r = PropReader::new(KIND, desired);
         let default_action = match r.str_or("default_action", "allow")?.as_str() {
             "allow" => DefaultAction::builder().allow(AllowAction::builder().build()).build(),
@@ -600,12 +702,115 @@ mod tests {
             .then_output(move || GetWebAclOutput::builder().web_acl(acl.clone()).lock_token("token-1").build())
     }
 
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
     #[test]
-    fn schema_defaults_are_json() {
-        for p in SCHEMA.props {
-            if let Some(d) = p.default {
-                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{}: {e}", p.name));
-            }
+    fn the_schema_refuses_what_the_builder_refuses() {
+        let ip = |name: &str, priority: i64| json!({"name": name, "priority": priority, "visibility_config": vis(name), "ip_set": {"arn": IP_SET}, "action": "block"});
+        let group = json!({"vendor": "AWS", "name": "AWSManagedRulesCommonRuleSet"});
+        let managed = |extra: Value| {
+            let mut rule = json!({"name": "m", "priority": 1, "visibility_config": vis("m"), "managed_rule_group": group});
+            rule.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            rule
+        };
+        for rules in [
+            json!([ip("a", 2), ip("b", 1)]),
+            json!([ip("a", 1), ip("a", 2)]),
+            json!([ip("a", -1)]),
+            json!([ip("bad name", 1)]),
+            json!([managed(json!({"override_action": "none"}))]),
+            json!([managed(json!({"action": "block"}))]),
+            json!([managed(json!({"managed_rule_group": {"vendor": "AWS", "name": "g", "excluded_rules": []}}))]),
+            json!([managed(json!({"managed_rule_group": {"vendor": "AWS", "name": "g", "rule_action_overrides": []}}))]),
+            json!([managed(json!({"managed_rule_group": {"vendor": "AWS", "name": "g", "rule_action_overrides": [{"name": "x", "action": "captcha"}]}}))]),
+            json!([managed(json!({"managed_rule_group": {"vendor": "AWS"}}))]),
+            json!([managed(json!({"rate_based": {"limit": 100, "aggregate_key_type": "IP"}}))]),
+            json!([{"name": "r", "priority": 1, "visibility_config": vis("r"), "rate_based": {"limit": 100, "aggregate_key_type": "IP"}, "action": "allow"}]),
+            json!([{"name": "r", "priority": 1, "visibility_config": vis("r"), "rate_based": {"limit": 100}, "action": "block"}]),
+            json!([{"name": "r", "priority": 1, "visibility_config": vis("r"), "rate_based": {"limit": "100", "aggregate_key_type": "IP"}, "action": "block"}]),
+            json!([{"name": "r", "priority": 1, "visibility_config": vis("r"), "rate_based": {"limit": 100, "aggregate_key_type": "IP"}, "override_action": "count"}]),
+            json!([{"name": "i", "priority": 1, "visibility_config": vis("i"), "ip_set": {"arn": IP_SET}}]),
+            json!([{"name": "i", "priority": 1, "visibility_config": vis("i"), "ip_set": {"arn": "blocklist-set-without-arn"}, "action": "block"}]),
+            json!([{"name": "i", "priority": 1, "visibility_config": {"metric_name": "x"}, "ip_set": {"arn": IP_SET}, "action": "block"}]),
+            json!([{"name": "i", "priority": 1, "visibility_config": vis("i"), "ip_set": {"arn": IP_SET}, "action": "block", "statement": {}}]),
+            json!({"name": "i"}),
+        ] {
+            let d = desired(json!({"visibility_config": vis("edge"), "rules": rules}));
+            assert!(Spec::from(&d).is_err(), "builder accepts {rules}");
+            assert!(!crate::schema_check::accepts(&SCHEMA, &d.props), "schema accepts {rules}");
+        }
+        for props in [json!({"rules": []}), json!({"visibility_config": vis("edge"), "default_action": "deny"}), json!({"visibility_config": vis("a b")})] {
+            let d = desired(props.clone());
+            assert!(Spec::from(&d).is_err(), "builder accepts {props}");
+            assert!(!crate::schema_check::accepts(&SCHEMA, &d.props), "schema accepts {props}");
+        }
+    }
+
+    /// Validate reports rule mistakes at the rules, before any apply, all at once.
+    #[test]
+    fn validate_reports_rule_mistakes_where_they_are() {
+        use cairn_engine::compile::{compile_source, CompileOptions};
+        use cairn_engine::source::SourceFile;
+        let text = "stack: shop\nresources:\n  edge:\n    type: aws.wafv2.web_acl\n    props:\n      visibility_config: { cloudwatch_metrics_enabled: true, metric_name: edge, sampled_requests_enabled: true }\n      rules:\n        - name: rate\n          priority: 1\n          visibility_config: { cloudwatch_metrics_enabled: true, metric_name: rate, sampled_requests_enabled: true }\n          rate_based: { limit: 5, aggregate_key_type: IP }\n          action: block\n        - name: common\n          priority: 2\n          visibility_config: { cloudwatch_metrics_enabled: true, metric_name: common, sampled_requests_enabled: true }\n          managed_rule_group: { vendor: AWS, name: AWSManagedRulesCommonRuleSet, excluded_rules: [] }\n          override_action: none\n";
+        let file = SourceFile::new("stack.yaml", text);
+        let rendered = match compile_source(&file, &CompileOptions { env: "dev".into(), ..Default::default() }, &crate::Schemas) {
+            Ok(_) => panic!("validate accepted bad rules"),
+            Err(d) => d.render(&file),
+        };
+        assert!(rendered.contains("`rules[0].rate_based.limit` must be from 10 to 2000000000, found 5"), "{rendered}");
+        assert!(rendered.contains("stack.yaml:11:"), "{rendered}");
+        assert!(rendered.contains("`rules[1].managed_rule_group.excluded_rules` must be a non-empty list"), "{rendered}");
+        assert!(rendered.contains("`rules[1].override_action` must be one of \"count\", found \"none\""), "{rendered}");
+        assert!(rendered.contains("stack.yaml:17:"), "{rendered}");
+    }
+
+    /// Valid rules, one statement each, in priority order: random objects would almost never
+    /// satisfy the rules' cross-field checks.
+    fn valid_rules() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let statement = prop_oneof![
+            (proptest::option::of(Just("count")), proptest::option::of("[A-Za-z0-9_]{1,20}")).prop_map(|(over, excluded)| {
+                let mut group = json!({"vendor": "AWS", "name": "AWSManagedRulesCommonRuleSet"});
+                if let Some(rule) = excluded {
+                    group["excluded_rules"] = json!([rule]);
+                }
+                let mut rule = json!({"managed_rule_group": group});
+                if let Some(o) = over {
+                    rule["override_action"] = json!(o);
+                }
+                rule
+            }),
+            (10i64..=2_000_000_000, proptest::sample::select(vec!["block", "count"]))
+                .prop_map(|(limit, action)| json!({"rate_based": {"limit": limit, "aggregate_key_type": "IP"}, "action": action})),
+            proptest::sample::select(vec!["allow", "block", "count"]).prop_map(|action| json!({"ip_set": {"arn": IP_SET}, "action": action})),
+        ];
+        proptest::collection::vec((statement, 0i64..100), 0..4).prop_map(|items| {
+            let mut priority = 0;
+            let rules: Vec<Value> = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, (mut rule, gap))| {
+                    priority += gap + 1;
+                    let name = format!("rule-{i}");
+                    rule["name"] = json!(name);
+                    rule["priority"] = json!(priority);
+                    rule["visibility_config"] = vis(&name);
+                    rule
+                })
+                .collect();
+            Value::Array(rules)
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every props value the schema accepts becomes a CreateWebACL request the SDK builds.
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(mut props in crate::schema_gen::props(&SCHEMA), rules in valid_rules()) {
+            props.insert("rules".into(), rules);
+            proptest::prop_assert!(crate::schema_check::accepts(&SCHEMA, &props), "{:?}", cairn_engine::typecheck::check_props(&SCHEMA, &props, true));
+            let spec = Spec::from(&desired(Value::Object(props.clone())));
+            proptest::prop_assert!(spec.is_ok(), "{:?}", spec.err());
+            proptest::prop_assert_eq!(spec.unwrap().rules.len(), props["rules"].as_array().map_or(0, Vec::len));
         }
     }
 
@@ -673,10 +878,10 @@ mod tests {
         for (rules, needle) in [
             (json!([ip("a", 2), ip("b", 1)]), "increasing priority"),
             (json!([ip("a", 1), ip("a", 2)]), "unique"),
-            (json!([managed(json!({"override_action": "none"}))]), "leave override_action out"),
+            (json!([managed(json!({"override_action": "none"}))]), "one of \"count\""),
             (json!([managed(json!({"action": "block"}))]), "override_action (count), not action"),
             (json!([managed(json!({"group": {"excluded_rules": []}}))]), "non-empty list"),
-            (json!([managed(json!({"group": {"rule_action_overrides": [{"name": "x", "action": "captcha"}]}}))]), "count|block|allow"),
+            (json!([managed(json!({"group": {"rule_action_overrides": [{"name": "x", "action": "captcha"}]}}))]), "\"count\", \"block\", \"allow\""),
             (json!([managed(json!({"rate_based": {"limit": 100, "aggregate_key_type": "IP"}}))]), "exactly one"),
             (
                 json!([{"name": "r", "priority": 1, "visibility_config": vis("r"), "rate_based": {"limit": 100, "aggregate_key_type": "IP"}, "action": "allow"}]),
@@ -690,7 +895,7 @@ mod tests {
             ),
             (
                 json!([{"name": "i", "priority": 1, "visibility_config": vis("i"), "ip_set": {"arn": IP_SET}, "action": "block", "statement": {}}]),
-                "unknown key",
+                "not a known field",
             ),
         ] {
             let result = k.create(&desired(json!({"visibility_config": vis("edge"), "rules": rules}))).await;

@@ -7,12 +7,12 @@ use aws_sdk_wafv2::Client;
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
 use aws_smithy_types::retry::ErrorKind;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
 use serde_json::json;
 
 use crate::aws::AwsContext;
 use crate::error::{found, gone};
-use crate::wafv2_common::{PropReader, WafResultExt};
+use crate::wafv2_common::{arn_rule, PropReader, WafResultExt, ARN};
 
 const KIND: &str = "aws.wafv2.web_acl_association";
 
@@ -21,11 +21,12 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     doc: "Attaches a REGIONAL web ACL to one resource (an Application Load Balancer, API Gateway REST API stage, AppSync API, \
           Cognito user pool, ...). A resource has at most one web ACL, so the id is the resource's ARN.",
     props: &[
-        PropSpec::new("web_acl_arn", PropType::String, "The web ACL's ARN (`${my_acl.arn}`).").required().force_new(),
-        PropSpec::new("resource_arn", PropType::String, "ARN of the protected resource, e.g. an ALB's ARN.").required().force_new(),
+        PropSpec::new("web_acl_arn", ARN, "The web ACL's ARN (`${my_acl.arn}`).").required().force_new().rule(arn_rule),
+        PropSpec::new("resource_arn", ARN, "ARN of the protected resource, e.g. an ALB's ARN.").required().force_new().rule(arn_rule),
     ],
     attrs: &[],
     taggable: false,
+    rules: &[],
 };
 
 const READ_ACTIONS: &[&str] = &["wafv2:GetWebACLForResource"];
@@ -93,6 +94,8 @@ struct Spec {
 
 impl Spec {
     fn from(desired: &Desired) -> Result<Spec, ProviderError> {
+        // ARNs are usually references, known only at apply: the schema's checks run here too.
+        crate::schema_check::check(&SCHEMA, &desired.props)?;
         let r = PropReader::new(KIND, desired);
         let arn = |name: &str| -> Result<String, ProviderError> {
             r.opt_str(name)?.filter(|a| a.starts_with("arn:")).ok_or_else(|| r.invalid(format!("{name} is required and must be an ARN")))
@@ -173,7 +176,6 @@ mod tests {
     use aws_sdk_wafv2::types::{VisibilityConfig, WebAcl};
     use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
     use cairn_engine::provider::Owner;
-    use serde_json::Value;
 
     const ALB: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/shop/50dc6c495c0c9188";
     const ACL: &str = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/shop-dev-edge/abc";
@@ -230,12 +232,38 @@ mod tests {
     }
 
     #[test]
-    fn schema_is_untaggable_and_defaults_are_json() {
+    fn schema_is_untaggable() {
         assert!(!SCHEMA.taggable);
-        for p in SCHEMA.props {
-            if let Some(d) = p.default {
-                serde_json::from_str::<Value>(d).unwrap_or_else(|e| panic!("{}: {e}", p.name));
-            }
+    }
+
+    /// The schema refuses what the request builder refuses (the other half of the agreement test).
+    #[test]
+    fn the_schema_refuses_what_the_builder_refuses() {
+        let mut d = desired();
+        for props in [
+            json!({}),
+            json!({"web_acl_arn": ACL}),
+            json!({"web_acl_arn": "edge-acl-name-not-an-arn", "resource_arn": ALB}),
+            json!({"web_acl_arn": ACL, "resource_arn": 7}),
+            json!({"web_acl_arn": ACL, "resource_arn": ALB, "priority": 1}),
+        ] {
+            d.props = props.as_object().unwrap().clone();
+            assert!(Spec::from(&d).is_err(), "builder accepts {props}");
+            assert!(!crate::schema_check::accepts(&SCHEMA, &d.props), "schema accepts {props}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Every pair of ARNs the schema accepts becomes an AssociateWebACL request (ARNs drawn
+        /// as such: random text would almost never start with `arn:`).
+        #[test]
+        fn every_value_the_schema_accepts_builds_a_request(acl in "arn:aws:wafv2:[a-z0-9:/_-]{12,80}", resource in "arn:aws:[a-z0-9:/_.-]{16,200}") {
+            let mut d = desired();
+            d.props = json!({"web_acl_arn": acl, "resource_arn": resource}).as_object().unwrap().clone();
+            proptest::prop_assert!(crate::schema_check::accepts(&SCHEMA, &d.props));
+            let spec = Spec::from(&d);
+            proptest::prop_assert!(spec.is_ok(), "{:?}", spec.err());
         }
     }
 

@@ -416,7 +416,11 @@ fn security_group_rules_out_of_order_are_refused_with_the_order_to_use() {
     assert_ne!(r.code, 0, "misordered rules are refused:\n{}\n{}", r.stdout, r.stderr);
     let all = format!("{}{}", r.stdout, r.stderr);
     assert!(all.contains("sorted by from_port"), "{all}");
-    assert!(!ids(&ws).contains_key("sg"), "no group was created");
+    // Refused by the schema before anything was created: validate says so, with the location.
+    let v = ws.cairn(&["validate"]);
+    assert_ne!(v.code, 0, "validate refuses misordered rules:\n{}", v.stdout);
+    let said = format!("{}{}", v.stdout, v.stderr);
+    assert!(said.contains("sorted by from_port") && said.contains(".yaml:"), "{said}");
 
     ws.edit(|t| {
         t.replace(

@@ -182,8 +182,9 @@ pub fn find(kind: &str) -> Option<&'static dyn Component> {
 /// props and references and for the JSON Schema.
 pub fn schemas() -> &'static [ResourceSchema] {
     static SCHEMAS: OnceLock<Vec<ResourceSchema>> = OnceLock::new();
-    SCHEMAS
-        .get_or_init(|| all().iter().map(|c| ResourceSchema { kind: c.kind(), doc: c.doc(), props: c.props(), attrs: c.outputs(), taggable: true }).collect())
+    SCHEMAS.get_or_init(|| {
+        all().iter().map(|c| ResourceSchema { kind: c.kind(), doc: c.doc(), props: c.props(), attrs: c.outputs(), taggable: true, rules: &[] }).collect()
+    })
 }
 
 pub fn schema_of(kind: &str) -> Option<&'static ResourceSchema> {

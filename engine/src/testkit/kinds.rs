@@ -25,6 +25,7 @@ pub static QUEUE: ResourceSchema = ResourceSchema {
     ],
     attrs: &["arn", "url"],
     taggable: true,
+    rules: &[],
 };
 
 pub static KEY: ResourceSchema = ResourceSchema {
@@ -36,6 +37,7 @@ pub static KEY: ResourceSchema = ResourceSchema {
     ],
     attrs: &["arn"],
     taggable: true,
+    rules: &[],
 };
 
 pub static GRANT: ResourceSchema = ResourceSchema {
@@ -48,6 +50,7 @@ pub static GRANT: ResourceSchema = ResourceSchema {
     ],
     attrs: &[],
     taggable: false,
+    rules: &[],
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
