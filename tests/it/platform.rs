@@ -54,6 +54,18 @@ fn every_environment_plans_and_differs_only_by_variables() {
     assert_eq!(props(dev, "cluster.nodegroup[\"apps\"]")["max_size"], 3);
     assert_eq!(props(prod, "cluster.nodegroup[\"spot\"]")["capacity_type"], "SPOT");
     assert_eq!(props(dev, "network.subnet.private[0]")["cidr_block"], "10.10.128.0/20");
+    // The wiring rules' completions are in the plan: the cluster admits access entries, the
+    // data key admits SNS into the encrypted queues, the WAF log bucket and its key admit log delivery.
+    for env in [dev, staging, prod] {
+        assert_eq!(props(env, "cluster.cluster")["access_config"]["authentication_mode"], "API_AND_CONFIG_MAP");
+        let sids = |address: &str| -> Vec<String> {
+            props(env, address)["policy"]["Statement"].as_array().into_iter().flatten().filter_map(|s| s["Sid"].as_str().map(str::to_string)).collect()
+        };
+        assert!(sids("data_key").contains(&"CairnWiringKmsSnsToSqs".to_string()), "{:?}", sids("data_key"));
+        assert!(sids("logs_key").contains(&"CairnWiringKmsLogDelivery".to_string()), "{:?}", sids("logs_key"));
+        assert!(sids("waf_logs.bucket").contains(&"CairnWiringS3LogDeliveryPolicyWrite".to_string()), "{:?}", sids("waf_logs.bucket"));
+        assert!(sids("waf_logs.bucket").contains(&"DenyInsecureTransport".to_string()), "{:?}", sids("waf_logs.bucket"));
+    }
     assert_eq!(props(prod, "network.subnet.private[0]")["cidr_block"], "10.30.128.0/20");
     // Same resources everywhere, apart from the NAT count.
     let shape = |all: &[(String, String, Value)]| {
@@ -69,8 +81,9 @@ fn dev_applies_verifies_and_destroys() {
     // moto's EKS returns no cluster security group; admit nothing rather than an unknown group.
     ws.edit(|t| t.replace("allowed_security_group_ids: [\"${cluster.cluster_security_group_id}\"]", "allowed_security_group_ids: []"));
     // moto enforces bucket policies and serves plain http, so the TLS-only policy is left off
-    // here; it also does not store Performance Insights settings.
-    let var = ["--var", "enforce_tls=false", "--var", "db_performance_insights=false"];
+    // here; it also does not store Performance Insights settings, nor an EKS access configuration
+    // (it reports every cluster as CONFIG_MAP, which dev, with no access entries, allows).
+    let var = ["--var", "enforce_tls=false", "--var", "db_performance_insights=false", "--var", "cluster_authentication_mode=CONFIG_MAP"];
     let mut apply = vec!["apply", "--auto-approve"];
     apply.extend(var);
     ws.cairn(&apply).assert_code(0);
@@ -78,7 +91,16 @@ fn dev_applies_verifies_and_destroys() {
     plan.extend(var);
     ws.cairn(&plan).assert_code(0);
 
-    let r = ws.cairn(&["plan", "--json", "--var", "enforce_tls=false", "--var", "db_performance_insights=false"]);
+    let r = ws.cairn(&[
+        "plan",
+        "--json",
+        "--var",
+        "enforce_tls=false",
+        "--var",
+        "db_performance_insights=false",
+        "--var",
+        "cluster_authentication_mode=CONFIG_MAP",
+    ]);
     r.assert_code(0);
     let json: Value = serde_json::from_str(&r.stdout).expect("plan json");
     let resources = json["refresh"]["resources"].as_u64().unwrap_or(0);
@@ -112,7 +134,22 @@ fn dev_applies_verifies_and_destroys() {
         assert_eq!(db.backup_retention_period(), Some(7));
         assert_eq!(db.storage_encrypted(), Some(true));
         assert_eq!(db.iam_database_authentication_enabled(), Some(true));
+
+        // WAF log delivery adds its own statements to the log bucket's policy on AWS (moto's WAF
+        // does not): the bucket holds cairn's delivery statements already, and AWS's are not drift.
+        let s3 = ctx.s3();
+        let bucket = format!("aws-waf-logs-{name}-dev");
+        let policy = s3.get_bucket_policy().bucket(&bucket).send().await.expect("GetBucketPolicy");
+        let mut policy: Value = serde_json::from_str(policy.policy().unwrap_or("{}")).expect("policy JSON");
+        let sids: Vec<String> = policy["Statement"].as_array().into_iter().flatten().filter_map(|s| s["Sid"].as_str().map(str::to_string)).collect();
+        assert!(sids.contains(&"CairnWiringS3LogDeliveryPolicyWrite".to_string()), "{sids:?}");
+        if let Some(list) = policy["Statement"].as_array_mut() {
+            list.push(serde_json::json!({ "Sid": "AWSLogDeliveryWrite20150319", "Effect": "Allow", "Principal": { "Service": "delivery.logs.amazonaws.com" },
+                "Action": "s3:PutObject", "Resource": format!("arn:aws:s3:::{bucket}/AWSLogs/*") }));
+        }
+        s3.put_bucket_policy().bucket(&bucket).policy(policy.to_string()).send().await.expect("PutBucketPolicy");
     });
+    ws.cairn(&plan).assert_code(0);
 
     let mut destroy = vec!["destroy", "--auto-approve"];
     destroy.extend(var);

@@ -25,7 +25,22 @@ static PROPS: &[PropSpec] = &[
     .required(),
     PropSpec::new("admin_role_arns", PropType::StringList, "IAM roles granted cluster-admin through access entries.").default("[]"),
     PropSpec::new("developer_role_arns", PropType::StringList, "IAM roles granted edit rights through access entries.").default("[]"),
+    PropSpec::new(
+        "authentication_mode",
+        PropType::String,
+        "API_AND_CONFIG_MAP or API: access entries need the EKS API (CONFIG_MAP, EKS's own default, refuses them). Moves only CONFIG_MAP -> API_AND_CONFIG_MAP -> API.",
+    )
+    .default("\"API_AND_CONFIG_MAP\""),
+    PropSpec::new(
+        "bootstrap_cluster_creator_admin_permissions",
+        PropType::Bool,
+        "Make whoever creates the cluster (the deploy role) its administrator, outside the access entries listed here; set at creation only.",
+    )
+    .default("true"),
 ];
+
+/// The authentication modes, in the only order EKS lets a cluster move through them.
+pub const AUTHENTICATION_MODES: &[&str] = &["CONFIG_MAP", "API_AND_CONFIG_MAP", "API"];
 
 const ADMIN_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
 const EDIT_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy";
@@ -62,6 +77,15 @@ impl Component for EksCluster {
         if let Some(k) = input.get("secrets_kms_key") {
             cluster["secrets_kms_key"] = k.clone();
         }
+        let mode = match input.get("authentication_mode") {
+            None => "API_AND_CONFIG_MAP".to_string(),
+            Some(Value::String(m)) if AUTHENTICATION_MODES.contains(&m.as_str()) => m.clone(),
+            Some(other) => return Err(format!("`authentication_mode` must be one of {}, found {other}", AUTHENTICATION_MODES.join(", "))),
+        };
+        cluster["access_config"] = json!({
+            "authentication_mode": mode,
+            "bootstrap_cluster_creator_admin_permissions": input.bool_or("bootstrap_cluster_creator_admin_permissions", true)?,
+        });
         let mut parts = vec![
             Part::new(
                 "cluster_role",
@@ -137,5 +161,41 @@ impl Component for EksCluster {
             out.outputs.insert(k.into(), input.reference(sub, attr));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::Props;
+
+    fn expand(extra: Value) -> Result<Expansion, String> {
+        let mut props: Props =
+            json!({ "version": "1.30", "subnet_ids": ["subnet-a", "subnet-b"], "node_groups": { "system": { "min_size": 1, "max_size": 2 } } })
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+        props.extend(extra.as_object().cloned().unwrap_or_default());
+        let input =
+            ComponentInput { address: "cluster", props: &props, stack: "shop", env: "dev", region: "us-east-1", name_prefix: "shop-dev-cluster".into() };
+        EksCluster.expand(&input)
+    }
+
+    fn access_config(e: &Expansion) -> Value {
+        e.parts.iter().find(|p| p.sub == "cluster").map(|p| p.props["access_config"].clone()).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_cluster_admits_access_entries_by_default() {
+        let e = expand(json!({})).unwrap();
+        assert_eq!(access_config(&e), json!({ "authentication_mode": "API_AND_CONFIG_MAP", "bootstrap_cluster_creator_admin_permissions": true }));
+        let e = expand(json!({ "authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": false })).unwrap();
+        assert_eq!(access_config(&e), json!({ "authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": false }));
+    }
+
+    #[test]
+    fn an_unknown_authentication_mode_is_refused() {
+        let err = expand(json!({ "authentication_mode": "IAM" })).unwrap_err();
+        assert!(err.contains("must be one of CONFIG_MAP, API_AND_CONFIG_MAP, API"), "{err}");
     }
 }
