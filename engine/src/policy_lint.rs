@@ -16,6 +16,7 @@ pub const RULES: &[(&str, &str)] = &[
     ("iam-public-principal", "a \"*\" principal without a restricting condition"),
     ("iam-web-identity-trust", "a web-identity trust without both aud and sub conditions, or with a wildcard sub"),
     ("iam-admin-policy", "an AWS administrator policy attached"),
+    ("iam-role-boundary", "a role whose permissions boundary is not the one the stack names in `policy.permissions_boundary`"),
 ];
 
 /// One violation, before exceptions are applied.
@@ -60,7 +61,10 @@ fn unscoped(action: &str) -> bool {
         "ec2:CreateTags",
     ];
     let verb = action.split(':').nth(1).unwrap_or("");
-    EXACT.contains(&action)
+    // What `cairn iam-policy` puts on "*" because AWS offers nothing narrower.
+    let generated = crate::iam_policy::UNSCOPABLE.iter().any(|(a, _)| *a == action);
+    generated
+        || EXACT.contains(&action)
         || verb.starts_with("List")
         || action.starts_with("ec2:Describe")
         || action.starts_with("rds:Describe")
@@ -197,6 +201,48 @@ fn check_doc(doc: &Value, kind: DocKind, address: &str, prop: &str, location: &s
     }
 }
 
+/// Puts the stack's permissions boundary (`policy.permissions_boundary`) on every role that
+/// sets none, component parts included, and reports a role that sets another one, or a
+/// boundary that is not a managed policy ARN. The deploy policy `cairn iam-policy` writes
+/// lets roles be created only with the stack's boundary, so such a role could not be created.
+///
+/// A stack that names no boundary gets no finding here: its roles are valid, and it is
+/// `cairn iam-policy --for apply` that refuses to write a deploy policy able to create them.
+pub fn apply_boundary(nodes: &mut std::collections::BTreeMap<String, ResourceNode>, boundary: Option<&Value>) -> Vec<Finding> {
+    let Some(boundary) = boundary.filter(|b| !b.is_null()) else { return vec![] };
+    let mut out = vec![];
+    if let Some(text) = boundary.as_str() {
+        if !(text.starts_with("arn:") && text.contains(":iam::") && text.contains(":policy/")) {
+            out.push(Finding {
+                rule: "iam-role-boundary",
+                address: "policy.permissions_boundary".into(),
+                location: "policy.permissions_boundary".into(),
+                message: format!("`{text}` is not a managed policy ARN"),
+                hint: "name the boundary policy by ARN: arn:aws:iam::ACCOUNT:policy/NAME".into(),
+                prop: String::new(),
+            });
+            return out;
+        }
+    }
+    for node in nodes.values_mut().filter(|n| n.kind == "aws.iam.role") {
+        match node.props.get("permissions_boundary") {
+            None | Some(Value::Null) => {
+                node.props.insert("permissions_boundary".into(), boundary.clone());
+            }
+            Some(own) if own == boundary || expr::as_unknown(own).is_some() => {}
+            Some(own) => out.push(Finding {
+                rule: "iam-role-boundary",
+                address: node.address.clone(),
+                location: "permissions_boundary".into(),
+                message: format!("sets the permissions boundary {own}, not the stack's {boundary}"),
+                hint: "leave `permissions_boundary` out (the role gets the stack's), or change `policy.permissions_boundary`".into(),
+                prop: "permissions_boundary".into(),
+            }),
+        }
+    }
+    out
+}
+
 /// Every finding in one resource's properties.
 pub fn check_node(node: &ResourceNode) -> Vec<Finding> {
     let mut out = vec![];
@@ -291,6 +337,30 @@ mod tests {
         assert_eq!(rules(&check_node(&trust(json!({ "StringEquals": { "x:sub": "repo:o/r:environment:prod" } })))), ["iam-web-identity-trust"]);
         assert_eq!(rules(&check_node(&trust(json!({ "StringLike": { "x:sub": "repo:o/*", "x:aud": "sts.amazonaws.com" } })))), ["iam-web-identity-trust"]);
         assert!(check_node(&trust(json!({ "StringEquals": { "x:sub": "repo:o/r:environment:prod", "x:aud": "sts.amazonaws.com" } }))).is_empty());
+    }
+
+    #[test]
+    fn the_stacks_boundary_goes_on_every_role_and_another_one_is_refused() {
+        let boundary = json!("arn:aws:iam::1:policy/boundary");
+        let mut nodes: std::collections::BTreeMap<String, ResourceNode> = [
+            ("a".to_string(), role(json!({}))),
+            ("b".to_string(), role(json!({ "permissions_boundary": "arn:aws:iam::1:policy/other" }))),
+            ("c".to_string(), ResourceNode { kind: "aws.sqs.queue".into(), ..role(json!({})) }),
+        ]
+        .into();
+        nodes.get_mut("b").unwrap().address = "b".into();
+        let f = apply_boundary(&mut nodes, Some(&boundary));
+        assert_eq!(nodes["a"].props["permissions_boundary"], boundary);
+        assert!(!nodes["c"].props.contains_key("permissions_boundary"));
+        assert_eq!(rules(&f), ["iam-role-boundary"]);
+        assert_eq!((f[0].address.as_str(), f[0].prop.as_str()), ("b", "permissions_boundary"));
+        // No boundary named: nothing changes and nothing is reported here (iam-policy refuses instead).
+        let mut plain: std::collections::BTreeMap<String, ResourceNode> = [("a".to_string(), role(json!({})))].into();
+        assert!(apply_boundary(&mut plain, None).is_empty());
+        assert!(!plain["a"].props.contains_key("permissions_boundary"));
+        let bad = apply_boundary(&mut plain, Some(&json!("AdministratorAccess")));
+        assert_eq!(rules(&bad), ["iam-role-boundary"]);
+        assert!(bad[0].message.contains("not a managed policy ARN"));
     }
 
     #[test]
