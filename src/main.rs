@@ -13,7 +13,7 @@ use cairn_engine::plan::PlanMode;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, StackArgs};
-use crate::commands::{offline, run, state};
+use crate::commands::{import_tf, offline, run, state};
 use crate::style::Style;
 
 fn main() -> ExitCode {
@@ -54,8 +54,8 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli, style: &Style) -> anyhow::Result<u8> {
     match cli.command {
-        Command::Plan { stack, aws, output, out, detailed_exitcode, destroy, refresh, allow_destroy } => {
-            let flags = run::PlanFlags { out: out.as_deref(), detailed: detailed_exitcode, destroy, refresh, allow_destroy: &allow_destroy };
+        Command::Plan { stack, aws, output, out, detailed_exitcode, destroy, refresh, allow_destroy, compact } => {
+            let flags = run::PlanFlags { out: out.as_deref(), detailed: detailed_exitcode, destroy, refresh, allow_destroy: &allow_destroy, compact };
             run::cmd_plan(&stack, &aws, &output, flags, style).await
         }
         Command::Apply { plan_file, stack, env, vars, state_dir, aws, output, auto_approve, parallelism, allow_destroy } => {
@@ -106,7 +106,11 @@ async fn dispatch(cli: Cli, style: &Style) -> anyhow::Result<u8> {
         Command::IamPolicy { stack, purpose, account_id } => offline::cmd_iam_policy(&stack, purpose, account_id.as_deref()).await,
         Command::Tags { stack, aws, live, json } => state::cmd_tags(&stack, &aws, live, json).await,
         Command::Output { stack, name, json } => state::cmd_output(&stack, name.as_deref(), json).await,
-        Command::Import { stack, aws, address, id } => state::cmd_import(&stack, &aws, &address, &id).await,
+        Command::Import { from: Some(cli::ImportFrom::Terraform(args)), .. } => import_tf::cmd_import_terraform(&args).await,
+        Command::Import { stack: Some(stack), aws, address: Some(address), id: Some(id), .. } => state::cmd_import(&stack, &aws, &address, &id).await,
+        Command::Import { .. } => {
+            Err(anyhow::anyhow!("usage: cairn import --stack FILE --env ENV ADDRESS ID, or cairn import terraform --tfstate FILE --env ENV --out STACK.yaml"))
+        }
         Command::State { command } => state::cmd_state(&command).await,
     }
 }
