@@ -95,6 +95,9 @@ pub enum Command {
         /// Allow deleting or replacing a protected resource (repeatable).
         #[arg(long, value_name = "ADDRESS")]
         allow_destroy: Vec<String>,
+        /// Group resources with identical changes into one line (automatic past 50 changing resources).
+        #[arg(long)]
+        compact: bool,
     },
     /// Apply changes: a saved plan file, or a fresh plan after confirmation.
     Apply {
@@ -167,16 +170,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Bring an existing AWS resource under management at ADDRESS.
+    /// Bring an existing AWS resource under management at ADDRESS, or a whole Terraform state (`import terraform`).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Import {
+        #[command(subcommand)]
+        from: Option<ImportFrom>,
         #[command(flatten)]
-        stack: StackArgs,
+        stack: Option<StackArgs>,
         #[command(flatten)]
         aws: AwsArgs,
         /// The stack address, e.g. `orders` or `subnet[0]`.
-        address: String,
+        #[arg(required = true)]
+        address: Option<String>,
         /// The physical id (queue URL, bucket name, key id, role name, ARN...).
-        id: String,
+        #[arg(required = true)]
+        id: Option<String>,
     },
     /// Inspect or repair state.
     State {
@@ -224,6 +232,39 @@ pub enum PolicyPurpose {
 pub enum GraphFormat {
     Dot,
     Mermaid,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportFrom {
+    /// Write a cairn stack and state from a Terraform state, without changing anything in AWS.
+    Terraform(ImportTerraformArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ImportTerraformArgs {
+    /// The Terraform state: a `terraform.tfstate` file, or the output of `terraform show -json`.
+    #[arg(long, value_name = "FILE")]
+    pub tfstate: PathBuf,
+    /// The cairn environment to record the resources in.
+    #[arg(long, short = 'e', value_name = "ENV")]
+    pub env: String,
+    /// The stack file to write (refused if it exists).
+    #[arg(long, value_name = "STACK.yaml")]
+    pub out: PathBuf,
+    /// The stack's name (default: the --out file's name without extension).
+    #[arg(long, value_name = "NAME")]
+    pub stack_name: Option<String>,
+    /// The region (default: the one in the state's ARNs, else AWS_REGION, else us-east-1).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Print the stack and the mapping table; write nothing (no stack file, no state).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where local state lives: <DIR>/<stack>/<env>.db.
+    #[arg(long, env = "CAIRN_STATE_DIR", default_value = ".cairn", value_name = "DIR")]
+    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Subcommand, Debug)]

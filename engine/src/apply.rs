@@ -1,5 +1,6 @@
 //! The applier: runs a plan's actions concurrently in dependency order, journaling every cloud mutation.
 
+mod critical;
 mod ops;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -16,6 +17,7 @@ use crate::plan::{Action, KnownScope, Plan, PlanMode, PlannedAction, ReplaceOrde
 use crate::provider::{Desired, Observed, Registry};
 use crate::state::{deposed_address, deposed_of, LocationMismatch, ResourceRecord, StateError, StateStore};
 
+pub use critical::{service_of, CriticalPath, Weights};
 pub use ops::RetryPolicy;
 
 /// What happened to one planned action.
@@ -84,6 +86,10 @@ pub struct ApplyReport {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub lock_lost: bool,
     pub outputs: BTreeMap<String, Value>,
+    /// The longest chain of this run by measured durations, and the wall time over it; absent
+    /// when nothing ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub critical_path: Option<CriticalPath>,
 }
 
 impl ApplyReport {
@@ -116,6 +122,12 @@ pub struct ApplyOptions {
     /// report says the lock was lost.
     pub lock_lost: watch::Receiver<bool>,
     pub retry: RetryPolicy,
+    /// Expected duration per kind and action: the ready action with the heaviest chain ahead
+    /// of it starts first.
+    pub weights: Weights,
+    /// Most actions in flight at once per service (`aws.eks`, see `service_of`), within
+    /// `parallelism`; a service not listed is bounded by `parallelism` alone.
+    pub service_limits: BTreeMap<String, usize>,
 }
 
 impl ApplyOptions {
@@ -123,7 +135,7 @@ impl ApplyOptions {
     pub fn new(parallelism: usize, cancel: watch::Receiver<bool>) -> ApplyOptions {
         // The sender is dropped at once: a closed channel never reports a loss.
         let (_, lock_lost) = watch::channel(false);
-        ApplyOptions { parallelism, cancel, lock_lost, retry: RetryPolicy::default() }
+        ApplyOptions { parallelism, cancel, lock_lost, retry: RetryPolicy::default(), weights: Weights::default(), service_limits: BTreeMap::new() }
     }
 }
 
@@ -192,6 +204,11 @@ pub async fn apply(
     // inside that replace, before the current one is deposed; its own entry gives way.
     work.extend(synthetic.iter().map(|a| (a.address.as_str(), a)));
     let waits = wait_sets(&records, &work);
+    let priority = critical::priorities(&waits, |a| opts.weights.weight(&work[a].kind, work[a].action));
+    let service = |a: &str| service_of(&work[a].kind);
+    let mut in_flight_by_service: HashMap<&str, usize> = HashMap::new();
+    let mut measured: HashMap<String, Duration> = HashMap::new();
+    let run_started = Instant::now();
     let ctx = Arc::new(ops::Ctx {
         store: store.clone(),
         registry: registry.clone(),
@@ -236,11 +253,18 @@ pub async fn apply(
         }
 
         if !interrupted && !lock_lost {
-            let ready: Vec<&str> =
+            let mut ready: Vec<&str> =
                 pending.iter().filter(|a| waits[*a].iter().all(|w| matches!(outcomes.get(*w), Some(Outcome::Done { .. })))).copied().collect();
+            // Longest remaining chain first; ties keep address order.
+            ready.sort_by(|a, b| priority[b].cmp(&priority[a]).then(a.cmp(b)));
             for address in ready {
                 if running.len() >= parallelism {
                     break;
+                }
+                let svc = service(address);
+                let svc_running = in_flight_by_service.get(svc).copied().unwrap_or(0);
+                if opts.service_limits.get(svc).is_some_and(|max| svc_running >= (*max).max(1)) {
+                    continue;
                 }
                 pending.remove(address);
                 let action = work[address].clone();
@@ -256,6 +280,7 @@ pub async fn apply(
                     }
                 };
                 observer.event(ApplyEvent::Started { address: address.to_string(), action: action.action });
+                *in_flight_by_service.entry(svc).or_default() += 1;
                 let ctx = ctx.clone();
                 let task = running.spawn(async move {
                     let started = Instant::now();
@@ -287,6 +312,11 @@ pub async fn apply(
                     Err(e) => (task_addresses.remove(&e.id()).unwrap_or_default(), Err(format!("internal error: {e}")), Duration::ZERO),
                 };
                 let action = work.get(address.as_str()).map(|a| a.action).unwrap_or(Action::NoOp);
+                if let Some((k, _)) = work.get_key_value(address.as_str()) {
+                    if let Some(n) = in_flight_by_service.get_mut(service(k)) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
                 match result {
                     Ok(obs) => {
                         match obs {
@@ -294,6 +324,7 @@ pub async fn apply(
                             None => { known.resources.remove(&address); records.remove(&address); }
                         }
                         observer.event(ApplyEvent::Finished { address: address.clone(), action, elapsed });
+                        measured.insert(address.clone(), elapsed);
                         outcomes.insert(address, Outcome::Done { elapsed_ms: elapsed.as_millis() as u64 });
                     }
                     Err(error) => {
@@ -327,6 +358,8 @@ pub async fn apply(
         );
     }
 
+    let critical_path = critical::critical_path(&waits, &measured, run_started.elapsed());
+
     let mut outputs = BTreeMap::new();
     if plan.mode == PlanMode::Apply {
         for (k, v) in &plan.outputs {
@@ -339,12 +372,12 @@ pub async fn apply(
     }
     if lock_lost {
         // Another run may hold the lock now: every finished call is recorded, nothing more is written.
-        return Ok(ApplyReport { outcomes, interrupted, lock_lost, outputs: BTreeMap::new() });
+        return Ok(ApplyReport { outcomes, interrupted, lock_lost, outputs: BTreeMap::new(), critical_path });
     }
     store.set_outputs(&outputs).await?;
     let op = if plan.mode == PlanMode::Destroy { "destroy" } else { "apply" };
     store.record_history(op).await?;
-    Ok(ApplyReport { outcomes, interrupted, lock_lost, outputs })
+    Ok(ApplyReport { outcomes, interrupted, lock_lost, outputs, critical_path })
 }
 
 /// For each action, the actions that must finish first.

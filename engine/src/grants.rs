@@ -136,11 +136,14 @@ fn arn_kind(arn: &str) -> String {
 
 /// Expands `grants` on every node that has them into `inline_policies["cairn-grants"]`.
 pub fn expand_all(nodes: &mut BTreeMap<String, ResourceNode>) -> Vec<(String, Vec<String>)> {
-    let snapshot = nodes.clone();
+    // Every role's grants compile against the nodes as they were before any was expanded: all
+    // are compiled first, then put in place (cloning every node for that cost a graph's worth of memory).
+    let compiled: Vec<_> = nodes.values().filter_map(|n| n.props.get("grants").map(|g| (n.address.clone(), compile_grants(g, nodes)))).collect();
     let mut problems = vec![];
-    for node in nodes.values_mut() {
-        let Some(grants) = node.props.remove("grants") else { continue };
-        match compile_grants(&grants, &snapshot) {
+    for (address, result) in compiled {
+        let Some(node) = nodes.get_mut(&address) else { continue };
+        node.props.remove("grants");
+        match result {
             Ok(Some(doc)) => {
                 let inline = node.props.entry("inline_policies").or_insert_with(|| json!({}));
                 if let Value::Object(m) = inline {

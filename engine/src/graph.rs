@@ -79,20 +79,25 @@ impl ResourceGraph {
             }
         }
         // Kahn's algorithm over a sorted ready set keeps the order deterministic.
+        // Dependents by dependency, built once: finding them by scanning every node per step was quadratic.
         let mut indegree: BTreeMap<&str, usize> = self.nodes.keys().map(|a| (a.as_str(), 0)).collect();
+        let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for n in self.nodes.values() {
-            let known = n.deps.iter().filter(|d| self.nodes.contains_key(*d)).count();
-            indegree.insert(n.address.as_str(), known);
+            let known: Vec<&str> = n.deps.iter().map(String::as_str).filter(|d| self.nodes.contains_key(*d)).collect();
+            indegree.insert(n.address.as_str(), known.len());
+            for d in known {
+                dependents.entry(d).or_default().push(n.address.as_str());
+            }
         }
         let mut ready: BTreeSet<&str> = indegree.iter().filter(|(_, d)| **d == 0).map(|(a, _)| *a).collect();
-        let mut order = vec![];
+        let mut order = Vec::with_capacity(self.nodes.len());
         while let Some(a) = ready.pop_first() {
             order.push(a.to_string());
-            for n in self.nodes.values().filter(|n| n.deps.contains(a)) {
-                let d = indegree.get_mut(n.address.as_str()).expect("every node has an indegree");
+            for &n in dependents.get(a).map(Vec::as_slice).unwrap_or_default() {
+                let d = indegree.get_mut(n).expect("every node has an indegree");
                 *d -= 1;
                 if *d == 0 {
-                    ready.insert(n.address.as_str());
+                    ready.insert(n);
                 }
             }
         }
@@ -162,4 +167,55 @@ impl ResourceGraph {
 
 fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(address: &str, deps: &[&str]) -> ResourceNode {
+        ResourceNode {
+            address: address.into(),
+            name: address.into(),
+            kind: "fake.queue".into(),
+            props: Default::default(),
+            tags: Default::default(),
+            deps: deps.iter().map(|d| d.to_string()).collect(),
+            lifecycle: Lifecycle::default(),
+            span: Span::default(),
+            prop_spans: BTreeMap::new(),
+            owner: Owner { stack: "s".into(), env: "dev".into(), address: address.into() },
+            default_name: address.into(),
+        }
+    }
+
+    fn graph(nodes: &[ResourceNode]) -> ResourceGraph {
+        ResourceGraph {
+            stack: "s".into(),
+            env: "dev".into(),
+            region: String::new(),
+            account_id: None,
+            nodes: nodes.iter().map(|n| (n.address.clone(), n.clone())).collect(),
+            outputs: BTreeMap::new(),
+            vars: BTreeMap::new(),
+            exceptions: vec![],
+            moved: vec![],
+        }
+    }
+
+    #[test]
+    fn topo_order_puts_dependencies_first_and_breaks_ties_by_address() {
+        // d depends on b and c, which depend on a; `outside` is not in the graph and is ignored.
+        let g = graph(&[node("d", &["c", "b"]), node("c", &["a", "outside"]), node("b", &["a"]), node("a", &[]), node("e", &[])]);
+        assert_eq!(g.topo_order(), Ok(vec!["a".to_string(), "b".into(), "c".into(), "d".into(), "e".into()]));
+        // A dependent becomes ready only when its last dependency is placed, then by address.
+        let g = graph(&[node("z", &[]), node("m", &["z"]), node("b", &["z", "y"]), node("y", &[])]);
+        assert_eq!(g.topo_order(), Ok(vec!["y".to_string(), "z".into(), "b".into(), "m".into()]));
+    }
+
+    #[test]
+    fn topo_order_reports_a_cycle() {
+        let g = graph(&[node("a", &["b"]), node("b", &["a"]), node("c", &[])]);
+        assert_eq!(g.topo_order(), Err(vec!["a".to_string(), "b".into(), "a".into()]));
+    }
 }

@@ -1,5 +1,6 @@
 //! The planner: a pure function from (compiled stack, state, what AWS holds) to a deterministic `Plan`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -293,13 +294,16 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
     input.snapshot.check_location(&graph.region, graph.account_id.as_deref()).map_err(|e| vec![e.into()])?;
 
     // `moved:` renames recorded addresses before anything is compared.
-    let mut records = input.snapshot.resources.clone();
-    let mut observed = input.observed.clone();
+    // Copied only when a `moved:` entry must rename something: a copy of the whole state per plan
+    // doubled its memory for nothing.
+    let mut records = Cow::Borrowed(&input.snapshot.resources);
+    let mut observed = Cow::Borrowed(input.observed);
     let mut moved = vec![];
     for (from, to) in &graph.moved {
-        if records.contains_key(to) {
+        if records.contains_key(to) || !records.contains_key(from) {
             continue;
         }
+        let (records, observed) = (records.to_mut(), observed.to_mut());
         if let Some(mut r) = records.remove(from) {
             r.address = to.clone();
             records.insert(to.clone(), r);
@@ -311,7 +315,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
     }
 
     let mut drift = vec![];
-    for (addr, r) in &records {
+    for (addr, r) in records.iter() {
         match observed.get(addr) {
             Some(None) => drift.push(Drift { address: addr.clone(), kind: r.kind.clone(), deleted: true, changes: vec![] }),
             Some(Some(o)) => {
@@ -406,7 +410,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
                     }
                     if matches!(action.action, Action::NoOp | Action::Update) {
                         // Attributes survive an in-place update; properties take their new values.
-                        let mut k = current.clone();
+                        let mut k = current;
                         for (name, v) in &props {
                             if !expr::contains_unknown(v) {
                                 k.props.insert(name.clone(), v.clone());
@@ -427,7 +431,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
         }
     }
 
-    for (addr, r) in &records {
+    for (addr, r) in records.iter() {
         let in_stack = graph.nodes.contains_key(addr);
         if input.mode == PlanMode::Apply && in_stack {
             continue;

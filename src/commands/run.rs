@@ -1,17 +1,18 @@
-//! `plan`, `apply` and `destroy`: refresh, plan, confirm, apply under the state lock.
+//! `plan`, `apply` and `destroy`: the engine's pipeline (reconcile, refresh, plan, apply) under the state lock, with confirmation and progress.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use cairn_engine::apply::{apply, ApplyEvent, ApplyObserver, ApplyOptions, ApplyReport, Outcome, RetryPolicy};
+use cairn_engine::apply::{ApplyEvent, ApplyObserver, ApplyOptions, ApplyReport, Outcome, RetryPolicy};
 use cairn_engine::graph::ResourceGraph;
-use cairn_engine::plan::{plan, Action, Plan, PlanInput, PlanMode};
-use cairn_engine::provider::{Observed, Registry};
-use cairn_engine::refresh::{reconcile, refresh, Reconciled, RefreshStats};
+use cairn_engine::pipeline::{PlanRequest, Run};
+use cairn_engine::plan::{Action, Plan, PlanMode};
+use cairn_engine::provider::Registry;
+use cairn_engine::refresh::{Reconciled, RefreshStats};
 use cairn_engine::state::StateStore;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -33,27 +34,16 @@ struct Planned {
     api_calls: BTreeMap<String, u64>,
 }
 
-async fn make_plan(
-    store: &Arc<dyn StateStore>,
-    registry: &Registry,
-    graph: &ResourceGraph,
-    mode: PlanMode,
-    do_refresh: bool,
-    allow_destroy: &[String],
-) -> Result<Planned> {
-    let reconciled =
-        reconcile(store.as_ref(), registry, Some(graph), &RetryPolicy::default()).await.map_err(|e| anyhow!("reconciling an interrupted run: {e}"))?;
-    let snapshot = store.snapshot().await.map_err(|e| anyhow!("reading state: {e}"))?;
-    let (observed, stats): (BTreeMap<String, Option<Observed>>, RefreshStats) = if do_refresh {
-        refresh(&snapshot, registry).await.map_err(|e| anyhow!("refreshing from AWS: {e}"))?
-    } else {
-        (BTreeMap::new(), RefreshStats::default())
-    };
-    tracing::debug!(resources = stats.resources, batches = stats.batches, "refresh complete");
-    let allow: BTreeSet<String> = allow_destroy.iter().cloned().collect();
-    let input = PlanInput { graph, snapshot: &snapshot, observed: &observed, schemas: registry, mode, allow_destroy: &allow };
-    let plan = plan(&input).map_err(|errs| anyhow!("cannot plan:\n{}", errs.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n")))?;
-    Ok(Planned { plan, reconciled, refresh: stats, api_calls: BTreeMap::new() })
+/// The pipeline's reconcile → refresh → plan, under the lock the caller holds.
+async fn make_plan(run: &Run<'_>, graph: &ResourceGraph, mode: PlanMode, do_refresh: bool, allow_destroy: &[String]) -> Result<Planned> {
+    let req = PlanRequest { mode, refresh: do_refresh, allow_destroy: allow_destroy.iter().cloned().collect() };
+    let planned = run.plan(graph, &req).await.map_err(|e| anyhow!("{e}"))?;
+    Ok(Planned { plan: planned.plan, reconciled: planned.reconciled, refresh: planned.refresh, api_calls: BTreeMap::new() })
+}
+
+/// The run over this command's registry and store; the binary's retries wait for real.
+fn pipeline_run(registry: &Registry, store: Arc<dyn StateStore>) -> Run<'_> {
+    Run { registry, store, retry: RetryPolicy::default() }
 }
 
 #[derive(Serialize)]
@@ -71,17 +61,17 @@ fn print_reconciled(reconciled: &[Reconciled]) {
     }
 }
 
-fn show_plan(p: &Planned, format: OutputFormat, style: &Style) {
+fn show_plan(p: &Planned, format: OutputFormat, compact: bool, style: &Style) {
     match format {
         OutputFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&PlanJson { plan: &p.plan, reconciled: &p.reconciled, refresh: &p.refresh, api_calls: &p.api_calls })
                 .unwrap_or_default()
         ),
-        OutputFormat::Markdown => print!("{}", render::plan_markdown(&p.plan)),
+        OutputFormat::Markdown => print!("{}", render::plan_markdown(&p.plan, compact)),
         OutputFormat::Text => {
             print_reconciled(&p.reconciled);
-            print!("{}", render::plan_text(&p.plan, style));
+            print!("{}", render::plan_text(&p.plan, style, compact));
         }
     }
 }
@@ -93,22 +83,25 @@ pub struct PlanFlags<'a> {
     pub destroy: bool,
     pub refresh: bool,
     pub allow_destroy: &'a [String],
+    /// Group identical changes in text and Markdown.
+    pub compact: bool,
 }
 
 pub async fn cmd_plan(stack: &StackArgs, aws_args: &AwsArgs, output: &OutputArgs, flags: PlanFlags<'_>, style: &Style) -> Result<u8> {
-    let PlanFlags { out, detailed, destroy, refresh: do_refresh, allow_destroy } = flags;
+    let PlanFlags { out, detailed, destroy, refresh: do_refresh, allow_destroy, compact } = flags;
     let session::Session { graph, ctx, backend } = session::connect(stack, aws_args).await?;
     let registry = session::registry(&ctx);
     let store = session::open_store(backend.as_ref(), &stack.state_dir, &graph.stack, &graph.env, aws_args, &graph.region).await?;
     let lock = HeldLock::acquire(store.clone(), "plan", Duration::from_secs(aws_args.lock_timeout)).await?;
     ctx.calls.reset();
-    let planned = make_plan(&store, &registry, &graph, if destroy { PlanMode::Destroy } else { PlanMode::Apply }, do_refresh, allow_destroy).await;
+    let run = pipeline_run(&registry, store);
+    let planned = make_plan(&run, &graph, if destroy { PlanMode::Destroy } else { PlanMode::Apply }, do_refresh, allow_destroy).await;
     lock.release().await?;
     let mut planned = planned?;
     planned.api_calls = ctx.calls.by_operation();
     tracing::info!(calls = ctx.calls.total(), resources = planned.refresh.resources, "refresh API calls");
     planned.plan.backend = backend.map(|b| serde_json::to_value(b).unwrap_or_default());
-    show_plan(&planned, output.format(), style);
+    show_plan(&planned, output.format(), compact, style);
     if let Some(path) = out {
         write_plan(path, &planned.plan)?;
         if output.format() == OutputFormat::Text {
@@ -165,11 +158,12 @@ pub async fn cmd_apply(args: ApplyArgs<'_>, style: &Style) -> Result<u8> {
         let backend: Option<session::S3Backend> = plan.backend.clone().and_then(|b| serde_json::from_value(b).ok());
         let store = session::open_store(backend.as_ref(), &args.state_dir, &plan.stack, &plan.env, args.aws, &plan.region).await?;
         let lock = HeldLock::acquire(store.clone(), "apply", Duration::from_secs(args.aws.lock_timeout)).await?;
-        if !store.open_ops().await.map_err(|e| anyhow!("{e}"))?.is_empty() {
+        let run = pipeline_run(&registry, store);
+        if let Err(e) = run.check_settled().await {
             lock.release().await?;
-            bail!("an earlier run was interrupted and left operations to reconcile; run `cairn plan` again and apply the new plan");
+            bail!("{e}");
         }
-        let result = run_apply(&plan, &registry, store.clone(), &lock, args.parallelism, format, style).await;
+        let result = run_apply(&plan, &run, &lock, args.parallelism, format, style).await;
         lock.release().await?;
         return result;
     }
@@ -180,14 +174,15 @@ pub async fn cmd_apply(args: ApplyArgs<'_>, style: &Style) -> Result<u8> {
     let store = session::open_store(backend.as_ref(), &stack.state_dir, &graph.stack, &graph.env, args.aws, &graph.region).await?;
     let op = if args.mode == PlanMode::Destroy { "destroy" } else { "apply" };
     let lock = HeldLock::acquire(store.clone(), op, Duration::from_secs(args.aws.lock_timeout)).await?;
+    let run = pipeline_run(&registry, store);
     let result = async {
-        let planned = make_plan(&store, &registry, &graph, args.mode, true, args.allow_destroy).await?;
+        let planned = make_plan(&run, &graph, args.mode, true, args.allow_destroy).await?;
         if format != OutputFormat::Json {
-            show_plan(&planned, OutputFormat::Text, style);
+            show_plan(&planned, OutputFormat::Text, false, style);
         }
         if !planned.plan.has_changes() {
             if format == OutputFormat::Json {
-                show_plan(&planned, OutputFormat::Json, style);
+                show_plan(&planned, OutputFormat::Json, false, style);
             }
             return Ok(0);
         }
@@ -195,7 +190,7 @@ pub async fn cmd_apply(args: ApplyArgs<'_>, style: &Style) -> Result<u8> {
             println!("\n{} cancelled; nothing was changed.", if op == "destroy" { "Destroy" } else { "Apply" });
             return Ok(1);
         }
-        run_apply(&planned.plan, &registry, store.clone(), &lock, args.parallelism, format, style).await
+        run_apply(&planned.plan, &run, &lock, args.parallelism, format, style).await
     }
     .await;
     lock.release().await?;
@@ -336,15 +331,7 @@ async fn interrupt(term: &mut Term) -> bool {
     }
 }
 
-async fn run_apply(
-    plan: &Plan,
-    registry: &Registry,
-    store: Arc<dyn StateStore>,
-    lock: &HeldLock,
-    parallelism: usize,
-    format: OutputFormat,
-    style: &Style,
-) -> Result<u8> {
+async fn run_apply(plan: &Plan, run: &Run<'_>, lock: &HeldLock, parallelism: usize, format: OutputFormat, style: &Style) -> Result<u8> {
     let (tx, rx) = watch::channel(false);
     // Installed before the first action, so a SIGTERM at any point of the apply stops it gracefully instead of killing it.
     let mut term = listen_for_term();
@@ -361,7 +348,7 @@ async fn run_apply(
     let progress = Progress::new(total, format == OutputFormat::Json);
     let started = Instant::now();
     let opts = ApplyOptions { lock_lost: lock.lost(), ..ApplyOptions::new(parallelism, rx) };
-    let result = apply(plan, registry, store, opts, progress.as_ref()).await;
+    let result = run.apply(plan, opts, progress.as_ref()).await;
     progress.finish();
     signals.abort();
     let report = result.map_err(|e| anyhow!("{e}"))?;
@@ -399,6 +386,13 @@ fn print_report(plan: &Plan, report: &ApplyReport, elapsed: Duration, style: &St
         println!("{}", style.red("Apply finished with errors."));
     }
     println!("Resources: {} added, {} changed, {} destroyed (in {:.1}s).", added + replaced, changed, destroyed + replaced, elapsed.as_secs_f64());
+    // How far the run was from the fastest possible: its longest chain by measured durations.
+    if let Some(cp) = &report.critical_path {
+        let a = &cp.addresses;
+        let chain = if a.len() <= 6 { a.join(" → ") } else { format!("{} → … → {}", a[..4].join(" → "), a[a.len() - 1]) };
+        let ratio = cp.ratio().map(|r| format!(" = {r:.2}×")).unwrap_or_default();
+        println!("Critical path {:.1} s ({chain}); wall {:.1} s{ratio}.", cp.critical_ms as f64 / 1000.0, cp.wall_ms as f64 / 1000.0);
+    }
     for (addr, o) in &failed {
         match o {
             Outcome::Failed { error } => println!("  {} {addr}: {error}", style.red("✗")),
