@@ -8,7 +8,7 @@ use aws_sdk_ec2::Client;
 use cairn_engine::provider::{
     Desired, NameScope, Naming, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, TextRule,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::adopt::adopt_or;
 use crate::aws::AwsContext;
@@ -17,6 +17,7 @@ use crate::ec2_common::{
     required_str, sync_tags, tag_spec, tags_of, value, while_in_use, Ec2ResultExt, Lookup, CIDR4, CIDR6, ID,
 };
 use crate::error::gone;
+use cairn_engine::sg_rule::{has_ports, parse_rules, Rule, RuleKey, Source};
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.ec2.security_group",
@@ -106,117 +107,20 @@ fn each_ipv6_cidr(v: &Value) -> Vec<String> {
     each(v, ipv6_cidr)
 }
 
-/// Where a rule lets traffic come from (ingress) or go to (egress). The variant order is
-/// part of the documented sort order.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Source {
-    Cidr(String),
-    Ipv6(String),
-    PrefixList(String),
-    Group(String),
-}
-
-/// One rule with one source; fields in sort order.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Rule {
-    from_port: i64,
-    to_port: i64,
-    protocol: String,
-    description: Option<String>,
-    source: Source,
-}
-
-/// What identifies a rule to AWS: everything but the description.
-type RuleKey = (i64, i64, String, Source);
-
-fn has_ports(protocol: &str) -> bool {
-    matches!(protocol, "tcp" | "udp" | "icmp" | "icmpv6")
-}
-
-impl Rule {
-    fn key(&self) -> RuleKey {
-        (self.from_port, self.to_port, self.protocol.clone(), self.source.clone())
+/// The rule as AWS's `IpPermission`.
+fn to_aws(rule: &Rule) -> IpPermission {
+    let mut p = IpPermission::builder().ip_protocol(&rule.protocol);
+    if has_ports(&rule.protocol) {
+        p = p.from_port(rule.from_port as i32).to_port(rule.to_port as i32);
     }
-
-    fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("protocol".into(), json!(self.protocol));
-        m.insert("from_port".into(), json!(self.from_port));
-        m.insert("to_port".into(), json!(self.to_port));
-        match &self.source {
-            Source::Cidr(c) => m.insert("cidr_blocks".into(), json!([c])),
-            Source::Ipv6(c) => m.insert("ipv6_cidr_blocks".into(), json!([c])),
-            Source::PrefixList(p) => m.insert("prefix_list_ids".into(), json!([p])),
-            Source::Group(g) => m.insert("source_security_group_id".into(), json!(g)),
-        };
-        if let Some(d) = &self.description {
-            m.insert("description".into(), json!(d));
-        }
-        Value::Object(m)
+    let d = rule.description.clone();
+    match &rule.source {
+        Source::Cidr(c) => p.ip_ranges(IpRange::builder().cidr_ip(c).set_description(d).build()),
+        Source::Ipv6(c) => p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).set_description(d).build()),
+        Source::PrefixList(id) => p.prefix_list_ids(PrefixListId::builder().prefix_list_id(id).set_description(d).build()),
+        Source::Group(g) => p.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).set_description(d).build()),
     }
-
-    /// One rule of the stack (keys and value types already checked by the schema).
-    fn from_json(v: &Value) -> Result<Rule, String> {
-        let bad = |why: &str| format!("rule {v}: {why}");
-        let obj = v.as_object().ok_or_else(|| bad("a rule is a mapping"))?;
-        let protocol =
-            obj.get("protocol").and_then(Value::as_str).ok_or_else(|| bad("protocol is required (tcp, udp, icmp, icmpv6, -1 or a protocol number)"))?;
-        match protocol {
-            "tcp" | "udp" | "icmp" | "icmpv6" | "-1" => {}
-            "all" => return Err(bad("write protocol \"-1\" for all traffic")),
-            "6" | "17" | "1" | "58" => return Err(bad("write this protocol by its name (tcp, udp, icmp, icmpv6), which is how AWS reports it")),
-            n if n.parse::<u8>().is_ok() => {}
-            _ => return Err(bad("protocol must be tcp, udp, icmp, icmpv6, -1 or a protocol number, in lower case")),
-        }
-        let port = |name: &str| obj.get(name).and_then(Value::as_i64).ok_or_else(|| bad(&format!("{name} is required and must be an integer")));
-        let (from_port, to_port) = (port("from_port")?, port("to_port")?);
-        if !has_ports(protocol) && (from_port, to_port) != (0, 0) {
-            return Err(bad("this protocol has no ports: set from_port and to_port to 0"));
-        }
-        let valid_port = |p: i64| (0..=65535).contains(&p);
-        if matches!(protocol, "tcp" | "udp") && (!valid_port(from_port) || !valid_port(to_port) || from_port > to_port) {
-            return Err(bad("ports must be 0-65535 with from_port <= to_port"));
-        }
-        let one = |name: &str| -> Result<Option<String>, String> {
-            match obj.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::Array(a)) => match a.as_slice() {
-                    [Value::String(s)] => Ok(Some(s.clone())),
-                    _ => Err(bad(&format!("{name} takes exactly one entry per rule: write one rule per source"))),
-                },
-                Some(_) => Err(bad(&format!("{name} must be a list with one entry"))),
-            }
-        };
-        let group = obj.get("source_security_group_id").and_then(Value::as_str).map(str::to_string);
-        let sources: Vec<Source> = [
-            one("cidr_blocks")?.map(Source::Cidr),
-            one("ipv6_cidr_blocks")?.map(Source::Ipv6),
-            one("prefix_list_ids")?.map(Source::PrefixList),
-            group.map(Source::Group),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let [source] = <[Source; 1]>::try_from(sources)
-            .map_err(|_| bad("give exactly one source: cidr_blocks, ipv6_cidr_blocks, prefix_list_ids or source_security_group_id"))?;
-        let description = obj.get("description").and_then(Value::as_str).map(str::to_string);
-        Ok(Rule { from_port, to_port, protocol: protocol.to_string(), description, source })
-    }
-
-    fn to_aws(&self) -> IpPermission {
-        let mut p = IpPermission::builder().ip_protocol(&self.protocol);
-        if has_ports(&self.protocol) {
-            p = p.from_port(self.from_port as i32).to_port(self.to_port as i32);
-        }
-        let d = self.description.clone();
-        match &self.source {
-            Source::Cidr(c) => p.ip_ranges(IpRange::builder().cidr_ip(c).set_description(d).build()),
-            Source::Ipv6(c) => p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).set_description(d).build()),
-            Source::PrefixList(id) => p.prefix_list_ids(PrefixListId::builder().prefix_list_id(id).set_description(d).build()),
-            Source::Group(g) => p.user_id_group_pairs(UserIdGroupPair::builder().group_id(g).set_description(d).build()),
-        }
-        .build()
-    }
+    .build()
 }
 
 /// AWS's permissions as one sorted rule per source.
@@ -240,24 +144,6 @@ fn rules_from_aws(perms: &[IpPermission]) -> Vec<Rule> {
     out.sort();
     out.dedup();
     out
-}
-
-/// A list of rules, each with one source, no rule twice, in the order read reports them.
-fn parse_rules(rules: &Value) -> Result<Vec<Rule>, String> {
-    let rules: Vec<Rule> = rules.as_array().map(|items| items.iter().map(Rule::from_json).collect()).unwrap_or(Ok(vec![]))?;
-    let mut sorted = rules.clone();
-    sorted.sort();
-    if let Some(w) = sorted.windows(2).find(|w| w[0].key() == w[1].key()) {
-        return Err(format!("has the same rule twice: {}", w[0].to_json()));
-    }
-    // Read reports the rules sorted; any other order would show as a change on every plan.
-    if sorted != rules {
-        return Err(format!(
-            "must list rules sorted by from_port, to_port, protocol, description, then source, i.e.: {}",
-            Value::Array(sorted.iter().map(Rule::to_json).collect())
-        ));
-    }
-    Ok(rules)
 }
 
 /// The schema's rule for `ingress` and `egress`: the same parse the request builder makes.
@@ -366,7 +252,7 @@ impl Ec2SecurityGroup {
 
     async fn sync_rules(&self, id: &str, direction: Direction, current: &[Rule], want: &[Rule]) -> Result<(), ProviderError> {
         let changes = rule_changes(current, want);
-        let perms = |rules: &[Rule]| Some(rules.iter().map(Rule::to_aws).collect::<Vec<_>>());
+        let perms = |rules: &[Rule]| Some(rules.iter().map(to_aws).collect::<Vec<_>>());
         macro_rules! call {
             ($method:ident, $op:literal, $rules:expr) => {
                 if !$rules.is_empty() {
@@ -680,7 +566,7 @@ mod tests {
             let spec = spec(d)?;
             // What AWS will report back is what was written, or every plan would show a change.
             for written in [&spec.ingress, &spec.egress] {
-                let read = rules_from_aws(&written.iter().map(Rule::to_aws).collect::<Vec<IpPermission>>());
+                let read = rules_from_aws(&written.iter().map(to_aws).collect::<Vec<IpPermission>>());
                 if read != *written {
                     return Err(ProviderError::Invalid(format!("reads back as {read:?}")));
                 }

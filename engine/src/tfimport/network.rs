@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::{Family, Input, Mapped, Output, TfInstance};
+use crate::sg_rule::{has_ports, Rule, RuleKey, Source};
 
 pub const FAMILY: Family = Family {
     name: "network",
@@ -242,44 +243,6 @@ fn route_table(input: &Input, out: &mut Output, tf: &TfInstance) -> Mapped {
     m
 }
 
-/// Where a rule lets traffic come from or go to; the variant order is the kind's sort order.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Source {
-    Cidr(String),
-    Ipv6(String),
-    PrefixList(String),
-    Group(String),
-}
-
-/// One rule with one source, fields in the kind's sort order.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Rule {
-    from_port: i64,
-    to_port: i64,
-    protocol: String,
-    description: Option<String>,
-    source: Source,
-}
-
-impl Rule {
-    fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("protocol".into(), json!(self.protocol));
-        m.insert("from_port".into(), json!(self.from_port));
-        m.insert("to_port".into(), json!(self.to_port));
-        match &self.source {
-            Source::Cidr(c) => m.insert("cidr_blocks".into(), json!([c])),
-            Source::Ipv6(c) => m.insert("ipv6_cidr_blocks".into(), json!([c])),
-            Source::PrefixList(p) => m.insert("prefix_list_ids".into(), json!([p])),
-            Source::Group(g) => m.insert("source_security_group_id".into(), json!(g)),
-        };
-        if let Some(d) = &self.description {
-            m.insert("description".into(), json!(d));
-        }
-        Value::Object(m)
-    }
-}
-
 /// The protocol as AWS reports it: names for tcp/udp/icmp/icmpv6, `-1` for all traffic.
 fn protocol(p: &str) -> String {
     match p.to_ascii_lowercase().as_str() {
@@ -290,10 +253,6 @@ fn protocol(p: &str) -> String {
         "all" | "-1" | "" => "-1".into(),
         other => other.to_string(),
     }
-}
-
-fn has_ports(protocol: &str) -> bool {
-    matches!(protocol, "tcp" | "udp" | "icmp" | "icmpv6")
 }
 
 /// One rule per source from a rule that may list several (`ingress` blocks, `aws_security_group_rule`).
@@ -326,26 +285,24 @@ fn security_group(input: &Input, tf: &TfInstance) -> Mapped {
     let mut m = Mapped::new(tf, "aws.ec2.security_group", id);
     // Keyed by what identifies a rule to AWS (everything but the description): the provider
     // repeats separately managed rules in the group's own lists, and the separate resource wins.
-    type Key = (i64, i64, String, Source);
-    let key = |r: &Rule| -> Key { (r.from_port, r.to_port, r.protocol.clone(), r.source.clone()) };
-    let mut ingress: BTreeMap<Key, Rule> = BTreeMap::new();
-    let mut egress: BTreeMap<Key, Rule> = BTreeMap::new();
+    let mut ingress: BTreeMap<RuleKey, Rule> = BTreeMap::new();
+    let mut egress: BTreeMap<RuleKey, Rule> = BTreeMap::new();
     for (list, rules) in [("ingress", &mut ingress), ("egress", &mut egress)] {
         for r in tf.list(list).iter().filter_map(Value::as_object).flat_map(|o| rules_of(o, id, "security_groups")) {
-            rules.insert(key(&r), r);
+            rules.insert(r.key(), r);
         }
     }
     for part in input.parts("aws_security_group_rule", "security_group_id", id) {
         let rules = if part.str("type") == Some("egress") { &mut egress } else { &mut ingress };
         for r in rules_of(&part.attrs, id, "source_security_group_id") {
-            rules.insert(key(&r), r);
+            rules.insert(r.key(), r);
         }
         m.merge(part);
     }
     for (ty, rules) in [("aws_vpc_security_group_ingress_rule", &mut ingress), ("aws_vpc_security_group_egress_rule", &mut egress)] {
         for part in input.parts(ty, "security_group_id", id) {
             for r in rules_of(&part.attrs, id, "referenced_security_group_id") {
-                rules.insert(key(&r), r);
+                rules.insert(r.key(), r);
             }
             m.merge(part);
             if !part.string_map("tags").is_empty() {
@@ -353,7 +310,7 @@ fn security_group(input: &Input, tf: &TfInstance) -> Mapped {
             }
         }
     }
-    let sorted = |rules: BTreeMap<Key, Rule>| {
+    let sorted = |rules: BTreeMap<RuleKey, Rule>| {
         let mut v: Vec<Rule> = rules.into_values().collect();
         v.sort();
         Value::Array(v.iter().map(Rule::to_json).collect())
@@ -370,37 +327,25 @@ fn security_group(input: &Input, tf: &TfInstance) -> Mapped {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{find, inst, run};
     use super::*;
-
-    fn inst(address: &str, attrs: Value) -> TfInstance {
-        let (ty, name) = address.split_once('.').unwrap();
-        TfInstance { address: address.into(), module: String::new(), ty: ty.into(), name: name.into(), index: None, attrs: attrs.as_object().unwrap().clone() }
-    }
-
-    fn run(instances: Vec<TfInstance>) -> Output {
-        let input = Input { instances, data_sources: vec![] };
-        let mut out = Output::default();
-        map(&input, &mut out);
-        out
-    }
-
-    fn find<'a>(out: &'a Output, address: &str) -> &'a Mapped {
-        out.resources.iter().find(|m| m.sources[0] == address).unwrap_or_else(|| panic!("{address} not mapped"))
-    }
 
     #[test]
     fn a_vpc_keeps_the_providers_dns_hostnames_default_and_its_referenceable_ids() {
-        let out = run(vec![inst(
-            "aws_vpc.main",
-            json!({
-                "arn": "arn:aws:ec2:us-east-1:123456789012:vpc/vpc-0a1", "assign_generated_ipv6_cidr_block": false, "cidr_block": "10.0.0.0/16",
-                "default_network_acl_id": "acl-1", "default_route_table_id": "rtb-main", "default_security_group_id": "sg-default",
-                "dhcp_options_id": "dopt-1", "enable_dns_hostnames": false, "enable_dns_support": true, "enable_network_address_usage_metrics": false,
-                "id": "vpc-0a1", "instance_tenancy": "default", "ipv4_ipam_pool_id": null, "ipv4_netmask_length": null, "ipv6_association_id": "",
-                "ipv6_cidr_block": "", "ipv6_cidr_block_network_border_group": "", "ipv6_ipam_pool_id": "", "ipv6_netmask_length": 0,
-                "main_route_table_id": "rtb-main", "owner_id": "123456789012", "tags": {"Name": "main"}, "tags_all": {"Name": "main", "Team": "platform"}
-            }),
-        )]);
+        let out = run(
+            map,
+            vec![inst(
+                "aws_vpc.main",
+                json!({
+                    "arn": "arn:aws:ec2:us-east-1:123456789012:vpc/vpc-0a1", "assign_generated_ipv6_cidr_block": false, "cidr_block": "10.0.0.0/16",
+                    "default_network_acl_id": "acl-1", "default_route_table_id": "rtb-main", "default_security_group_id": "sg-default",
+                    "dhcp_options_id": "dopt-1", "enable_dns_hostnames": false, "enable_dns_support": true, "enable_network_address_usage_metrics": false,
+                    "id": "vpc-0a1", "instance_tenancy": "default", "ipv4_ipam_pool_id": null, "ipv4_netmask_length": null, "ipv6_association_id": "",
+                    "ipv6_cidr_block": "", "ipv6_cidr_block_network_border_group": "", "ipv6_ipam_pool_id": "", "ipv6_netmask_length": 0,
+                    "main_route_table_id": "rtb-main", "owner_id": "123456789012", "tags": {"Name": "main"}, "tags_all": {"Name": "main", "Team": "platform"}
+                }),
+            )],
+        );
         let m = find(&out, "aws_vpc.main");
         assert_eq!((m.kind.as_str(), m.id.as_str()), ("aws.ec2.vpc", "vpc-0a1"));
         assert_eq!(
@@ -415,30 +360,33 @@ mod tests {
 
     #[test]
     fn subnets_gateways_addresses_and_nat_gateways_map_one_to_one() {
-        let out = run(vec![
-            inst(
-                "aws_subnet.public",
-                json!({"id": "subnet-1", "arn": "arn:aws:ec2:us-east-1:123456789012:subnet/subnet-1", "vpc_id": "vpc-1", "cidr_block": "10.0.0.0/20",
+        let out = run(
+            map,
+            vec![
+                inst(
+                    "aws_subnet.public",
+                    json!({"id": "subnet-1", "arn": "arn:aws:ec2:us-east-1:123456789012:subnet/subnet-1", "vpc_id": "vpc-1", "cidr_block": "10.0.0.0/20",
                        "availability_zone": "us-east-1a", "availability_zone_id": "use1-az1", "map_public_ip_on_launch": true,
                        "assign_ipv6_address_on_creation": false, "ipv6_cidr_block": "", "enable_dns64": false, "tags": {}, "tags_all": {}}),
-            ),
-            inst(
-                "aws_internet_gateway.gw",
-                json!({"id": "igw-1", "arn": "arn:aws:ec2:us-east-1:123456789012:internet-gateway/igw-1", "vpc_id": "", "owner_id": "123456789012", "tags": null, "tags_all": {}}),
-            ),
-            inst("aws_internet_gateway_attachment.gw", json!({"id": "igw-1:vpc-1", "internet_gateway_id": "igw-1", "vpc_id": "vpc-1"})),
-            inst(
-                "aws_eip.nat",
-                json!({"id": "eipalloc-1", "allocation_id": "eipalloc-1", "domain": "vpc", "vpc": true, "public_ip": "3.3.3.3", "instance": "",
+                ),
+                inst(
+                    "aws_internet_gateway.gw",
+                    json!({"id": "igw-1", "arn": "arn:aws:ec2:us-east-1:123456789012:internet-gateway/igw-1", "vpc_id": "", "owner_id": "123456789012", "tags": null, "tags_all": {}}),
+                ),
+                inst("aws_internet_gateway_attachment.gw", json!({"id": "igw-1:vpc-1", "internet_gateway_id": "igw-1", "vpc_id": "vpc-1"})),
+                inst(
+                    "aws_eip.nat",
+                    json!({"id": "eipalloc-1", "allocation_id": "eipalloc-1", "domain": "vpc", "vpc": true, "public_ip": "3.3.3.3", "instance": "",
                        "network_interface": "eni-9", "association_id": "eipassoc-1", "tags": {}, "tags_all": {}}),
-            ),
-            inst(
-                "aws_nat_gateway.nat",
-                json!({"id": "nat-1", "allocation_id": "eipalloc-1", "subnet_id": "subnet-1", "connectivity_type": "public", "private_ip": "10.0.0.5",
+                ),
+                inst(
+                    "aws_nat_gateway.nat",
+                    json!({"id": "nat-1", "allocation_id": "eipalloc-1", "subnet_id": "subnet-1", "connectivity_type": "public", "private_ip": "10.0.0.5",
                        "public_ip": "3.3.3.3", "network_interface_id": "eni-9", "secondary_allocation_ids": [], "secondary_private_ip_address_count": 0,
                        "tags": {"Name": "nat"}, "tags_all": {"Name": "nat"}}),
-            ),
-        ]);
+                ),
+            ],
+        );
         let subnet = find(&out, "aws_subnet.public");
         assert_eq!(
             Value::Object(subnet.props.clone()),
@@ -457,10 +405,12 @@ mod tests {
 
     #[test]
     fn a_route_table_takes_its_routes_and_associations_sorted_and_without_duplicates() {
-        let out = run(vec![
-            inst(
-                "aws_route_table.private",
-                json!({"id": "rtb-1", "arn": "arn:aws:ec2:us-east-1:123456789012:route-table/rtb-1", "vpc_id": "vpc-1", "propagating_vgws": [],
+        let out = run(
+            map,
+            vec![
+                inst(
+                    "aws_route_table.private",
+                    json!({"id": "rtb-1", "arn": "arn:aws:ec2:us-east-1:123456789012:route-table/rtb-1", "vpc_id": "vpc-1", "propagating_vgws": [],
                        "route": [
                          // Refreshed from AWS: repeats the aws_route below.
                          {"cidr_block": "0.0.0.0/0", "ipv6_cidr_block": "", "destination_prefix_list_id": "", "gateway_id": "", "nat_gateway_id": "nat-1",
@@ -471,18 +421,19 @@ mod tests {
                           "transit_gateway_id": "", "vpc_endpoint_id": "", "vpc_peering_connection_id": "pcx-1"}
                        ],
                        "tags": {"Name": "private"}, "tags_all": {"Name": "private"}}),
-            ),
-            inst(
-                "aws_route.private_nat",
-                json!({"id": "r-rtb-11080289494", "route_table_id": "rtb-1", "destination_cidr_block": "0.0.0.0/0", "destination_ipv6_cidr_block": "",
+                ),
+                inst(
+                    "aws_route.private_nat",
+                    json!({"id": "r-rtb-11080289494", "route_table_id": "rtb-1", "destination_cidr_block": "0.0.0.0/0", "destination_ipv6_cidr_block": "",
                        "destination_prefix_list_id": "", "gateway_id": "", "nat_gateway_id": "nat-1", "instance_id": "", "network_interface_id": "",
                        "origin": "CreateRoute", "state": "active", "transit_gateway_id": "", "vpc_endpoint_id": "", "vpc_peering_connection_id": ""}),
-            ),
-            inst("aws_route_table_association.b", json!({"id": "rtbassoc-2", "route_table_id": "rtb-1", "subnet_id": "subnet-b", "gateway_id": ""})),
-            inst("aws_route_table_association.a", json!({"id": "rtbassoc-1", "route_table_id": "rtb-1", "subnet_id": "subnet-a", "gateway_id": ""})),
-            inst("aws_route_table_association.edge", json!({"id": "rtbassoc-3", "route_table_id": "rtb-1", "subnet_id": "", "gateway_id": "igw-1"})),
-            inst("aws_route_table_association.elsewhere", json!({"id": "rtbassoc-4", "route_table_id": "rtb-other", "subnet_id": "subnet-c"})),
-        ]);
+                ),
+                inst("aws_route_table_association.b", json!({"id": "rtbassoc-2", "route_table_id": "rtb-1", "subnet_id": "subnet-b", "gateway_id": ""})),
+                inst("aws_route_table_association.a", json!({"id": "rtbassoc-1", "route_table_id": "rtb-1", "subnet_id": "subnet-a", "gateway_id": ""})),
+                inst("aws_route_table_association.edge", json!({"id": "rtbassoc-3", "route_table_id": "rtb-1", "subnet_id": "", "gateway_id": "igw-1"})),
+                inst("aws_route_table_association.elsewhere", json!({"id": "rtbassoc-4", "route_table_id": "rtb-other", "subnet_id": "subnet-c"})),
+            ],
+        );
         let rt = find(&out, "aws_route_table.private");
         assert_eq!(
             Value::Object(rt.props.clone()),
@@ -508,15 +459,18 @@ mod tests {
             a.as_object_mut().unwrap().extend(attrs.as_object().unwrap().clone());
             inst(&format!("aws_route.{name}"), a)
         };
-        let out = run(vec![
-            inst("aws_route_table.t", json!({"id": "rtb-1", "vpc_id": "vpc-1", "route": [], "tags": {}, "tags_all": {}})),
-            // An instance target: the provider records its network interface too, which is what AWS reports.
-            route("appliance", json!({"destination_cidr_block": "10.8.0.0/16", "instance_id": "i-1", "network_interface_id": "eni-1"})),
-            // A Gateway Load Balancer endpoint: AWS reports it as the gateway.
-            route("inspect", json!({"destination_cidr_block": "0.0.0.0/0", "vpc_endpoint_id": "vpce-1"})),
-            route("v6", json!({"destination_ipv6_cidr_block": "::/0", "egress_only_gateway_id": "eigw-1"})),
-            route("local", json!({"destination_cidr_block": "10.0.0.0/16", "gateway_id": "local"})),
-        ]);
+        let out = run(
+            map,
+            vec![
+                inst("aws_route_table.t", json!({"id": "rtb-1", "vpc_id": "vpc-1", "route": [], "tags": {}, "tags_all": {}})),
+                // An instance target: the provider records its network interface too, which is what AWS reports.
+                route("appliance", json!({"destination_cidr_block": "10.8.0.0/16", "instance_id": "i-1", "network_interface_id": "eni-1"})),
+                // A Gateway Load Balancer endpoint: AWS reports it as the gateway.
+                route("inspect", json!({"destination_cidr_block": "0.0.0.0/0", "vpc_endpoint_id": "vpce-1"})),
+                route("v6", json!({"destination_ipv6_cidr_block": "::/0", "egress_only_gateway_id": "eigw-1"})),
+                route("local", json!({"destination_cidr_block": "10.0.0.0/16", "gateway_id": "local"})),
+            ],
+        );
         let rt = find(&out, "aws_route_table.t");
         assert_eq!(
             rt.props["routes"],
@@ -531,7 +485,8 @@ mod tests {
 
     #[test]
     fn a_provider_v4_address_is_a_vpc_address_by_its_vpc_flag() {
-        let out = run(vec![inst("aws_eip.old", json!({"id": "eipalloc-9", "allocation_id": "eipalloc-9", "vpc": true, "public_ip": "3.3.3.3", "tags": {}}))]);
+        let out =
+            run(map, vec![inst("aws_eip.old", json!({"id": "eipalloc-9", "allocation_id": "eipalloc-9", "vpc": true, "public_ip": "3.3.3.3", "tags": {}}))]);
         assert_eq!(find(&out, "aws_eip.old").props["domain"], json!("vpc"));
     }
 
@@ -541,35 +496,38 @@ mod tests {
             json!({"from_port": from, "to_port": to, "protocol": proto, "cidr_blocks": cidrs, "ipv6_cidr_blocks": [], "prefix_list_ids": [],
                    "security_groups": groups, "self": self_, "description": description})
         };
-        let out = run(vec![
-            inst(
-                "aws_security_group.db",
-                json!({"id": "sg-db", "arn": "arn:aws:ec2:us-east-1:123456789012:security-group/sg-db", "name": "db", "name_prefix": "",
+        let out = run(
+            map,
+            vec![
+                inst(
+                    "aws_security_group.db",
+                    json!({"id": "sg-db", "arn": "arn:aws:ec2:us-east-1:123456789012:security-group/sg-db", "name": "db", "name_prefix": "",
                        "description": "Managed by Terraform", "vpc_id": "vpc-1", "owner_id": "123456789012", "revoke_rules_on_delete": false,
                        "ingress": [block(5432, 5432, "tcp", json!(["10.0.0.0/16", "10.1.0.0/16"]), json!([]), false, ""),
                                    block(5432, 5432, "tcp", json!([]), json!(["sg-app"]), true, "apps")],
                        "egress": [],
                        "tags": {}, "tags_all": {}}),
-            ),
-            // Separately managed: repeats one inline rule, adds one.
-            inst(
-                "aws_security_group_rule.app",
-                json!({"id": "sgrule-1", "type": "ingress", "security_group_id": "sg-db", "protocol": "tcp", "from_port": 5432, "to_port": 5432,
+                ),
+                // Separately managed: repeats one inline rule, adds one.
+                inst(
+                    "aws_security_group_rule.app",
+                    json!({"id": "sgrule-1", "type": "ingress", "security_group_id": "sg-db", "protocol": "tcp", "from_port": 5432, "to_port": 5432,
                        "cidr_blocks": null, "ipv6_cidr_blocks": null, "prefix_list_ids": [], "source_security_group_id": "sg-app", "self": false,
                        "description": "apps", "security_group_rule_id": "sgr-1"}),
-            ),
-            inst(
-                "aws_vpc_security_group_egress_rule.all",
-                json!({"id": "sgr-2", "arn": "arn:aws:ec2:us-east-1:123456789012:security-group-rule/sgr-2", "security_group_id": "sg-db",
+                ),
+                inst(
+                    "aws_vpc_security_group_egress_rule.all",
+                    json!({"id": "sgr-2", "arn": "arn:aws:ec2:us-east-1:123456789012:security-group-rule/sgr-2", "security_group_id": "sg-db",
                        "ip_protocol": "-1", "from_port": null, "to_port": null, "cidr_ipv4": "0.0.0.0/0", "cidr_ipv6": null, "prefix_list_id": null,
                        "referenced_security_group_id": null, "description": null, "security_group_rule_id": "sgr-2", "tags": null, "tags_all": {}}),
-            ),
-            inst(
-                "aws_vpc_security_group_ingress_rule.icmp",
-                json!({"id": "sgr-3", "security_group_id": "sg-db", "ip_protocol": "icmp", "from_port": 8, "to_port": 0, "cidr_ipv4": "10.0.0.0/8",
+                ),
+                inst(
+                    "aws_vpc_security_group_ingress_rule.icmp",
+                    json!({"id": "sgr-3", "security_group_id": "sg-db", "ip_protocol": "icmp", "from_port": 8, "to_port": 0, "cidr_ipv4": "10.0.0.0/8",
                        "description": "ping", "tags": {"Name": "ping"}, "tags_all": {"Name": "ping"}}),
-            ),
-        ]);
+                ),
+            ],
+        );
         let sg = find(&out, "aws_security_group.db");
         assert_eq!(sg.sources.len(), 4);
         assert_eq!(
@@ -591,19 +549,25 @@ mod tests {
 
     #[test]
     fn a_group_without_egress_keeps_an_explicitly_empty_list() {
-        let out = run(vec![inst(
-            "aws_security_group.closed",
-            json!({"id": "sg-1", "name": "closed", "description": "x", "vpc_id": "vpc-1", "ingress": [], "egress": [], "tags": {}, "tags_all": {}}),
-        )]);
+        let out = run(
+            map,
+            vec![inst(
+                "aws_security_group.closed",
+                json!({"id": "sg-1", "name": "closed", "description": "x", "vpc_id": "vpc-1", "ingress": [], "egress": [], "tags": {}, "tags_all": {}}),
+            )],
+        );
         assert_eq!(find(&out, "aws_security_group.closed").props["egress"], json!([]));
     }
 
     #[test]
     fn rules_of_a_group_outside_the_state_are_left_out_with_a_reason() {
-        let out = run(vec![inst(
-            "aws_security_group_rule.orphan",
-            json!({"id": "sgrule-9", "type": "ingress", "security_group_id": "sg-elsewhere", "protocol": "tcp", "from_port": 1, "to_port": 1, "cidr_blocks": ["1.1.1.1/32"]}),
-        )]);
+        let out = run(
+            map,
+            vec![inst(
+                "aws_security_group_rule.orphan",
+                json!({"id": "sgrule-9", "type": "ingress", "security_group_id": "sg-elsewhere", "protocol": "tcp", "from_port": 1, "to_port": 1, "cidr_blocks": ["1.1.1.1/32"]}),
+            )],
+        );
         assert!(out.resources.is_empty());
         assert!(!out.consumed.contains("aws_security_group_rule.orphan"));
         assert!(out.notes[0].1.contains("sg-elsewhere"));
