@@ -7,7 +7,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{Family, Input, Mapped, Output, TfInstance};
+use super::{block_in, sorted_strings, Family, Input, Mapped, Output, TfInstance};
 
 pub const FAMILY: Family =
     Family { name: "eks", types: &["aws_eks_cluster", "aws_eks_node_group", "aws_eks_access_entry", "aws_eks_access_policy_association"], map };
@@ -31,20 +31,6 @@ pub fn map(input: &Input, out: &mut Output) {
     }
 }
 
-fn strings_of(obj: &Map<String, Value>, key: &str) -> Vec<String> {
-    let mut v: Vec<String> = obj.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
-    v.sort();
-    v
-}
-
-fn first<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Map<String, Value>> {
-    match obj.get(key)? {
-        Value::Array(a) => a.first().and_then(Value::as_object),
-        Value::Object(o) => Some(o),
-        _ => None,
-    }
-}
-
 fn cluster(tf: &TfInstance) -> Mapped {
     let name = tf.str("name").or(tf.str("id")).unwrap_or_default();
     let mut m = Mapped::new(tf, "aws.eks.cluster", name);
@@ -52,20 +38,20 @@ fn cluster(tf: &TfInstance) -> Mapped {
     let empty = Map::new();
     let vpc = tf.block("vpc_config").unwrap_or(&empty);
     let flag = |k: &str| vpc.get(k).and_then(Value::as_bool);
-    m.prop("subnet_ids", json!(strings_of(vpc, "subnet_ids")))
-        .prop("security_group_ids", json!(strings_of(vpc, "security_group_ids")))
+    m.prop("subnet_ids", json!(sorted_strings(vpc, "subnet_ids")))
+        .prop("security_group_ids", json!(sorted_strings(vpc, "security_group_ids")))
         .prop("endpoint_private_access", flag("endpoint_private_access").map(|b| json!(b)))
         .prop("endpoint_public_access", flag("endpoint_public_access").map(|b| json!(b)));
     // EKS's own default (everyone) is what cairn leaves unset; anything narrower is written.
-    let cidrs = strings_of(vpc, "public_access_cidrs");
+    let cidrs = sorted_strings(vpc, "public_access_cidrs");
     if !cidrs.is_empty() && cidrs != ["0.0.0.0/0"] {
         m.prop("public_access_cidrs", json!(cidrs));
     }
     m.prop("enabled_log_types", json!(tf.strings("enabled_cluster_log_types")));
     if let Some(enc) = tf.block("encryption_config") {
-        m.prop("secrets_kms_key", first(enc, "provider").and_then(|p| p.get("key_arn")).filter(|v| v.as_str().is_some_and(|s| !s.is_empty())).cloned());
+        m.prop("secrets_kms_key", block_in(enc, "provider").and_then(|p| p.get("key_arn")).filter(|v| v.as_str().is_some_and(|s| !s.is_empty())).cloned());
     }
-    let issuer = tf.block("identity").and_then(|i| first(i, "oidc")).and_then(|o| o.get("issuer")).and_then(Value::as_str);
+    let issuer = tf.block("identity").and_then(|i| block_in(i, "oidc")).and_then(|o| o.get("issuer")).and_then(Value::as_str);
     m.attr("name", Some(name))
         .attr("arn", tf.str("arn"))
         .attr("endpoint", tf.str("endpoint"))
@@ -155,7 +141,7 @@ fn access_entry(input: &Input, tf: &TfInstance) -> Mapped {
         let mut access_scope = Map::new();
         access_scope.insert("type".into(), json!(ty));
         if ty == "namespace" {
-            access_scope.insert("namespaces".into(), json!(scope.map(|s| strings_of(s, "namespaces")).unwrap_or_default()));
+            access_scope.insert("namespaces".into(), json!(scope.map(|s| sorted_strings(s, "namespaces")).unwrap_or_default()));
         }
         policies.push((policy.to_string(), json!({ "policy_arn": policy, "access_scope": access_scope })));
         m.merge(assoc);
@@ -172,22 +158,8 @@ fn access_entry(input: &Input, tf: &TfInstance) -> Mapped {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{find, inst, run};
     use super::*;
-
-    fn inst(address: &str, attrs: Value) -> TfInstance {
-        let (ty, name) = address.split_once('.').unwrap();
-        TfInstance { address: address.into(), module: String::new(), ty: ty.into(), name: name.into(), index: None, attrs: attrs.as_object().unwrap().clone() }
-    }
-
-    fn run(instances: Vec<TfInstance>) -> Output {
-        let mut out = Output::default();
-        map(&Input { instances, data_sources: vec![] }, &mut out);
-        out
-    }
-
-    fn find<'a>(out: &'a Output, address: &str) -> &'a Mapped {
-        out.resources.iter().find(|m| m.sources[0] == address).unwrap_or_else(|| panic!("{address} not mapped"))
-    }
 
     const ISSUER: &str = "https://oidc.eks.us-east-1.amazonaws.com/id/5C3A1B2D";
 
@@ -212,7 +184,7 @@ mod tests {
 
     #[test]
     fn a_cluster_writes_terraforms_endpoint_defaults_and_exposes_its_issuer() {
-        let out = run(vec![inst("aws_eks_cluster.main", cluster_attrs())]);
+        let out = run(map, vec![inst("aws_eks_cluster.main", cluster_attrs())]);
         let m = find(&out, "aws_eks_cluster.main");
         assert_eq!((m.kind.as_str(), m.id.as_str()), ("aws.eks.cluster", "platform"));
         assert_eq!(
@@ -236,7 +208,7 @@ mod tests {
         attrs["vpc_config"][0]["public_access_cidrs"] = json!(["203.0.113.0/24"]);
         attrs["access_config"][0]["authentication_mode"] = json!("CONFIG_MAP");
         attrs["encryption_config"] = json!([]);
-        let out = run(vec![inst("aws_eks_cluster.main", attrs)]);
+        let out = run(map, vec![inst("aws_eks_cluster.main", attrs)]);
         let m = find(&out, "aws_eks_cluster.main");
         assert_eq!(m.props["public_access_cidrs"], json!(["203.0.113.0/24"]));
         assert!(!m.props.contains_key("secrets_kms_key"));
@@ -246,20 +218,23 @@ mod tests {
 
     #[test]
     fn a_node_group_flattens_scaling_and_sorts_its_taints() {
-        let out = run(vec![inst(
-            "aws_eks_node_group.apps",
-            json!({
-                "ami_type": "AL2023_x86_64_STANDARD", "arn": "arn:aws:eks:us-east-1:123456789012:nodegroup/platform/apps/1", "capacity_type": "SPOT",
-                "cluster_name": "platform", "disk_size": 50, "force_update_version": null, "id": "platform:apps", "instance_types": ["m6i.large", "m5.large"],
-                "labels": {"role": "apps"}, "launch_template": [], "node_group_name": "apps", "node_group_name_prefix": "",
-                "node_role_arn": "arn:aws:iam::123456789012:role/node", "release_version": "1.30.0-20240501", "remote_access": [],
-                "resources": [{"autoscaling_groups": [{"name": "eks-apps"}], "remote_access_security_group_id": ""}],
-                "scaling_config": [{"desired_size": 3, "max_size": 6, "min_size": 2}], "status": "ACTIVE", "subnet_ids": ["subnet-a"],
-                "tags": {}, "tags_all": {},
-                "taint": [{"effect": "NO_SCHEDULE", "key": "spot", "value": "true"}, {"effect": "NO_EXECUTE", "key": "dedicated", "value": ""}],
-                "timeouts": null, "update_config": [{"max_unavailable": 1, "max_unavailable_percentage": 0}], "version": "1.30"
-            }),
-        )]);
+        let out = run(
+            map,
+            vec![inst(
+                "aws_eks_node_group.apps",
+                json!({
+                    "ami_type": "AL2023_x86_64_STANDARD", "arn": "arn:aws:eks:us-east-1:123456789012:nodegroup/platform/apps/1", "capacity_type": "SPOT",
+                    "cluster_name": "platform", "disk_size": 50, "force_update_version": null, "id": "platform:apps", "instance_types": ["m6i.large", "m5.large"],
+                    "labels": {"role": "apps"}, "launch_template": [], "node_group_name": "apps", "node_group_name_prefix": "",
+                    "node_role_arn": "arn:aws:iam::123456789012:role/node", "release_version": "1.30.0-20240501", "remote_access": [],
+                    "resources": [{"autoscaling_groups": [{"name": "eks-apps"}], "remote_access_security_group_id": ""}],
+                    "scaling_config": [{"desired_size": 3, "max_size": 6, "min_size": 2}], "status": "ACTIVE", "subnet_ids": ["subnet-a"],
+                    "tags": {}, "tags_all": {},
+                    "taint": [{"effect": "NO_SCHEDULE", "key": "spot", "value": "true"}, {"effect": "NO_EXECUTE", "key": "dedicated", "value": ""}],
+                    "timeouts": null, "update_config": [{"max_unavailable": 1, "max_unavailable_percentage": 0}], "version": "1.30"
+                }),
+            )],
+        );
         let m = find(&out, "aws_eks_node_group.apps");
         assert_eq!(m.id, "platform:apps");
         assert_eq!(
@@ -283,20 +258,23 @@ mod tests {
         };
         let view = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy";
         let edit = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy";
-        let out = run(vec![
-            inst(
-                "aws_eks_access_entry.dev",
-                json!({"access_entry_arn": "arn:aws:eks:us-east-1:123456789012:access-entry/platform/role/123456789012/dev/1", "cluster_name": "platform",
+        let out = run(
+            map,
+            vec![
+                inst(
+                    "aws_eks_access_entry.dev",
+                    json!({"access_entry_arn": "arn:aws:eks:us-east-1:123456789012:access-entry/platform/role/123456789012/dev/1", "cluster_name": "platform",
                        "created_at": "2024-05-01", "id": format!("platform:{role}"), "kubernetes_groups": ["viewers"], "modified_at": "2024-05-01",
                        "principal_arn": role, "tags": {}, "tags_all": {}, "type": "STANDARD", "user_name": role}),
-            ),
-            inst("aws_eks_access_policy_association.view", assoc(view, json!({"type": "cluster", "namespaces": []}))),
-            inst("aws_eks_access_policy_association.edit", assoc(edit, json!({"type": "namespace", "namespaces": ["web", "api"]}))),
-            inst(
-                "aws_eks_access_policy_association.other",
-                json!({"cluster_name": "platform", "principal_arn": "arn:aws:iam::123456789012:role/x", "policy_arn": view}),
-            ),
-        ]);
+                ),
+                inst("aws_eks_access_policy_association.view", assoc(view, json!({"type": "cluster", "namespaces": []}))),
+                inst("aws_eks_access_policy_association.edit", assoc(edit, json!({"type": "namespace", "namespaces": ["web", "api"]}))),
+                inst(
+                    "aws_eks_access_policy_association.other",
+                    json!({"cluster_name": "platform", "principal_arn": "arn:aws:iam::123456789012:role/x", "policy_arn": view}),
+                ),
+            ],
+        );
         let m = find(&out, "aws_eks_access_entry.dev");
         assert_eq!(m.id, format!("platform:{role}"));
         assert_eq!(m.sources.len(), 3);

@@ -106,7 +106,7 @@ fn oidc_provider(tf: &TfInstance) -> Mapped {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{input, one};
+    use super::super::testing::{input, one};
     use super::*;
 
     #[test]

@@ -57,7 +57,7 @@ fn key(input: &Input, tf: &TfInstance) -> Mapped {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{input, one};
+    use super::super::testing::{input, one};
     use super::*;
 
     #[test]

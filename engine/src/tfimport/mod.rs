@@ -40,7 +40,8 @@
 //!   Terraform default that differs from cairn's).
 //!
 //! Attribute helpers on [`TfInstance`] read the provider's shapes (nested blocks are lists of
-//! one object in state files: [`TfInstance::block`]).
+//! one object in state files: [`TfInstance::block`]); [`block_in`] and [`sorted_strings`] do the
+//! same for blocks nested in blocks. Tests share the helpers in `testing.rs`.
 
 pub mod eks;
 pub mod iam;
@@ -50,6 +51,8 @@ pub mod rds;
 pub mod report;
 pub mod s3;
 pub mod sqs_sns;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod tfstate;
 pub mod wafv2;
 pub mod writer;
@@ -108,17 +111,11 @@ impl TfInstance {
     }
     /// A list of strings (a `set` or `list` of strings in the provider's schema), sorted.
     pub fn strings(&self, key: &str) -> Vec<String> {
-        let mut v: Vec<String> = self.list(key).iter().filter_map(Value::as_str).map(str::to_string).collect();
-        v.sort();
-        v
+        sorted_strings(&self.attrs, key)
     }
     /// A nested block recorded as a list of (at most) one object.
     pub fn block(&self, key: &str) -> Option<&Map<String, Value>> {
-        match self.attrs.get(key)? {
-            Value::Array(a) => a.first().and_then(Value::as_object),
-            Value::Object(o) => Some(o),
-            _ => None,
-        }
+        block_of(self.attrs.get(key))
     }
     /// A map-of-strings attribute (`tags`, `tags_all`).
     pub fn string_map(&self, key: &str) -> Tags {
@@ -132,6 +129,28 @@ impl TfInstance {
     pub fn policy(&self, key: &str) -> Option<Value> {
         self.str(key).and_then(|s| serde_json::from_str(s).ok())
     }
+}
+
+/// A nested block's object: the provider records a block as a list of (at most) one object, some
+/// shapes as the object itself.
+pub fn block_of(v: Option<&Value>) -> Option<&Map<String, Value>> {
+    match v? {
+        Value::Array(a) => a.first().and_then(Value::as_object),
+        Value::Object(o) => Some(o),
+        _ => None,
+    }
+}
+
+/// The block `key` of an object (a block nested in a block), as [`block_of`].
+pub fn block_in<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Map<String, Value>> {
+    block_of(obj.get(key))
+}
+
+/// The strings of the list `key` of an object, sorted (sets of strings come back from AWS in any order).
+pub fn sorted_strings(obj: &Map<String, Value>, key: &str) -> Vec<String> {
+    let mut v: Vec<String> = obj.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+    v.sort();
+    v
 }
 
 /// Everything read from a state file.
@@ -282,41 +301,8 @@ pub fn is_default_policy(doc: &Value) -> bool {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// An input from `[{type, name, module?, index?, attributes}]`.
-    pub(crate) fn input(resources: Value) -> Input {
-        let mut input = Input::default();
-        for r in resources.as_array().expect("a list") {
-            let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-            let index = match r.get("index") {
-                Some(Value::Number(n)) => n.as_i64().map(IndexKey::Int),
-                Some(Value::String(k)) => Some(IndexKey::Str(k.clone())),
-                _ => None,
-            };
-            let module = s("module");
-            let prefix = if module.is_empty() { String::new() } else { format!("{module}.") };
-            input.instances.push(TfInstance {
-                address: format!("{prefix}{}.{}{}", s("type"), s("name"), tfstate::index_suffix(&index)),
-                module,
-                ty: s("type"),
-                name: s("name"),
-                index,
-                attrs: r.get("attributes").and_then(Value::as_object).cloned().unwrap_or_default(),
-            });
-        }
-        input
-    }
-
-    /// Runs one family and returns its output with its only resource.
-    pub(crate) fn one(input: &Input, map: fn(&Input, &mut Output)) -> (Output, Mapped) {
-        let mut out = Output::default();
-        map(input, &mut out);
-        assert_eq!(out.resources.len(), 1, "{:?}", out.resources);
-        let m = out.resources[0].clone();
-        (out, m)
-    }
 
     #[test]
     fn default_policies_are_recognised() {

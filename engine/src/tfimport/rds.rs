@@ -141,39 +141,28 @@ fn instance(tf: &TfInstance) -> Mapped {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{find, inst, run};
     use super::*;
-
-    fn inst(address: &str, attrs: Value) -> TfInstance {
-        let (ty, name) = address.split_once('.').unwrap();
-        TfInstance { address: address.into(), module: String::new(), ty: ty.into(), name: name.into(), index: None, attrs: attrs.as_object().unwrap().clone() }
-    }
-
-    fn run(instances: Vec<TfInstance>) -> Output {
-        let mut out = Output::default();
-        map(&Input { instances, data_sources: vec![] }, &mut out);
-        out
-    }
-
-    fn find<'a>(out: &'a Output, address: &str) -> &'a Mapped {
-        out.resources.iter().find(|m| m.sources[0] == address).unwrap_or_else(|| panic!("{address} not mapped"))
-    }
 
     #[test]
     fn groups_map_by_name_with_parameters_sorted() {
-        let out = run(vec![
-            inst(
-                "aws_db_subnet_group.db",
-                json!({"arn": "arn:aws:rds:us-east-1:123456789012:subgrp:app-db", "description": "Managed by Terraform", "id": "app-db", "name": "app-db",
+        let out = run(
+            map,
+            vec![
+                inst(
+                    "aws_db_subnet_group.db",
+                    json!({"arn": "arn:aws:rds:us-east-1:123456789012:subgrp:app-db", "description": "Managed by Terraform", "id": "app-db", "name": "app-db",
                        "name_prefix": "", "subnet_ids": ["subnet-b", "subnet-a"], "supported_network_types": ["IPV4"], "tags": {}, "tags_all": {}, "vpc_id": "vpc-1"}),
-            ),
-            inst(
-                "aws_db_parameter_group.pg",
-                json!({"arn": "arn:aws:rds:us-east-1:123456789012:pg:app-pg16", "description": "Managed by Terraform", "family": "postgres16", "id": "app-pg16",
+                ),
+                inst(
+                    "aws_db_parameter_group.pg",
+                    json!({"arn": "arn:aws:rds:us-east-1:123456789012:pg:app-pg16", "description": "Managed by Terraform", "family": "postgres16", "id": "app-pg16",
                        "name": "app-pg16", "name_prefix": "", "skip_destroy": false, "tags": {}, "tags_all": {},
                        "parameter": [{"apply_method": "pending-reboot", "name": "rds.force_ssl", "value": "1"},
                                      {"apply_method": "immediate", "name": "log_min_duration_statement", "value": "500"}]}),
-            ),
-        ]);
+                ),
+            ],
+        );
         let sg = find(&out, "aws_db_subnet_group.db");
         assert_eq!((sg.kind.as_str(), sg.id.as_str()), ("aws.rds.subnet_group", "app-db"));
         assert_eq!(Value::Object(sg.props.clone()), json!({"name": "app-db", "description": "Managed by Terraform", "subnet_ids": ["subnet-a", "subnet-b"]}));
@@ -191,7 +180,7 @@ mod tests {
 
     #[test]
     fn an_instance_is_read_by_its_identifier_not_the_v5_resource_id() {
-        let out = run(vec![inst("aws_db_instance.app", instance_attrs())]);
+        let out = run(map, vec![inst("aws_db_instance.app", instance_attrs())]);
         let m = find(&out, "aws_db_instance.app");
         assert_eq!((m.kind.as_str(), m.id.as_str()), ("aws.rds.instance", "app"));
         assert_eq!(
@@ -227,7 +216,7 @@ mod tests {
         ] {
             attrs[k] = v;
         }
-        let out = run(vec![inst("aws_db_instance.app", attrs)]);
+        let out = run(map, vec![inst("aws_db_instance.app", attrs)]);
         let m = find(&out, "aws_db_instance.app");
         assert_eq!(m.props["manage_master_user_password"], json!(false));
         assert_eq!(m.props["storage_encrypted"], json!(false));

@@ -209,7 +209,7 @@ fn shell_quote(a: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::input;
+    use super::super::testing::input;
     use super::*;
     use crate::provider::{PropSpec, PropType};
     use serde_json::json;

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{Family, Input, Mapped, Output, TfInstance};
+use super::{block_of, Family, Input, Mapped, Output, TfInstance};
 
 pub const FAMILY: Family = Family {
     name: "s3",
@@ -107,12 +107,8 @@ fn bucket(input: &Input, tf: &TfInstance) -> Mapped {
 
 /// `rule[0].apply_server_side_encryption_by_default[0]` → `{ algorithm, kms_key?, bucket_key }`.
 fn sse_of(rules: Option<&Value>) -> Option<Value> {
-    let rule = match rules? {
-        Value::Array(a) => a.first()?.as_object()?,
-        Value::Object(o) => o,
-        _ => return None,
-    };
-    let by_default = first_obj(rule.get("apply_server_side_encryption_by_default"))?;
+    let rule = block_of(rules)?;
+    let by_default = block_of(rule.get("apply_server_side_encryption_by_default"))?;
     let mut sse = Map::new();
     sse.insert("algorithm".into(), by_default.get("sse_algorithm").cloned().unwrap_or(json!("AES256")));
     if let Some(key) = by_default.get("kms_master_key_id").and_then(Value::as_str).filter(|k| !k.is_empty()) {
@@ -120,14 +116,6 @@ fn sse_of(rules: Option<&Value>) -> Option<Value> {
     }
     sse.insert("bucket_key".into(), json!(rule.get("bucket_key_enabled").and_then(Value::as_bool).unwrap_or(false)));
     Some(Value::Object(sse))
-}
-
-fn first_obj(v: Option<&Value>) -> Option<&Map<String, Value>> {
-    match v? {
-        Value::Array(a) => a.first()?.as_object(),
-        Value::Object(o) => Some(o),
-        _ => None,
-    }
 }
 
 fn int(o: &Map<String, Value>, k: &str) -> Option<i64> {
@@ -142,10 +130,10 @@ fn lifecycle_rules(rules: &[Value]) -> (Vec<Value>, Vec<String>) {
         let id = rule.get("id").and_then(Value::as_str).unwrap_or_default();
         let mut r = Map::new();
         r.insert("id".into(), json!(id));
-        let filter = first_obj(rule.get("filter"));
+        let filter = block_of(rule.get("filter"));
         let prefix = filter
             .and_then(|f| {
-                f.get("prefix").and_then(Value::as_str).filter(|p| !p.is_empty()).or_else(|| first_obj(f.get("and")).and_then(|a| a.get("prefix")?.as_str()))
+                f.get("prefix").and_then(Value::as_str).filter(|p| !p.is_empty()).or_else(|| block_of(f.get("and")).and_then(|a| a.get("prefix")?.as_str()))
             })
             .or_else(|| rule.get("prefix").and_then(Value::as_str))
             .filter(|p| !p.is_empty());
@@ -153,8 +141,7 @@ fn lifecycle_rules(rules: &[Value]) -> (Vec<Value>, Vec<String>) {
             r.insert("prefix".into(), json!(p));
         }
         if filter.is_some_and(|f| {
-            first_obj(f.get("tag")).is_some()
-                || first_obj(f.get("and")).is_some_and(|a| a.get("tags").and_then(Value::as_object).is_some_and(|t| !t.is_empty()))
+            block_of(f.get("tag")).is_some() || block_of(f.get("and")).is_some_and(|a| a.get("tags").and_then(Value::as_object).is_some_and(|t| !t.is_empty()))
         }) {
             dropped.push(format!("rule {id:?} filters on tags, which cairn's lifecycle rules cannot; the rule is written for its prefix only"));
         }
@@ -168,13 +155,13 @@ fn lifecycle_rules(rules: &[Value]) -> (Vec<Value>, Vec<String>) {
             .unwrap_or_default();
         transitions.sort();
         r.insert("transitions".into(), Value::Array(transitions.into_iter().map(|(d, c)| json!({"days": d, "storage_class": c})).collect()));
-        if let Some(days) = first_obj(rule.get("expiration")).and_then(|e| int(e, "days")) {
+        if let Some(days) = block_of(rule.get("expiration")).and_then(|e| int(e, "days")) {
             r.insert("expiration_days".into(), json!(days));
         }
-        if let Some(days) = first_obj(rule.get("noncurrent_version_expiration")).and_then(|e| int(e, "noncurrent_days")) {
+        if let Some(days) = block_of(rule.get("noncurrent_version_expiration")).and_then(|e| int(e, "noncurrent_days")) {
             r.insert("noncurrent_expiration_days".into(), json!(days));
         }
-        if first_obj(rule.get("abort_incomplete_multipart_upload")).is_some_and(|a| int(a, "days_after_initiation").is_some()) {
+        if block_of(rule.get("abort_incomplete_multipart_upload")).is_some_and(|a| int(a, "days_after_initiation").is_some()) {
             dropped.push(format!(
                 "rule {id:?} aborts incomplete multipart uploads, which cairn's lifecycle rules cannot express; applying the stack would remove it"
             ));
@@ -191,7 +178,7 @@ fn lifecycle_rules(rules: &[Value]) -> (Vec<Value>, Vec<String>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{input, one};
+    use super::super::testing::{input, one};
     use super::*;
 
     #[test]

@@ -110,7 +110,7 @@ fn subscription(tf: &TfInstance) -> Mapped {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{input, one};
+    use super::super::testing::{input, one};
     use super::*;
 
     #[test]

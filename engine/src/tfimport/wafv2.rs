@@ -11,7 +11,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{Family, Input, Mapped, Output, TfInstance};
+use super::{block_in, Family, Input, Mapped, Output, TfInstance};
 
 pub const FAMILY: Family = Family {
     name: "wafv2",
@@ -57,15 +57,6 @@ fn ip_set(tf: &TfInstance) -> Mapped {
     m
 }
 
-/// The first object of a nested block (the provider records every block as a list).
-fn block<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Map<String, Value>> {
-    match obj.get(key)? {
-        Value::Array(a) => a.first().and_then(Value::as_object),
-        Value::Object(o) => Some(o),
-        _ => None,
-    }
-}
-
 /// Whether a nested block or list is present and not empty.
 fn present(obj: &Map<String, Value>, key: &str) -> bool {
     match obj.get(key) {
@@ -107,10 +98,10 @@ fn rule(r: &Map<String, Value>) -> (Value, Vec<&'static str>) {
     let mut obj = Map::new();
     obj.insert("name".into(), r.get("name").cloned().unwrap_or(Value::Null));
     obj.insert("priority".into(), r.get("priority").cloned().unwrap_or(Value::Null));
-    obj.insert("visibility_config".into(), visibility(block(r, "visibility_config")));
+    obj.insert("visibility_config".into(), visibility(block_in(r, "visibility_config")));
     let empty = Map::new();
-    let statement = block(r, "statement").unwrap_or(&empty);
-    if let Some(group) = block(statement, "managed_rule_group_statement") {
+    let statement = block_in(r, "statement").unwrap_or(&empty);
+    if let Some(group) = block_in(statement, "managed_rule_group_statement") {
         let mut g = Map::new();
         g.insert("vendor".into(), group.get("vendor_name").cloned().unwrap_or(Value::Null));
         g.insert("name".into(), group.get("name").cloned().unwrap_or(Value::Null));
@@ -129,7 +120,7 @@ fn rule(r: &Map<String, Value>) -> (Value, Vec<&'static str>) {
             .flatten()
             .filter_map(Value::as_object)
             .map(|o| {
-                let action = block(o, "action_to_use").and_then(action_of);
+                let action = block_in(o, "action_to_use").and_then(action_of);
                 if action.is_some_and(|(_, custom)| custom) {
                     lost.push("custom request handling of an action override");
                 }
@@ -149,10 +140,10 @@ fn rule(r: &Map<String, Value>) -> (Value, Vec<&'static str>) {
             lost.push("the managed rule group's configuration");
         }
         obj.insert("managed_rule_group".into(), Value::Object(g));
-        if block(r, "override_action").is_some_and(|o| present(o, "count")) {
+        if block_in(r, "override_action").is_some_and(|o| present(o, "count")) {
             obj.insert("override_action".into(), json!("count"));
         }
-    } else if let Some(rate) = block(statement, "rate_based_statement") {
+    } else if let Some(rate) = block_in(statement, "rate_based_statement") {
         obj.insert("rate_based".into(), json!({ "limit": rate.get("limit").cloned().unwrap_or(Value::Null), "aggregate_key_type": rate.get("aggregate_key_type").cloned().unwrap_or(json!("IP")) }));
         if present(rate, "scope_down_statement") || present(rate, "forwarded_ip_config") || present(rate, "custom_key") {
             lost.push("the rate-based rule's scope-down statement, forwarded-IP or custom keys");
@@ -160,7 +151,7 @@ fn rule(r: &Map<String, Value>) -> (Value, Vec<&'static str>) {
         if rate.get("evaluation_window_sec").and_then(Value::as_i64).is_some_and(|w| w != 300) {
             lost.push("the rate-based rule's evaluation window");
         }
-    } else if let Some(set) = block(statement, "ip_set_reference_statement") {
+    } else if let Some(set) = block_in(statement, "ip_set_reference_statement") {
         obj.insert("ip_set".into(), json!({ "arn": set.get("arn").cloned().unwrap_or(Value::Null) }));
         if present(set, "ip_set_forwarded_ip_config") {
             lost.push("the IP set rule's forwarded-IP configuration");
@@ -168,7 +159,7 @@ fn rule(r: &Map<String, Value>) -> (Value, Vec<&'static str>) {
     } else {
         lost.push("its statement (cairn models managed rule groups, rate-based and IP set rules)");
     }
-    if let Some((name, custom)) = block(r, "action").and_then(action_of) {
+    if let Some((name, custom)) = block_in(r, "action").and_then(action_of) {
         obj.insert("action".into(), json!(name));
         if custom {
             lost.push("the action's custom request handling or response");
@@ -243,7 +234,7 @@ fn logging(tf: &TfInstance) -> Result<Mapped, Vec<String>> {
     let mut lost = vec![];
     let mut redacted = vec![];
     for field in tf.list("redacted_fields").iter().filter_map(Value::as_object) {
-        match block(field, "single_header").and_then(|h| h.get("name")).and_then(Value::as_str) {
+        match block_in(field, "single_header").and_then(|h| h.get("name")).and_then(Value::as_str) {
             Some(header) => redacted.push(json!({ "single_header": header })),
             None => lost.push("a redacted field other than a single header".to_string()),
         }
@@ -262,22 +253,8 @@ fn logging(tf: &TfInstance) -> Result<Mapped, Vec<String>> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{find, inst, run};
     use super::*;
-
-    fn inst(address: &str, attrs: Value) -> TfInstance {
-        let (ty, name) = address.split_once('.').unwrap();
-        TfInstance { address: address.into(), module: String::new(), ty: ty.into(), name: name.into(), index: None, attrs: attrs.as_object().unwrap().clone() }
-    }
-
-    fn run(instances: Vec<TfInstance>) -> Output {
-        let mut out = Output::default();
-        map(&Input { instances, data_sources: vec![] }, &mut out);
-        out
-    }
-
-    fn find<'a>(out: &'a Output, address: &str) -> &'a Mapped {
-        out.resources.iter().find(|m| m.sources[0] == address).unwrap_or_else(|| panic!("{address} not mapped"))
-    }
 
     fn fixture() -> Value {
         serde_json::from_str(include_str!("../../tests/fixtures/tfimport/aws_wafv2_web_acl.json")).unwrap()
@@ -288,11 +265,14 @@ mod tests {
 
     #[test]
     fn an_ip_set_is_found_by_scope_name_and_id() {
-        let out = run(vec![inst(
-            "aws_wafv2_ip_set.allow",
-            json!({"addresses": ["203.0.113.0/24", "198.51.100.7/32"], "arn": SET_ARN, "description": "", "id": "11111111-2222-3333-4444-555555555555",
+        let out = run(
+            map,
+            vec![inst(
+                "aws_wafv2_ip_set.allow",
+                json!({"addresses": ["203.0.113.0/24", "198.51.100.7/32"], "arn": SET_ARN, "description": "", "id": "11111111-2222-3333-4444-555555555555",
                    "ip_address_version": "IPV4", "lock_token": "t", "name": "allow", "scope": "REGIONAL", "tags": {}, "tags_all": {}}),
-        )]);
+            )],
+        );
         let m = find(&out, "aws_wafv2_ip_set.allow");
         assert_eq!(m.id, "REGIONAL/allow/11111111-2222-3333-4444-555555555555");
         assert_eq!(
@@ -304,7 +284,7 @@ mod tests {
 
     #[test]
     fn a_web_acls_nested_rule_blocks_become_cairns_flat_rules_by_priority() {
-        let out = run(vec![inst("aws_wafv2_web_acl.edge", fixture())]);
+        let out = run(map, vec![inst("aws_wafv2_web_acl.edge", fixture())]);
         let m = find(&out, "aws_wafv2_web_acl.edge");
         assert_eq!(m.id, "REGIONAL/edge/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
         let vis = |name: &str| json!({"cloudwatch_metrics_enabled": true, "metric_name": name, "sampled_requests_enabled": true});
@@ -338,7 +318,7 @@ mod tests {
         rules[geo]["statement"] = json!([{"geo_match_statement": [{"country_codes": ["XX"], "forwarded_ip_config": []}]}]);
         rules[rate]["statement"][0]["rate_based_statement"][0]["scope_down_statement"] = json!([{"byte_match_statement": [{}]}]);
         attrs["default_action"] = json!([{"allow": [], "block": [{"custom_response": [{"response_code": 403}]}]}]);
-        let out = run(vec![inst("aws_wafv2_web_acl.edge", attrs)]);
+        let out = run(map, vec![inst("aws_wafv2_web_acl.edge", attrs)]);
         assert!(out.resources.is_empty());
         assert!(!out.consumed.contains("aws_wafv2_web_acl.edge"), "left out means reported as left out");
         let (address, why) = &out.notes[0];
@@ -350,11 +330,14 @@ mod tests {
 
     #[test]
     fn a_logging_filter_keeps_the_logging_configuration_with_terraform() {
-        let out = run(vec![inst(
-            "aws_wafv2_web_acl_logging_configuration.edge",
-            json!({"id": ACL_ARN, "log_destination_configs": ["arn:aws:s3:::aws-waf-logs-edge"], "resource_arn": ACL_ARN, "redacted_fields": [],
+        let out = run(
+            map,
+            vec![inst(
+                "aws_wafv2_web_acl_logging_configuration.edge",
+                json!({"id": ACL_ARN, "log_destination_configs": ["arn:aws:s3:::aws-waf-logs-edge"], "resource_arn": ACL_ARN, "redacted_fields": [],
                    "logging_filter": [{"default_behavior": "KEEP", "filter": [{"behavior": "DROP", "requirement": "MEETS_ANY", "condition": []}]}]}),
-        )]);
+            )],
+        );
         assert!(out.resources.is_empty());
         assert!(out.notes[0].1.contains("the logging filter"), "{:?}", out.notes);
     }
@@ -362,15 +345,21 @@ mod tests {
     #[test]
     fn association_and_logging_are_keyed_by_the_protected_resource_and_the_acl() {
         let alb = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188";
-        let out = run(vec![
-            inst("aws_wafv2_web_acl_association.alb", json!({"id": format!("{ACL_ARN},{alb}"), "resource_arn": alb, "web_acl_arn": ACL_ARN, "timeouts": null})),
-            inst(
-                "aws_wafv2_web_acl_logging_configuration.edge",
-                json!({"id": ACL_ARN, "log_destination_configs": ["arn:aws:s3:::aws-waf-logs-edge"], "logging_filter": [],
+        let out = run(
+            map,
+            vec![
+                inst(
+                    "aws_wafv2_web_acl_association.alb",
+                    json!({"id": format!("{ACL_ARN},{alb}"), "resource_arn": alb, "web_acl_arn": ACL_ARN, "timeouts": null}),
+                ),
+                inst(
+                    "aws_wafv2_web_acl_logging_configuration.edge",
+                    json!({"id": ACL_ARN, "log_destination_configs": ["arn:aws:s3:::aws-waf-logs-edge"], "logging_filter": [],
                        "redacted_fields": [{"method": [], "query_string": [], "single_header": [{"name": "authorization"}], "uri_path": []}],
                        "resource_arn": ACL_ARN}),
-            ),
-        ]);
+                ),
+            ],
+        );
         let assoc = find(&out, "aws_wafv2_web_acl_association.alb");
         assert_eq!((assoc.kind.as_str(), assoc.id.as_str()), ("aws.wafv2.web_acl_association", alb));
         assert_eq!(Value::Object(assoc.props.clone()), json!({"web_acl_arn": ACL_ARN, "resource_arn": alb}));
