@@ -30,10 +30,10 @@ case "${1:-start}" in
     PORT="${2:-4566}"
     export MOTO_IAM_LOAD_MANAGED_POLICIES="${MOTO_IAM_LOAD_MANAGED_POLICIES:-true}"
     if [ -z "${CAIRN_PARENT_PID:-}" ]; then
-      exec "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT"
+      exec "$VENV/bin/python" "$HERE/moto_server.py" -H 127.0.0.1 -p "$PORT"
     fi
     # Started by a test harness: stop when the harness process is gone, so no emulator outlives its tests.
-    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" &
+    "$VENV/bin/python" "$HERE/moto_server.py" -H 127.0.0.1 -p "$PORT" &
     MOTO_PID=$!
     trap 'kill $MOTO_PID 2>/dev/null' EXIT INT TERM
     while kill -0 "$CAIRN_PARENT_PID" 2>/dev/null && kill -0 "$MOTO_PID" 2>/dev/null; do sleep 1; done
