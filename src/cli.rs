@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use cairn_resources::throttle::{parse_rate_limit, RateOverride};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
@@ -41,6 +42,20 @@ pub struct AwsArgs {
     /// Wait this many seconds for a state lock held by someone else before failing.
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     pub lock_timeout: u64,
+    /// Start a family of AWS calls at another rate than AWS's published limit (repeatable):
+    /// SERVICE[.SCOPE]=RATE[/BURST] or SERVICE[.SCOPE]=unlimited, e.g. ec2.describe=20,
+    /// ec2.CreateNatGateway=1/10, iam=unlimited. SCOPE is read, write or an API action.
+    #[arg(long = "rate-limit", value_name = "SERVICE[.SCOPE]=RATE[/BURST]", value_parser = rate_limit)]
+    pub rate_limits: Vec<RateOverride>,
+}
+
+fn rate_limit(text: &str) -> Result<RateOverride, String> {
+    parse_rate_limit(text).map_err(|e| e.to_string())
+}
+
+/// Parses `--service-limit KEY=N`.
+fn service_limit(text: &str) -> Result<(String, usize), String> {
+    cairn_engine::apply::parse_service_limit(text).map_err(|e| e.to_string())
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -121,6 +136,11 @@ pub enum Command {
         /// How many AWS mutations may run at once.
         #[arg(long, default_value_t = cairn_engine::apply::DEFAULT_PARALLELISM, value_name = "N")]
         parallelism: usize,
+        /// Most actions in flight at once for a service or kind, within --parallelism
+        /// (repeatable): KEY=N, e.g. eks=1, rds=4, ec2.nat_gateway=1. Defaults: eks=2, rds=2,
+        /// ec2.nat_gateway=2, wafv2=1.
+        #[arg(long = "service-limit", value_name = "KEY=N", value_parser = service_limit)]
+        service_limits: Vec<(String, usize)>,
         #[arg(long, value_name = "ADDRESS")]
         allow_destroy: Vec<String>,
     },
@@ -136,6 +156,9 @@ pub enum Command {
         auto_approve: bool,
         #[arg(long, default_value_t = cairn_engine::apply::DEFAULT_PARALLELISM, value_name = "N")]
         parallelism: usize,
+        /// Most deletes in flight at once for a service or kind (repeatable): KEY=N, as for apply.
+        #[arg(long = "service-limit", value_name = "KEY=N", value_parser = service_limit)]
+        service_limits: Vec<(String, usize)>,
         /// Allow deleting a protected resource (repeatable).
         #[arg(long, value_name = "ADDRESS")]
         allow_destroy: Vec<String>,
@@ -314,4 +337,61 @@ pub struct StateArgs {
     pub env: String,
     #[arg(long, env = "CAIRN_STATE_DIR", default_value = ".cairn", value_name = "DIR")]
     pub state_dir: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_resources::throttle::{Bucket, Scope};
+
+    #[test]
+    fn apply_takes_service_and_rate_limits() {
+        let cli = Cli::try_parse_from([
+            "cairn",
+            "apply",
+            "-s",
+            "stack.yaml",
+            "-e",
+            "dev",
+            "--service-limit",
+            "eks=1",
+            "--service-limit",
+            "ec2.nat_gateway=3",
+            "--rate-limit",
+            "ec2.describe=20",
+            "--rate-limit",
+            "iam=unlimited",
+        ])
+        .expect("parses");
+        let Command::Apply { service_limits, aws, .. } = cli.command else { panic!("not apply") };
+        assert_eq!(service_limits, [("aws.eks".to_string(), 1), ("aws.ec2.nat_gateway".to_string(), 3)]);
+        assert_eq!(aws.rate_limits.len(), 2);
+        assert_eq!((aws.rate_limits[0].service.as_str(), &aws.rate_limits[0].scopes[..]), ("ec2", &[Scope::Read][..]));
+        assert_eq!(aws.rate_limits[0].bucket, Some(Bucket::new(20.0, 20.0)));
+        assert_eq!(aws.rate_limits[1].bucket, None);
+    }
+
+    #[test]
+    fn destroy_takes_service_limits_and_plan_takes_rate_limits() {
+        let cli = Cli::try_parse_from(["cairn", "destroy", "-s", "s.yaml", "-e", "dev", "--service-limit", "rds=1"]).expect("parses");
+        assert!(matches!(cli.command, Command::Destroy { ref service_limits, .. } if service_limits == &[("aws.rds".to_string(), 1)]));
+        let cli = Cli::try_parse_from(["cairn", "plan", "-s", "s.yaml", "-e", "dev", "--rate-limit", "kms.CreateKey=2/4"]).expect("parses");
+        let Command::Plan { aws, .. } = cli.command else { panic!("not plan") };
+        assert_eq!(aws.rate_limits[0].bucket, Some(Bucket::new(2.0, 4.0)));
+    }
+
+    #[test]
+    fn malformed_limits_are_refused_with_the_syntax() {
+        for args in [
+            ["cairn", "apply", "--service-limit", "eks"],
+            ["cairn", "apply", "--service-limit", "eks=0"],
+            ["cairn", "apply", "--rate-limit", "ec2.describe=fast"],
+            ["cairn", "apply", "--rate-limit", "ec2.createTags=1"],
+        ] {
+            let err = Cli::try_parse_from(args).expect_err("refused").to_string();
+            assert!(err.contains(args[3]), "{err}");
+        }
+        // Budgets are for commands that apply: plan has no --service-limit.
+        assert!(Cli::try_parse_from(["cairn", "plan", "-s", "s.yaml", "-e", "dev", "--service-limit", "eks=1"]).is_err());
+    }
 }

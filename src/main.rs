@@ -58,7 +58,7 @@ async fn dispatch(cli: Cli, style: &Style) -> anyhow::Result<u8> {
             let flags = run::PlanFlags { out: out.as_deref(), detailed: detailed_exitcode, destroy, refresh, allow_destroy: &allow_destroy, compact };
             run::cmd_plan(&stack, &aws, &output, flags, style).await
         }
-        Command::Apply { plan_file, stack, env, vars, state_dir, aws, output, auto_approve, parallelism, allow_destroy } => {
+        Command::Apply { plan_file, stack, env, vars, state_dir, aws, output, auto_approve, parallelism, service_limits, allow_destroy } => {
             let stack_args = match (stack, env) {
                 (Some(stack), Some(env)) => Some(StackArgs { stack, env, vars, state_dir: state_dir.clone() }),
                 (None, None) => None,
@@ -74,6 +74,7 @@ async fn dispatch(cli: Cli, style: &Style) -> anyhow::Result<u8> {
                     output: &output,
                     auto_approve,
                     parallelism,
+                    service_limits: &service_limits,
                     allow_destroy: &allow_destroy,
                     mode: PlanMode::Apply,
                 },
@@ -81,7 +82,7 @@ async fn dispatch(cli: Cli, style: &Style) -> anyhow::Result<u8> {
             )
             .await
         }
-        Command::Destroy { stack, aws, output, auto_approve, parallelism, allow_destroy } => {
+        Command::Destroy { stack, aws, output, auto_approve, parallelism, service_limits, allow_destroy } => {
             let state_dir = stack.state_dir.clone();
             run::cmd_apply(
                 run::ApplyArgs {
@@ -92,6 +93,7 @@ async fn dispatch(cli: Cli, style: &Style) -> anyhow::Result<u8> {
                     output: &output,
                     auto_approve,
                     parallelism,
+                    service_limits: &service_limits,
                     allow_destroy: &allow_destroy,
                     mode: PlanMode::Destroy,
                 },

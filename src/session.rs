@@ -185,8 +185,16 @@ fn aws_sdk_s3_client(ctx: &AwsContext, b: &S3Backend) -> cairn_state::S3Client {
 }
 
 pub async fn aws(args: &AwsArgs, region: &str) -> AwsContext {
-    AwsContext::load(&AwsSettings { region: Some(region.to_string()), endpoint_url: args.endpoint_url.clone(), profile: args.profile.clone(), max_attempts: 0 })
-        .await
+    let ctx = AwsContext::load(&AwsSettings {
+        region: Some(region.to_string()),
+        endpoint_url: args.endpoint_url.clone(),
+        profile: args.profile.clone(),
+        max_attempts: 0,
+    })
+    .await;
+    // Every call family starts at AWS's published limit, or the --rate-limit given for it.
+    ctx.budgets.set_table(cairn_resources::throttle::RateTable::aws_defaults().with(&args.rate_limits));
+    ctx
 }
 
 pub fn registry(ctx: &AwsContext) -> Registry {

@@ -4,10 +4,16 @@
 //! `CAIRN_SCALE_100K=1`, or the sizes in `CAIRN_SCALE_SIZES=1000,3000`) and prints medians, the growth ratios 10k/1k and 100k/10k, the ratio
 //! to the parse floor and the peak resident memory. Under `cargo test` (no `--bench` argument)
 //! it runs 1k once, so CI keeps it compiling and working without paying for the full sizes.
+//!
+//! The last lines are one `scale: ...` line per figure with its goal, for grepping. The peak of
+//! a plan is measured in a fresh process (this binary again, with `CAIRN_SCALE_PEAK=N`) that
+//! does what `cairn plan` does without refresh: load, compile, plan against empty state. The
+//! table's VmHWM column is this process's own high-water mark, which also holds the smaller
+//! sizes, the timing rounds and the benchmark's fixtures.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cairn_engine::compile::CompileOptions;
@@ -169,36 +175,46 @@ fn plan_against(graph: &ResourceGraph, snapshot: &Snapshot) -> usize {
 }
 
 /// Counts live heap bytes and their high-water mark, so that each step's peak is measured on
-/// its own (VmHWM only ever grows, and counts what earlier steps left behind).
+/// its own (VmHWM only ever grows, and counts what earlier steps left behind). It counts only
+/// while [`heap_of`] measures: an atomic read-modify-write on every allocation would otherwise
+/// slow down the timed rounds, which the binary does not pay.
 struct Counting;
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let p = System.alloc(layout);
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        if !p.is_null() && COUNTING.load(Ordering::Relaxed) {
+            let size = layout.size() as isize;
+            let now = LIVE.fetch_add(size, Ordering::Relaxed) + size;
             PEAK.fetch_max(now, Ordering::Relaxed);
         }
         p
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         System.dealloc(ptr, layout);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        }
     }
 }
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-/// Runs `f` once and returns the heap it needed beyond what was live before it, in MB.
+/// Runs `f` once and returns the heap it needed at its peak beyond what was live before it, in
+/// MB. Memory freed during `f` that was allocated before it lowers the count, so the figure is
+/// `f`'s own need.
 fn heap_of<T>(f: impl FnOnce() -> T) -> f64 {
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    LIVE.store(0, Ordering::Relaxed);
+    PEAK.store(0, Ordering::Relaxed);
+    COUNTING.store(true, Ordering::Relaxed);
     std::hint::black_box(f());
-    (PEAK.load(Ordering::Relaxed) - before) as f64 / (1024.0 * 1024.0)
+    COUNTING.store(false, Ordering::Relaxed);
+    PEAK.load(Ordering::Relaxed).max(0) as f64 / (1024.0 * 1024.0)
 }
 
 /// The process's peak resident set so far (VmHWM), in MB; `None` where /proc is absent.
@@ -209,30 +225,47 @@ fn peak_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// The time this thread has spent on a CPU (`/proc/thread-self/schedstat`), which, unlike the
+/// wall clock, does not count the time other processes had the CPU; `None` where it is absent.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(Duration::from_nanos(stat.split_whitespace().next()?.parse().ok()?))
+}
+
+/// Medians of the wall-clock time and of the CPU time of some rounds of one step.
+#[derive(Clone, Copy)]
+struct Times {
+    wall: Duration,
+    cpu: Option<Duration>,
+}
+
 fn median(mut runs: Vec<Duration>) -> Duration {
     runs.sort();
     runs[runs.len() / 2]
 }
 
-fn time<T>(rounds: usize, mut f: impl FnMut() -> T) -> Duration {
-    median(
-        (0..rounds)
-            .map(|_| {
-                let start = Instant::now();
-                std::hint::black_box(f());
-                start.elapsed()
-            })
-            .collect(),
-    )
+fn time<T>(rounds: usize, mut f: impl FnMut() -> T) -> Times {
+    let (walls, cpus): (Vec<Duration>, Vec<Option<Duration>>) = (0..rounds)
+        .map(|_| {
+            let (start, cpu) = (Instant::now(), cpu_time());
+            std::hint::black_box(f());
+            (start.elapsed(), cpu.zip(cpu_time()).map(|(a, b)| b.saturating_sub(a)))
+        })
+        .unzip();
+    let cpu = cpus.into_iter().collect::<Option<Vec<Duration>>>().map(median);
+    Times { wall: median(walls), cpu }
 }
+
+/// One of a row's timed steps.
+type Step = fn(&Row) -> Times;
 
 /// Medians of one size: parse, validate, plan on empty state, plan on full state.
 struct Row {
     n: usize,
-    parse: Duration,
-    validate: Duration,
-    plan_empty: Duration,
-    plan_full: Duration,
+    parse: Times,
+    validate: Times,
+    plan_empty: Times,
+    plan_full: Times,
     /// Heap peaks (MB) of parsing, validate and the plan on empty state, beyond their inputs.
     heap_parse: f64,
     heap_validate: f64,
@@ -256,11 +289,61 @@ fn measure(n: usize, rounds: usize) -> Row {
     Row { n, parse, validate, plan_empty, plan_full, heap_parse, heap_validate, heap_plan, peak: peak_mb() }
 }
 
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
+fn secs(t: Times) -> f64 {
+    t.wall.as_secs_f64()
+}
+
+fn cpu_secs(t: Times) -> Option<f64> {
+    t.cpu.map(|c| c.as_secs_f64())
+}
+
+/// ` (cpu 4.1x)`: the same ratio on CPU time, which a busy machine disturbs less.
+fn cpu_ratio(a: Option<f64>, b: Option<f64>) -> String {
+    a.zip(b).map_or(String::new(), |(a, b)| format!(" (cpu {:.1}x)", a / b.max(1e-9)))
+}
+
+/// `CAIRN_SCALE_PEAK=N`: load, compile and plan `N` resources against empty state once, as
+/// `cairn plan` does, and print the process's peak resident memory (with `full` after a comma,
+/// against the state an apply would leave).
+fn peak_child(arg: &str) {
+    let (n, full) = match arg.split_once(',') {
+        Some((n, _)) => (n, true),
+        None => (arg, false),
+    };
+    let n: usize = n.trim().parse().expect("CAIRN_SCALE_PEAK=N");
+    let file = SourceFile::new("stack.yaml", stack(n));
+    let loaded = pipeline::load(file.clone()).unwrap_or_else(|d| panic!("{}", d.render(&file)));
+    let graph = loaded.compile(&opts(), &Schemas).unwrap_or_else(|d| panic!("{}", d.render(&file))).0;
+    let snapshot = if full { full_state(&graph) } else { Snapshot { lineage: "bench".into(), ..Default::default() } };
+    let observed = BTreeMap::new();
+    let allow = BTreeSet::new();
+    let input = PlanInput { graph: &graph, snapshot: &snapshot, observed: &observed, schemas: &Schemas, mode: PlanMode::Apply, allow_destroy: &allow };
+    let planned = plan(&input).unwrap_or_else(|e| panic!("plan failed: {e:?}"));
+    std::hint::black_box(&planned);
+    println!("{}", peak_mb().map_or("-".into(), |p| format!("{p:.0}")));
+}
+
+/// The peak resident memory (MB) of planning `n` resources in a process of its own.
+fn peak_of_plan(n: usize, full: bool) -> Option<f64> {
+    let exe = std::env::current_exe().ok()?;
+    let arg = if full { format!("{n},full") } else { n.to_string() };
+    let out = std::process::Command::new(exe).env("CAIRN_SCALE_PEAK", arg).env_remove("CAIRN_SCALE_SIZES").output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// `1000` → `1k`.
+fn size(n: usize) -> String {
+    if n.is_multiple_of(1000) {
+        format!("{}k", n / 1000)
+    } else {
+        n.to_string()
+    }
 }
 
 fn main() {
+    if let Ok(arg) = std::env::var("CAIRN_SCALE_PEAK") {
+        return peak_child(&arg);
+    }
     // `cargo bench` passes `--bench`; `cargo test` does not: then one quick round at 1k.
     let bench = std::env::args().any(|a| a == "--bench");
     let mut sizes = if bench { vec![1_000, 10_000] } else { vec![1_000] };
@@ -303,7 +386,7 @@ fn main() {
     }
     for w in rows.windows(2) {
         let (a, b) = (&w[0], &w[1]);
-        let r = |f: fn(&Row) -> Duration| secs(f(b)) / secs(f(a)).max(1e-9);
+        let r = |f: Step| secs(f(b)) / secs(f(a)).max(1e-9);
         println!(
             "{}/{}: parse {:.1}x  validate {:.1}x  plan/empty {:.1}x  plan/full {:.1}x",
             b.n,
@@ -313,5 +396,35 @@ fn main() {
             r(|x| x.plan_empty),
             r(|x| x.plan_full)
         );
+    }
+    // One line per figure, with its goal: growth per tenfold, the 10k plan against its parse
+    // floor, and the 10k plan's peak memory in a process of its own. Wall-clock medians, and
+    // the same on CPU time in brackets.
+    for w in rows.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        if b.n != a.n * 10 {
+            continue;
+        }
+        let figures: [(&str, Step); 3] = [("validate", |x| x.validate), ("plan-empty", |x| x.plan_empty), ("plan-full", |x| x.plan_full)];
+        for (name, f) in figures {
+            let ratio = secs(f(b)) / secs(f(a)).max(1e-9);
+            println!("scale: {name} {}/{} = {ratio:.1}x (goal <= 12x){}", size(b.n), size(a.n), cpu_ratio(cpu_secs(f(b)), cpu_secs(f(a))));
+        }
+    }
+    for row in rows.iter().filter(|r| r.n >= 10_000) {
+        let n = size(row.n);
+        let parse = secs(row.parse).max(1e-9);
+        let cpu_sum = |a: Times, b: Times| cpu_secs(a).zip(cpu_secs(b)).map(|(a, b)| a + b);
+        for (name, plan, goal) in [("plan-empty", row.plan_empty, " (goal <= 5x)"), ("plan-full", row.plan_full, "")] {
+            println!(
+                "scale: validate+{name} {n} = {:.1}x parse{goal}{}",
+                (secs(row.validate) + secs(plan)) / parse,
+                cpu_ratio(cpu_sum(row.validate, plan), cpu_secs(row.parse))
+            );
+        }
+        let mb = |p: Option<f64>| p.map_or("-".to_string(), |p| format!("{p:.0}"));
+        let goal = if row.n == 10_000 { " (goal < 200 MB)" } else { "" };
+        println!("scale: peak {n} = {} MB{goal}", mb(peak_of_plan(row.n, false)));
+        println!("scale: peak-full-state {n} = {} MB", mb(peak_of_plan(row.n, true)));
     }
 }

@@ -1,9 +1,11 @@
 //! The applier: runs a plan's actions concurrently in dependency order, journaling every cloud mutation.
 
+mod budgets;
 mod critical;
 mod ops;
+mod schedule;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,7 @@ use crate::plan::{Action, KnownScope, Plan, PlanMode, PlannedAction, ReplaceOrde
 use crate::provider::{Desired, Observed, Registry};
 use crate::state::{deposed_address, deposed_of, LocationMismatch, ResourceRecord, StateError, StateStore};
 
+pub use budgets::{budget_keys, default_service_limits, parse_service_limit, service_limits_with, LimitParseError, ServiceBudget, DEFAULT_SERVICE_BUDGETS};
 pub use critical::{service_of, CriticalPath, Weights};
 pub use ops::RetryPolicy;
 
@@ -125,17 +128,19 @@ pub struct ApplyOptions {
     /// Expected duration per kind and action: the ready action with the heaviest chain ahead
     /// of it starts first.
     pub weights: Weights,
-    /// Most actions in flight at once per service (`aws.eks`, see `service_of`), within
-    /// `parallelism`; a service not listed is bounded by `parallelism` alone.
+    /// Most actions in flight at once per service (`aws.eks`, see `service_of`) or per kind
+    /// (`aws.ec2.nat_gateway`), within `parallelism`; an action counts against both its kind's
+    /// and its service's budget, and one with neither listed is bounded by `parallelism` alone.
     pub service_limits: BTreeMap<String, usize>,
 }
 
 impl ApplyOptions {
-    /// Options with a lock that cannot be lost and the default retry policy.
+    /// Options with a lock that cannot be lost, the default retry policy and the default
+    /// service budgets (`DEFAULT_SERVICE_BUDGETS`).
     pub fn new(parallelism: usize, cancel: watch::Receiver<bool>) -> ApplyOptions {
         // The sender is dropped at once: a closed channel never reports a loss.
         let (_, lock_lost) = watch::channel(false);
-        ApplyOptions { parallelism, cancel, lock_lost, retry: RetryPolicy::default(), weights: Weights::default(), service_limits: BTreeMap::new() }
+        ApplyOptions { parallelism, cancel, lock_lost, retry: RetryPolicy::default(), weights: Weights::default(), service_limits: default_service_limits() }
     }
 }
 
@@ -143,7 +148,8 @@ impl ApplyOptions {
 /// few requests per second, so more workers only buy throttling retries.
 pub const DEFAULT_PARALLELISM: usize = 4;
 
-type TaskResult = (String, Result<Option<Observed>, String>, Duration);
+/// The action's number in the schedule, its result and how long it took.
+type TaskResult = (usize, Result<Option<Observed>, String>, Duration);
 
 /// The delete of the old half of each create-before-destroy replace: a step of its own, so
 /// that dependents move to the replacement before the old resource goes.
@@ -205,8 +211,7 @@ pub async fn apply(
     work.extend(synthetic.iter().map(|a| (a.address.as_str(), a)));
     let waits = wait_sets(&records, &work);
     let priority = critical::priorities(&waits, |a| opts.weights.weight(&work[a].kind, work[a].action));
-    let service = |a: &str| service_of(&work[a].kind);
-    let mut in_flight_by_service: HashMap<&str, usize> = HashMap::new();
+    let mut sched = schedule::Schedule::new(&waits, |a| priority[a], |a| budget_keys(&work[a].kind), &opts.service_limits);
     let mut measured: HashMap<String, Duration> = HashMap::new();
     let run_started = Instant::now();
     let ctx = Arc::new(ops::Ctx {
@@ -217,10 +222,9 @@ pub async fn apply(
     });
 
     let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
-    let mut pending: BTreeSet<&str> = work.keys().copied().collect();
     let mut running: JoinSet<TaskResult> = JoinSet::new();
-    // Which address each task works on, so a task that panics still gets an outcome.
-    let mut task_addresses: HashMap<tokio::task::Id, String> = HashMap::new();
+    // Which action each task works on, so a task that panics still gets an outcome.
+    let mut task_actions: HashMap<tokio::task::Id, usize> = HashMap::new();
     let mut cancel = opts.cancel;
     let mut interrupted = *cancel.borrow();
     // A dropped sender means nobody can cancel any more, not that the run was cancelled.
@@ -231,71 +235,40 @@ pub async fn apply(
     let parallelism = opts.parallelism.max(1);
 
     loop {
-        // Anything waiting on a failure is blocked, transitively.
-        loop {
-            let blocked: Vec<(&str, String)> = pending
-                .iter()
-                .filter_map(|a| {
-                    waits[a]
-                        .iter()
-                        .find(|w| matches!(outcomes.get(**w), Some(Outcome::Failed { .. } | Outcome::Blocked { .. })))
-                        .map(|w| (*a, (*w).to_string()))
-                })
-                .collect();
-            if blocked.is_empty() {
-                break;
-            }
-            for (a, because) in blocked {
-                pending.remove(a);
-                observer.event(ApplyEvent::Blocked { address: a.to_string(), because: because.clone() });
-                outcomes.insert(a.to_string(), Outcome::Blocked { because });
-            }
-        }
+        block_dependents(&mut sched, observer, &mut outcomes);
 
-        if !interrupted && !lock_lost {
-            let mut ready: Vec<&str> =
-                pending.iter().filter(|a| waits[*a].iter().all(|w| matches!(outcomes.get(*w), Some(Outcome::Done { .. })))).copied().collect();
-            // Longest remaining chain first; ties keep address order.
-            ready.sort_by(|a, b| priority[b].cmp(&priority[a]).then(a.cmp(b)));
-            for address in ready {
-                if running.len() >= parallelism {
-                    break;
-                }
-                let svc = service(address);
-                let svc_running = in_flight_by_service.get(svc).copied().unwrap_or(0);
-                if opts.service_limits.get(svc).is_some_and(|max| svc_running >= (*max).max(1)) {
+        // Longest remaining chain first; ties keep address order. An action whose budget is
+        // spent waits in the schedule while others start.
+        while !interrupted && !lock_lost && running.len() < parallelism {
+            let Some(i) = sched.next() else { break };
+            let address = sched.address(i);
+            let action = work[address].clone();
+            let kind = registry.get(&action.kind).cloned().ok_or_else(|| ApplyError::UnknownKind(action.kind.clone()))?;
+            let old_kind_name = action.replaced_kind.as_deref().unwrap_or(&action.kind);
+            let old_kind = registry.get(old_kind_name).cloned().ok_or_else(|| ApplyError::UnknownKind(old_kind_name.to_string()))?;
+            let desired = match desired_for(&action, &known) {
+                Ok(d) => d,
+                Err(e) => {
+                    observer.event(ApplyEvent::Failed { address: address.to_string(), action: action.action, error: e.clone() });
+                    outcomes.insert(address.to_string(), Outcome::Failed { error: e });
+                    sched.finished(i, false);
                     continue;
                 }
-                pending.remove(address);
-                let action = work[address].clone();
-                let kind = registry.get(&action.kind).cloned().ok_or_else(|| ApplyError::UnknownKind(action.kind.clone()))?;
-                let old_kind_name = action.replaced_kind.as_deref().unwrap_or(&action.kind);
-                let old_kind = registry.get(old_kind_name).cloned().ok_or_else(|| ApplyError::UnknownKind(old_kind_name.to_string()))?;
-                let desired = match desired_for(&action, &known) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        observer.event(ApplyEvent::Failed { address: address.to_string(), action: action.action, error: e.clone() });
-                        outcomes.insert(address.to_string(), Outcome::Failed { error: e });
-                        continue;
+            };
+            observer.event(ApplyEvent::Started { address: address.to_string(), action: action.action });
+            sched.started(i);
+            let ctx = ctx.clone();
+            let task = running.spawn(async move {
+                let started = Instant::now();
+                let result = match (action.action, deposed_of(&action.address)) {
+                    (Action::Delete, Some(_)) => {
+                        ops::delete_deposed(&ctx, &action.address, &action.kind, action.id.as_deref().unwrap_or_default(), kind.as_ref()).await.map(|()| None)
                     }
+                    _ => ops::run_action(&ctx, &action, desired, kind, old_kind).await,
                 };
-                observer.event(ApplyEvent::Started { address: address.to_string(), action: action.action });
-                *in_flight_by_service.entry(svc).or_default() += 1;
-                let ctx = ctx.clone();
-                let task = running.spawn(async move {
-                    let started = Instant::now();
-                    let result = match (action.action, deposed_of(&action.address)) {
-                        (Action::Delete, Some(_)) => {
-                            ops::delete_deposed(&ctx, &action.address, &action.kind, action.id.as_deref().unwrap_or_default(), kind.as_ref())
-                                .await
-                                .map(|()| None)
-                        }
-                        _ => ops::run_action(&ctx, &action, desired, kind, old_kind).await,
-                    };
-                    (action.address.clone(), result, started.elapsed())
-                });
-                task_addresses.insert(task.id(), address.to_string());
-            }
+                (i, result, started.elapsed())
+            });
+            task_actions.insert(task.id(), i);
         }
 
         if running.is_empty() {
@@ -304,19 +277,20 @@ pub async fn apply(
         tokio::select! {
             joined = running.join_next_with_id() => {
                 let Some(joined) = joined else { continue };
-                let (address, result, elapsed) = match joined {
+                let (i, result, elapsed) = match joined {
                     Ok((id, r)) => {
-                        task_addresses.remove(&id);
+                        task_actions.remove(&id);
                         r
                     }
-                    Err(e) => (task_addresses.remove(&e.id()).unwrap_or_default(), Err(format!("internal error: {e}")), Duration::ZERO),
+                    Err(e) => match task_actions.remove(&e.id()) {
+                        Some(i) => (i, Err(format!("internal error: {e}")), Duration::ZERO),
+                        // Every task is recorded when spawned; nothing to attribute this to.
+                        None => continue,
+                    },
                 };
-                let action = work.get(address.as_str()).map(|a| a.action).unwrap_or(Action::NoOp);
-                if let Some((k, _)) = work.get_key_value(address.as_str()) {
-                    if let Some(n) = in_flight_by_service.get_mut(service(k)) {
-                        *n = n.saturating_sub(1);
-                    }
-                }
+                let address = sched.address(i).to_string();
+                let action = work[address.as_str()].action;
+                sched.finished(i, result.is_ok());
                 match result {
                     Ok(obs) => {
                         match obs {
@@ -351,9 +325,11 @@ pub async fn apply(
             }
         }
     }
-    for a in pending {
+    // A failure to start the last actions has not blocked their dependents yet.
+    block_dependents(&mut sched, observer, &mut outcomes);
+    for i in sched.not_started() {
         outcomes.insert(
-            a.to_string(),
+            sched.address(i).to_string(),
             if interrupted || lock_lost { Outcome::NotStarted } else { Outcome::Blocked { because: "an unfinished dependency".into() } },
         );
     }
@@ -380,8 +356,33 @@ pub async fn apply(
     Ok(ApplyReport { outcomes, interrupted, lock_lost, outputs, critical_path })
 }
 
-/// For each action, the actions that must finish first.
+/// Anything waiting on a failure is blocked, transitively.
+fn block_dependents(sched: &mut schedule::Schedule<'_>, observer: &dyn ApplyObserver, outcomes: &mut BTreeMap<String, Outcome>) {
+    for (i, because) in sched.block_dependents() {
+        let (address, because) = (sched.address(i).to_string(), sched.address(because).to_string());
+        observer.event(ApplyEvent::Blocked { address: address.clone(), because: because.clone() });
+        outcomes.insert(address, Outcome::Blocked { because });
+    }
+}
+
+/// For each action, the actions that must finish first. Who depends on what is indexed once,
+/// so a destroy of many resources costs what its edges cost, not actions times records.
 fn wait_sets<'p>(records: &BTreeMap<String, ResourceRecord>, work: &BTreeMap<&'p str, &'p PlannedAction>) -> BTreeMap<&'p str, Vec<&'p str>> {
+    // Address → the planned non-delete actions that reference it, and the recorded resources that do.
+    let mut planned_users: HashMap<&str, Vec<&'p str>> = HashMap::new();
+    for (addr, a) in work {
+        if a.action != Action::Delete {
+            for d in &a.deps {
+                planned_users.entry(d.as_str()).or_default().push(addr);
+            }
+        }
+    }
+    let mut recorded_users: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (other, r) in records {
+        for d in &r.deps {
+            recorded_users.entry(d.as_str()).or_default().push(other.as_str());
+        }
+    }
     let mut waits: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (addr, a) in work {
         let mut w: Vec<&str> = vec![];
@@ -404,15 +405,11 @@ fn wait_sets<'p>(records: &BTreeMap<String, ResourceRecord>, work: &BTreeMap<&'p
                     if let Some((k, _)) = work.get_key_value(base) {
                         w.push(k);
                     }
-                    for (other, o) in work {
-                        if o.deps.iter().any(|d| d == base) && o.action != Action::Delete {
-                            w.push(other);
-                        }
-                    }
+                    w.extend(planned_users.get(base).into_iter().flatten().copied());
                 }
-                for (other, r) in records {
-                    if r.deps.iter().any(|d| users.contains(&d.as_str())) {
-                        if let Some((k, _)) = work.get_key_value(other.as_str()) {
+                for user in &users {
+                    for other in recorded_users.get(user).into_iter().flatten() {
+                        if let Some((k, _)) = work.get_key_value(*other) {
                             w.push(k);
                         }
                     }

@@ -99,6 +99,10 @@ pub struct Template {
 /// Parses a string that may contain `${...}`. `$${` is a literal `${`.
 /// An error's range always lies inside `src` (at its end for an unexpected end).
 pub fn parse_template(src: &str) -> Result<Template, ExprError> {
+    // Most strings in a stack are plain text: no need to walk them char by char.
+    if !src.contains("${") {
+        return Ok(Template { expr: Expr::Lit(Value::String(src.to_string())), refs: vec![] });
+    }
     parse_parts(src).map_err(|mut e| {
         e.offset = e.offset.min(src.len());
         e.len = e.len.min(src.len() - e.offset);
@@ -486,9 +490,73 @@ fn format_fn(fmt: &str, args: &[Value]) -> Result<String, String> {
 
 /// Wraps a residual expression as the JSON marker for "known after apply".
 pub fn unknown(e: &Expr) -> Value {
-    let mut m = serde_json::Map::new();
-    m.insert(UNKNOWN_KEY.to_string(), serde_json::to_value(e).unwrap_or(Value::Null));
+    single(UNKNOWN_KEY, expr_value(e))
+}
+
+/// `{key: v}`, sized for its one entry.
+fn single(key: &str, v: Value) -> Value {
+    let mut m = serde_json::Map::with_capacity(1);
+    m.insert(key.to_string(), v);
     Value::Object(m)
+}
+
+/// An expression as `serde_json::to_value` writes it (externally tagged, snake case), built
+/// directly: going through the serializer grew each mapping key by key and cost a copy to
+/// trim, on every reference of every resource.
+fn expr_value(e: &Expr) -> Value {
+    match e {
+        Expr::Lit(v) => single("lit", copy(v)),
+        Expr::Ref(path) => single(
+            "ref",
+            Value::Array(
+                path.iter()
+                    .map(|s| match s {
+                        Seg::Name(n) => single("name", Value::String(n.clone())),
+                        Seg::Index(i) => single("index", Value::from(*i)),
+                        Seg::Key(k) => single("key", Value::String(k.clone())),
+                    })
+                    .collect(),
+            ),
+        ),
+        Expr::Call(name, args) => single("call", Value::Array(vec![Value::String(name.clone()), Value::Array(args.iter().map(expr_value).collect())])),
+        Expr::Concat(parts) => single("concat", Value::Array(parts.iter().map(expr_value).collect())),
+    }
+}
+
+/// A deep copy of a value whose mappings hold room for exactly their entries.
+///
+/// `Value::clone` keeps the spare room of every mapping it copies; with serde_json's
+/// `preserve_order` (which the workspace turns on) a mapping of one key keeps room for three,
+/// and an unknown marker is four such mappings. Plans copy every property at least twice (the
+/// desired value and the change), so at 10k resources the spare room was tens of megabytes.
+pub fn copy(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut out = serde_json::Map::with_capacity(m.len());
+            for (k, x) in m {
+                out.insert(k.clone(), copy(x));
+            }
+            Value::Object(out)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(copy).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A value rebuilt with mappings that hold room for exactly their entries (see [`copy`]):
+/// for values that serde built key by key, which leaves room to grow.
+pub fn compact(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut out = serde_json::Map::with_capacity(m.len());
+            for (k, x) in m {
+                out.insert(k, compact(x));
+            }
+            Value::Object(out)
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(compact).collect()),
+        other => other,
+    }
 }
 
 /// The residual expression inside an unknown marker.
@@ -497,7 +565,8 @@ pub fn as_unknown(v: &Value) -> Option<Expr> {
     if m.len() != 1 {
         return None;
     }
-    serde_json::from_value(m.get(UNKNOWN_KEY)?.clone()).ok()
+    // Read from the value in place: cloning the marker first cost a copy per look.
+    Expr::deserialize(m.get(UNKNOWN_KEY)?).ok()
 }
 
 /// Whether a value contains an unknown anywhere inside it.
@@ -512,6 +581,10 @@ pub fn contains_unknown(v: &Value) -> bool {
 /// Re-evaluates every unknown marker inside a value against a scope.
 /// Markers the scope still cannot answer stay markers.
 pub fn resolve(v: &Value, scope: &dyn Scope) -> Result<Value, String> {
+    // A value without markers is itself: one copy instead of rebuilding it node by node.
+    if !contains_unknown(v) {
+        return Ok(copy(v));
+    }
     if let Some(e) = as_unknown(v) {
         return Ok(match partial_eval(&e, scope)? {
             Expr::Lit(v) => v,
@@ -520,7 +593,13 @@ pub fn resolve(v: &Value, scope: &dyn Scope) -> Result<Value, String> {
     }
     Ok(match v {
         Value::Array(a) => Value::Array(a.iter().map(|x| resolve(x, scope)).collect::<Result<_, _>>()?),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| Ok((k.clone(), resolve(x, scope)?))).collect::<Result<_, String>>()?),
+        Value::Object(m) => {
+            let mut out = serde_json::Map::with_capacity(m.len());
+            for (k, x) in m {
+                out.insert(k.clone(), resolve(x, scope)?);
+            }
+            Value::Object(out)
+        }
         other => other.clone(),
     })
 }
@@ -608,6 +687,22 @@ mod tests {
             }
         }
         assert_eq!(resolve(&marker, &Later).unwrap(), Value::from("arn:q/x"));
+    }
+
+    #[test]
+    fn markers_are_built_as_serde_writes_them() {
+        let exprs = [
+            Expr::Lit(serde_json::json!({ "a": [1, "x", null, { "b": true }], "c": 2.5 })),
+            Expr::Ref(vec![Seg::Name("q".into()), Seg::Index(3), Seg::Key("k".into()), Seg::Name("arn".into())]),
+            Expr::Call("format".into(), vec![Expr::Lit(Value::from("%s-%s")), Expr::Ref(vec![Seg::Name("var".into()), Seg::Name("n".into())])]),
+            Expr::Concat(vec![Expr::Lit(Value::from("arn:")), Expr::Call("upper".into(), vec![]), Expr::Ref(vec![Seg::Name("account_id".into())])]),
+        ];
+        for e in exprs {
+            let via_serde = serde_json::json!({ UNKNOWN_KEY: serde_json::to_value(&e).expect("serializes") });
+            assert_eq!(unknown(&e), via_serde, "{e:?}");
+            assert_eq!(serde_json::to_string(&unknown(&e)).ok(), serde_json::to_string(&via_serde).ok());
+            assert_eq!(as_unknown(&unknown(&e)), Some(e));
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The compiled stack: concrete resources with resolved properties and their dependency DAG.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt::Write as _;
 
 use petgraph::algo::tarjan_scc;
@@ -71,37 +72,75 @@ impl ResourceGraph {
 
     /// Addresses in dependency order (dependencies first, ties by address), or the path of a cycle.
     pub fn topo_order(&self) -> Result<Vec<String>, Vec<String>> {
-        let (g, _) = self.dag();
-        for scc in tarjan_scc(&g) {
-            let self_loop = scc.len() == 1 && g.contains_edge(scc[0], scc[0]);
-            if scc.len() > 1 || self_loop {
-                return Err(self.cycle_path(scc.iter().map(|i| g[*i].to_string()).collect()));
-            }
+        let (addresses, order) = self.kahn();
+        if order.len() == addresses.len() {
+            return Ok(order.into_iter().map(|i| addresses[i].to_string()).collect());
         }
-        // Kahn's algorithm over a sorted ready set keeps the order deterministic.
+        Err(self.cycle_of(&addresses, &order))
+    }
+
+    /// [`ResourceGraph::topo_order`] borrowing the addresses rather than copying each.
+    pub(crate) fn topo_addresses(&self) -> Result<Vec<&str>, Vec<String>> {
+        let (addresses, order) = self.kahn();
+        if order.len() == addresses.len() {
+            return Ok(order.into_iter().map(|i| addresses[i]).collect());
+        }
+        Err(self.cycle_of(&addresses, &order))
+    }
+
+    /// The path of a dependency cycle, if the graph has one (what `topo_order` would refuse with).
+    pub fn cycle(&self) -> Option<Vec<String>> {
+        let (addresses, order) = self.kahn();
+        (order.len() != addresses.len()).then(|| self.cycle_of(&addresses, &order))
+    }
+
+    /// Kahn's algorithm over a sorted ready set, which keeps the order deterministic. Nodes are
+    /// numbered in address order, so the smallest ready number is the smallest ready address,
+    /// and the work is on integers rather than on maps keyed by address. Returns the addresses
+    /// and the order as indices into them; the order is short of some nodes when there is a cycle.
+    fn kahn(&self) -> (Vec<&str>, Vec<usize>) {
+        let addresses: Vec<&str> = self.nodes.keys().map(String::as_str).collect();
+        let mut indegree = vec![0usize; addresses.len()];
         // Dependents by dependency, built once: finding them by scanning every node per step was quadratic.
-        let mut indegree: BTreeMap<&str, usize> = self.nodes.keys().map(|a| (a.as_str(), 0)).collect();
-        let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for n in self.nodes.values() {
-            let known: Vec<&str> = n.deps.iter().map(String::as_str).filter(|d| self.nodes.contains_key(*d)).collect();
-            indegree.insert(n.address.as_str(), known.len());
-            for d in known {
-                dependents.entry(d).or_default().push(n.address.as_str());
-            }
-        }
-        let mut ready: BTreeSet<&str> = indegree.iter().filter(|(_, d)| **d == 0).map(|(a, _)| *a).collect();
-        let mut order = Vec::with_capacity(self.nodes.len());
-        while let Some(a) = ready.pop_first() {
-            order.push(a.to_string());
-            for &n in dependents.get(a).map(Vec::as_slice).unwrap_or_default() {
-                let d = indegree.get_mut(n).expect("every node has an indegree");
-                *d -= 1;
-                if *d == 0 {
-                    ready.insert(n);
+        let mut dependents: Vec<Vec<usize>> = vec![vec![]; addresses.len()];
+        for (i, n) in self.nodes.values().enumerate() {
+            for d in &n.deps {
+                if let Ok(j) = addresses.binary_search(&d.as_str()) {
+                    indegree[i] += 1;
+                    dependents[j].push(i);
                 }
             }
         }
-        Ok(order)
+        let mut ready: BinaryHeap<Reverse<usize>> = (0..addresses.len()).filter(|&i| indegree[i] == 0).map(Reverse).collect();
+        let mut order = Vec::with_capacity(addresses.len());
+        while let Some(Reverse(i)) = ready.pop() {
+            order.push(i);
+            for &n in &dependents[i] {
+                indegree[n] -= 1;
+                if indegree[n] == 0 {
+                    ready.push(Reverse(n));
+                }
+            }
+        }
+        (addresses, order)
+    }
+
+    /// Some nodes never became ready: they are on or behind a cycle. The strongly connected
+    /// components name it the way they always have.
+    fn cycle_of(&self, addresses: &[&str], order: &[usize]) -> Vec<String> {
+        self.first_cycle().unwrap_or_else(|| {
+            let placed: BTreeSet<usize> = order.iter().copied().collect();
+            (0..addresses.len()).filter(|i| !placed.contains(i)).map(|i| addresses[i].to_string()).collect()
+        })
+    }
+
+    /// The first cycle among the strongly connected components, as a path.
+    fn first_cycle(&self) -> Option<Vec<String>> {
+        let (g, _) = self.dag();
+        tarjan_scc(&g).into_iter().find_map(|scc| {
+            let self_loop = scc.len() == 1 && g.contains_edge(scc[0], scc[0]);
+            (scc.len() > 1 || self_loop).then(|| self.cycle_path(scc.iter().map(|i| g[*i].to_string()).collect()))
+        })
     }
 
     /// Walks a strongly connected component into one readable cycle: a -> b -> c -> a.

@@ -26,8 +26,10 @@ use crate::yaml::Node;
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub file: SourceFile,
-    /// The YAML tree, for the few questions asked of the file as written (environment order).
-    pub root: Node,
+    /// The environments as the file lists them (the spec keeps them sorted). The YAML tree
+    /// itself is dropped once read: the spec holds what compiling needs, and keeping both
+    /// doubled what a loaded stack costs.
+    environments: Vec<String>,
     pub spec: StackSpec,
     /// What reading the structure found (errors included): compiling reports them with its own.
     pub diags: Diagnostics,
@@ -39,12 +41,13 @@ pub struct Loaded {
 /// broken to name its stack; every other problem waits in `Loaded::diags` for `compile`.
 pub fn load(file: SourceFile) -> Result<Loaded, Diagnostics> {
     let root = crate::yaml::parse(&file.text).map_err(Diagnostics)?;
-    let mut diags = Diagnostics::default();
-    let Some(spec) = spec::read_stack(&root, &mut diags) else { return Err(diags.sorted()) };
     // Read apart from the rest so that `state list` on a stack with a typo in a resource still works.
     let mut state_diags = Diagnostics::default();
     spec::read_state(&root, &mut state_diags);
-    Ok(Loaded { file, root, spec, diags, state_diags: state_diags.sorted() })
+    let environments = environment_names(&root);
+    let mut diags = Diagnostics::default();
+    let Some(spec) = spec::read_stack_owned(root, &mut diags) else { return Err(diags.sorted()) };
+    Ok(Loaded { file, environments, spec, diags, state_diags: state_diags.sorted() })
 }
 
 impl Loaded {
@@ -68,8 +71,12 @@ impl Loaded {
 
     /// The environments the stack declares, in the order the file lists them.
     pub fn environment_names(&self) -> Vec<String> {
-        self.root.get("environments").and_then(|e| e.as_map()).map(|m| m.iter().map(|(k, _)| k.key_text()).collect()).unwrap_or_default()
+        self.environments.clone()
     }
+}
+
+fn environment_names(root: &Node) -> Vec<String> {
+    root.get("environments").and_then(|e| e.as_map()).map(|m| m.iter().map(|(k, _)| k.key_text()).collect()).unwrap_or_default()
 }
 
 /// What `plan` is asked for beyond the graph.

@@ -186,32 +186,94 @@ impl KnownScope {
 }
 
 /// Splits a reference path into the longest known address and the rest (`network.subnet.private[0]` + `id`).
-fn split_known<'p>(path: &'p [Seg], known: &BTreeMap<String, Observed>) -> Option<(String, &'p [Seg])> {
-    (1..=path.len()).rev().map(|n| (crate::component::segments_address(&path[..n]), &path[n..])).find(|(a, _)| known.contains_key(a))
+fn split_known(path: &[Seg], known: impl Fn(&str) -> bool) -> Option<(String, &[Seg])> {
+    (1..=path.len()).rev().map(|n| (crate::component::segments_address(&path[..n]), &path[n..])).find(|(a, _)| known(a))
+}
+
+/// `${addr.attr...}` against the resources known so far: `attribute` answers `attr` of a known
+/// address; the segments after it index into the value.
+fn lookup_known(
+    path: &[Seg],
+    account_id: Option<&str>,
+    known: impl Fn(&str) -> bool,
+    attribute: impl Fn(&str, &str) -> Option<Value>,
+) -> Result<Lookup, String> {
+    if matches!(path, [Seg::Name(n)] if n == "account_id") {
+        return Ok(account_id.map(|a| Lookup::Known(Value::String(a.to_string()))).unwrap_or(Lookup::Later));
+    }
+    let Some((address, rest)) = split_known(path, &known) else { return Ok(Lookup::Later) };
+    let Some(Seg::Name(attr)) = rest.first() else { return Err(format!("name an attribute of `{address}`")) };
+    match attribute(&address, attr) {
+        Some(mut v) => {
+            for seg in &rest[1..] {
+                v = match (seg, &v) {
+                    (Seg::Index(i), Value::Array(a)) => a.get(*i as usize).cloned().unwrap_or(Value::Null),
+                    (Seg::Key(k) | Seg::Name(k), Value::Object(m)) => m.get(k).cloned().unwrap_or(Value::Null),
+                    _ => Value::Null,
+                };
+            }
+            Ok(Lookup::Known(v))
+        }
+        None => Ok(Lookup::Later),
+    }
 }
 
 impl Scope for KnownScope {
     fn lookup(&self, path: &[Seg]) -> Result<Lookup, String> {
-        if matches!(path, [Seg::Name(n)] if n == "account_id") {
-            return Ok(self.account_id.clone().map(|a| Lookup::Known(Value::String(a))).unwrap_or(Lookup::Later));
-        }
-        let Some((address, rest)) = split_known(path, &self.resources) else { return Ok(Lookup::Later) };
-        let Some(r) = self.resources.get(&address) else { return Ok(Lookup::Later) };
-        let Some(Seg::Name(attr)) = rest.first() else { return Err(format!("name an attribute of `{address}`")) };
-        match r.attribute(attr) {
-            Some(mut v) => {
-                for seg in &rest[1..] {
-                    v = match (seg, &v) {
-                        (Seg::Index(i), Value::Array(a)) => a.get(*i as usize).cloned().unwrap_or(Value::Null),
-                        (Seg::Key(k) | Seg::Name(k), Value::Object(m)) => m.get(k).cloned().unwrap_or(Value::Null),
-                        _ => Value::Null,
-                    };
-                }
-                Ok(Lookup::Known(v))
-            }
-            None => Ok(Lookup::Later),
-        }
+        lookup_known(path, self.account_id.as_deref(), |a| self.resources.contains_key(a), |a, attr| self.resources.get(a).and_then(|r| r.attribute(attr)))
     }
+}
+
+/// A resource the plan keeps (no-op or update), as later references see it: id and
+/// attributes as state or the refresh has them, properties as the plan sets them where known.
+/// Borrowed, so that knowing every resource of a large stack does not copy the state again.
+struct Settled<'a> {
+    id: &'a str,
+    attrs: &'a Props,
+    /// The properties as recorded or read, under the planned ones.
+    props: &'a Props,
+    /// Index of its action in the plan's actions, whose desired properties take precedence.
+    action: usize,
+}
+
+/// What the planner knows while it walks the graph: the settled resources so far.
+struct PlanScope<'p, 'a> {
+    settled: &'p BTreeMap<&'a str, Settled<'a>>,
+    actions: &'p [PlannedAction],
+    account_id: Option<&'p str>,
+}
+
+impl Settled<'_> {
+    /// As [`Observed::attribute`] of the resource after an in-place update: attributes survive,
+    /// properties take their new values unless those are known only after apply.
+    fn attribute(&self, actions: &[PlannedAction], name: &str) -> Option<Value> {
+        if name == "id" {
+            return Some(Value::String(self.id.to_string()));
+        }
+        if let Some(v) = self.attrs.get(name) {
+            return Some(expr::copy(v));
+        }
+        let planned = actions[self.action].desired.as_ref().and_then(|d| d.props.get(name)).filter(|v| !expr::contains_unknown(v));
+        planned.or_else(|| self.props.get(name)).map(expr::copy)
+    }
+}
+
+impl Scope for PlanScope<'_, '_> {
+    fn lookup(&self, path: &[Seg]) -> Result<Lookup, String> {
+        lookup_known(path, self.account_id, |a| self.settled.contains_key(a), |a, attr| self.settled.get(a).and_then(|s| s.attribute(self.actions, attr)))
+    }
+}
+
+/// A node's properties with every marker the scope can answer resolved.
+fn resolve_props(props: &Props, scope: &dyn Scope) -> Result<Props, String> {
+    if props.len() == 1 && props.contains_key(expr::UNKNOWN_KEY) {
+        // The map itself reads as a marker: resolve it as one.
+        return Ok(match expr::resolve(&Value::Object(props.clone()), scope)? {
+            Value::Object(p) => p,
+            _ => Props::new(),
+        });
+    }
+    props.iter().map(|(k, v)| Ok((k.clone(), expr::resolve(v, scope)?))).collect()
 }
 
 /// Compares desired properties and tags with what AWS holds.
@@ -223,27 +285,40 @@ pub fn diff_resource(
     observed: &Observed,
     ignore: &[String],
 ) -> Vec<Change> {
+    diff_against(schema_props, taggable, desired, tags, &observed.props, &observed.tags, ignore)
+}
+
+/// [`diff_resource`] against properties and tags wherever they are held (a record or a refresh).
+fn diff_against(
+    schema_props: &[crate::provider::PropSpec],
+    taggable: bool,
+    desired: &Props,
+    tags: &Tags,
+    have_props: &Props,
+    have_tags: &Tags,
+    ignore: &[String],
+) -> Vec<Change> {
     let mut changes = vec![];
     for p in schema_props {
         if p.local || ignore.iter().any(|i| i == p.name) {
             continue;
         }
         let want = match desired.get(p.name) {
-            Some(v) => v.clone(),
+            Some(v) => expr::copy(v),
             None => match p.default.and_then(|d| serde_json::from_str::<Value>(d).ok()) {
                 Some(d) => d,
                 None => continue,
             },
         };
-        let have = observed.props.get(p.name);
+        let have = have_props.get(p.name);
         if expr::contains_unknown(&want) || !diff::same(p.ty, &want, have) {
-            changes.push(Change { path: p.name.to_string(), before: have.cloned(), after: Some(want), forces_replacement: p.force_new });
+            changes.push(Change { path: p.name.to_string(), before: have.map(expr::copy), after: Some(want), forces_replacement: p.force_new });
         }
     }
     if taggable && !ignore.iter().any(|i| i == "tags") {
-        let keys: BTreeSet<&String> = tags.keys().chain(observed.tags.keys().filter(|k| !k.starts_with("aws:"))).collect();
+        let keys: BTreeSet<&String> = tags.keys().chain(have_tags.keys().filter(|k| !k.starts_with("aws:"))).collect();
         for k in keys {
-            let (a, b) = (observed.tags.get(k), tags.get(k));
+            let (a, b) = (have_tags.get(k), tags.get(k));
             if a != b {
                 changes.push(Change {
                     path: format!("tags[\"{k}\"]"),
@@ -328,9 +403,9 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
         }
     }
 
-    let mut known = KnownScope { resources: BTreeMap::new(), account_id: graph.account_id.clone() };
-    let mut actions = vec![];
-    let order = match graph.topo_order() {
+    let mut settled: BTreeMap<&str, Settled> = BTreeMap::new();
+    let mut actions: Vec<PlannedAction> = vec![];
+    let order = match graph.topo_addresses() {
         Ok(o) => o,
         Err(cycle) => {
             return Err(vec![PlanError::Invalid { address: cycle[0].clone(), message: format!("dependency cycle: {}", cycle.join(" -> ")) }]);
@@ -338,36 +413,37 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
     };
 
     if input.mode == PlanMode::Apply {
-        for address in &order {
+        for &address in &order {
             let node = &graph.nodes[address];
             let Some(schema) = input.schemas.schema_of(&node.kind) else {
-                errors.push(PlanError::UnknownKind { address: address.clone(), kind: node.kind.clone() });
+                errors.push(PlanError::UnknownKind { address: address.to_string(), kind: node.kind.clone() });
                 continue;
             };
-            let props = match expr::resolve(&Value::Object(node.props.clone()), &known) {
-                Ok(Value::Object(p)) => p,
-                Ok(_) => Props::new(),
+            let scope = PlanScope { settled: &settled, actions: &actions, account_id: graph.account_id.as_deref() };
+            let props = match resolve_props(&node.props, &scope) {
+                Ok(p) => p,
                 Err(e) => {
-                    errors.push(PlanError::Invalid { address: address.clone(), message: e });
+                    errors.push(PlanError::Invalid { address: address.to_string(), message: e });
                     continue;
                 }
             };
-            let desired = DesiredResource { props: props.clone(), tags: node.tags.clone(), owner: node.owner.clone(), default_name: node.default_name.clone() };
             let deps: Vec<String> = node.deps.iter().cloned().collect();
             let record = records.get(address);
             let obs = observed.get(address);
             let mut action = PlannedAction {
-                address: address.clone(),
+                address: address.to_string(),
                 kind: node.kind.clone(),
                 action: Action::Create,
                 reasons: vec![],
                 id: None,
-                desired: Some(desired),
+                // Set last, when `props` is no longer needed, so that it moves in instead of being copied.
+                desired: None,
                 changes: vec![],
                 deps,
                 replace_order: None,
                 replaced_kind: None,
             };
+            let mut settles = None;
             match (record, obs) {
                 (None, _) => {
                     action.changes = creation_changes(&props, &node.tags, schema.taggable);
@@ -386,12 +462,12 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
                 }
                 (Some(r), o) => {
                     // Not refreshed (`-refresh=false`): compare with what state recorded.
-                    let current = match o {
-                        Some(Some(o)) => o.clone(),
-                        _ => Observed { id: r.id.clone(), props: r.props.clone(), attrs: r.attrs.clone(), tags: r.tags.clone() },
+                    let (id, have_props, have_attrs, have_tags) = match o {
+                        Some(Some(o)) => (&o.id, &o.props, &o.attrs, &o.tags),
+                        _ => (&r.id, &r.props, &r.attrs, &r.tags),
                     };
-                    action.id = Some(current.id.clone());
-                    action.changes = diff_resource(schema.props, schema.taggable, &props, &node.tags, &current, &node.lifecycle.ignore_changes);
+                    action.id = Some(id.clone());
+                    action.changes = diff_against(schema.props, schema.taggable, &props, &node.tags, have_props, have_tags, &node.lifecycle.ignore_changes);
                     let forcing: Vec<&Change> = action.changes.iter().filter(|c| c.forces_replacement).collect();
                     if !forcing.is_empty() {
                         action.action = Action::Replace;
@@ -410,13 +486,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
                     }
                     if matches!(action.action, Action::NoOp | Action::Update) {
                         // Attributes survive an in-place update; properties take their new values.
-                        let mut k = current;
-                        for (name, v) in &props {
-                            if !expr::contains_unknown(v) {
-                                k.props.insert(name.clone(), v.clone());
-                            }
-                        }
-                        known.resources.insert(address.clone(), k);
+                        settles = Some(Settled { id: id.as_str(), attrs: have_attrs, props: have_props, action: actions.len() });
                     }
                 }
             }
@@ -424,12 +494,25 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
                 action.replace_order =
                     Some(if node.lifecycle.create_before_destroy { ReplaceOrder::CreateBeforeDelete } else { ReplaceOrder::DeleteBeforeCreate });
                 if node.lifecycle.protect && !input.allow_destroy.contains(address) {
-                    errors.push(PlanError::Protected { address: address.clone(), verb: "replace" });
+                    errors.push(PlanError::Protected { address: address.to_string(), verb: "replace" });
                 }
+            }
+            action.desired = Some(DesiredResource { props, tags: node.tags.clone(), owner: node.owner.clone(), default_name: node.default_name.clone() });
+            if let Some(s) = settles {
+                settled.insert(address, s);
             }
             actions.push(action);
         }
     }
+
+    // Resolved while `settled` still indexes the actions in the order they were made.
+    let outputs = if input.mode == PlanMode::Apply && errors.is_empty() {
+        let scope = PlanScope { settled: &settled, actions: &actions, account_id: graph.account_id.as_deref() };
+        graph.outputs.iter().map(|(k, v)| (k.clone(), expr::resolve(v, &scope).unwrap_or_else(|_| v.clone()))).collect()
+    } else {
+        BTreeMap::new()
+    };
+    drop(settled);
 
     for (addr, r) in records.iter() {
         let in_stack = graph.nodes.contains_key(addr);
@@ -483,12 +566,6 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
         return Err(errors);
     }
 
-    let outputs = if input.mode == PlanMode::Apply {
-        graph.outputs.iter().map(|(k, v)| (k.clone(), expr::resolve(v, &known).unwrap_or_else(|_| v.clone()))).collect()
-    } else {
-        BTreeMap::new()
-    };
-
     let mut summary = Summary::default();
     for a in &actions {
         match a.action {
@@ -531,7 +608,7 @@ fn creation_changes(props: &Props, tags: &Tags, taggable: bool) -> Vec<Change> {
     let mut keys: Vec<&String> = props.keys().collect();
     keys.sort();
     let mut changes: Vec<Change> =
-        keys.into_iter().map(|k| Change { path: k.clone(), before: None, after: props.get(k).cloned(), forces_replacement: false }).collect();
+        keys.into_iter().map(|k| Change { path: k.clone(), before: None, after: props.get(k).map(expr::copy), forces_replacement: false }).collect();
     if taggable {
         changes.extend(tags.iter().map(|(k, v)| Change {
             path: format!("tags[\"{k}\"]"),

@@ -497,6 +497,10 @@ impl Registry {
     pub fn get(&self, kind: &str) -> Option<&std::sync::Arc<dyn ResourceKind>> {
         self.kinds.get(kind)
     }
+    /// The same kinds, each wrapped by `f` (a decorator that observes every call).
+    pub fn map(self, f: impl Fn(std::sync::Arc<dyn ResourceKind>) -> std::sync::Arc<dyn ResourceKind>) -> Registry {
+        Registry { kinds: self.kinds.into_iter().map(|(k, v)| (k, f(v))).collect() }
+    }
     pub fn schemas(&self) -> impl Iterator<Item = &'static ResourceSchema> + '_ {
         self.kinds.values().map(|k| k.schema())
     }

@@ -459,6 +459,36 @@ pub fn read_stack(root: &Node, diags: &mut Diagnostics) -> Option<StackSpec> {
     Some(StackSpec { stack: stack?, region: region?, environments, vars, tags, policy, resources, outputs, moved, state })
 }
 
+/// [`read_stack`] of a tree that is no longer needed after: each resource's `props:` mapping,
+/// the bulk of a stack file, moves into the spec instead of being copied node by node (and the
+/// original dropped right after, as `pipeline::load` does).
+pub fn read_stack_owned(mut root: Node, diags: &mut Diagnostics) -> Option<StackSpec> {
+    let mut taken: Vec<(String, Node)> = vec![];
+    let resources = match &mut root.kind {
+        NodeKind::Map(top) => top.iter_mut().find(|(k, _)| k.key_str() == "resources").map(|(_, v)| v),
+        _ => None,
+    };
+    if let Some(Node { kind: NodeKind::Map(entries), .. }) = resources {
+        for (k, v) in entries.iter_mut() {
+            let NodeKind::Map(fields) = &mut v.kind else { continue };
+            let Some((_, props)) = fields.iter_mut().find(|(f, _)| f.key_str() == "props") else { continue };
+            if props.as_map().is_some() {
+                // An empty mapping in its place reads exactly as the mapping did: the reader
+                // checks only that `props:` is one.
+                let placeholder = Node { kind: NodeKind::Map(vec![]), span: props.span, plain: props.plain };
+                taken.push((k.key_text(), std::mem::replace(props, placeholder)));
+            }
+        }
+    }
+    let mut spec = read_stack(&root, diags)?;
+    for (name, props) in taken {
+        if let Some(r) = spec.resources.get_mut(&name).filter(|r| r.props.is_some()) {
+            r.props = Some(props);
+        }
+    }
+    Some(spec)
+}
+
 /// Reads only the `state:` block of a parsed stack file, for commands that need nothing else
 /// (`state list`, `output`): its problems are theirs, the rest of the file's are not.
 pub fn read_state(root: &Node, diags: &mut Diagnostics) -> Option<StateSpec> {
@@ -491,6 +521,17 @@ fn read_state_node(r: &mut Reader, node: &Node) -> Option<StateSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_an_owned_tree_gives_the_same_spec() {
+        let src = "stack: s\nresources:\n  q:\n    type: fake.queue\n    props: { a: 1, b: { c: \"${x.arn}\" } }\n  p: { type: fake.queue, props: [1] }\n  n: { type: fake.queue, props: ~ }\n  bad name: { type: fake.queue, props: { a: 1 } }\n";
+        let root = crate::yaml::parse(src).expect("yaml");
+        let (mut by_ref, mut owned) = (Diagnostics::default(), Diagnostics::default());
+        let expected = read_stack(&root, &mut by_ref);
+        assert_eq!(read_stack_owned(root, &mut owned), expected);
+        assert_eq!(format!("{:?}", owned.0), format!("{:?}", by_ref.0));
+        assert!(expected.is_some_and(|s| s.resources["q"].props.as_ref().and_then(|p| p.get("b")).is_some()));
+    }
 
     fn read(src: &str) -> (Option<StackSpec>, Diagnostics) {
         let root = crate::yaml::parse(src).expect("yaml");

@@ -49,7 +49,14 @@ impl Node {
     }
     /// Looks a key up in a mapping node.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?.iter().find(|(k, _)| k.key_text() == key).map(|(_, v)| v)
+        self.as_map()?.iter().find(|(k, _)| k.key_str() == key).map(|(_, v)| v)
+    }
+    /// [`Node::key_text`] without copying a string key.
+    pub fn key_str(&self) -> std::borrow::Cow<'_, str> {
+        match &self.kind {
+            NodeKind::Str(s) => std::borrow::Cow::Borrowed(s),
+            _ => std::borrow::Cow::Owned(self.key_text()),
+        }
     }
     /// A mapping key as text (numbers and booleans used as keys read as their text).
     pub fn key_text(&self) -> String {
@@ -95,6 +102,9 @@ pub const MAX_ALIAS_NODES: usize = 100_000;
 /// How many bytes of scalar text anchors and aliases may copy, beyond twice the file's own:
 /// one long string aliased many times is as costly as many nodes.
 pub const MAX_ALIAS_BYTES: usize = 16 << 20;
+/// Mappings up to this many keys find a duplicate key by scanning their entries; larger ones
+/// keep a hash of the keys seen.
+const SCAN_KEYS: usize = 16;
 /// How deeply collections may nest. Everything downstream walks the tree recursively, so an
 /// unbounded depth would overflow the stack instead of reporting an error.
 pub const MAX_DEPTH: usize = 256;
@@ -123,6 +133,8 @@ enum Frame {
     Map {
         entries: Vec<(Node, Node)>,
         /// Key text → line of its first occurrence, so duplicates are found in constant time.
+        /// Filled only once the mapping outgrows [`SCAN_KEYS`]: below that a scan of `entries`
+        /// is faster, and most mappings are small.
         seen: HashMap<String, usize>,
         pending_key: Option<Node>,
         span: Span,
@@ -133,8 +145,14 @@ enum Frame {
 
 struct Builder<'a> {
     src: &'a str,
-    /// Byte offset of each char index: the scanner counts characters, spans are bytes.
+    /// Byte offset of each char index: the scanner counts characters, spans are bytes. Empty
+    /// when the text after the byte order mark is ASCII: then a char index is its byte offset
+    /// (past the mark), and the table, eight bytes per character, is not worth building.
     char_to_byte: Vec<usize>,
+    /// How many characters follow the byte order mark.
+    chars: usize,
+    /// The byte order mark's length (0 without one).
+    bom: usize,
     /// Char index where each line starts. Lines and columns are derived from the scanner's char
     /// index, because its own line count can disagree with it at some errors.
     line_starts: Vec<usize>,
@@ -152,7 +170,7 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn span_at(&self, mark: Marker, len_chars: usize) -> Span {
-        let mut index = mark.index().min(self.char_to_byte.len().saturating_sub(1));
+        let mut index = mark.index().min(self.chars);
         // The scanner may point between the `\r` and `\n` of a CRLF; that is still the end of the line before.
         if index > 0 && self.src.as_bytes().get(self.byte_of(index)) == Some(&b'\n') && self.src.as_bytes().get(self.byte_of(index - 1)) == Some(&b'\r') {
             index -= 1;
@@ -165,6 +183,9 @@ impl Builder<'_> {
     }
 
     fn byte_of(&self, char_index: usize) -> usize {
+        if self.char_to_byte.is_empty() {
+            return if char_index < self.chars { self.bom + char_index } else { self.src.len() };
+        }
         self.char_to_byte.get(char_index).copied().unwrap_or(self.src.len())
     }
 
@@ -180,14 +201,26 @@ impl Builder<'_> {
                 match pending_key.take() {
                     None => *pending_key = Some(node),
                     Some(key) => {
-                        let name = key.key_text();
-                        if let Some(first_line) = seen.get(&name) {
+                        let name = key.key_str();
+                        if entries.len() == SCAN_KEYS {
+                            seen.extend(entries.iter().map(|(k, _)| (k.key_text(), k.span.line)));
+                        }
+                        let first_line = if entries.len() < SCAN_KEYS {
+                            entries.iter().find(|(k, _)| k.key_str() == name).map(|(k, _)| k.span.line)
+                        } else {
+                            seen.get(name.as_ref()).copied()
+                        };
+                        if let Some(first_line) = first_line {
                             self.errors.push(
                                 Diagnostic::error("duplicate-key", format!("duplicate key `{name}`"), key.span)
                                     .help(format!("`{name}` is already set on line {first_line}; remove one of them")),
                             );
                         } else {
-                            seen.insert(name, key.span.line);
+                            if entries.len() >= SCAN_KEYS {
+                                seen.insert(name.into_owned(), key.span.line);
+                            } else {
+                                drop(name);
+                            }
                             entries.push((key, node));
                         }
                     }
@@ -264,9 +297,17 @@ impl Builder<'_> {
                 self.stack.push(Frame::Map { entries: vec![], seen: HashMap::new(), pending_key: None, span, anchor, size: Size { nodes: 1, bytes: 0 } });
             }
             Event::SequenceEnd | Event::MappingEnd => {
+                // Trimmed to their length: the tree lives as long as the stack's spec, and the
+                // room a vector grows into is up to half of it again.
                 let (node, anchor, size) = match self.stack.pop() {
-                    Some(Frame::Seq { items, span, anchor, size }) => (Node { kind: NodeKind::Seq(items), span, plain: false }, anchor, size),
-                    Some(Frame::Map { entries, span, anchor, size, .. }) => (Node { kind: NodeKind::Map(entries), span, plain: false }, anchor, size),
+                    Some(Frame::Seq { mut items, span, anchor, size }) => {
+                        items.shrink_to_fit();
+                        (Node { kind: NodeKind::Seq(items), span, plain: false }, anchor, size)
+                    }
+                    Some(Frame::Map { mut entries, span, anchor, size, .. }) => {
+                        entries.shrink_to_fit();
+                        (Node { kind: NodeKind::Map(entries), span, plain: false }, anchor, size)
+                    }
                     None => return Ok(()),
                 };
                 self.anchor(anchor, &node, size, node.span)?;
@@ -328,27 +369,36 @@ fn looks_like_float(v: &str) -> bool {
 pub fn parse(src: &str) -> Result<Node, Vec<Diagnostic>> {
     let bom = if src.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
     let body = &src[bom..];
-    let mut char_to_byte = Vec::with_capacity(body.len() + 1);
+    let ascii = body.is_ascii();
+    let mut char_to_byte = Vec::with_capacity(if ascii { 0 } else { body.len() + 1 });
     // Line breaks as YAML has them: `\n`, `\r\n` or a lone `\r`.
     let mut line_starts = vec![0];
     let mut after_cr = false;
+    let mut chars = 0;
     for (i, (b, c)) in body.char_indices().enumerate() {
         if after_cr && c != '\n' {
             line_starts.push(i);
         }
-        char_to_byte.push(b + bom);
+        if !ascii {
+            char_to_byte.push(b + bom);
+        }
         after_cr = c == '\r';
         if c == '\n' {
             line_starts.push(i + 1);
         }
+        chars = i + 1;
     }
     if after_cr {
-        line_starts.push(char_to_byte.len());
+        line_starts.push(chars);
     }
-    char_to_byte.push(src.len());
+    if !ascii {
+        char_to_byte.push(src.len());
+    }
     let mut builder = Builder {
         src,
         char_to_byte,
+        chars,
+        bom,
         line_starts,
         stack: vec![],
         root: None,

@@ -1,11 +1,12 @@
 //! Throttling without collapse: one adaptive rate budget per (service, operation family), so a
 //! throttled API slows down alone, and no blind re-sends of creates AWS cannot deduplicate.
 //!
-//! AWS meters request rates per API or API family, not per client: EC2 keeps a token bucket
-//! per API action, and IAM, EKS, RDS and WAF throttle their read and write calls apart. A single client-wide budget therefore turns one throttled family into
-//! a slowdown of everything. Here each (service, family) pair owns an [`AdaptiveRate`]:
-//! unlimited until AWS throttles it, then multiplicatively reduced on every throttle and raised
-//! additively on every success until it is unlimited again.
+//! AWS meters request rates per API or API family, not per client: EC2, KMS and WAF keep a
+//! token bucket per API action, and IAM, EKS and RDS throttle their read and write calls apart. A single client-wide budget therefore turns one throttled family into
+//! a slowdown of everything. Here each (service, family) pair owns an [`AdaptiveRate`]: it starts
+//! at the bucket AWS documents for it ([`RateTable::aws_defaults`], changed with `--rate-limit`)
+//! or unlimited where AWS documents none worth pacing for, is multiplicatively reduced on every
+//! throttle, and raised additively on every success back to where it started.
 //!
 //! The pieces, all public SDK extension points:
 //! - [`FamilyThrottle`], an interceptor: tags each attempt's request with its [`BudgetKey`],
@@ -58,13 +59,21 @@ pub enum Family {
 
 const READ_PREFIXES: &[&str] = &["Describe", "Get", "List", "Head", "Search", "Lookup"];
 
-/// The family of an operation. EC2 meters each API action in its own bucket ("each API is
-/// evaluated individually", EC2 API request throttling guide), so an EC2 action is its own
-/// family; other services are split into non-mutating and mutating calls by AWS's naming.
+/// Services that meter each API action in a bucket of its own: EC2 ("each API is evaluated
+/// individually", EC2 API request throttling guide), KMS ("each request quota is calculated
+/// independently", KMS request quotas) and WAF (a quota per individual action, WAF quotas).
+const PER_ACTION_SERVICES: &[&str] = &["ec2", "kms", "wafv2"];
+
+fn is_read(operation: &str) -> bool {
+    READ_PREFIXES.iter().any(|p| operation.starts_with(p))
+}
+
+/// The family of an operation: its own for services metered per action; other services are
+/// split into non-mutating and mutating calls by AWS's naming.
 pub fn family_of(service: &str, operation: &str) -> Family {
-    if service.eq_ignore_ascii_case("ec2") {
+    if PER_ACTION_SERVICES.iter().any(|s| s.eq_ignore_ascii_case(service)) {
         Family::Action(operation.to_string())
-    } else if READ_PREFIXES.iter().any(|p| operation.starts_with(p)) {
+    } else if is_read(operation) {
         Family::Read
     } else {
         Family::Write
@@ -120,11 +129,27 @@ const MEASURE_WINDOW: f64 = 1.0;
 /// Shortest span a measured rate is computed over.
 const MIN_SPAN: f64 = 0.1;
 
+/// A token bucket as AWS documents them: calls per second refilled, and calls the bucket holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    pub rate: f64,
+    pub burst: f64,
+}
+
+impl Bucket {
+    /// A bucket refilled at `rate` per second holding `burst` calls (at least one).
+    pub fn new(rate: f64, burst: f64) -> Bucket {
+        Bucket { rate, burst: burst.max(1.0) }
+    }
+}
+
 /// One family's adaptive rate, as a pure function of the times it is given (seconds since
 /// the UNIX epoch), so its behaviour is tested without clocks.
 #[derive(Debug, Clone, Default)]
 pub struct AdaptiveRate {
-    /// Calls per second; `None` while AWS has not throttled this family (or it recovered).
+    /// Where the family starts and what it recovers to; `None`: unlimited.
+    base: Option<Bucket>,
+    /// Calls per second; `None` while unlimited (no starting bucket, not throttled, or recovered).
     limit: Option<f64>,
     /// Token bucket under the limit; negative when sends are already reserved ahead.
     tokens: f64,
@@ -134,6 +159,15 @@ pub struct AdaptiveRate {
 }
 
 impl AdaptiveRate {
+    /// A family paced from the start by `base` (full bucket), or unlimited until throttled.
+    pub fn starting(base: Option<Bucket>) -> AdaptiveRate {
+        // A bucket that never refills would never let a call go: taken as no bucket.
+        match base.filter(|b| b.rate.is_finite() && b.rate > 0.0) {
+            Some(b) => AdaptiveRate { base, limit: Some(b.rate), tokens: b.burst, last_refill: f64::NEG_INFINITY, recent: VecDeque::new() },
+            None => AdaptiveRate::default(),
+        }
+    }
+
     /// The current limit in calls per second, `None` when unlimited.
     pub fn limit(&self) -> Option<f64> {
         self.limit
@@ -167,16 +201,23 @@ impl AdaptiveRate {
                 self.measured(now)
             }
         };
-        self.limit = Some((base * DECREASE).max(MIN_RATE));
+        // A bucket AWS refills slower than the floor stays that slow.
+        let floor = self.base.map_or(MIN_RATE, |b| b.rate.min(MIN_RATE));
+        self.limit = Some((base * DECREASE).max(floor));
         self.tokens = self.tokens.min(1.0);
     }
 
-    /// A call of this family succeeded: raise the rate, lifting the limit once it is high.
+    /// A call of this family succeeded: raise the rate back to the starting bucket's, or
+    /// lift the limit once it is high when the family started unlimited.
     pub fn succeeded(&mut self, now: f64) {
         if let Some(rate) = self.limit {
             self.refill(now, rate);
             let raised = rate + INCREASE;
-            self.limit = if raised >= UNLIMITED_AT { None } else { Some(raised) };
+            self.limit = match self.base {
+                Some(b) => Some(raised.min(b.rate)),
+                None if raised >= UNLIMITED_AT => None,
+                None => Some(raised),
+            };
         }
     }
 
@@ -199,7 +240,12 @@ impl AdaptiveRate {
 
     fn refill(&mut self, now: f64, rate: f64) {
         let elapsed = (now - self.last_refill).max(0.0);
-        self.tokens = (self.tokens + elapsed * rate).min(rate.max(1.0));
+        // At its starting rate a family may use AWS's whole bucket; slowed down, one second's worth.
+        let capacity = match self.base {
+            Some(b) if rate >= b.rate => b.burst,
+            _ => rate.max(1.0),
+        };
+        self.tokens = (self.tokens + elapsed * rate).min(capacity);
         self.last_refill = now;
     }
 }
@@ -207,7 +253,14 @@ impl AdaptiveRate {
 /// Every family's budget, shared by all clients of one `AwsContext`.
 #[derive(Debug, Clone, Default)]
 pub struct Budgets {
-    inner: Arc<Mutex<HashMap<BudgetKey, AdaptiveRate>>>,
+    inner: Arc<Mutex<BudgetState>>,
+}
+
+#[derive(Debug, Default)]
+struct BudgetState {
+    rates: HashMap<BudgetKey, AdaptiveRate>,
+    /// Where each family starts; empty (every family unlimited until throttled) by default.
+    table: RateTable,
 }
 
 fn seconds(t: SystemTime) -> f64 {
@@ -215,9 +268,34 @@ fn seconds(t: SystemTime) -> f64 {
 }
 
 impl Budgets {
+    /// Budgets whose families start at `table`'s buckets.
+    pub fn new(table: RateTable) -> Budgets {
+        Budgets { inner: Arc::new(Mutex::new(BudgetState { rates: HashMap::new(), table })) }
+    }
+
+    /// Replaces the starting buckets, for every client sharing these budgets; families already
+    /// metered start over from the new table.
+    pub fn set_table(&self, table: RateTable) {
+        if let Ok(mut state) = self.inner.lock() {
+            state.rates.clear();
+            state.table = table;
+        }
+    }
+
+    /// The budget a call draws from: its family, or a bucket of its own when the table gives
+    /// the operation one (`--rate-limit iam.CreateRole=1`).
+    pub fn key_of(&self, service: &str, operation: &str) -> BudgetKey {
+        let own = self.inner.lock().ok().is_some_and(|s| s.table.get(service, &Scope::Operation(operation.to_string())).is_some());
+        match own {
+            true => BudgetKey { service: service.to_ascii_lowercase(), family: Family::Action(operation.to_string()) },
+            false => BudgetKey::of(service, operation),
+        }
+    }
+
     fn with<T>(&self, key: &BudgetKey, f: impl FnOnce(&mut AdaptiveRate) -> T) -> Option<T> {
-        let mut map = self.inner.lock().ok()?;
-        Some(f(map.entry(key.clone()).or_default()))
+        let mut state = self.inner.lock().ok()?;
+        let BudgetState { rates, table } = &mut *state;
+        Some(f(rates.entry(key.clone()).or_insert_with(|| AdaptiveRate::starting(table.starting(key)))))
     }
 
     /// Reserves a send slot for `key`; the wait before sending.
@@ -235,7 +313,7 @@ impl Budgets {
 
     /// The limit of `key` in calls per second, `None` when unlimited (or never used).
     pub fn limit(&self, key: &BudgetKey) -> Option<f64> {
-        self.inner.lock().ok()?.get(key).and_then(AdaptiveRate::limit)
+        self.inner.lock().ok()?.rates.get(key).and_then(AdaptiveRate::limit)
     }
 }
 
@@ -309,7 +387,7 @@ impl Intercept for FamilyThrottle {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some((service, operation)) = operation_of(cfg) {
-            context.request_mut().add_extension(BudgetKey::of(&service, &operation));
+            context.request_mut().add_extension(self.budgets.key_of(&service, &operation));
         }
         Ok(())
     }
@@ -321,7 +399,7 @@ impl Intercept for FamilyThrottle {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let Some((service, operation)) = operation_of(cfg) else { return Ok(()) };
-        let key = BudgetKey::of(&service, &operation);
+        let key = self.budgets.key_of(&service, &operation);
         let now = runtime_components.time_source().map(|t| t.now()).unwrap_or_else(SystemTime::now);
         let ctx = context.inner();
         let action = run_classifiers_on_ctx(runtime_components.retry_classifiers(), ctx);
@@ -409,6 +487,10 @@ impl HttpConnector for PacedConnector {
         }
     }
 }
+
+#[path = "throttle_rates.rs"]
+mod rates;
+pub use rates::*;
 
 #[cfg(test)]
 #[path = "throttle_tests.rs"]

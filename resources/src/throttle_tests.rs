@@ -94,16 +94,122 @@ fn families_follow_aws_buckets() {
     assert_eq!(family_of("IAM", "GetRole"), Family::Read);
     assert_eq!(family_of("RDS", "DescribeDBInstances"), Family::Read);
     assert_eq!(family_of("EKS", "ListNodegroups"), Family::Read);
-    assert_eq!(family_of("KMS", "CreateKey"), Family::Write);
     assert_eq!(family_of("S3", "DeleteBucket"), Family::Write);
-    // EC2 meters every action in a bucket of its own.
+    assert_eq!(family_of("SNS", "CreateTopic"), Family::Write);
+    // EC2, KMS and WAF meter every action in a bucket of its own.
     assert_eq!(family_of("EC2", "DescribeVpcs"), Family::Action("DescribeVpcs".into()));
+    assert_eq!(family_of("KMS", "CreateKey"), Family::Action("CreateKey".into()));
+    assert_eq!(family_of("WAFV2", "CreateWebACL"), Family::Action("CreateWebACL".into()));
     assert_ne!(BudgetKey::of("EC2", "CreateTags"), BudgetKey::of("EC2", "CreateVpc"));
     assert_eq!(BudgetKey::of("IAM", "CreateRole"), BudgetKey::of("iam", "PutRolePolicy"));
     assert!(resend_may_duplicate("EC2", "CreateVpc"));
     assert!(resend_may_duplicate("KMS", "CreateKey"));
     assert!(!resend_may_duplicate("EC2", "CreateSubnet"));
     assert!(!resend_may_duplicate("EC2", "CreateNatGateway"));
+}
+
+#[test]
+fn a_family_with_a_starting_bucket_is_paced_from_its_first_call() {
+    let mut rate = AdaptiveRate::starting(Some(Bucket::new(5.0, 3.0)));
+    assert_eq!(rate.limit(), Some(5.0));
+    // The whole bucket goes at once, then one call every fifth of a second.
+    for _ in 0..3 {
+        assert_eq!(rate.reserve(T0), Duration::ZERO);
+    }
+    assert!(approx(rate.reserve(T0), 0.2));
+    assert!(approx(rate.reserve(T0), 0.4));
+    // A quiet second refills five tokens but the bucket holds three.
+    rate.reserve(T0 + 10.0);
+    rate.reserve(T0 + 10.0);
+    rate.reserve(T0 + 10.0);
+    assert!(approx(rate.reserve(T0 + 10.0), 0.2));
+}
+
+#[test]
+fn a_throttled_starting_bucket_recovers_to_its_rate_and_no_further() {
+    let mut rate = AdaptiveRate::starting(Some(Bucket::new(10.0, 50.0)));
+    rate.reserve(T0);
+    rate.throttled(T0);
+    assert!((rate.limit().unwrap() - 7.0).abs() < 1e-9, "cut by the multiplicative decrease");
+    for i in 0..100 {
+        rate.succeeded(T0 + i as f64);
+    }
+    assert_eq!(rate.limit(), Some(10.0), "back at AWS's documented rate, never lifted");
+    // A bucket AWS refills slower than the floor is not raised by a throttle.
+    let mut slow = AdaptiveRate::starting(Some(Bucket::new(0.3, 4.0)));
+    slow.throttled(T0);
+    assert_eq!(slow.limit(), Some(0.3));
+}
+
+#[test]
+fn the_default_table_follows_the_published_limits() {
+    let t = RateTable::aws_defaults();
+    let start = |service: &str, op: &str| t.starting(&BudgetKey::of(service, op));
+    assert_eq!(start("EC2", "DescribeSubnets"), Some(Bucket::new(20.0, 100.0)));
+    assert_eq!(start("EC2", "CreateSubnet"), Some(Bucket::new(5.0, 50.0)));
+    assert_eq!(start("EC2", "CreateTags"), Some(Bucket::new(10.0, 100.0)));
+    assert_eq!(start("EC2", "CreateNatGateway"), Some(Bucket::new(1.0, 10.0)));
+    assert_eq!(start("KMS", "CreateKey"), Some(Bucket::new(5.0, 5.0)));
+    assert_eq!(start("KMS", "PutKeyPolicy"), Some(Bucket::new(15.0, 15.0)));
+    assert_eq!(start("KMS", "DescribeKey"), Some(Bucket::new(100.0, 100.0)));
+    assert_eq!(start("STS", "GetCallerIdentity"), Some(Bucket::new(300.0, 300.0)));
+    assert_eq!(start("IAM", "CreateRole"), Some(Bucket::new(10.0, 20.0)));
+    assert_eq!(start("RDS", "DescribeDBInstances"), Some(Bucket::new(8.0, 200.0)));
+    assert_eq!(start("WAFV2", "CreateWebACL"), Some(Bucket::new(1.0, 1.0)));
+    assert_eq!(start("WAFV2", "AssociateWebACL"), Some(Bucket::new(0.5, 1.0)));
+    // SQS and SNS: far above what an apply sends; S3 is not in the table.
+    assert_eq!(start("SQS", "CreateQueue"), None);
+    assert_eq!(start("SNS", "Subscribe"), None);
+    assert_eq!(start("S3", "CreateBucket"), None);
+    for (service, scope, bucket, source) in DEFAULT_RATES {
+        assert!(source.starts_with("https://docs.aws.amazon.com/"), "{service}.{scope}: {source}");
+        if let Some((rate, burst)) = bucket {
+            assert!(*rate > 0.0 && *burst >= 1.0, "{service}.{scope}");
+        }
+    }
+}
+
+#[test]
+fn rate_limits_parse_service_scope_rate_and_burst() {
+    let parsed = |s: &str| parse_rate_limit(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+    assert_eq!(parsed("ec2.describe=20"), RateOverride { service: "ec2".into(), scopes: vec![Scope::Read], bucket: Some(Bucket::new(20.0, 20.0)) });
+    assert_eq!(parsed("EC2.CreateTags=10/100").scopes, [Scope::Operation("CreateTags".into())]);
+    assert_eq!(parsed("EC2.CreateTags=10/100").bucket, Some(Bucket::new(10.0, 100.0)));
+    assert_eq!(parsed("rds.mutating=0.5").bucket, Some(Bucket::new(0.5, 1.0)), "a burst holds one call at least");
+    assert_eq!(parsed("iam=unlimited"), RateOverride { service: "iam".into(), scopes: vec![Scope::Read, Scope::Write], bucket: None });
+    assert_eq!(parsed("wafv2.write=off").bucket, None);
+    for bad in ["ec2", "=5", "ec2 x.read=1", ".read=1"] {
+        assert!(matches!(parse_rate_limit(bad), Err(RateParseError::Shape(_))), "{bad}");
+    }
+    for bad in ["ec2.createTags=1", "ec2.Create-Tags=1"] {
+        assert!(matches!(parse_rate_limit(bad), Err(RateParseError::Scope(_))), "{bad}");
+    }
+    for bad in ["ec2.read=0", "ec2.read=-1", "ec2.read=fast", "ec2.read=5/0.5", "ec2.read=inf", "ec2.read=NaN"] {
+        assert!(matches!(parse_rate_limit(bad), Err(RateParseError::Value(_))), "{bad}");
+    }
+}
+
+#[test]
+fn overrides_replace_entries_and_an_operation_of_a_family_gets_its_own_bucket() {
+    let table = RateTable::aws_defaults().with(&[
+        parse_rate_limit("ec2.read=50/200").unwrap(),
+        parse_rate_limit("sqs=3").unwrap(),
+        parse_rate_limit("iam.CreateRole=1").unwrap(),
+    ]);
+    assert_eq!(table.starting(&BudgetKey::of("EC2", "DescribeVpcs")), Some(Bucket::new(50.0, 200.0)));
+    assert_eq!(table.starting(&BudgetKey::of("SQS", "CreateQueue")), Some(Bucket::new(3.0, 3.0)));
+    let budgets = Budgets::new(table);
+    let create_role = budgets.key_of("IAM", "CreateRole");
+    assert_eq!(create_role, BudgetKey { service: "iam".into(), family: Family::Action("CreateRole".into()) });
+    assert_eq!(budgets.key_of("IAM", "PutRolePolicy"), BudgetKey::of("IAM", "PutRolePolicy"));
+    let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    assert_eq!(budgets.reserve(&create_role, now), Duration::ZERO);
+    assert_eq!(budgets.reserve(&create_role, now), Duration::from_secs(1));
+    assert_eq!(budgets.reserve(&budgets.key_of("IAM", "PutRolePolicy"), now), Duration::ZERO, "the rest of IAM's writes keep their bucket");
+    // A new table starts every family over.
+    budgets.set_table(RateTable::default());
+    assert_eq!(budgets.reserve(&create_role, now), Duration::ZERO);
+    assert_eq!(budgets.reserve(&create_role, now), Duration::ZERO);
 }
 
 /// What the scripted server does with the n-th call (0-based) of an operation.
@@ -301,6 +407,26 @@ async fn a_throttled_family_is_slowed_while_other_families_and_services_are_not(
     for (got, want) in sleeps.iter().zip(expected) {
         assert!(approx(*got, want), "{sleeps:?}");
     }
+}
+
+#[tokio::test]
+async fn a_starting_bucket_paces_real_clients_before_any_throttle() {
+    // NAT gateway creates: AWS's bucket of 10 refilled at 1/s, shrunk here to 2 for brevity.
+    let h = Harness::new(|_, _| Answer::Ok);
+    h.budgets.set_table(RateTable::aws_defaults().with(&[parse_rate_limit("ec2.CreateTags=1/2").unwrap()]));
+    let ec2 = h.ec2();
+    for vpc in ["vpc-1", "vpc-2", "vpc-3", "vpc-4"] {
+        ec2.create_tags().resources(vpc).send().await.op("CreateTags").unwrap();
+    }
+    // Two from the bucket, then one a second; no throttle was needed to get there.
+    let sleeps = h.sleeps();
+    assert_eq!(sleeps.len(), 2, "{sleeps:?}");
+    assert!(sleeps.iter().all(|d| approx(*d, 1.0)), "{sleeps:?}");
+    assert_eq!(h.fake.calls("CreateTags"), 4);
+    // Another action of EC2 draws from its own documented bucket.
+    ec2.describe_vpcs().send().await.op("DescribeVpcs").unwrap();
+    assert_eq!(h.sleeps().len(), 2);
+    assert_eq!(h.budgets.limit(&BudgetKey::of("EC2", "DescribeVpcs")), Some(20.0));
 }
 
 #[tokio::test]

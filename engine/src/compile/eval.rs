@@ -22,6 +22,8 @@ pub(super) fn eval_node(node: &Node, scope: &dyn Scope, diags: &mut Diagnostics)
 /// Evaluates every string in a YAML tree; values that depend on resources become unknown markers.
 pub(super) fn eval_tree(node: &Node, scope: &dyn Scope, diags: &mut Diagnostics) -> Option<Value> {
     Some(match &node.kind {
+        // Plain text (no `${`) is itself, as the template would say after parsing it.
+        NodeKind::Str(s) if !s.contains("${") => Value::String(s.clone()),
         NodeKind::Str(s) => {
             let template = match expr::parse_template(s) {
                 Ok(t) => t,
@@ -49,7 +51,8 @@ pub(super) fn eval_tree(node: &Node, scope: &dyn Scope, diags: &mut Diagnostics)
                 return None;
             }
             match expr::partial_eval(&template.expr, scope) {
-                Ok(Expr::Lit(v)) => v,
+                // A var's mapping comes out of the scope as a clone, with the original's spare room.
+                Ok(Expr::Lit(v)) => expr::compact(v),
                 Ok(residual) => expr::unknown(&residual),
                 Err(msg) => {
                     diags.push(Diagnostic::error("expression", msg, node.span));
@@ -58,7 +61,7 @@ pub(super) fn eval_tree(node: &Node, scope: &dyn Scope, diags: &mut Diagnostics)
             }
         }
         NodeKind::Seq(items) => {
-            let mut out = vec![];
+            let mut out = Vec::with_capacity(items.len());
             let mut ok = true;
             for i in items {
                 match eval_tree(i, scope, diags) {
@@ -72,7 +75,8 @@ pub(super) fn eval_tree(node: &Node, scope: &dyn Scope, diags: &mut Diagnostics)
             Value::Array(out)
         }
         NodeKind::Map(entries) => {
-            let mut out = serde_json::Map::new();
+            // Sized up front: a mapping grown key by key keeps room it never uses, in every copy.
+            let mut out = serde_json::Map::with_capacity(entries.len());
             let mut ok = true;
             for (k, v) in entries {
                 match eval_tree(v, scope, diags) {

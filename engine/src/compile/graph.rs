@@ -19,7 +19,7 @@ pub(super) fn assemble(c: &mut Compilation<'_>) {
 }
 
 pub(super) fn check_dag(c: &mut Compilation<'_>) {
-    if let Err(cycle) = c.graph.topo_order() {
+    if let Some(cycle) = c.graph.cycle() {
         let first = c.graph.nodes.get(&cycle[0]).map(|n| n.span);
         c.diags.push(
             Diagnostic::error("cycle", format!("dependency cycle: {}", cycle.join(" -> ")), first)

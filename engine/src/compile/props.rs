@@ -42,7 +42,7 @@ pub(super) fn compile_props(inst: &Instance, scope: &LocalScope, file: &SourceFi
             continue;
         }
         let value = match spec {
-            Some(p) => match coerce(&value, p.ty, v, file) {
+            Some(p) => match coerce(value, p.ty, v, file) {
                 Ok(v) => v,
                 Err(msg) => {
                     diags.push(Diagnostic::error("type", format!("`{name}` must be {}, found {msg}", p.ty.describe()), v.span));
@@ -71,11 +71,12 @@ fn check_required(inst: &Instance, props: &Props, diags: &mut Diagnostics) {
 
 /// Checks a value against a property type, converting where the YAML reading was ambiguous
 /// (an unquoted `1.29` is a string where a string is wanted). Unknowns pass: checked at apply.
-fn coerce(v: &Value, ty: PropType, node: &Node, file: &SourceFile) -> Result<Value, String> {
-    if expr::as_unknown(v).is_some() {
-        return Ok(v.clone());
+/// Takes the value and returns it where it fits as it is, rather than copying it.
+fn coerce(v: Value, ty: PropType, node: &Node, file: &SourceFile) -> Result<Value, String> {
+    if expr::as_unknown(&v).is_some() {
+        return Ok(v);
     }
-    let found = || match v {
+    let found = |v: &Value| match v {
         Value::Null => "null".to_string(),
         Value::Bool(_) => "a boolean".to_string(),
         Value::Number(_) => "a number".to_string(),
@@ -83,35 +84,38 @@ fn coerce(v: &Value, ty: PropType, node: &Node, file: &SourceFile) -> Result<Val
         Value::Array(_) => "a list".to_string(),
         Value::Object(_) => "a mapping".to_string(),
     };
-    match (ty.base(), v) {
-        (PropType::String, Value::String(_)) => Ok(v.clone()),
+    match (ty.base(), &v) {
+        (PropType::String, Value::String(_)) => Ok(v),
         (PropType::String, Value::Number(_) | Value::Bool(_)) => {
             let text = if node.plain { file.text.get(node.span.start..node.span.end).map(str::to_string) } else { None };
             Ok(Value::String(text.unwrap_or_else(|| v.to_string())))
         }
-        (PropType::Int, Value::Number(n)) if n.is_i64() => Ok(v.clone()),
-        (PropType::Int, Value::String(s)) => s.parse::<i64>().map(Value::from).map_err(|_| found()),
-        (PropType::Bool, Value::Bool(_)) => Ok(v.clone()),
+        (PropType::Int, Value::Number(n)) if n.is_i64() => Ok(v),
+        (PropType::Int, Value::String(s)) => s.parse::<i64>().map(Value::from).map_err(|_| found(&v)),
+        (PropType::Bool, Value::Bool(_)) => Ok(v),
         (PropType::Bool, Value::String(s)) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
         (PropType::StringList, Value::Array(items)) => {
             if items.iter().all(|i| i.is_string() || expr::as_unknown(i).is_some()) {
-                Ok(v.clone())
+                Ok(v)
             } else {
                 Err("a list with non-string items".into())
             }
         }
-        (PropType::StringMap, Value::Object(m)) => Ok(Value::Object(
-            m.iter().map(|(k, x)| (k.clone(), if let Value::Number(_) | Value::Bool(_) = x { Value::String(x.to_string()) } else { x.clone() })).collect(),
-        )),
-        (PropType::Object, Value::Object(_) | Value::Array(_)) => Ok(v.clone()),
+        (PropType::StringMap, Value::Object(_)) => match v {
+            Value::Object(m) => Ok(Value::Object(
+                m.into_iter().map(|(k, x)| (k, if let Value::Number(_) | Value::Bool(_) = x { Value::String(x.to_string()) } else { x })).collect(),
+            )),
+            other => Err(found(&other)),
+        },
+        (PropType::Object, Value::Object(_) | Value::Array(_)) => Ok(v),
         (PropType::Policy, Value::Object(m)) => {
             if m.contains_key("Statement") {
-                Ok(v.clone())
+                Ok(v)
             } else {
                 Err("a mapping without `Statement`".into())
             }
         }
-        (PropType::Policy, Value::String(s)) => serde_json::from_str::<Value>(s).map_err(|_| found()),
-        _ => Err(found()),
+        (PropType::Policy, Value::String(s)) => serde_json::from_str::<Value>(s).map(expr::compact).map_err(|_| found(&v)),
+        _ => Err(found(&v)),
     }
 }

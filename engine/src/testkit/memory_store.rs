@@ -187,7 +187,14 @@ impl StateStore for MemoryStore {
         let mut inner = self.inner();
         inner.write()?;
         let Inner { state, journal, .. } = &mut *inner;
-        let row = journal.iter_mut().find(|r| r.op_id == op_id).ok_or_else(|| StateError::Storage(format!("journal operation {op_id} does not exist")))?;
+        // Rows are only appended and `op_id` is the row's 1-based position: a direct lookup
+        // keeps an apply of many actions linear.
+        let row = op_id
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| journal.get_mut(i))
+            .filter(|r| r.op_id == op_id)
+            .ok_or_else(|| StateError::Storage(format!("journal operation {op_id} does not exist")))?;
         if row.status != JournalStatus::Open {
             return Err(StateError::Storage(format!("journal operation {op_id} is already closed ({:?})", row.status)));
         }

@@ -342,11 +342,26 @@ pub(crate) fn principals(stmt: &Value) -> Vec<String> {
     }
 }
 
+/// [`statements`] lent to `f` rather than copied, unless the policy is JSON text to parse.
+fn with_statements<R>(policy: Option<&Value>, f: impl FnOnce(&[Value]) -> R) -> R {
+    match policy {
+        Some(Value::String(_)) | None => f(&statements(policy)),
+        Some(doc) => match doc.get("Statement") {
+            Some(Value::Array(a)) => f(a),
+            Some(s @ Value::Object(_)) => f(std::slice::from_ref(s)),
+            _ => f(&[]),
+        },
+    }
+}
+
 /// Whether a policy lets `service` perform every one of `actions` (by an Allow naming the
 /// service or every principal). Conditions are not evaluated: a statement the user wrote for
 /// the service is trusted to be the one they mean.
 pub(crate) fn admits(policy: Option<&Value>, service: &str, actions: &[&str]) -> bool {
-    let stmts = statements(policy);
+    with_statements(policy, |stmts| admitted(stmts, service, actions))
+}
+
+fn admitted(stmts: &[Value], service: &str, actions: &[&str]) -> bool {
     actions.iter().all(|wanted| {
         // `kms:GenerateDataKey*` is admitted by whatever admits kms:GenerateDataKey.
         let wanted = wanted.trim_end_matches('*');
