@@ -88,6 +88,12 @@ fn change_lines(out: &mut String, style: &Style, changes: &[Change], action: Act
     let width = changes.iter().zip(&nested).filter(|(_, n)| n.is_none()).map(|(c, _)| c.path.len()).max().unwrap_or(0);
     for (c, node) in changes.iter().zip(nested) {
         let force = if c.forces_replacement { style.red(" # forces replacement") } else { String::new() };
+        // A secret value shows only that it is set or changed; even its keyed hash stays out of sight.
+        if c.path == cairn_engine::sensitive::HMAC_PROP {
+            let (sym, text) = if c.before.is_some() && action != Action::Create { ("~", "(sensitive, changed)") } else { ("+", "(sensitive)") };
+            let _ = writeln!(out, "      {} {:<width$} = {text}", painted(style, sym), "value");
+            continue;
+        }
         if let Some(node) = node {
             node_lines(out, style, 6, &format!("{} = ", c.path), &node, &force);
             continue;
@@ -454,6 +460,38 @@ pub fn plan_markdown(plan: &Plan, compact: bool) -> String {
 }
 
 /// Terraform-style progress words.
+/// Every changed leaf of every action, as data: `{address, action, changes: [{path, op, before, after}]}`,
+/// the structural diff the text plan draws (`lifecycle_rules[0].transitions[0].days`), one entry per
+/// action so a reader can stream it. `plan --json` prints it beside the plan itself.
+pub fn change_paths(plan: &Plan) -> Value {
+    let actions: Vec<Value> = plan
+        .actions
+        .iter()
+        .filter(|a| !a.changes.is_empty())
+        .map(|a| {
+            let leaves: Vec<Value> = a
+                .changes
+                .iter()
+                .flat_map(|c| {
+                    let tree = structdiff::diff(c.before.as_ref(), c.after.as_ref());
+                    tree.map(|n| {
+                        n.leaves(&c.path)
+                            .into_iter()
+                            .map(|(path, leaf)| match leaf {
+                                Node::Leaf { op, before, after } => serde_json::json!({ "path": path, "op": op, "before": before, "after": after }),
+                                Node::Nested { .. } => serde_json::json!({ "path": path, "op": leaf.op() }),
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+                })
+                .collect();
+            serde_json::json!({ "address": a.address, "action": a.action, "changes": leaves })
+        })
+        .collect();
+    Value::Array(actions)
+}
+
 pub fn progress_words(action: Action) -> (&'static str, &'static str) {
     match action {
         Action::Create => ("Creating...", "Creation complete"),
@@ -580,6 +618,14 @@ mod tests {
             ("list_item_added", update("web", "aws.ec2.security_group", vec![change("ingress", ingress(false), ingress(true))])),
             ("nested_key_removed", update("data", "aws.s3.bucket", vec![change("encryption", encryption(true), encryption(false))])),
         ]
+    }
+
+    #[test]
+    fn json_plans_carry_the_path_of_every_changed_leaf() {
+        let actions: Vec<PlannedAction> = cases().into_iter().map(|(_, a)| a).collect();
+        insta::with_settings!({sort_maps => true}, {
+            insta::assert_json_snapshot!("change_paths_json", change_paths(&plan_of(actions)));
+        });
     }
 
     #[test]

@@ -26,25 +26,59 @@ pub enum RefreshError {
     State(#[from] StateError),
 }
 
-/// Reads every recorded resource, one batch per kind. `None` = gone from AWS.
+/// Reads every recorded resource, one batch per kind, the kinds side by side (each kind's own
+/// calls are paced by the throttling layer, so one slow or throttled service does not hold up
+/// the others). `None` = gone from AWS.
 pub async fn refresh(snapshot: &Snapshot, registry: &Registry) -> Result<(BTreeMap<String, Option<Observed>>, RefreshStats), RefreshError> {
     let mut by_kind: BTreeMap<&str, Vec<&ResourceRecord>> = BTreeMap::new();
     for r in snapshot.resources.values() {
         by_kind.entry(r.kind.as_str()).or_default().push(r);
     }
-    let mut out = BTreeMap::new();
     let mut stats = RefreshStats::default();
-    for (kind, records) in by_kind {
+    let mut batches = tokio::task::JoinSet::new();
+    for (kind, records) in &by_kind {
         let Some(k) = registry.get(kind) else {
             return Err(RefreshError::UnknownKind { address: records[0].address.clone(), kind: kind.to_string() });
         };
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
         stats.batches += 1;
         stats.resources += ids.len();
-        let read = k.read_many(&ids).await.map_err(|error| RefreshError::Read { address: records[0].address.clone(), kind: kind.to_string(), error })?;
-        for r in records {
-            out.insert(r.address.clone(), read.get(&r.id).cloned().flatten());
+        let (k, kind) = (k.clone(), kind.to_string());
+        batches.spawn(async move {
+            let read = k.read_many(&ids).await;
+            (kind, read)
+        });
+    }
+    let mut out = BTreeMap::new();
+    let mut first_error: Option<RefreshError> = None;
+    while let Some(joined) = batches.join_next().await {
+        let (kind, read) = joined.map_err(|e| RefreshError::Read {
+            address: String::new(),
+            kind: "?".into(),
+            error: ProviderError::Fatal(format!("refresh task failed: {e}")),
+        })?;
+        let records = &by_kind[kind.as_str()];
+        match read {
+            Ok(read) => {
+                for r in records {
+                    out.insert(r.address.clone(), read.get(&r.id).cloned().flatten());
+                }
+            }
+            // Errors are reported in kind order, whatever finished first, so the message is stable.
+            Err(error) => {
+                let e = RefreshError::Read { address: records[0].address.clone(), kind: kind.clone(), error };
+                let earlier = match &first_error {
+                    Some(RefreshError::Read { kind: k, .. }) => kind < *k,
+                    _ => true,
+                };
+                if earlier {
+                    first_error = Some(e);
+                }
+            }
         }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
     }
     Ok((out, stats))
 }

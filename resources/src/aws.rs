@@ -13,6 +13,7 @@ use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_types::SdkConfig;
 
@@ -34,10 +35,11 @@ pub struct AwsSettings {
 }
 
 /// Counts AWS operations by `Service.Operation` (once per operation, not per retry), so a
-/// refresh can report how many calls it made.
+/// refresh or an apply can report how many calls it made, and by the kind that made them.
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter {
     calls: Arc<Mutex<BTreeMap<String, u64>>>,
+    by_kind: Arc<Mutex<BTreeMap<String, BTreeMap<String, u64>>>>,
 }
 
 impl CallCounter {
@@ -47,8 +49,16 @@ impl CallCounter {
     pub fn by_operation(&self) -> BTreeMap<String, u64> {
         self.calls.lock().map(|m| m.clone()).unwrap_or_default()
     }
+    /// Calls by kind (`aws.sqs.queue`), then `Service.Operation`; calls made outside a kind's
+    /// method (caller identity, the state backend) are under `-`.
+    pub fn by_kind(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
+        self.by_kind.lock().map(|m| m.clone()).unwrap_or_default()
+    }
     pub fn reset(&self) {
         if let Ok(mut m) = self.calls.lock() {
+            m.clear();
+        }
+        if let Ok(mut m) = self.by_kind.lock() {
             m.clear();
         }
     }
@@ -58,8 +68,19 @@ impl Intercept for CallCounter {
     fn name(&self) -> &'static str {
         "CairnCallCounter"
     }
-    fn read_before_execution(&self, _context: &BeforeSerializationInterceptorContextRef<'_>, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+    // Not `read_before_execution`: client interceptors run that before the operation has put
+    // its `Metadata` in the bag. Serialization happens once per operation, retries excluded.
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
         let op = cfg.load::<Metadata>().map(|m| format!("{}.{}", m.service(), m.name())).unwrap_or_else(|| "unknown".into());
+        if let Ok(mut m) = self.by_kind.lock() {
+            let kind = crate::counted::current_kind().filter(|k| !k.is_empty()).unwrap_or("-");
+            *m.entry(kind.to_string()).or_default().entry(op.clone()).or_default() += 1;
+        }
         if let Ok(mut m) = self.calls.lock() {
             *m.entry(op).or_default() += 1;
         }
@@ -129,6 +150,10 @@ impl AwsContext {
     client!(rds, aws_sdk_rds);
     client!(wafv2, aws_sdk_wafv2);
     client!(elbv2, aws_sdk_elasticloadbalancingv2);
+    client!(ecr, aws_sdk_ecr);
+    client!(logs, aws_sdk_cloudwatchlogs);
+    client!(secretsmanager, aws_sdk_secretsmanager);
+    client!(ssm, aws_sdk_ssm);
 
     /// S3 with path-style addressing when talking to a local endpoint.
     pub fn s3(&self) -> aws_sdk_s3::Client {

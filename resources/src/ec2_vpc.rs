@@ -140,10 +140,10 @@ impl Ec2Vpc {
         let mut tasks = JoinSet::new();
         for id in vpc_ids {
             let (client, id, limit) = (self.client.clone(), id.clone(), limit.clone());
-            tasks.spawn(async move {
+            tasks.spawn(crate::counted::in_current_kind(async move {
                 let _permit = limit.acquire_owned().await;
                 (dns_attributes(&client, &id).await, id)
-            });
+            }));
         }
         let mut out = BTreeMap::new();
         while let Some(joined) = tasks.join_next().await {

@@ -1,6 +1,6 @@
 //! `aws.iam.oidc_provider`: an IAM OpenID Connect identity provider (an EKS cluster's issuer for IRSA, GitHub Actions, ...).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use aws_sdk_iam::operation::get_open_id_connect_provider::GetOpenIdConnectProviderOutput;
@@ -187,6 +187,12 @@ impl ResourceKind for IamOidcProvider {
 
     async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
         Ok(self.get(id).await?.map(|out| observed(id, &out)))
+    }
+
+    async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
+        // One resource per read call: the reads run side by side.
+        let client = self.client.clone();
+        crate::read_each::read_each(ids, || IamOidcProvider::from_client(client.clone())).await
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {

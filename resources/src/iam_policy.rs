@@ -1,5 +1,7 @@
 //! `aws.iam.policy`: a customer-managed IAM policy, plus the IAM document and naming helpers `iam_role` shares.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use aws_sdk_iam::types::{PolicyScopeType, Tag};
 use aws_sdk_iam::Client;
@@ -149,6 +151,32 @@ pub struct IamPolicy {
     client: Client,
 }
 
+/// What a policy's props and attrs are made of, from GetPolicy and its default version or
+/// from what CreatePolicy was sent and answered.
+struct PolicyFacts<'a> {
+    name: &'a str,
+    path: &'a str,
+    description: &'a str,
+    document: Value,
+    arn: &'a str,
+    policy_id: &'a str,
+}
+
+impl PolicyFacts<'_> {
+    fn observed(self, id: &str, tags: Tags) -> Observed {
+        let mut props = Props::new();
+        props.insert("name".into(), json!(self.name));
+        props.insert("path".into(), json!(self.path));
+        props.insert("description".into(), json!(self.description));
+        props.insert("policy".into(), self.document);
+        let mut attrs = Props::new();
+        attrs.insert("arn".into(), json!(self.arn));
+        attrs.insert("policy_id".into(), json!(self.policy_id));
+        attrs.insert("name".into(), json!(self.name));
+        Observed { id: id.to_string(), props, attrs, tags }
+    }
+}
+
 impl IamPolicy {
     /// The customer managed policy called `name` under `path_prefix`, whoever made it.
     async fn named(&self, name: &str, path_prefix: &str) -> Result<Option<Observed>, ProviderError> {
@@ -255,17 +283,21 @@ impl ResourceKind for IamPolicy {
             return Ok(None);
         };
 
-        let name = policy.policy_name().unwrap_or_default();
-        let mut props = Props::new();
-        props.insert("name".into(), json!(name));
-        props.insert("path".into(), json!(policy.path().unwrap_or("/")));
-        props.insert("description".into(), json!(policy.description().unwrap_or_default()));
-        props.insert("policy".into(), document);
-        let mut attrs = Props::new();
-        attrs.insert("arn".into(), json!(policy.arn().unwrap_or(id)));
-        attrs.insert("policy_id".into(), json!(policy.policy_id().unwrap_or_default()));
-        attrs.insert("name".into(), json!(name));
-        Ok(Some(Observed { id: id.to_string(), props, attrs, tags }))
+        let facts = PolicyFacts {
+            name: policy.policy_name().unwrap_or_default(),
+            path: policy.path().unwrap_or("/"),
+            description: policy.description().unwrap_or_default(),
+            document,
+            arn: policy.arn().unwrap_or(id),
+            policy_id: policy.policy_id().unwrap_or_default(),
+        };
+        Ok(Some(facts.observed(id, tags)))
+    }
+
+    async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
+        // One resource per read call: the reads run side by side.
+        let client = self.client.clone();
+        crate::read_each::read_each(ids, || IamPolicy::from_client(client.clone())).await
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
@@ -274,10 +306,10 @@ impl ResourceKind for IamPolicy {
         let out = self
             .client
             .create_policy()
-            .policy_name(req.name)
-            .path(req.path)
-            .policy_document(req.document)
-            .set_description(req.description)
+            .policy_name(&req.name)
+            .path(&req.path)
+            .policy_document(&req.document)
+            .set_description(req.description.clone())
             .set_tags(tags)
             .send()
             .await;
@@ -290,8 +322,18 @@ impl ResourceKind for IamPolicy {
             }
             other => other.op("CreatePolicy")?,
         };
-        let arn = out.policy().and_then(|p| p.arn()).ok_or_else(|| ProviderError::Fatal("CreatePolicy: no policy ARN in the response".into()))?;
-        self.read(arn).await?.ok_or_else(|| ProviderError::Retryable(format!("CreatePolicy: {arn} is not readable yet")))
+        let policy = out.policy();
+        let arn = policy.and_then(|p| p.arn()).ok_or_else(|| ProviderError::Fatal("CreatePolicy: no policy ARN in the response".into()))?;
+        // The policy is what was sent, and the answer names it: no need to read it back.
+        let facts = PolicyFacts {
+            name: &req.name,
+            path: &req.path,
+            description: req.description.as_deref().unwrap_or_default(),
+            document: document_value(&Value::String(req.document.clone())),
+            arn,
+            policy_id: policy.and_then(|p| p.policy_id()).unwrap_or_default(),
+        };
+        Ok(facts.observed(arn, desired.tags.clone()))
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
@@ -484,12 +526,16 @@ mod tests {
         let sink = seen.clone();
         let create = mock!(Client::create_policy).then_compute_output(move |input| {
             sink.lock().unwrap().push(input.clone());
-            CreatePolicyOutput::builder().policy(Policy::builder().arn(ARN).build()).build()
+            CreatePolicyOutput::builder().policy(Policy::builder().arn(ARN).policy_id("ANPA0000").policy_name("read-orders").path("/app/").build()).build()
         });
         let want = desired(json!({"name": "read-orders", "path": "/app/", "policy": serde_json::from_str::<Value>(DOC).unwrap()}));
+        let reads = read_rules(want.tags.clone());
         let mut rules = vec![create];
-        rules.extend(read_rules(want.tags.clone()));
+        rules.extend(reads.iter().cloned());
         let obs = kind(&rules).create(&want).await.unwrap();
+        // Create makes no read, and answers what a later read returns.
+        assert_eq!(reads.iter().map(Rule::num_calls).sum::<usize>(), 0);
+        assert_eq!(Some(&obs), kind(&reads).read(ARN).await.unwrap().as_ref());
 
         let input = seen.lock().unwrap().pop().unwrap();
         assert_eq!(input.policy_name(), Some("read-orders"));

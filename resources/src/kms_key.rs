@@ -1,8 +1,11 @@
 //! `aws.kms.key`: a customer managed KMS key with its key policy, automatic rotation and alias.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use aws_sdk_kms::error::ProvideErrorMetadata;
-use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType, Tag};
+use aws_sdk_kms::types::{KeyMetadata, KeySpec, KeyState, KeyUsageType, Tag};
 use aws_sdk_kms::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, PropsRule, ProviderError, ResourceKind, ResourceSchema, Tags, TextRule};
 use serde_json::Value;
@@ -10,6 +13,7 @@ use serde_json::Value;
 use crate::adopt::wanted;
 use crate::aws::AwsContext;
 use crate::error::{classify, found, gone, SdkResultExt};
+use crate::read_each::read_each;
 use crate::tags::tag_changes;
 
 /// `delete` receives only the key id, so the deletion window travels on the key as this tag.
@@ -133,6 +137,8 @@ const DELETE_ACTIONS: &[&str] = &["kms:DescribeKey", "kms:ListResourceTags", "km
 
 pub struct KmsKey {
     client: Client,
+    /// Aliases by key, listed once for a whole batch read (`read_many`); `None` lists per key.
+    known_aliases: Option<Arc<BTreeMap<String, Vec<String>>>>,
 }
 
 impl KmsKey {
@@ -141,7 +147,7 @@ impl KmsKey {
     }
 
     pub fn from_client(client: Client) -> Self {
-        KmsKey { client }
+        KmsKey { client, known_aliases: None }
     }
 
     async fn tags_of(&self, key_id: &str) -> Result<Tags, ProviderError> {
@@ -177,34 +183,28 @@ impl KmsKey {
             return Ok(None);
         }
         let key_id = meta.key_id();
-        let (rotation, policy, aliases, mut tags) =
-            tokio::try_join!(self.rotation_of(key_id), self.policy_of(key_id), self.aliases_of(key_id), self.tags_of(key_id))?;
+        let aliases = async {
+            match &self.known_aliases {
+                Some(all) => Ok(all.get(key_id).cloned().unwrap_or_default()),
+                None => self.aliases_of(key_id).await,
+            }
+        };
+        let (rotation, policy, aliases, tags) = tokio::try_join!(self.rotation_of(key_id), self.policy_of(key_id), aliases, self.tags_of(key_id))?;
+        Ok(Some(observed(meta, rotation, policy, aliases.into_iter().next(), tags)))
+    }
 
-        let window = tags.remove(WINDOW_TAG).and_then(|w| w.parse::<i64>().ok()).unwrap_or(DEFAULT_WINDOW);
-
-        let mut props = Props::new();
-        props.insert("description".into(), meta.description().unwrap_or_default().into());
-        if let Some(usage) = meta.key_usage() {
-            props.insert("key_usage".into(), usage.as_str().into());
+    /// Every alias of the account by the key it points to (each key's sorted), in one
+    /// paginated ListAliases: a batch read asks once, not once per key.
+    async fn all_aliases(&self) -> Result<BTreeMap<String, Vec<String>>, ProviderError> {
+        let entries = self.client.list_aliases().into_paginator().items().send().try_collect().await.op("ListAliases")?;
+        let mut all: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for entry in &entries {
+            if let (Some(key), Some(name)) = (entry.target_key_id(), entry.alias_name()) {
+                all.entry(key.to_string()).or_default().push(name.to_string());
+            }
         }
-        if let Some(spec) = meta.key_spec() {
-            props.insert("key_spec".into(), spec.as_str().into());
-        }
-        props.insert("enable_key_rotation".into(), rotation.into());
-        props.insert("deletion_window_in_days".into(), window.into());
-        if let Some(policy) = policy {
-            props.insert("policy".into(), policy);
-        }
-        if let Some(alias) = aliases.into_iter().next() {
-            props.insert("alias".into(), alias.into());
-        }
-
-        let mut attrs = Props::new();
-        attrs.insert("key_id".into(), key_id.into());
-        if let Some(arn) = meta.arn() {
-            attrs.insert("arn".into(), arn.into());
-        }
-        Ok(Some(Observed { id: key_id.to_string(), props, attrs, tags }))
+        all.values_mut().for_each(|names| names.sort());
+        Ok(all)
     }
 
     /// Points `alias` at `key_id`, taking it over only from a key of the same owner (the
@@ -317,6 +317,35 @@ impl KmsKey {
     }
 }
 
+/// The key in the stack's shape, from its metadata and the settings read (or just set) beside it.
+fn observed(meta: &KeyMetadata, rotation: bool, policy: Option<Value>, alias: Option<String>, mut tags: Tags) -> Observed {
+    let window = tags.remove(WINDOW_TAG).and_then(|w| w.parse::<i64>().ok()).unwrap_or(DEFAULT_WINDOW);
+
+    let mut props = Props::new();
+    props.insert("description".into(), meta.description().unwrap_or_default().into());
+    if let Some(usage) = meta.key_usage() {
+        props.insert("key_usage".into(), usage.as_str().into());
+    }
+    if let Some(spec) = meta.key_spec() {
+        props.insert("key_spec".into(), spec.as_str().into());
+    }
+    props.insert("enable_key_rotation".into(), rotation.into());
+    props.insert("deletion_window_in_days".into(), window.into());
+    if let Some(policy) = policy {
+        props.insert("policy".into(), policy);
+    }
+    if let Some(alias) = alias {
+        props.insert("alias".into(), alias.into());
+    }
+
+    let mut attrs = Props::new();
+    attrs.insert("key_id".into(), meta.key_id().into());
+    if let Some(arn) = meta.arn() {
+        attrs.insert("arn".into(), arn.into());
+    }
+    Observed { id: meta.key_id().to_string(), props, attrs, tags }
+}
+
 /// Whether a window read back from the key's tag (which anyone can edit) is one the schema allows.
 fn window_allowed(days: i64) -> bool {
     matches!(SCHEMA.prop("deletion_window_in_days").map(|p| p.ty), Some(PropType::IntRange(lo, hi)) if (lo..=hi).contains(&days))
@@ -404,14 +433,29 @@ impl ResourceKind for KmsKey {
             req = req.tags(kms_tag(k, v)?);
         }
         let out = req.send().await.op("CreateKey")?;
-        let key_id = out.key_metadata().map(|m| m.key_id().to_string()).ok_or_else(|| ProviderError::Fatal("CreateKey: no key metadata".into()))?;
+        let meta = out.key_metadata().ok_or_else(|| ProviderError::Fatal("CreateKey: no key metadata".into()))?;
+        let key_id = meta.key_id();
         if spec.rotation {
-            self.client.enable_key_rotation().key_id(&key_id).send().await.op("EnableKeyRotation")?;
+            self.client.enable_key_rotation().key_id(key_id).send().await.op("EnableKeyRotation")?;
         }
         if let Some(alias) = &spec.alias {
-            self.attach_alias(alias, &key_id, desired).await?;
+            self.attach_alias(alias, key_id, desired).await?;
         }
-        self.read(&key_id).await?.ok_or_else(|| ProviderError::Fatal(format!("key {key_id} was not readable right after it was created")))
+        // CreateKey answered the full metadata, KMS stores a policy as sent, and rotation, alias
+        // and tags are what was just set: only a key policy KMS chose itself must be asked for.
+        let policy = match &spec.policy {
+            Some(text) => Some(parse_policy(text)),
+            None => self.policy_of(key_id).await?,
+        };
+        Ok(observed(meta, spec.rotation, policy, spec.alias.clone(), spec.tags(desired)))
+    }
+
+    async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let aliases = Arc::new(self.all_aliases().await?);
+        read_each(ids, || KmsKey { client: self.client.clone(), known_aliases: Some(aliases.clone()) }).await
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
@@ -628,6 +672,8 @@ mod tests {
         for (rule, operation) in [(&create, "CreateKey"), (&rotate, "EnableKeyRotation"), (&alias, "CreateAlias")] {
             assert_eq!(rule.num_calls(), 1, "{operation}");
         }
+        assert_eq!(reads.iter().map(Rule::num_calls).sum::<usize>(), 0, "create makes no read");
+        assert_eq!(observed, kind(&rules).read(KEY).await.unwrap().unwrap(), "create returns what read reports");
         let called = [
             "CreateKey",
             "TagResource",
@@ -642,6 +688,54 @@ mod tests {
         for operation in called {
             assert!(CREATE_ACTIONS.contains(&action_of(operation).as_str()), "{operation} missing from Create's IAM actions");
         }
+    }
+
+    /// A key created without a policy gets the one KMS chooses: that alone is read back.
+    #[tokio::test]
+    async fn create_without_a_policy_reads_only_the_policy_kms_chose() {
+        let create = mock!(Client::create_key)
+            .match_requests(|r| r.policy().is_none())
+            .then_output(|| CreateKeyOutput::builder().key_metadata(metadata(KeyState::Enabled)).build());
+        let reads = read_rules(&[]);
+        let mut rules = vec![&create];
+        rules.extend(reads.iter());
+        let observed = kind(&rules).create(&desired(json!({"description": "data key"}))).await.unwrap();
+        let calls: Vec<usize> = reads.iter().map(Rule::num_calls).collect();
+        assert_eq!(calls, [0, 0, 1, 0, 0], "DescribeKey, GetKeyRotationStatus, GetKeyPolicy, ListAliases, ListResourceTags");
+        assert_eq!(observed.props["policy"], policy());
+        assert_eq!(observed.props["enable_key_rotation"], json!(false));
+        assert!(!observed.props.contains_key("alias"));
+    }
+
+    /// A batch read lists the account's aliases once, not once per key.
+    #[tokio::test]
+    async fn read_many_lists_aliases_once() {
+        const OTHER: &str = "5678efgh-12ab-34cd-56ef-1234567890ab";
+        let describe = mock!(Client::describe_key).then_compute_output(|r| {
+            let id = r.key_id().unwrap_or_default().to_string();
+            let meta =
+                KeyMetadata::builder().key_id(&id).arn(format!("arn:aws:kms:us-east-1:111122223333:key/{id}")).key_state(KeyState::Enabled).build().unwrap();
+            DescribeKeyOutput::builder().key_metadata(meta).build()
+        });
+        let rotation = mock!(Client::get_key_rotation_status).then_output(|| GetKeyRotationStatusOutput::builder().key_rotation_enabled(false).build());
+        let policy_rule = mock!(Client::get_key_policy).then_output(|| GetKeyPolicyOutput::builder().policy(policy().to_string()).build());
+        let tags = mock!(Client::list_resource_tags).then_output(|| ListResourceTagsOutput::builder().build());
+        let aliases = mock!(Client::list_aliases).match_requests(|r| r.key_id().is_none()).then_output(|| {
+            ListAliasesOutput::builder()
+                .aliases(AliasListEntry::builder().alias_name("alias/data").target_key_id(KEY).build())
+                .aliases(AliasListEntry::builder().alias_name("alias/aws/s3").target_key_id("aws-managed").build())
+                .aliases(AliasListEntry::builder().alias_name("alias/logs").target_key_id(OTHER).build())
+                .aliases(AliasListEntry::builder().alias_name("alias/archive").target_key_id(OTHER).build())
+                .build()
+        });
+        let third = "9abcdef0-12ab-34cd-56ef-1234567890ab";
+        let out =
+            kind(&[&describe, &rotation, &policy_rule, &tags, &aliases]).read_many(&[KEY.to_string(), OTHER.to_string(), third.to_string()]).await.unwrap();
+        assert_eq!(aliases.num_calls(), 1);
+        assert_eq!(describe.num_calls(), 3);
+        assert_eq!(out[KEY].as_ref().unwrap().props["alias"], json!("alias/data"));
+        assert_eq!(out[OTHER].as_ref().unwrap().props["alias"], json!("alias/archive"), "the first alias by name, as read reports it");
+        assert!(!out[third].as_ref().unwrap().props.contains_key("alias"));
     }
 
     #[tokio::test]

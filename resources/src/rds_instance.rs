@@ -1,5 +1,7 @@
 //! `aws.rds.instance`: an RDS database instance (PostgreSQL by default) whose master password RDS keeps in Secrets Manager.
 
+use std::collections::BTreeMap;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -617,6 +619,12 @@ impl ResourceKind for RdsInstance {
 
     async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
         Ok(self.describe(id).await?.as_ref().and_then(observed))
+    }
+
+    async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
+        // One resource per read call: the reads run side by side.
+        let client = self.client.clone();
+        crate::read_each::read_each(ids, || RdsInstance::from_client(client.clone())).await
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {

@@ -1,5 +1,7 @@
 //! `aws.s3.bucket`: an S3 bucket with its encryption, versioning, public access block, lifecycle rules and policy.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::operation::head_bucket::HeadBucketOutput;
@@ -20,6 +22,7 @@ use serde_json::{json, Value};
 
 use crate::aws::AwsContext;
 use crate::error::{classify, found, gone, SdkResultExt};
+use crate::read_each::read_each;
 use crate::tags::tag_changes;
 
 /// `delete` receives only the bucket name, so `force_destroy` travels on the bucket as this tag.
@@ -118,8 +121,6 @@ fn ascending_days(transitions: &Value) -> Vec<String> {
 }
 
 const READ_ACTIONS: &[&str] = &[
-    // HeadBucket is authorised as s3:ListBucket.
-    "s3:ListBucket",
     "s3:GetBucketTagging",
     "s3:GetBucketVersioning",
     "s3:GetEncryptionConfiguration",
@@ -261,9 +262,11 @@ impl S3Bucket {
         Ok(policy.and_then(cairn_engine::wiring::without_aws_added_statements))
     }
 
+    /// Reads every setting at once. No HeadBucket first: each of these calls answers
+    /// NoSuchBucket for a bucket that is gone, and a bucket in another region answers them with
+    /// a redirect, so one that succeeds is in this client's region.
     async fn observe(&self, name: &str) -> Result<Observed, ProviderError> {
-        let head = self.head(name).await?;
-        let (mut tags, versioning, sse, blocked, lifecycle, policy) = tokio::try_join!(
+        let (tags, versioning, sse, blocked, lifecycle, policy) = tokio::try_join!(
             self.raw_tags(name),
             self.versioning_of(name),
             self.sse_of(name),
@@ -271,6 +274,12 @@ impl S3Bucket {
             self.lifecycle_of(name),
             self.policy_of(name),
         )?;
+        Ok(self.observed(name, Settings { versioning, sse, blocked, lifecycle, policy }, tags))
+    }
+
+    /// The bucket in the stack's shape, from the settings read (or just written).
+    fn observed(&self, name: &str, settings: Settings, mut tags: Tags) -> Observed {
+        let Settings { versioning, sse, blocked, lifecycle, policy } = settings;
         let force_destroy = tags.remove(FORCE_DESTROY_TAG).as_deref() == Some("true");
 
         let mut props = Props::new();
@@ -287,8 +296,29 @@ impl S3Bucket {
         let mut attrs = Props::new();
         attrs.insert("arn".into(), format!("arn:aws:s3:::{name}").into());
         attrs.insert("bucket".into(), name.into());
-        attrs.insert("region".into(), head.bucket_region().unwrap_or(&self.region).into());
-        Ok(Observed { id: name.to_string(), props, attrs, tags })
+        attrs.insert("region".into(), self.region.clone().into());
+        Observed { id: name.to_string(), props, attrs, tags }
+    }
+
+    /// What `observe` reads back from a bucket `configure` has just set up from scratch: every
+    /// setting through the same conversions `read` applies to AWS's answers.
+    fn configured(&self, name: &str, spec: &Spec, desired: &Desired) -> Result<Observed, ProviderError> {
+        let sse = spec.sse.to_sdk()?;
+        let rule = sse.rules().first();
+        let mut sse_json = serde_json::Map::new();
+        if let Some(by_default) = rule.and_then(|r| r.apply_server_side_encryption_by_default()) {
+            sse_json.insert("algorithm".into(), by_default.sse_algorithm().as_str().into());
+            if let Some(key) = by_default.kms_master_key_id() {
+                sse_json.insert("kms_key".into(), key.into());
+            }
+        }
+        sse_json.insert("bucket_key".into(), rule.and_then(|r| r.bucket_key_enabled()).unwrap_or(false).into());
+        let rules = spec.lifecycle.iter().map(|r| r.to_sdk().map(|r| rule_to_json(&r))).collect::<Result<Vec<_>, _>>()?;
+        let policy = spec.policy.as_deref().map(|p| serde_json::from_str(p).unwrap_or_else(|_| Value::String(p.to_string())));
+        let policy = policy.and_then(cairn_engine::wiring::without_aws_added_statements);
+        let settings =
+            Settings { versioning: spec.versioning, sse: Value::Object(sse_json), blocked: spec.block_public_access, lifecycle: Value::Array(rules), policy };
+        Ok(self.observed(name, settings, spec.tags(desired)))
     }
 
     /// Refuses a bucket of this account that does not carry this owner's tags.
@@ -451,6 +481,15 @@ impl S3Bucket {
         }
         Ok(())
     }
+}
+
+/// A bucket's settings in the stack's shapes, as read (or as just written).
+struct Settings {
+    versioning: bool,
+    sse: Value,
+    blocked: bool,
+    lifecycle: Value,
+    policy: Option<Value>,
 }
 
 /// Runs an S3 read whose error `absent` means "nothing configured" rather than a failure.
@@ -642,14 +681,20 @@ impl ResourceKind for S3Bucket {
         let spec = Spec::from(desired)?;
         let name = bucket_name(desired);
         // In us-east-1 CreateBucket succeeds on a bucket the account already owns, so only
-        // looking first keeps a stack from silently adopting someone's existing bucket.
-        let exists = match self.head(&name).await {
-            Ok(_) => true,
-            Err(ProviderError::NotFound(_)) => false,
-            // Another account's bucket: CreateBucket reports it as BucketAlreadyExists.
-            Err(ProviderError::AccessDenied(_)) => false,
-            Err(e) => return Err(e),
-        };
+        // looking first keeps a stack from silently adopting someone's existing bucket. Not
+        // needed elsewhere (CreateBucket answers BucketAlreadyOwnedByYou), nor for cairn's
+        // derived default name (stack, env and address in it), which is this owner's by
+        // construction: an earlier attempt of this very create made it.
+        let look_first = self.region == "us-east-1" && name != desired.default_name;
+        let exists = look_first
+            && match self.head(&name).await {
+                Ok(_) => true,
+                Err(ProviderError::NotFound(_)) => false,
+                // Another account's bucket: CreateBucket reports it as BucketAlreadyExists.
+                Err(ProviderError::AccessDenied(_)) => false,
+                Err(e) => return Err(e),
+            };
+        let mut fresh = !exists;
         if exists {
             self.check_ours(&name, desired).await?;
         } else {
@@ -662,12 +707,27 @@ impl ResourceKind for S3Bucket {
             match self.client.create_bucket().bucket(&name).create_bucket_configuration(config.build()).send().await {
                 Ok(_) => {}
                 // Outside us-east-1, the answer to repeating a create whose first answer was lost.
-                Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => self.check_ours(&name, desired).await?,
+                Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => {
+                    self.check_ours(&name, desired).await?;
+                    fresh = false;
+                }
                 Err(e) => return Err(classify("CreateBucket", e)),
             }
         }
         self.configure(&name, &spec, desired).await?;
+        if fresh {
+            // A bucket CreateBucket may have answered for an earlier attempt (default name in
+            // us-east-1) was made by that attempt from the same desired state, so it holds
+            // what `configure` wrote as well.
+            return self.configured(&name, &spec, desired);
+        }
+        // An existing bucket keeps settings `configure` leaves alone (versioning it does not
+        // turn on, a lifecycle or policy the stack does not set): only a read tells them.
         self.read(&name).await?.ok_or_else(|| ProviderError::Fatal(format!("bucket {name} was not readable right after it was created")))
+    }
+
+    async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
+        read_each(ids, || S3Bucket { client: self.client.clone(), region: self.region.clone() }).await
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
@@ -733,7 +793,7 @@ mod tests {
     use aws_sdk_s3::operation::get_bucket_lifecycle_configuration::{GetBucketLifecycleConfigurationError, GetBucketLifecycleConfigurationOutput};
     use aws_sdk_s3::operation::get_bucket_policy::{GetBucketPolicyError, GetBucketPolicyOutput};
     use aws_sdk_s3::operation::get_bucket_tagging::{GetBucketTaggingError, GetBucketTaggingOutput};
-    use aws_sdk_s3::operation::get_bucket_versioning::GetBucketVersioningOutput;
+    use aws_sdk_s3::operation::get_bucket_versioning::{GetBucketVersioningError, GetBucketVersioningOutput};
     use aws_sdk_s3::operation::get_public_access_block::{GetPublicAccessBlockError, GetPublicAccessBlockOutput};
     use aws_sdk_s3::operation::head_bucket::HeadBucketError;
     use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
@@ -755,13 +815,17 @@ mod tests {
     const KMS_ARN: &str = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
     fn kind(rules: &[&Rule]) -> S3Bucket {
+        kind_in("eu-west-1", rules)
+    }
+
+    fn kind_in(region: &'static str, rules: &[&Rule]) -> S3Bucket {
         let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
         for rule in rules {
             interceptor = interceptor.with_rule(rule);
         }
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
+            .region(Region::new(region))
             .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
             .retry_config(RetryConfig::disabled())
             .force_path_style(true)
@@ -1000,8 +1064,14 @@ mod tests {
         let mut rules = vec![&head, &create, &tagging, &block, &encryption, &versioning, &lifecycle, &policy];
         rules.extend(reads.iter());
 
-        let observed = kind(&rules).create(&d).await.unwrap();
+        let k = kind(&rules);
+        let observed = k.create(&d).await.unwrap();
 
+        // Outside us-east-1 CreateBucket itself says whether the bucket exists, and what was
+        // written is known: no HeadBucket, no read.
+        assert_eq!(head.num_calls(), 0);
+        assert_eq!(reads.iter().map(Rule::num_calls).sum::<usize>(), 0, "create makes no read");
+        assert_eq!(observed, k.read(BUCKET).await.unwrap().unwrap(), "create returns what read reports");
         assert_eq!(
             *calls.lock().unwrap(),
             [
@@ -1035,10 +1105,49 @@ mod tests {
 
     #[tokio::test]
     async fn create_refuses_an_existing_bucket_owned_by_someone_else() {
+        // In us-east-1 CreateBucket succeeds on a bucket the account owns: an explicit name
+        // is looked up first.
         let head = head_ok();
         let tags = mock!(Client::get_bucket_tagging).then_output(|| GetBucketTaggingOutput::builder().set_tag_set(Some(vec![])).build().unwrap());
-        let result = kind(&[&head, &tags]).create(&desired(json!({}))).await;
-        crate::adopt::testing::assert_refused(result, &format!("bucket {BUCKET}"));
+        let result = kind_in("us-east-1", &[&head, &tags]).create(&desired(json!({"bucket": "shared-data"}))).await;
+        crate::adopt::testing::assert_refused(result, "bucket shared-data");
+    }
+
+    /// In us-east-1 with cairn's default name (this owner's by construction), CreateBucket and
+    /// the writes are all: no HeadBucket and no read.
+    #[tokio::test]
+    async fn create_with_the_default_name_in_us_east_1_makes_no_read() {
+        let head = head_ok();
+        let create = mock!(Client::create_bucket)
+            .match_requests(|r| r.create_bucket_configuration().and_then(|c| c.location_constraint()).is_none())
+            .then_output(|| CreateBucketOutput::builder().build());
+        let tagging = mock!(Client::put_bucket_tagging).then_output(|| PutBucketTaggingOutput::builder().build());
+        let block = mock!(Client::put_public_access_block).then_output(|| PutPublicAccessBlockOutput::builder().build());
+        let encryption = mock!(Client::put_bucket_encryption).then_output(|| PutBucketEncryptionOutput::builder().build());
+        let reads = read_rules(Tags::new());
+        let mut rules = vec![&head, &create, &tagging, &block, &encryption];
+        rules.extend(reads.iter());
+        let observed = kind_in("us-east-1", &rules).create(&desired(json!({}))).await.unwrap();
+        assert_eq!((head.num_calls(), reads.iter().map(Rule::num_calls).sum::<usize>()), (0, 0));
+        assert_eq!(
+            Value::Object(observed.props),
+            json!({"bucket": BUCKET, "versioning": false, "sse": {"algorithm": "AES256", "bucket_key": false}, "block_public_access": true,
+                   "lifecycle_rules": [], "force_destroy": false})
+        );
+        assert_eq!(observed.attrs["region"], json!("us-east-1"));
+    }
+
+    #[tokio::test]
+    async fn read_many_reads_every_bucket_without_head_bucket() {
+        let head = head_ok();
+        let reads = read_rules(Tags::new());
+        let mut rules = vec![&head];
+        rules.extend(reads.iter());
+        let names = ["a-bucket".to_string(), "b-bucket".to_string(), "c-bucket".to_string()];
+        let out = kind(&rules).read_many(&names).await.unwrap();
+        assert_eq!(head.num_calls(), 0);
+        assert!(reads.iter().all(|r| r.num_calls() == 3), "each setting read once per bucket");
+        assert_eq!(out["b-bucket"].as_ref().unwrap().props["bucket"], json!("b-bucket"));
     }
 
     #[tokio::test]
@@ -1053,10 +1162,30 @@ mod tests {
 
     #[tokio::test]
     async fn read_of_missing_bucket_is_none() {
+        // Every setting's read answers NoSuchBucket; no HeadBucket is needed to tell.
+        let head = head_ok();
+        let rules = [
+            mock!(Client::get_bucket_tagging).then_error(|| GetBucketTaggingError::generic(error("NoSuchBucket"))),
+            mock!(Client::get_bucket_versioning).then_error(|| GetBucketVersioningError::generic(error("NoSuchBucket"))),
+            mock!(Client::get_bucket_encryption).then_error(|| GetBucketEncryptionError::generic(error("NoSuchBucket"))),
+            mock!(Client::get_public_access_block).then_error(|| GetPublicAccessBlockError::generic(error("NoSuchBucket"))),
+            mock!(Client::get_bucket_lifecycle_configuration).then_error(|| GetBucketLifecycleConfigurationError::generic(error("NoSuchBucket"))),
+            mock!(Client::get_bucket_policy).then_error(|| GetBucketPolicyError::generic(error("NoSuchBucket"))),
+        ];
+        let mut all: Vec<&Rule> = rules.iter().collect();
+        all.push(&head);
+        assert_eq!(kind(&all).read(BUCKET).await.unwrap(), None);
+        assert_eq!(head.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn head_bucket_answers_are_classified() {
         let modeled = mock!(Client::head_bucket).then_error(|| HeadBucketError::NotFound(NotFound::builder().meta(error("NotFound")).build()));
-        assert_eq!(kind(&[&modeled]).read(BUCKET).await.unwrap(), None);
+        assert!(matches!(kind(&[&modeled]).head(BUCKET).await, Err(ProviderError::NotFound(_))));
         let bare = mock!(Client::head_bucket).then_http_response(|| status(404));
-        assert_eq!(kind(&[&bare]).read(BUCKET).await.unwrap(), None);
+        assert!(matches!(kind(&[&bare]).head(BUCKET).await, Err(ProviderError::NotFound(_))));
+        let denied = mock!(Client::head_bucket).then_http_response(|| status(403));
+        assert!(matches!(kind(&[&denied]).head(BUCKET).await, Err(ProviderError::AccessDenied(_))));
     }
 
     #[tokio::test]
@@ -1104,9 +1233,6 @@ mod tests {
 
     #[tokio::test]
     async fn access_denied_is_classified() {
-        let head = mock!(Client::head_bucket).then_http_response(|| status(403));
-        assert!(matches!(kind(&[&head]).read(BUCKET).await, Err(ProviderError::AccessDenied(_))));
-
         let mut rules = vec![head_ok()];
         rules.extend(read_rules(Tags::new()));
         rules[6] = mock!(Client::get_bucket_policy).then_error(|| GetBucketPolicyError::generic(error("AccessDenied")));

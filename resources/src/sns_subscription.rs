@@ -1,6 +1,6 @@
 //! `aws.sns.subscription`: delivers an SNS topic's messages to an endpoint (queue, function, URL...).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::aws::AwsContext;
 use crate::error::{found, gone, SdkResultExt};
+use crate::read_each::read_each;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.sns.subscription",
@@ -134,6 +135,13 @@ impl ResourceKind for SnsSubscription {
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
         let req = subscribe_request(desired)?;
         let attrs = req.attributes;
+        // What GetSubscriptionAttributes would report, from what is sent: Subscribe answers an
+        // existing subscription of the same topic, protocol, endpoint and attributes with its
+        // ARN, and refuses one whose attributes differ.
+        let mut sent = attrs.clone();
+        sent.insert("TopicArn".into(), req.topic.to_string());
+        sent.insert("Protocol".into(), req.protocol.to_string());
+        sent.insert("Endpoint".into(), req.endpoint.to_string());
         let out = self
             .client
             .subscribe()
@@ -147,7 +155,11 @@ impl ResourceKind for SnsSubscription {
             .await
             .op("Subscribe")?;
         let arn = out.subscription_arn().ok_or_else(|| ProviderError::Fatal("Subscribe: no subscription ARN in the response".into()))?;
-        self.read(arn).await?.ok_or_else(|| ProviderError::Retryable(format!("Subscribe: {arn} is not readable yet")))
+        Ok(observed(arn, &sent))
+    }
+
+    async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
+        read_each(ids, || SnsSubscription::from_client(self.client.clone())).await
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
@@ -304,7 +316,9 @@ mod tests {
             "topic": TOPIC, "protocol": "sqs", "endpoint": QUEUE,
             "raw_message_delivery": true, "filter_policy": {"kind": ["order"]},
         }));
-        let obs = kind(&[subscribe, get]).create(&want).await.unwrap();
+        let kind = kind(&[subscribe, get.clone()]);
+        let obs = kind.create(&want).await.unwrap();
+        assert_eq!(get.num_calls(), 0, "create makes no read");
 
         let input = seen.lock().unwrap().pop().unwrap();
         assert_eq!((input.topic_arn(), input.protocol(), input.endpoint()), (Some(TOPIC), Some("sqs"), Some(QUEUE)));
@@ -315,13 +329,26 @@ mod tests {
 
         assert_eq!(obs.id, ARN);
         assert_eq!(
-            Value::Object(obs.props),
+            Value::Object(obs.props.clone()),
             json!({
                 "topic": TOPIC, "protocol": "sqs", "endpoint": QUEUE,
                 "raw_message_delivery": true, "filter_policy": {"kind": ["order"]},
             })
         );
         assert!(obs.tags.is_empty());
+        assert_eq!(obs, kind.read(ARN).await.unwrap().unwrap(), "create returns what read reports");
+    }
+
+    #[tokio::test]
+    async fn read_many_reads_every_subscription_and_maps_missing_ones_to_none() {
+        let gone_arn = format!("{TOPIC}:gone");
+        let missing_arn = gone_arn.clone();
+        let missing = mock!(Client::get_subscription_attributes)
+            .match_requests(move |r| r.subscription_arn() == Some(missing_arn.as_str()))
+            .then_http_response(not_found);
+        let out = kind(&[missing, attributes_rule(&[])]).read_many(&[ARN.to_string(), gone_arn.clone()]).await.unwrap();
+        assert_eq!(out[ARN].as_ref().unwrap().props["endpoint"], json!(QUEUE));
+        assert_eq!(out[&gone_arn], None);
     }
 
     #[tokio::test]

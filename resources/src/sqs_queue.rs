@@ -1,6 +1,6 @@
 //! `aws.sqs.queue`: an SQS queue (standard or FIFO) with its attributes, dead-letter redrive and access policy.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -16,6 +16,7 @@ use aws_sdk_sqs::error::ProvideErrorMetadata;
 use crate::adopt::{adopt_or, foreign};
 use crate::aws::AwsContext;
 use crate::error::{classify, found, gone, SdkResultExt};
+use crate::read_each::read_each;
 use crate::tags::tag_changes;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
@@ -116,6 +117,26 @@ pub fn queue_name(desired: &Desired) -> String {
     } else {
         name
     }
+}
+
+/// The queue's ARN from its URL (`https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`, or an
+/// emulator's `http://HOST/ACCOUNT/NAME`): the path holds account and name, the client the
+/// region. `None` when the URL does not have that shape.
+fn queue_arn(url: &str, region: Option<&str>) -> Option<String> {
+    let region = region?;
+    let mut path = url.split("://").nth(1)?.split('/').skip(1).filter(|s| !s.is_empty());
+    let (account, name) = (path.next()?, path.next()?);
+    if path.next().is_some() || account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let partition = if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    };
+    Some(format!("arn:{partition}:sqs:{region}:{account}:{name}"))
 }
 
 /// The desired value of a prop, falling back to the schema default so that a create always
@@ -275,6 +296,7 @@ impl ResourceKind for SqsQueue {
         let tags = (!desired.tags.is_empty()).then(|| desired.tags.clone().into_iter().collect());
         let name = queue_name(desired);
         let what = format!("SQS queue {name}");
+        let mut sent = attrs.clone();
         let out = match self.client.create_queue().queue_name(&name).set_attributes(Some(attrs)).set_tags(tags).send().await {
             // Same name, other attributes: ours (made by an attempt whose answer was lost, then
             // changed) or someone else's.
@@ -285,13 +307,34 @@ impl ResourceKind for SqsQueue {
             other => other.op("CreateQueue")?,
         };
         let url = out.queue_url().ok_or_else(|| ProviderError::Fatal("CreateQueue: no queue URL in the response".into()))?;
-        let observed = self.read(url).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateQueue: {url} is not readable yet")))?;
-        // CreateQueue answers with an existing queue of the same name and attributes without
-        // applying the tags, so the tags say whether it is ours.
-        if !desired.owner.matches(&observed.tags) {
-            return Err(foreign(SCHEMA.kind, &format!("{what} ({url})"), desired, &observed.tags));
+        // CreateQueue answers with an existing queue of the same name and identical attributes
+        // without applying the tags, so only the tags can say whether that queue is ours. A
+        // queue named with cairn's derived default name (stack, env and address in it) is this
+        // owner's by construction: an earlier attempt of this very create made it, and no tag
+        // read is needed. An explicitly chosen name can be anyone's, so it keeps the check.
+        let tags = if desired.name() == desired.default_name {
+            desired.tags.clone()
+        } else {
+            let tags = self.current_tags(url).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateQueue: {url} is not readable yet")))?;
+            if !desired.owner.matches(&tags) {
+                return Err(foreign(SCHEMA.kind, &format!("{what} ({url})"), desired, &tags));
+            }
+            tags
+        };
+        // The queue holds exactly the attributes just sent (CreateQueue refuses an existing
+        // queue whose attributes differ), so what a read would report is known already.
+        match queue_arn(url, self.client.config().region().map(|r| r.as_ref())) {
+            Some(arn) => {
+                sent.insert(QueueAttributeName::QueueArn, arn);
+                Ok(observed(url, &sent, tags))
+            }
+            // A URL of an unexpected shape: ask SQS instead of guessing.
+            None => self.read(url).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateQueue: {url} is not readable yet"))),
         }
-        Ok(observed)
+    }
+
+    async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
+        read_each(ids, || SqsQueue::from_client(self.client.clone())).await
     }
 
     async fn update(&self, id: &str, desired: &Desired, changed: &[String]) -> Result<Observed, ProviderError> {
@@ -324,6 +367,7 @@ impl ResourceKind for SqsQueue {
             Operation::Read => &["sqs:GetQueueAttributes", "sqs:ListQueueTags"],
             // TagQueue: SQS authorises tags given to CreateQueue as a separate action.
             // GetQueueUrl: crash recovery looks the queue up by name before creating.
+            // GetQueueAttributes: adopting a queue an interrupted create left behind reads it.
             Operation::Create => &["sqs:GetQueueUrl", "sqs:CreateQueue", "sqs:TagQueue", "sqs:GetQueueAttributes", "sqs:ListQueueTags"],
             Operation::Update => &["sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:UntagQueue", "sqs:GetQueueAttributes", "sqs:ListQueueTags"],
             Operation::Delete => &["sqs:DeleteQueue"],
@@ -353,6 +397,8 @@ mod tests {
     const URL: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/orders.fifo";
     const ARN: &str = "arn:aws:sqs:us-east-1:123456789012:orders.fifo";
     const DLQ: &str = "arn:aws:sqs:us-east-1:123456789012:orders-dlq.fifo";
+    const DEFAULT_URL: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/shop-dev-orders";
+    const DEFAULT_ARN: &str = "arn:aws:sqs:us-east-1:123456789012:shop-dev-orders";
 
     fn kind(rules: &[Rule]) -> SqsQueue {
         SqsQueue::from_client(crate::mocked_client!(aws_sdk_sqs, rules))
@@ -463,9 +509,12 @@ mod tests {
             "receive_wait_time_seconds": 20,
             "redrive": {"dead_letter_queue": DLQ, "max_receive_count": 5},
         }));
-        let kind = kind(&[create, get, tags_output(&want.tags)]);
+        let tags = tags_output(&want.tags);
+        let kind = kind(&[create, get.clone(), tags.clone()]);
 
         let obs = kind.create(&want).await.unwrap();
+        // An explicit name can be anyone's queue: its tags are read, nothing else is.
+        assert_eq!((get.num_calls(), tags.num_calls()), (0, 1));
 
         let input = seen.lock().unwrap().pop().expect("CreateQueue was called");
         assert_eq!(input.queue_name(), Some("orders.fifo"));
@@ -502,6 +551,53 @@ mod tests {
         let input = seen.lock().unwrap().pop().unwrap();
         assert_eq!(input.queue_name(), Some("shop-dev-orders"));
         assert!(!input.attributes().unwrap().contains_key(&QueueAttributeName::FifoQueue));
+    }
+
+    /// A queue with cairn's default name is this owner's by construction: CreateQueue is the
+    /// only call, and what it returns is what a later read reports.
+    #[tokio::test]
+    async fn create_with_the_default_name_makes_no_read_and_returns_what_read_reports() {
+        let create = mock!(Client::create_queue).then_output(|| CreateQueueOutput::builder().queue_url(DEFAULT_URL).build());
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"sqs:SendMessage","Resource":"*"}]}"#;
+        let redrive = format!(r#"{{"deadLetterTargetArn":"{DLQ}","maxReceiveCount":4}}"#);
+        let answer = HashMap::from([
+            (QueueAttributeName::QueueArn, DEFAULT_ARN.to_string()),
+            (QueueAttributeName::VisibilityTimeout, "60".to_string()),
+            (QueueAttributeName::MessageRetentionPeriod, "345600".to_string()),
+            (QueueAttributeName::MaximumMessageSize, "1048576".to_string()),
+            (QueueAttributeName::DelaySeconds, "0".to_string()),
+            (QueueAttributeName::ReceiveMessageWaitTimeSeconds, "0".to_string()),
+            (QueueAttributeName::KmsMasterKeyId, "alias/orders".to_string()),
+            (QueueAttributeName::RedrivePolicy, redrive),
+            (QueueAttributeName::Policy, policy.to_string()),
+            (QueueAttributeName::SqsManagedSseEnabled, "false".to_string()),
+        ]);
+        let get = mock!(Client::get_queue_attributes).then_output(move || GetQueueAttributesOutput::builder().set_attributes(Some(answer.clone())).build());
+        let want = desired(json!({
+            "visibility_timeout_seconds": 60,
+            "kms_key": "alias/orders",
+            "redrive": {"dead_letter_queue": DLQ, "max_receive_count": 4},
+            "policy": serde_json::from_str::<Value>(policy).unwrap(),
+        }));
+        let tags = tags_output(&want.tags);
+        let kind = kind(&[create.clone(), get.clone(), tags.clone()]);
+
+        let created = kind.create(&want).await.unwrap();
+        assert_eq!((create.num_calls(), get.num_calls(), tags.num_calls()), (1, 0, 0), "create makes no read");
+        assert_eq!(created.attrs["arn"], json!(DEFAULT_ARN));
+        assert_eq!(created, kind.read(DEFAULT_URL).await.unwrap().unwrap());
+    }
+
+    #[test]
+    fn queue_arns_come_from_the_url_and_the_region() {
+        assert_eq!(queue_arn(URL, Some("us-east-1")).as_deref(), Some(ARN));
+        assert_eq!(queue_arn("http://localhost:5000/123456789012/jobs", Some("eu-west-1")).as_deref(), Some("arn:aws:sqs:eu-west-1:123456789012:jobs"));
+        assert_eq!(
+            queue_arn("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q", Some("cn-north-1")).as_deref(),
+            Some("arn:aws-cn:sqs:cn-north-1:123456789012:q")
+        );
+        assert_eq!(queue_arn("https://example.com/queues/q", Some("us-east-1")), None);
+        assert_eq!(queue_arn(URL, None), None);
     }
 
     #[tokio::test]
@@ -615,10 +711,23 @@ mod tests {
 
     #[tokio::test]
     async fn create_answered_with_someone_elses_identical_queue_is_refused() {
+        // Only an explicit name can belong to someone else (the default one is this owner's).
         let create = mock!(Client::create_queue).then_output(|| CreateQueueOutput::builder().queue_url(URL).build());
-        let get = mock!(Client::get_queue_attributes).then_output(|| attributes_output(&[]));
-        let result = kind(&[create, get, tags_output(&Tags::new())]).create(&desired(json!({}))).await;
-        crate::adopt::testing::assert_refused(result, "SQS queue shop-dev-orders");
+        let result = kind(&[create, tags_output(&Tags::new())]).create(&desired(json!({"name": "orders", "fifo_queue": true}))).await;
+        crate::adopt::testing::assert_refused(result, "SQS queue orders.fifo");
+    }
+
+    #[tokio::test]
+    async fn read_many_reads_every_queue_and_maps_missing_ones_to_none() {
+        let get = mock!(Client::get_queue_attributes)
+            .match_requests(|r| r.queue_url() == Some(URL))
+            .then_output(|| attributes_output(&[(QueueAttributeName::FifoQueue, "true")]));
+        let missing = mock!(Client::get_queue_attributes).match_requests(|r| r.queue_url() != Some(URL)).then_http_response(no_such_queue);
+        let kind = kind(&[get, missing, tags_output(&owner().tags())]);
+        let ids = [URL.to_string(), DEFAULT_URL.to_string()];
+        let out = kind.read_many(&ids).await.unwrap();
+        assert_eq!(out[URL].as_ref().unwrap().props["name"], json!("orders.fifo"));
+        assert_eq!(out[DEFAULT_URL], None);
     }
 
     #[tokio::test]

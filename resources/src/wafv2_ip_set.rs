@@ -1,9 +1,11 @@
 //! `aws.wafv2.ip_set`: a WAFv2 IP set (a list of CIDR ranges) that web ACL rules can match on.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use aws_sdk_wafv2::types::{IpAddressVersion, IpSet};
 use aws_sdk_wafv2::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, TextRule};
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags, TextRule};
 use serde_json::{json, Value};
 
 use crate::adopt::{adopt, adopt_or};
@@ -88,13 +90,14 @@ impl Wafv2IpSet {
         Ok(out.and_then(|o| Some((o.ip_set()?.clone(), o.lock_token().unwrap_or_default().to_string()))))
     }
 
-    /// Every set of the desired name and scope, whoever made them (an emulator may hold several).
-    async fn named(&self, spec: &Spec) -> Result<Vec<Observed>, ProviderError> {
+    /// Every set of the desired name and scope, whoever made them (an emulator may hold
+    /// several), except the one with WAF id `besides`.
+    async fn named(&self, spec: &Spec, besides: Option<&str>) -> Result<Vec<Observed>, ProviderError> {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
             let page = self.client.list_ip_sets().scope(spec.scope.clone()).set_next_marker(marker.clone()).send().await.waf("ListIPSets")?;
-            for summary in page.ip_sets().iter().filter(|s| s.name() == Some(spec.name.as_str())) {
+            for summary in page.ip_sets().iter().filter(|s| s.name() == Some(spec.name.as_str()) && s.id() != besides) {
                 let Some(waf_id) = summary.id() else { continue };
                 let id = WafId { scope: spec.scope.clone(), name: spec.name.clone(), id: waf_id.to_string() };
                 // Deleted between the list and the read: not a candidate.
@@ -118,19 +121,34 @@ impl Wafv2IpSet {
     async fn observe(&self, id: &WafId) -> Result<Option<Observed>, ProviderError> {
         let Some((set, _)) = self.get(id).await? else { return Ok(None) };
         let tags = list_tags(&self.client, set.arn()).await?;
-        let mut addresses: Vec<&str> = set.addresses().iter().map(String::as_str).collect();
-        addresses.sort();
+        let facts =
+            SetFacts { version: set.ip_address_version(), addresses: set.addresses(), description: set.description().unwrap_or_default(), arn: set.arn() };
+        Ok(Some(facts.observed(id, tags)))
+    }
+}
 
+/// What a set's props and attrs are made of, from GetIPSet or from what CreateIPSet was sent and answered.
+struct SetFacts<'a> {
+    version: &'a IpAddressVersion,
+    addresses: &'a [String],
+    description: &'a str,
+    arn: &'a str,
+}
+
+impl SetFacts<'_> {
+    fn observed(self, id: &WafId, tags: Tags) -> Observed {
+        let mut addresses: Vec<&str> = self.addresses.iter().map(String::as_str).collect();
+        addresses.sort();
         let mut props = Props::new();
-        props.insert("name".into(), json!(set.name()));
+        props.insert("name".into(), json!(id.name));
         props.insert("scope".into(), json!(id.scope.as_str()));
-        props.insert("ip_address_version".into(), json!(set.ip_address_version().as_str()));
+        props.insert("ip_address_version".into(), json!(self.version.as_str()));
         props.insert("addresses".into(), json!(addresses));
-        props.insert("description".into(), json!(set.description().unwrap_or_default()));
+        props.insert("description".into(), json!(self.description));
         let mut attrs = Props::new();
-        attrs.insert("arn".into(), json!(set.arn()));
-        attrs.insert("ip_set_id".into(), json!(set.id()));
-        Ok(Some(Observed { id: id.to_string(), props, attrs, tags }))
+        attrs.insert("arn".into(), json!(self.arn));
+        attrs.insert("ip_set_id".into(), json!(id.id));
+        Observed { id: id.to_string(), props, attrs, tags }
     }
 }
 
@@ -176,13 +194,19 @@ impl ResourceKind for Wafv2IpSet {
         Ok(found(self.observe(&id).await)?.flatten())
     }
 
+    async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
+        // WAF has no call that reads several sets with their addresses: one at a time, side by side.
+        let client = self.client.clone();
+        crate::read_each::read_each(ids, || Wafv2IpSet::from_client(client.clone())).await
+    }
+
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
         let spec = Spec::from(desired)?;
         check_scope_region(KIND, &spec.scope, &self.client)?;
         // Names are unique per scope; an emulator may not enforce that, so look first rather
         // than make a second set when an earlier attempt's answer was lost.
         let what = format!("IP set {} ({})", spec.name, spec.scope.as_str());
-        if let Some(existing) = self.pick(desired, self.named(&spec).await?) {
+        if let Some(existing) = self.pick(desired, self.named(&spec, None).await?) {
             return adopt(self, desired, &what, existing).await;
         }
         let out = self
@@ -199,19 +223,24 @@ impl ResourceKind for Wafv2IpSet {
             .waf("CreateIPSet");
         let out = match out {
             Err(e) if message_of(e.clone()).contains("WAFDuplicateItemException") => {
-                let existing = self.pick(desired, self.named(&spec).await?);
+                let existing = self.pick(desired, self.named(&spec, None).await?);
                 return adopt_or(self, desired, &what, existing, e).await;
             }
             other => other?,
         };
-        let waf_id = out.summary().and_then(|s| s.id()).ok_or_else(|| ProviderError::Fatal("CreateIPSet: no id in the response".into()))?;
+        let summary = out.summary().ok_or_else(|| ProviderError::Fatal("CreateIPSet: no summary in the response".into()))?;
+        let (Some(waf_id), Some(arn)) = (summary.id(), summary.arn()) else {
+            return Err(ProviderError::Fatal("CreateIPSet: no id or ARN in the response".into()));
+        };
         let id = WafId { scope: spec.scope.clone(), name: spec.name.clone(), id: waf_id.to_string() };
-        let created = self.observe(&id).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateIPSet: {id} is not readable yet")))?;
+        // The set holds what was sent and the answer names it: no need to read it back.
+        let facts = SetFacts { version: &spec.version, addresses: &spec.addresses, description: &spec.description, arn };
+        let created = facts.observed(&id, desired.tags.clone());
         // An emulator that does not enforce unique names makes a second one when the SDK
         // repeats a create whose answer was lost; ours of the same name besides this one are
         // such strays (best effort: the create itself has succeeded).
-        if let Ok(named) = self.named(&spec).await {
-            for stray in named.iter().filter(|o| o.id != created.id && desired.owner.matches(&o.tags)) {
+        if let Ok(named) = self.named(&spec, Some(waf_id)).await {
+            for stray in named.iter().filter(|o| desired.owner.matches(&o.tags)) {
                 let _ = self.delete(&stray.id).await;
             }
         }
@@ -269,7 +298,7 @@ impl ResourceKind for Wafv2IpSet {
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
         let spec = Spec::from(desired)?;
-        Ok(self.named(&spec).await?.into_iter().find(|o| desired.owner.matches(&o.tags)))
+        Ok(self.named(&spec, None).await?.into_iter().find(|o| desired.owner.matches(&o.tags)))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
@@ -408,7 +437,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn create_sends_tags_and_omits_an_empty_description_and_reads_back_sorted() {
+    async fn create_sends_tags_and_omits_an_empty_description_and_reads_nothing_back() {
         let seen: Arc<Mutex<Option<CreateIpSetInput>>> = Arc::default();
         let sink = seen.clone();
         let create = mock!(Client::create_ip_set).then_compute_output(move |input| {
@@ -434,6 +463,10 @@ mod tests {
         assert_eq!(observed.attrs["arn"], json!(ARN));
         assert_eq!(observed.attrs["ip_set_id"], json!(WAF_ID));
         assert!(!observed.attrs.contains_key("lock_token"), "lock tokens change on every write");
+        // Create reads nothing back: what it answers is what a later read returns.
+        assert_eq!((get.num_calls(), tags.num_calls()), (0, 0));
+        assert_eq!(none.num_calls(), 2, "a look for a set of the name before, and for strays after");
+        assert_eq!(Some(observed), kind(&[&get, &tags]).read(ID).await.unwrap());
         for op in ["CreateIPSet", "GetIPSet", "ListTagsForResource", "TagResource"] {
             assert!(CREATE_ACTIONS.contains(&format!("wafv2:{op}").as_str()), "{op}");
         }

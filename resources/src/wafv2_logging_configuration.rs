@@ -1,5 +1,7 @@
 //! `aws.wafv2.logging_configuration`: sends a web ACL's request logs to S3, CloudWatch Logs or Firehose.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use aws_sdk_wafv2::types::{FieldToMatch, LoggingConfiguration, SingleHeader};
 use aws_sdk_wafv2::Client;
@@ -208,6 +210,12 @@ impl ResourceKind for Wafv2LoggingConfiguration {
     async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
         let out = found(self.client.get_logging_configuration().resource_arn(id).send().await.waf("GetLoggingConfiguration"))?;
         Ok(out.and_then(|o| o.logging_configuration().map(observed)))
+    }
+
+    async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
+        // One resource per read call: the reads run side by side.
+        let client = self.client.clone();
+        crate::read_each::read_each(ids, || Wafv2LoggingConfiguration::from_client(client.clone())).await
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {

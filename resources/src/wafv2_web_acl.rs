@@ -1,6 +1,6 @@
 //! `aws.wafv2.web_acl`: a WAFv2 web ACL with managed rule groups, rate limits and IP set rules.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use aws_sdk_wafv2::types::{
@@ -9,7 +9,7 @@ use aws_sdk_wafv2::types::{
     VisibilityConfig, WebAcl,
 };
 use aws_sdk_wafv2::Client;
-use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, TextRule};
+use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags, TextRule};
 use serde_json::{json, Map, Value};
 
 use crate::adopt::{adopt, adopt_or};
@@ -179,12 +179,12 @@ impl Wafv2WebAcl {
     }
 
     /// Every web ACL of the desired name and scope, whoever made them (an emulator may hold several).
-    async fn named(&self, spec: &Spec) -> Result<Vec<Observed>, ProviderError> {
+    async fn named(&self, spec: &Spec, besides: Option<&str>) -> Result<Vec<Observed>, ProviderError> {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
             let page = self.client.list_web_acls().scope(spec.scope.clone()).set_next_marker(marker.clone()).send().await.waf("ListWebACLs")?;
-            for waf_id in page.web_acls().iter().filter(|s| s.name() == Some(spec.name.as_str())).filter_map(|s| s.id()) {
+            for waf_id in page.web_acls().iter().filter(|s| s.name() == Some(spec.name.as_str()) && s.id() != besides).filter_map(|s| s.id()) {
                 let id = WafId { scope: spec.scope.clone(), name: spec.name.clone(), id: waf_id.to_string() };
                 if let Some(o) = found(self.observe(&id).await)?.flatten() {
                     out.push(o);
@@ -200,27 +200,32 @@ impl Wafv2WebAcl {
     async fn observe(&self, id: &WafId) -> Result<Option<Observed>, ProviderError> {
         let Some((acl, _)) = self.get(id).await? else { return Ok(None) };
         let tags = list_tags(&self.client, acl.arn()).await?;
-        let mut rules: Vec<&Rule> = acl.rules().iter().collect();
-        rules.sort_by_key(|r| r.priority());
-        let default_action = match acl.default_action() {
-            Some(a) if a.block().is_some() => "block",
-            Some(a) if a.allow().is_some() => "allow",
-            _ => "",
-        };
-
-        let mut props = Props::new();
-        props.insert("name".into(), json!(acl.name()));
-        props.insert("scope".into(), json!(id.scope.as_str()));
-        props.insert("description".into(), json!(acl.description().unwrap_or_default()));
-        props.insert("default_action".into(), json!(default_action));
-        props.insert("visibility_config".into(), visibility_json(acl.visibility_config()));
-        props.insert("rules".into(), Value::Array(rules.into_iter().map(rule_json).collect()));
-        let mut attrs = Props::new();
-        attrs.insert("arn".into(), json!(acl.arn()));
-        attrs.insert("capacity".into(), json!(acl.capacity()));
-        attrs.insert("web_acl_id".into(), json!(acl.id()));
-        Ok(Some(Observed { id: id.to_string(), props, attrs, tags }))
+        Ok(Some(observed(id, &acl, tags)))
     }
+}
+
+/// The ACL as the stack writes it, from GetWebACL's answer.
+fn observed(id: &WafId, acl: &WebAcl, tags: Tags) -> Observed {
+    let mut rules: Vec<&Rule> = acl.rules().iter().collect();
+    rules.sort_by_key(|r| r.priority());
+    let default_action = match acl.default_action() {
+        Some(a) if a.block().is_some() => "block",
+        Some(a) if a.allow().is_some() => "allow",
+        _ => "",
+    };
+
+    let mut props = Props::new();
+    props.insert("name".into(), json!(acl.name()));
+    props.insert("scope".into(), json!(id.scope.as_str()));
+    props.insert("description".into(), json!(acl.description().unwrap_or_default()));
+    props.insert("default_action".into(), json!(default_action));
+    props.insert("visibility_config".into(), visibility_json(acl.visibility_config()));
+    props.insert("rules".into(), Value::Array(rules.into_iter().map(rule_json).collect()));
+    let mut attrs = Props::new();
+    attrs.insert("arn".into(), json!(acl.arn()));
+    attrs.insert("capacity".into(), json!(acl.capacity()));
+    attrs.insert("web_acl_id".into(), json!(acl.id()));
+    Observed { id: id.to_string(), props, attrs, tags }
 }
 
 fn action_name(action: Option<&RuleAction>) -> Value {
@@ -469,13 +474,19 @@ impl ResourceKind for Wafv2WebAcl {
         Ok(found(self.observe(&id).await)?.flatten())
     }
 
+    async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
+        // WAF has no call that reads several ACLs with their rules: one at a time, side by side.
+        let client = self.client.clone();
+        crate::read_each::read_each(ids, || Wafv2WebAcl::from_client(client.clone())).await
+    }
+
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
         let spec = Spec::from(desired)?;
         check_scope_region(KIND, &spec.scope, &self.client)?;
         // Names are unique per scope; an emulator may not enforce that, so look first rather
         // than make a second ACL when an earlier attempt's answer was lost.
         let what = format!("web ACL {} ({})", spec.name, spec.scope.as_str());
-        let named = self.named(&spec).await?;
+        let named = self.named(&spec, None).await?;
         if let Some(existing) = named.iter().find(|o| desired.owner.matches(&o.tags)).or(named.first()) {
             return adopt(self, desired, &what, existing.clone()).await;
         }
@@ -494,7 +505,7 @@ impl ResourceKind for Wafv2WebAcl {
             .waf("CreateWebACL");
         let out = match out {
             Err(e) if message_of(e.clone()).contains("WAFDuplicateItemException") => {
-                let named = self.named(&spec).await?;
+                let named = self.named(&spec, None).await?;
                 let existing = named.iter().find(|o| desired.owner.matches(&o.tags)).or(named.first()).cloned();
                 return adopt_or(self, desired, &what, existing, e).await;
             }
@@ -502,12 +513,15 @@ impl ResourceKind for Wafv2WebAcl {
         };
         let waf_id = out.summary().and_then(|s| s.id()).ok_or_else(|| ProviderError::Fatal("CreateWebACL: no id in the response".into()))?;
         let id = WafId { scope: spec.scope.clone(), name: spec.name.clone(), id: waf_id.to_string() };
-        let created = self.observe(&id).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateWebACL: {id} is not readable yet")))?;
+        // CreateWebACL answers only a summary, and the capacity WAF computed for the rules
+        // is in none of it: GetWebACL has it. The tags are what was sent.
+        let (acl, _) = self.get(&id).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateWebACL: {id} is not readable yet")))?;
+        let created = observed(&id, &acl, desired.tags.clone());
         // An emulator that does not enforce unique names makes a second one when the SDK
         // repeats a create whose answer was lost; ours of the same name besides this one are
         // such strays (best effort: the create itself has succeeded).
-        if let Ok(named) = self.named(&spec).await {
-            for stray in named.iter().filter(|o| o.id != created.id && desired.owner.matches(&o.tags)) {
+        if let Ok(named) = self.named(&spec, Some(waf_id)).await {
+            for stray in named.iter().filter(|o| desired.owner.matches(&o.tags)) {
                 let _ = self.delete(&stray.id).await;
             }
         }
@@ -574,7 +588,7 @@ impl ResourceKind for Wafv2WebAcl {
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
         let spec = Spec::from(desired)?;
-        Ok(self.named(&spec).await?.into_iter().find(|o| desired.owner.matches(&o.tags)))
+        Ok(self.named(&spec, None).await?.into_iter().find(|o| desired.owner.matches(&o.tags)))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
@@ -853,6 +867,9 @@ mod tests {
         assert_eq!((observed.props["default_action"].clone(), observed.props["description"].clone()), (json!("allow"), json!("")));
         assert_eq!((observed.attrs["arn"].clone(), observed.attrs["capacity"].clone()), (json!(ARN), json!(700)));
         assert_eq!(observed.tags, d.tags);
+        // GetWebACL once, for the capacity WAF computed; the tags are the ones sent.
+        assert_eq!((get.num_calls(), tags.num_calls(), none.num_calls()), (1, 0, 2));
+        assert_eq!(Some(observed), kind(&[&get, &tags]).read(ID).await.unwrap(), "create returns what a later read returns");
         for op in ["CreateWebACL", "GetWebACL", "ListTagsForResource", "TagResource"] {
             assert!(CREATE_ACTIONS.contains(&format!("wafv2:{op}").as_str()), "{op}");
         }

@@ -1,5 +1,7 @@
 //! `aws.wafv2.web_acl_association`: attaches a regional web ACL to a load balancer, API Gateway stage or similar resource.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use aws_sdk_wafv2::error::ProvideErrorMetadata;
 use aws_sdk_wafv2::operation::associate_web_acl::AssociateWebACLError;
@@ -115,6 +117,12 @@ impl ResourceKind for Wafv2WebAclAssociation {
     async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
         let out = found(self.client.get_web_acl_for_resource().resource_arn(id).send().await.waf("GetWebACLForResource"))?;
         Ok(out.and_then(|o| o.web_acl().map(|acl| observed(id, acl.arn()))))
+    }
+
+    async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
+        // One resource per read call: the reads run side by side.
+        let client = self.client.clone();
+        crate::read_each::read_each(ids, || Wafv2WebAclAssociation::from_client(client.clone())).await
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {

@@ -14,8 +14,10 @@ use cairn_engine::plan::{Action, Plan, PlanMode};
 use cairn_engine::provider::Registry;
 use cairn_engine::refresh::{Reconciled, RefreshStats};
 use cairn_engine::state::StateStore;
+use cairn_resources::aws::CallCounter;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::cli::{AwsArgs, OutputArgs, OutputFormat, StackArgs};
@@ -32,13 +34,14 @@ struct Planned {
     reconciled: Vec<Reconciled>,
     refresh: RefreshStats,
     api_calls: BTreeMap<String, u64>,
+    api_calls_by_kind: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// The pipeline's reconcile → refresh → plan, under the lock the caller holds.
 async fn make_plan(run: &Run<'_>, graph: &ResourceGraph, mode: PlanMode, do_refresh: bool, allow_destroy: &[String]) -> Result<Planned> {
     let req = PlanRequest { mode, refresh: do_refresh, allow_destroy: allow_destroy.iter().cloned().collect() };
     let planned = run.plan(graph, &req).await.map_err(|e| anyhow!("{e}"))?;
-    Ok(Planned { plan: planned.plan, reconciled: planned.reconciled, refresh: planned.refresh, api_calls: BTreeMap::new() })
+    Ok(Planned { plan: planned.plan, reconciled: planned.reconciled, refresh: planned.refresh, api_calls: BTreeMap::new(), api_calls_by_kind: BTreeMap::new() })
 }
 
 /// The run over this command's registry and store; the binary's retries wait for real.
@@ -53,6 +56,10 @@ struct PlanJson<'a> {
     refresh: &'a RefreshStats,
     /// AWS operations made while reconciling and refreshing, by `Service.Operation`.
     api_calls: &'a BTreeMap<String, u64>,
+    /// The same calls by the kind that made them (`-`: not a kind's, e.g. caller identity).
+    api_calls_by_kind: &'a BTreeMap<String, BTreeMap<String, u64>>,
+    /// Each changed leaf with its path, per action (`render::change_paths`).
+    changes: Value,
 }
 
 fn print_reconciled(reconciled: &[Reconciled]) {
@@ -65,8 +72,15 @@ fn show_plan(p: &Planned, format: OutputFormat, compact: bool, style: &Style) {
     match format {
         OutputFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&PlanJson { plan: &p.plan, reconciled: &p.reconciled, refresh: &p.refresh, api_calls: &p.api_calls })
-                .unwrap_or_default()
+            serde_json::to_string_pretty(&PlanJson {
+                plan: &p.plan,
+                reconciled: &p.reconciled,
+                refresh: &p.refresh,
+                api_calls: &p.api_calls,
+                api_calls_by_kind: &p.api_calls_by_kind,
+                changes: render::change_paths(&p.plan),
+            })
+            .unwrap_or_default()
         ),
         OutputFormat::Markdown => print!("{}", render::plan_markdown(&p.plan, compact)),
         OutputFormat::Text => {
@@ -99,6 +113,7 @@ pub async fn cmd_plan(stack: &StackArgs, aws_args: &AwsArgs, output: &OutputArgs
     lock.release().await?;
     let mut planned = planned?;
     planned.api_calls = ctx.calls.by_operation();
+    planned.api_calls_by_kind = ctx.calls.by_kind();
     tracing::info!(calls = ctx.calls.total(), resources = planned.refresh.resources, "refresh API calls");
     planned.plan.backend = backend.map(|b| serde_json::to_value(b).unwrap_or_default());
     show_plan(&planned, output.format(), compact, style);
@@ -141,8 +156,22 @@ pub struct ApplyArgs<'a> {
     pub output: &'a OutputArgs,
     pub auto_approve: bool,
     pub parallelism: usize,
+    /// `--service-limit` values, on top of the default budgets.
+    pub service_limits: &'a [(String, usize)],
     pub allow_destroy: &'a [String],
     pub mode: PlanMode,
+}
+
+/// How much of an apply runs at once: all mutations, and per service or kind.
+struct Concurrency {
+    parallelism: usize,
+    service_limits: BTreeMap<String, usize>,
+}
+
+impl ApplyArgs<'_> {
+    fn concurrency(&self) -> Concurrency {
+        Concurrency { parallelism: self.parallelism, service_limits: cairn_engine::apply::service_limits_with(self.service_limits) }
+    }
 }
 
 pub async fn cmd_apply(args: ApplyArgs<'_>, style: &Style) -> Result<u8> {
@@ -163,7 +192,7 @@ pub async fn cmd_apply(args: ApplyArgs<'_>, style: &Style) -> Result<u8> {
             lock.release().await?;
             bail!("{e}");
         }
-        let result = run_apply(&plan, &run, &lock, args.parallelism, format, style).await;
+        let result = run_apply(&plan, &run, &lock, &args.concurrency(), format, style, &ctx.calls).await;
         lock.release().await?;
         return result;
     }
@@ -190,7 +219,7 @@ pub async fn cmd_apply(args: ApplyArgs<'_>, style: &Style) -> Result<u8> {
             println!("\n{} cancelled; nothing was changed.", if op == "destroy" { "Destroy" } else { "Apply" });
             return Ok(1);
         }
-        run_apply(&planned.plan, &run, &lock, args.parallelism, format, style).await
+        run_apply(&planned.plan, &run, &lock, &args.concurrency(), format, style, &ctx.calls).await
     }
     .await;
     lock.release().await?;
@@ -331,7 +360,17 @@ async fn interrupt(term: &mut Term) -> bool {
     }
 }
 
-async fn run_apply(plan: &Plan, run: &Run<'_>, lock: &HeldLock, parallelism: usize, format: OutputFormat, style: &Style) -> Result<u8> {
+async fn run_apply(
+    plan: &Plan,
+    run: &Run<'_>,
+    lock: &HeldLock,
+    concurrency: &Concurrency,
+    format: OutputFormat,
+    style: &Style,
+    calls: &CallCounter,
+) -> Result<u8> {
+    // The JSON result reports the apply's own calls, not the refresh before it.
+    calls.reset();
     let (tx, rx) = watch::channel(false);
     // Installed before the first action, so a SIGTERM at any point of the apply stops it gracefully instead of killing it.
     let mut term = listen_for_term();
@@ -347,13 +386,13 @@ async fn run_apply(plan: &Plan, run: &Run<'_>, lock: &HeldLock, parallelism: usi
     let total = plan.actions.iter().filter(|a| a.action != Action::NoOp).count();
     let progress = Progress::new(total, format == OutputFormat::Json);
     let started = Instant::now();
-    let opts = ApplyOptions { lock_lost: lock.lost(), ..ApplyOptions::new(parallelism, rx) };
+    let opts = ApplyOptions { lock_lost: lock.lost(), service_limits: concurrency.service_limits.clone(), ..ApplyOptions::new(concurrency.parallelism, rx) };
     let result = run.apply(plan, opts, progress.as_ref()).await;
     progress.finish();
     signals.abort();
     let report = result.map_err(|e| anyhow!("{e}"))?;
     if format == OutputFormat::Json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "plan": plan, "result": report }))?);
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "plan": plan, "result": report, "api_calls_by_kind": calls.by_kind() }))?);
     } else {
         print_report(plan, &report, started.elapsed(), style);
     }

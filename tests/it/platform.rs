@@ -108,6 +108,11 @@ fn dev_applies_verifies_and_destroys() {
     assert!(resources >= 40, "{resources}");
     assert!(calls > 0 && calls < resources * 8, "refresh made {calls} calls for {resources} resources");
     eprintln!("platform refresh: {resources} resources, {calls} API calls ({:.2} per resource)", calls as f64 / resources as f64);
+    let recorded = |kind: &str| json["plan"]["actions"].as_array().into_iter().flatten().filter(|a| a["kind"] == kind).count();
+    for (kind, ops) in json["api_calls_by_kind"].as_object().into_iter().flatten() {
+        let n: u64 = ops.as_object().map(|m| m.values().filter_map(Value::as_u64).sum()).unwrap_or(0);
+        eprintln!("  platform refresh {kind:<32} {:>3} resources {n:>4} calls", recorded(kind));
+    }
 
     runtime().block_on(async {
         let cfg = crate::harness::sdk_config().await;
