@@ -9,9 +9,10 @@ use crate::expr::{self, Expr, Seg};
 use crate::graph::ResourceNode;
 
 /// The verbs a grant may use.
-pub const VERBS: &[&str] = &["consume", "send", "publish", "read", "write", "read_write", "encrypt", "decrypt"];
+pub const VERBS: &[&str] = &["consume", "send", "publish", "read", "write", "read_write", "encrypt", "decrypt", "pull"];
 
-/// Actions for a verb on a kind: (actions on the target ARN, actions on `<arn>/*`, KMS actions on the target's key).
+/// Actions for a verb on a kind: (actions on the target ARN, actions on `<arn>/*` (`<arn>:*`
+/// for a log group's streams), KMS actions on the target's key).
 fn actions(verb: &str, kind: &str) -> Option<(&'static [&'static str], &'static [&'static str], &'static [&'static str])> {
     const DECRYPT: &[&str] = &["kms:Decrypt"];
     const ENCRYPT: &[&str] = &["kms:Decrypt", "kms:GenerateDataKey"];
@@ -26,11 +27,35 @@ fn actions(verb: &str, kind: &str) -> Option<(&'static [&'static str], &'static 
         ("aws.s3.bucket", "read_write") => {
             (&["s3:ListBucket"], &["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"], ENCRYPT)
         }
+        // A log group's streams are `<group ARN>:*`; CreateLogStream is authorised on either form.
+        ("aws.logs.log_group", "write") => (&["logs:CreateLogStream", "logs:PutLogEvents"], &["logs:CreateLogStream", "logs:PutLogEvents"], &[]),
+        // ECR encrypts through its own grant on the key, so a puller needs no KMS action.
+        ("aws.ecr.repository", "pull") => (&["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], &[], &[]),
         ("aws.kms.key", "encrypt") => (&["kms:Encrypt", "kms:GenerateDataKey"], &[], &[]),
         ("aws.kms.key", "decrypt") => (&["kms:Decrypt"], &[], &[]),
         ("secretsmanager", "read") => (&["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], &[], DECRYPT),
+        ("aws.secretsmanager.secret", "read") => (&["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], &[], DECRYPT),
+        ("aws.ssm.parameter", "read") => (&["ssm:GetParameter", "ssm:GetParameters"], &[], DECRYPT),
         _ => return None,
     })
+}
+
+/// Actions a verb also needs that AWS authorises only on `*`: a registry login token is for
+/// the whole registry, not one repository.
+fn account_wide(verb: &str, kind: &str) -> &'static [&'static str] {
+    match (kind, verb) {
+        ("aws.ecr.repository", "pull") => &["ecr:GetAuthorizationToken"],
+        _ => &[],
+    }
+}
+
+/// Where a kind's sub-resources live under its ARN (objects of a bucket, streams of a log group).
+fn sub_suffix(kind: &str) -> &'static str {
+    if kind == "aws.logs.log_group" {
+        ":*"
+    } else {
+        "/*"
+    }
 }
 
 /// Which verbs a kind accepts, for error messages.
@@ -48,6 +73,9 @@ fn kms_key_of(node: &ResourceNode) -> Option<Value> {
     match node.kind.as_str() {
         "aws.sqs.queue" | "aws.sns.topic" => node.props.get("kms_key").cloned(),
         "aws.s3.bucket" => node.props.get("sse").and_then(|s| s.get("kms_key")).cloned(),
+        "aws.secretsmanager.secret" => node.props.get("kms_key_id").cloned(),
+        // Only a SecureString is encrypted.
+        "aws.ssm.parameter" if node.props.get("type").and_then(Value::as_str) == Some("SecureString") => node.props.get("key_id").cloned(),
         _ => None,
     }
     .filter(|k| !k.is_null())
@@ -107,7 +135,11 @@ pub fn compile_grants(grants: &Value, nodes: &BTreeMap<String, ResourceNode>) ->
             statements.push(json!({ "Sid": sid(""), "Effect": "Allow", "Action": on_arn, "Resource": target }));
         }
         if !on_objects.is_empty() {
-            statements.push(json!({ "Sid": sid("Objects"), "Effect": "Allow", "Action": on_objects, "Resource": with_suffix(target, "/*") }));
+            statements.push(json!({ "Sid": sid("Objects"), "Effect": "Allow", "Action": on_objects, "Resource": with_suffix(target, sub_suffix(&kind)) }));
+        }
+        let anywhere = account_wide(verb, &kind);
+        if !anywhere.is_empty() {
+            statements.push(json!({ "Sid": sid("Anywhere"), "Effect": "Allow", "Action": anywhere, "Resource": "*" }));
         }
         if let (Some(key), false) = (key, kms.is_empty()) {
             statements.push(json!({ "Sid": sid("Key"), "Effect": "Allow", "Action": kms, "Resource": key }));
@@ -130,6 +162,9 @@ fn arn_kind(arn: &str) -> String {
         "sns" => "aws.sns.topic".into(),
         "s3" => "aws.s3.bucket".into(),
         "kms" => "aws.kms.key".into(),
+        "logs" => "aws.logs.log_group".into(),
+        "ecr" => "aws.ecr.repository".into(),
+        "ssm" => "aws.ssm.parameter".into(),
         other => other.to_string(),
     }
 }
@@ -170,6 +205,74 @@ mod tests {
         assert!(s[0]["Action"].as_array().unwrap().contains(&json!("sqs:ReceiveMessage")));
         assert_eq!(s[2]["Resource"], "arn:aws:s3:::b/*");
         assert!(!doc.to_string().contains("sqs:*"));
+    }
+
+    #[test]
+    fn log_group_write_covers_the_group_and_its_streams() {
+        let arn = "arn:aws:logs:us-east-1:1:log-group:/app/api";
+        let doc = compile_grants(&json!([{ "write": arn }]), &BTreeMap::new()).unwrap().unwrap();
+        let s = doc["Statement"].as_array().unwrap();
+        assert_eq!(s.len(), 2, "{doc}");
+        assert_eq!(s[0]["Resource"], arn);
+        assert_eq!(s[1]["Resource"], format!("{arn}:*"));
+        for st in s {
+            assert_eq!(st["Action"], json!(["logs:CreateLogStream", "logs:PutLogEvents"]));
+        }
+        let e = compile_grants(&json!([{ "read": arn }]), &BTreeMap::new()).unwrap_err();
+        assert!(e[0].contains("`read` does not apply to aws.logs.log_group; it accepts write"), "{e:?}");
+    }
+
+    #[test]
+    fn repository_pull_adds_the_registry_login_on_any_resource() {
+        let arn = "arn:aws:ecr:us-east-1:1:repository/app";
+        let doc = compile_grants(&json!([{ "pull": arn }]), &BTreeMap::new()).unwrap().unwrap();
+        let s = doc["Statement"].as_array().unwrap();
+        assert_eq!(s.len(), 2, "{doc}");
+        assert_eq!(s[0]["Resource"], arn);
+        assert_eq!(s[0]["Action"], json!(["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]));
+        assert_eq!((s[1]["Action"].clone(), s[1]["Resource"].clone()), (json!(["ecr:GetAuthorizationToken"]), json!("*")));
+        assert!(!doc.to_string().contains("ecr:Put"), "pull never pushes");
+        let e = compile_grants(&json!([{ "pull": "arn:aws:sqs:us-east-1:1:q" }]), &BTreeMap::new()).unwrap_err();
+        assert!(e[0].contains("`pull` does not apply to aws.sqs.queue"), "{e:?}");
+    }
+
+    fn node(address: &str, kind: &str, props: Value) -> ResourceNode {
+        ResourceNode {
+            address: address.into(),
+            name: address.into(),
+            kind: kind.into(),
+            props: props.as_object().unwrap().clone(),
+            tags: Default::default(),
+            deps: Default::default(),
+            lifecycle: Default::default(),
+            span: Default::default(),
+            prop_spans: Default::default(),
+            owner: crate::provider::Owner { stack: "s".into(), env: "e".into(), address: address.into() },
+            default_name: address.into(),
+        }
+    }
+
+    fn reference(address: &str) -> Value {
+        expr::unknown(&Expr::Ref(vec![Seg::Name(address.into()), Seg::Name("arn".into())]))
+    }
+
+    #[test]
+    fn reading_a_secret_or_a_secure_parameter_includes_its_key() {
+        let key = "arn:aws:kms:us-east-1:1:key/k";
+        let mut nodes = BTreeMap::new();
+        nodes.insert("db".to_string(), node("db", "aws.secretsmanager.secret", json!({"kms_key_id": key})));
+        nodes.insert("token".to_string(), node("token", "aws.ssm.parameter", json!({"type": "SecureString", "key_id": key})));
+        nodes.insert("url".to_string(), node("url", "aws.ssm.parameter", json!({"type": "String", "value": "https://x"})));
+        let doc = compile_grants(&json!([{ "read": reference("db") }, { "read": reference("token") }, { "read": reference("url") }]), &nodes).unwrap().unwrap();
+        let s = doc["Statement"].as_array().unwrap();
+        assert_eq!(s.len(), 5, "{doc}");
+        assert_eq!(s[0]["Action"], json!(["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]));
+        assert_eq!((s[1]["Action"].clone(), s[1]["Resource"].clone()), (json!(["kms:Decrypt"]), json!(key)));
+        assert_eq!(s[2]["Action"], json!(["ssm:GetParameter", "ssm:GetParameters"]));
+        assert_eq!((s[3]["Action"].clone(), s[3]["Resource"].clone()), (json!(["kms:Decrypt"]), json!(key)));
+        assert_eq!(s[4]["Action"], json!(["ssm:GetParameter", "ssm:GetParameters"]), "a plain parameter needs no key");
+        let e = compile_grants(&json!([{ "write": "arn:aws:ssm:us-east-1:1:parameter/x" }]), &BTreeMap::new()).unwrap_err();
+        assert!(e[0].contains("`write` does not apply to aws.ssm.parameter; it accepts read"), "{e:?}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod policy_lint;
 pub mod provider;
 pub mod refresh;
 pub mod schema_json;
+pub mod sensitive;
 pub mod sg_rule;
 pub mod source;
 pub mod spec;

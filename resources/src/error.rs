@@ -20,6 +20,10 @@ const NOT_FOUND: &[&str] = &[
     "DBInstanceNotFound",
     "DBSubnetGroupNotFoundFault",
     "DBParameterGroupNotFound",
+    "ParameterNotFound",
+    "RepositoryNotFoundException",
+    "LifecyclePolicyNotFoundException",
+    "RepositoryPolicyNotFoundException",
 ];
 
 const THROTTLED: &[&str] = &[
@@ -70,6 +74,9 @@ const CONFLICT: &[&str] = &[
     "InvalidDBInstanceState",
     "InvalidDBParameterGroupState",
     "InvalidDBSubnetGroupStateFault",
+    "ResourceExistsException",
+    "RepositoryAlreadyExistsException",
+    "RepositoryNotEmptyException",
 ];
 
 const ACCESS_DENIED: &[&str] = &[
@@ -283,6 +290,14 @@ mod tests {
     }
 
     #[test]
+    fn ecr_answers_are_classified() {
+        for code in ["RepositoryNotFoundException", "LifecyclePolicyNotFoundException", "RepositoryPolicyNotFoundException"] {
+            assert!(matches!(class(code, "missing"), ProviderError::NotFound(_)), "{code}");
+        }
+        assert!(matches!(class("RepositoryNotEmptyException", "has images"), ProviderError::Conflict(_)));
+    }
+
+    #[test]
     fn already_exists_codes_of_every_service_are_conflicts() {
         for code in [
             "InvalidSubnet.Conflict",
@@ -301,6 +316,8 @@ mod tests {
             "QueueAlreadyExists",
             "QueueNameExists",
             "InvalidKeyPair.Duplicate",
+            "RepositoryAlreadyExistsException",
+            "ResourceAlreadyExistsException",
         ] {
             assert!(matches!(class(code, "exists"), ProviderError::Conflict(_)), "{code}");
         }

@@ -2,6 +2,7 @@
 
 pub mod adopt;
 pub mod aws;
+pub mod counted;
 pub mod error;
 pub mod identity;
 pub mod tags;
@@ -15,6 +16,7 @@ pub mod ec2_route_table;
 pub mod ec2_security_group;
 pub mod ec2_subnet;
 pub mod ec2_vpc;
+pub mod ecr_repository;
 pub mod eks_access_entry;
 pub mod eks_cluster;
 pub mod eks_common;
@@ -23,19 +25,23 @@ pub mod iam_oidc_provider;
 pub mod iam_policy;
 pub mod iam_role;
 pub mod kms_key;
+pub mod logs_log_group;
 pub mod rds_common;
 pub mod rds_instance;
 pub mod rds_parameter_group;
 pub mod rds_subnet_group;
+pub mod read_each;
 pub mod s3_bucket;
 mod schema_check;
 #[cfg(test)]
 mod schema_gen;
 #[cfg(test)]
 mod schema_tests;
+pub mod secretsmanager_secret;
 pub mod sns_subscription;
 pub mod sns_topic;
 pub mod sqs_queue;
+pub mod ssm_parameter;
 pub mod wafv2_common;
 pub mod wafv2_ip_set;
 pub mod wafv2_logging_configuration;
@@ -97,7 +103,11 @@ pub fn registry(ctx: &AwsContext) -> Registry {
     r.register(Arc::new(wafv2_web_acl::Wafv2WebAcl::new(ctx)));
     r.register(Arc::new(wafv2_web_acl_association::Wafv2WebAclAssociation::new(ctx)));
     r.register(Arc::new(wafv2_logging_configuration::Wafv2LoggingConfiguration::new(ctx)));
-    r
+    r.register(Arc::new(secretsmanager_secret::SecretsManagerSecret::new(ctx)));
+    r.register(Arc::new(ssm_parameter::SsmParameter::new(ctx)));
+    r.register(Arc::new(logs_log_group::LogsLogGroup::new(ctx)));
+    r.register(Arc::new(ecr_repository::EcrRepository::new(ctx)));
+    r.map(counted::Counted::wrap)
 }
 
 /// Every kind, with clients that are never called: for the IAM action tables and schemas.
@@ -134,6 +144,10 @@ pub fn schemas() -> Vec<&'static ResourceSchema> {
         &wafv2_web_acl::SCHEMA,
         &wafv2_web_acl_association::SCHEMA,
         &wafv2_logging_configuration::SCHEMA,
+        &secretsmanager_secret::SCHEMA,
+        &ssm_parameter::SCHEMA,
+        &logs_log_group::SCHEMA,
+        &ecr_repository::SCHEMA,
     ]
 }
 

@@ -66,6 +66,10 @@ pub static FIXTURES: &[Fixture] = &[
     fixture!("aws.wafv2.web_acl", [("limit: 2000", "limit: 1000")]),
     fixture!("aws.wafv2.web_acl_association", [("web_acl_arn: \"${acl.arn}\"", "web_acl_arn: \"${acl_two.arn}\"")]),
     fixture!("aws.wafv2.logging_configuration", [("[{ single_header: authorization }]", "[{ single_header: authorization }, { single_header: cookie }]")]),
+    fixture!("aws.logs.log_group", [("retention_in_days: 7", "retention_in_days: 14")]),
+    fixture!("aws.ecr.repository", [("scan_on_push: false", "scan_on_push: true"), ("countNumber: 14", "countNumber: 30")]),
+    fixture!("aws.secretsmanager.secret", [("conformance one", "conformance two")]),
+    fixture!("aws.ssm.parameter", [("https://one.example.com", "https://two.example.com")]),
 ];
 
 fn fixture(kind: &str) -> &'static Fixture {
@@ -345,4 +349,8 @@ conformance_tests! {
     wafv2_web_acl => "aws.wafv2.web_acl",
     wafv2_web_acl_association => "aws.wafv2.web_acl_association",
     wafv2_logging_configuration => "aws.wafv2.logging_configuration",
+    logs_log_group => "aws.logs.log_group",
+    ecr_repository => "aws.ecr.repository",
+    secretsmanager_secret => "aws.secretsmanager.secret",
+    ssm_parameter => "aws.ssm.parameter",
 }

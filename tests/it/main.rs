@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `cairn` binary against a real AWS emulator (moto, or LocalStack via CAIRN_TEST_ENDPOINT).
 
+mod api_calls;
 mod conformance;
 mod faults;
 mod github_actions;
@@ -12,6 +13,7 @@ mod kinds_network;
 mod lifecycle;
 mod platform;
 mod safety;
+mod secrets;
 mod tf_import;
 mod tf_import_families;
 mod verify;

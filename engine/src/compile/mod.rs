@@ -70,6 +70,7 @@ const PASSES: &[Pass] = &[
     Pass { name: "edges", run: edges::run },
     Pass { name: "typecheck", run: |c| crate::typecheck::check(c.spec, &c.nodes, c.schemas, c.diags) },
     Pass { name: "names", run: |c| crate::names::check(&c.nodes, c.schemas, c.diags) },
+    Pass { name: "sensitive", run: |c| crate::sensitive::seal(&mut c.nodes, &c.file.name, c.diags) },
     Pass { name: "boundary", run: boundary::run },
     Pass { name: "grants", run: grants::run },
     Pass { name: "policy", run: policy::run },

@@ -189,6 +189,16 @@ impl Scope<'_> {
         Ok(Some(match kind {
             "aws.sqs.queue" => self.names(kind, "name")?.iter().map(|n| format!("arn:aws:sqs:{r}:{a}:{n}")).collect(),
             "aws.sns.topic" => self.topic_arns()?,
+            // Log group actions are authorised on the group's ARN, some on `<ARN>:*` (its streams).
+            "aws.logs.log_group" => self
+                .names(kind, "name")?
+                .iter()
+                .flat_map(|n| [format!("arn:aws:logs:{r}:{a}:log-group:{n}"), format!("arn:aws:logs:{r}:{a}:log-group:{n}:*")])
+                .collect(),
+            "aws.ecr.repository" => self.names(kind, "name")?.iter().map(|n| format!("arn:aws:ecr:{r}:{a}:repository/{n}")).collect(),
+            // Secrets Manager appends a random 6-character suffix to a secret's ARN.
+            "aws.secretsmanager.secret" => self.names(kind, "name")?.iter().map(|n| format!("arn:aws:secretsmanager:{r}:{a}:secret:{n}-??????")).collect(),
+            "aws.ssm.parameter" => self.names(kind, "name")?.iter().map(|n| format!("arn:aws:ssm:{r}:{a}:parameter/{}", n.trim_start_matches('/'))).collect(),
             // Subscribe is authorised on the topic, the others on `<topic>:<subscription id>`.
             "aws.sns.subscription" => self.topic_arns()?.into_iter().flat_map(|t| [format!("{t}:*"), t]).collect(),
             "aws.s3.bucket" => self.bucket_arns()?,

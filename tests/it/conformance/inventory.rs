@@ -148,6 +148,33 @@ pub async fn count(ctx: &AwsContext, kind: &str, stack: &str) -> usize {
             }
             n
         }
+        "aws.logs.log_group" => {
+            let all: Vec<_> = ctx
+                .logs()
+                .describe_log_groups()
+                .log_group_name_prefix(format!("{stack}-"))
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .expect("DescribeLogGroups");
+            all.len()
+        }
+        "aws.ecr.repository" => {
+            let all: Vec<_> =
+                ctx.ecr().describe_repositories().into_paginator().items().send().collect::<Result<Vec<_>, _>>().await.expect("DescribeRepositories");
+            all.iter().filter(|r| named(r.repository_name().unwrap_or(""), stack)).count()
+        }
+        "aws.secretsmanager.secret" => {
+            // Secrets scheduled for deletion are left out: destroy schedules (or forces) deletion.
+            let pages: Vec<_> = ctx.secretsmanager().list_secrets().into_paginator().send().collect::<Result<Vec<_>, _>>().await.expect("ListSecrets");
+            pages.iter().flat_map(|p| p.secret_list()).filter(|s| s.deleted_date().is_none() && named(s.name().unwrap_or(""), stack)).count()
+        }
+        "aws.ssm.parameter" => {
+            let pages: Vec<_> = ctx.ssm().describe_parameters().into_paginator().send().collect::<Result<Vec<_>, _>>().await.expect("DescribeParameters");
+            pages.iter().flat_map(|p| p.parameters()).filter(|p| named(p.name().unwrap_or("").trim_start_matches('/'), stack)).count()
+        }
         other => panic!("inventory: no way to count {other} yet; add it to tests/it/conformance/inventory.rs"),
     }
 }
