@@ -154,6 +154,8 @@ impl AwsContext {
     client!(logs, aws_sdk_cloudwatchlogs);
     client!(secretsmanager, aws_sdk_secretsmanager);
     client!(ssm, aws_sdk_ssm);
+    client!(cloudtrail, aws_sdk_cloudtrail);
+    client!(backup, aws_sdk_backup);
 
     /// S3 with path-style addressing when talking to a local endpoint.
     pub fn s3(&self) -> aws_sdk_s3::Client {

@@ -2,6 +2,11 @@
 
 pub mod adopt;
 pub mod aws;
+pub mod backup_common;
+pub mod backup_plan;
+pub mod backup_selection;
+pub mod backup_vault;
+pub mod cloudtrail_trail;
 pub mod counted;
 pub mod error;
 pub mod identity;
@@ -107,6 +112,10 @@ pub fn registry(ctx: &AwsContext) -> Registry {
     r.register(Arc::new(ssm_parameter::SsmParameter::new(ctx)));
     r.register(Arc::new(logs_log_group::LogsLogGroup::new(ctx)));
     r.register(Arc::new(ecr_repository::EcrRepository::new(ctx)));
+    r.register(Arc::new(backup_vault::BackupVault::new(ctx)));
+    r.register(Arc::new(backup_plan::BackupPlanKind::new(ctx)));
+    r.register(Arc::new(backup_selection::BackupSelectionKind::new(ctx)));
+    r.register(Arc::new(cloudtrail_trail::CloudTrailTrail::new(ctx)));
     r.map(counted::Counted::wrap)
 }
 
@@ -148,6 +157,10 @@ pub fn schemas() -> Vec<&'static ResourceSchema> {
         &ssm_parameter::SCHEMA,
         &logs_log_group::SCHEMA,
         &ecr_repository::SCHEMA,
+        &backup_vault::SCHEMA,
+        &backup_plan::SCHEMA,
+        &backup_selection::SCHEMA,
+        &cloudtrail_trail::SCHEMA,
     ]
 }
 

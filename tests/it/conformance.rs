@@ -70,6 +70,11 @@ pub static FIXTURES: &[Fixture] = &[
     fixture!("aws.ecr.repository", [("scan_on_push: false", "scan_on_push: true"), ("countNumber: 14", "countNumber: 30")]),
     fixture!("aws.secretsmanager.secret", [("conformance one", "conformance two")]),
     fixture!("aws.ssm.parameter", [("https://one.example.com", "https://two.example.com")]),
+    fixture!("aws.backup.vault", [("force_destroy: false", "force_destroy: true")]),
+    // moto has no UpdateBackupPlan: the update here is a tag change; the rule changes are tested with mocks.
+    fixture!("aws.backup.plan", [TAG_ONE]),
+    Fixture { kind: "aws.backup.selection", stack: "", update: &[], emulator: Emulator::Mocked("cairn-resources backup_selection::tests") },
+    fixture!("aws.cloudtrail.trail", [("enable_log_file_validation: false", "enable_log_file_validation: true")]),
 ];
 
 fn fixture(kind: &str) -> &'static Fixture {
@@ -138,6 +143,25 @@ fn every_registered_kind_has_a_conformance_fixture() {
         assert!(!f.update.is_empty(), "the fixture of {} has no update variant", f.kind);
         for (from, _) in f.update {
             assert!(f.stack.contains(from), "the update of {} replaces {from:?}, which its fixture does not contain", f.kind);
+        }
+    }
+}
+
+/// A kind moto cannot run (`Emulator::Mocked`) is exempt from the suite only because its
+/// resources test module drives each operation of the kind contract against aws-smithy-mocks.
+#[test]
+fn every_mocked_kind_has_mock_tests_for_each_operation() {
+    for f in FIXTURES {
+        let Emulator::Mocked(module) = f.emulator else { continue };
+        let path = module.strip_prefix("cairn-resources ").and_then(|m| m.strip_suffix("::tests")).unwrap_or_else(|| panic!("{}: {module:?}", f.kind));
+        let dir = crate::harness::repo_root().join("resources/src");
+        let own = std::fs::read_to_string(dir.join(format!("{path}.rs"))).unwrap_or_else(|e| panic!("{}: {path}.rs: {e}", f.kind));
+        // The tests: a `_tests.rs` file of their own, else the module's `mod tests`.
+        let tests = std::fs::read_to_string(dir.join(format!("{path}_tests.rs")))
+            .unwrap_or_else(|_| own.split_once("mod tests").map(|(_, t)| t.to_string()).unwrap_or_default());
+        assert!(tests.contains("mock!("), "{}: {module} has no aws-smithy-mocks tests", f.kind);
+        for call in [".create(", ".read(", ".update(", ".delete(", ".find_owned("] {
+            assert!(tests.contains(call), "{}: {module} never calls {call}..) against mocks, and moto cannot run it", f.kind);
         }
     }
 }
@@ -353,4 +377,7 @@ conformance_tests! {
     ecr_repository => "aws.ecr.repository",
     secretsmanager_secret => "aws.secretsmanager.secret",
     ssm_parameter => "aws.ssm.parameter",
+    backup_vault => "aws.backup.vault",
+    backup_plan => "aws.backup.plan",
+    cloudtrail_trail => "aws.cloudtrail.trail",
 }

@@ -372,6 +372,7 @@ pub fn operation_name(method: &str, path_and_query: &str, target: Option<&str>, 
     match service {
         "s3" => s3_operation(method, path, query),
         "eks" => eks_operation(method, path).unwrap_or_else(|| format!("{method} {path}")),
+        "backup" => backup_operation(method, path).unwrap_or_else(|| format!("{method} {path}")),
         _ => format!("{method} {path}"),
     }
 }
@@ -449,6 +450,33 @@ fn eks_operation(method: &str, path: &str) -> Option<String> {
         ("POST", ["tags", ..]) => "TagResource",
         ("DELETE", ["tags", ..]) => "UntagResource",
         ("GET", ["tags", ..]) => "ListTagsForResource",
+        _ => return None,
+    };
+    Some(op.to_string())
+}
+
+/// AWS Backup's REST paths (vaults, plans, selections, tags) to operation names.
+fn backup_operation(method: &str, path: &str) -> Option<String> {
+    let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let op = match (method, seg.as_slice()) {
+        ("PUT", ["backup-vaults", _]) => "CreateBackupVault",
+        ("GET", ["backup-vaults", _]) => "DescribeBackupVault",
+        ("DELETE", ["backup-vaults", _]) => "DeleteBackupVault",
+        ("GET", ["backup-vaults"]) => "ListBackupVaults",
+        ("GET", ["backup-vaults", _, "recovery-points"]) => "ListRecoveryPointsByBackupVault",
+        ("DELETE", ["backup-vaults", _, "recovery-points", ..]) => "DeleteRecoveryPoint",
+        ("PUT", ["backup", "plans"]) => "CreateBackupPlan",
+        ("GET", ["backup", "plans"]) => "ListBackupPlans",
+        ("GET", ["backup", "plans", _]) => "GetBackupPlan",
+        ("POST", ["backup", "plans", _]) => "UpdateBackupPlan",
+        ("DELETE", ["backup", "plans", _]) => "DeleteBackupPlan",
+        ("PUT", ["backup", "plans", _, "selections"]) => "CreateBackupSelection",
+        ("GET", ["backup", "plans", _, "selections"]) => "ListBackupSelections",
+        ("GET", ["backup", "plans", _, "selections", _]) => "GetBackupSelection",
+        ("DELETE", ["backup", "plans", _, "selections", _]) => "DeleteBackupSelection",
+        ("GET", ["tags", ..]) => "ListTags",
+        ("POST", ["tags", ..]) => "TagResource",
+        ("POST", ["untag", ..]) => "UntagResource",
         _ => return None,
     };
     Some(op.to_string())
@@ -545,5 +573,10 @@ mod tests {
         assert_eq!(operation_name("PUT", "/bkt?publicAccessBlock", None, b"", "s3"), "PutPublicAccessBlock");
         assert_eq!(operation_name("POST", "/clusters/c/node-groups", None, b"{}", "eks"), "CreateNodegroup");
         assert_eq!(operation_name("DELETE", "/clusters/c", None, b"", "eks"), "DeleteCluster");
+        assert_eq!(operation_name("PUT", "/backup-vaults/v", None, b"{}", "backup"), "CreateBackupVault");
+        assert_eq!(operation_name("POST", "/backup/plans/p", None, b"{}", "backup"), "UpdateBackupPlan");
+        assert_eq!(operation_name("GET", "/backup/plans/p/", None, b"", "backup"), "GetBackupPlan");
+        assert_eq!(operation_name("PUT", "/backup/plans/p/selections/", None, b"{}", "backup"), "CreateBackupSelection");
+        assert_eq!(operation_name("GET", "/tags/arn%3Aaws%3Abackup%3Aus-east-1%3A1%3Abackup-vault%3Av/", None, b"", "backup"), "ListTags");
     }
 }

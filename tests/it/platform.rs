@@ -47,6 +47,12 @@ fn every_environment_plans_and_differs_only_by_variables() {
         (db(dev)["backup_retention_period"].clone(), db(staging)["backup_retention_period"].clone(), db(prod)["backup_retention_period"].clone()),
         (Value::from(7), Value::from(30), Value::from(35))
     );
+    // AWS Backup keeps the database past RDS's 35 days where the environment needs it.
+    let kept = |all| props(all, "backup_plan")["rule"][0]["lifecycle"]["delete_after"].clone();
+    assert_eq!((kept(dev), kept(staging), kept(prod)), (Value::from(7), Value::from(30), Value::from(90)));
+    for env in [dev, staging, prod] {
+        assert!(props(env, "db_backup[0]")["iam_role_arn"].is_object(), "the selection uses the backup role, known after apply");
+    }
     assert_eq!(db(prod)["deletion_protection"], true);
     assert_eq!(db(dev)["deletion_protection"], false);
     assert_eq!(db(prod)["instance_class"], "db.r6g.large");
@@ -65,6 +71,9 @@ fn every_environment_plans_and_differs_only_by_variables() {
         assert!(sids("logs_key").contains(&"CairnWiringKmsLogDelivery".to_string()), "{:?}", sids("logs_key"));
         assert!(sids("waf_logs.bucket").contains(&"CairnWiringS3LogDeliveryPolicyWrite".to_string()), "{:?}", sids("waf_logs.bucket"));
         assert!(sids("waf_logs.bucket").contains(&"DenyInsecureTransport".to_string()), "{:?}", sids("waf_logs.bucket"));
+        // The audit bucket and logs_key admit CloudTrail for the trail.
+        assert!(sids("audit.bucket").contains(&"CairnWiringS3CloudtrailPolicyWrite".to_string()), "{:?}", sids("audit.bucket"));
+        assert!(sids("logs_key").contains(&"CairnWiringKmsCloudtrail".to_string()), "{:?}", sids("logs_key"));
     }
     assert_eq!(props(prod, "network.subnet.private[0]")["cidr_block"], "10.30.128.0/20");
     // Same resources everywhere, apart from the NAT count.
@@ -83,7 +92,17 @@ fn dev_applies_verifies_and_destroys() {
     // moto enforces bucket policies and serves plain http, so the TLS-only policy is left off
     // here; it also does not store Performance Insights settings, nor an EKS access configuration
     // (it reports every cluster as CONFIG_MAP, which dev, with no access entries, allows).
-    let var = ["--var", "enforce_tls=false", "--var", "db_performance_insights=false", "--var", "cluster_authentication_mode=CONFIG_MAP"];
+    // moto has no AWS Backup selections: the database is not assigned to the backup plan here.
+    let var = [
+        "--var",
+        "enforce_tls=false",
+        "--var",
+        "db_performance_insights=false",
+        "--var",
+        "cluster_authentication_mode=CONFIG_MAP",
+        "--var",
+        "backup_selection=0",
+    ];
     let mut apply = vec!["apply", "--auto-approve"];
     apply.extend(var);
     ws.cairn(&apply).assert_code(0);
@@ -100,6 +119,8 @@ fn dev_applies_verifies_and_destroys() {
         "db_performance_insights=false",
         "--var",
         "cluster_authentication_mode=CONFIG_MAP",
+        "--var",
+        "backup_selection=0",
     ]);
     r.assert_code(0);
     let json: Value = serde_json::from_str(&r.stdout).expect("plan json");

@@ -100,6 +100,22 @@ pub(super) fn place_own(st: &mut Statements, s: &Scope, kind: &str, action: &str
         }
         return Ok(());
     }
+    if kind == "aws.backup.plan" || kind == "aws.backup.selection" {
+        // Plan ids are random, so plans are scoped by their ownership tags; a selection is
+        // authorised on its plan.
+        let plans = [format!("arn:aws:backup:{r}:{a}:backup-plan:*")];
+        match action {
+            "backup:CreateBackupPlan" => st.allow("BackupPlanCreate", action, &plans, Some(s.tagged_at_creation("aws.backup."))),
+            "backup:TagResource" => {
+                // CreateBackupPlan with tags is authorised as TagResource too, on a plan that has no tags yet.
+                st.allow("BackupPlanTagOnCreate", action, &plans, Some(s.tagging_at_creation("aws.backup.")));
+                st.allow("BackupPlanOwned", action, &plans, Some(s.owned()));
+            }
+            a2 if is_read(a2) => st.allow("BackupPlanRead", a2, &plans, None),
+            a2 => st.allow("BackupPlanOwned", a2, &plans, Some(s.owned())),
+        }
+        return Ok(());
+    }
     let issuer_unknown = |n: &ResourceNode| !n.props.get("url").is_some_and(Value::is_string);
     if kind == "aws.iam.oidc_provider" && s.nodes(kind).any(issuer_unknown) {
         // An issuer known only after apply (an EKS cluster's): the provider's ARN is not known
@@ -163,7 +179,12 @@ pub(super) fn place_foreign(st: &mut Statements, s: &Scope, kind: &str, action: 
         // Only for a grant an AWS service makes for its own resource (the cluster's secrets, the DB's storage).
         "kms:CreateGrant" => st.allow("KmsGrantForAwsResource", action, &kms_key_arns(s), Some(json!({ "Bool": { "kms:GrantIsForAWSResource": "true" } }))),
         "kms:Decrypt" | "kms:GenerateDataKey" | "kms:Encrypt" => {
-            let via: Vec<String> = ["rds", "secretsmanager"].iter().map(|svc| format!("{svc}.{r}.amazonaws.com")).collect();
+            let mut services = vec!["rds", "secretsmanager"];
+            if s.nodes("aws.backup.vault").next().is_some() {
+                // AWS Backup sets up an encrypted vault's storage with the caller's permissions.
+                services.push("backup");
+            }
+            let via: Vec<String> = services.iter().map(|svc| format!("{svc}.{r}.amazonaws.com")).collect();
             st.allow("KmsViaRds", action, &kms_key_arns(s), Some(json!({ "StringEquals": { "kms:ViaService": via } })))
         }
         // RDS names the master user secrets it manages `rds!...` (a prefix only RDS-managed

@@ -196,6 +196,14 @@ impl Scope<'_> {
                 .flat_map(|n| [format!("arn:aws:logs:{r}:{a}:log-group:{n}"), format!("arn:aws:logs:{r}:{a}:log-group:{n}:*")])
                 .collect(),
             "aws.ecr.repository" => self.names(kind, "name")?.iter().map(|n| format!("arn:aws:ecr:{r}:{a}:repository/{n}")).collect(),
+            // A force_destroy deletes the vault's recovery points, whose ids AWS Backup's jobs choose.
+            "aws.backup.vault" => self
+                .names(kind, "name")?
+                .iter()
+                .map(|n| format!("arn:aws:backup:{r}:{a}:backup-vault:{n}"))
+                .chain(self.nodes(kind).next().map(|_| format!("arn:aws:backup:{r}:{a}:recovery-point:*")))
+                .collect(),
+            "aws.cloudtrail.trail" => self.names(kind, "name")?.iter().map(|n| format!("arn:aws:cloudtrail:{r}:{a}:trail/{n}")).collect(),
             // Secrets Manager appends a random 6-character suffix to a secret's ARN.
             "aws.secretsmanager.secret" => self.names(kind, "name")?.iter().map(|n| format!("arn:aws:secretsmanager:{r}:{a}:secret:{n}-??????")).collect(),
             "aws.ssm.parameter" => self.names(kind, "name")?.iter().map(|n| format!("arn:aws:ssm:{r}:{a}:parameter/{}", n.trim_start_matches('/'))).collect(),

@@ -1,4 +1,4 @@
-//! Key-policy rules: a customer managed key admits the AWS services that write into what it encrypts (SNS into queues, S3 notifications, alarms, EventBridge, log delivery, CloudTrail).
+//! Key-policy rules: a customer managed key admits the AWS services that write into what it encrypts (SNS into queues, S3 notifications, alarms, EventBridge, log delivery, CloudTrail trails and their buckets).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -157,6 +157,26 @@ pub(super) fn check(cx: &Ctx, out: &mut Vec<Finding>) {
         }
     }
 
+    // CloudTrail encrypting a trail's log files with its own key, or writing into an encrypted bucket.
+    for trail in cx.nodes("aws.cloudtrail.trail") {
+        let source_arns = cx.arn_of(trail).map(|a| vec![a]);
+        if let Some(key) = trail.props.get("kms_key_id").filter(|k| !k.is_null()) {
+            keys.insert(key_id(cx, key), key.clone());
+            uses.entry((key_id(cx, key), "cloudtrail.amazonaws.com")).or_default().push(Use {
+                user: trail,
+                key_prop: "kms_key_id",
+                source_arns: source_arns.clone(),
+                source_accounts: vec![],
+            });
+        }
+        let bucket = trail.props.get("s3_bucket_name").and_then(|b| cx.target(b)).filter(|b| b.kind == "aws.s3.bucket");
+        if let Some((key, key_prop)) = bucket.and_then(key_of) {
+            keys.insert(key_id(cx, key), key.clone());
+            let user = bucket.unwrap_or(trail);
+            uses.entry((key_id(cx, key), "cloudtrail.amazonaws.com")).or_default().push(Use { user, key_prop, source_arns, source_accounts: vec![] });
+        }
+    }
+
     for ((key_text, principal), list) in uses {
         let Some(svc) = service(principal) else { continue };
         let Some(key) = keys.get(&key_text) else { continue };
@@ -299,6 +319,17 @@ mod tests {
         assert_eq!(s["Principal"]["Service"], "delivery.logs.amazonaws.com");
         assert_eq!(s["Condition"]["StringEquals"]["aws:SourceAccount"], json!(["111122223333"]));
         assert_eq!(s["Condition"]["ArnLike"]["aws:SourceArn"], json!(["arn:aws:logs:us-east-1:111122223333:*"]));
+    }
+
+    #[test]
+    fn kms_cloudtrail_admits_a_trail_that_encrypts_with_the_key() {
+        let o = fixture("s3-cloudtrail-policy");
+        assert!(o.diags.is_empty(), "{}", o.rendered());
+        let s = o.statement("audit_key", "policy", &sid("kms-cloudtrail", "")).expect("statement added");
+        assert_eq!(s["Principal"]["Service"], "cloudtrail.amazonaws.com");
+        assert_eq!(s["Condition"]["ArnLike"]["aws:SourceArn"], json!(["arn:aws:cloudtrail:us-east-1:111122223333:trail/shop-dev-trail"]));
+        // Spelt out, not referenced: the key gains no dependency on the trail that uses it.
+        assert!(o.graph.as_ref().is_some_and(|g| !g.nodes["audit_key"].deps.contains("trail")));
     }
 
     #[test]

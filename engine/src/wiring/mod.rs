@@ -64,13 +64,18 @@ pub const RULES: &[Rule] = &[
     ),
     rule(
         "kms-cloudtrail",
-        "CloudTrail writing to an SSE-KMS bucket: the bucket's key admits cloudtrail.amazonaws.com",
+        "CloudTrail encrypting a trail's log files (kms_key_id) or writing to an SSE-KMS bucket: that key admits cloudtrail.amazonaws.com",
         "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-kms-key-policy-for-cloudtrail.html",
     ),
     rule(
         "s3-log-delivery-policy",
         "a bucket that receives WAF logs admits delivery.logs.amazonaws.com: PutObject with bucket-owner-full-control, and GetBucketAcl",
         "https://docs.aws.amazon.com/waf/latest/developerguide/logging-s3.html",
+    ),
+    rule(
+        "s3-cloudtrail-policy",
+        "a bucket that receives a trail's log files admits cloudtrail.amazonaws.com for that trail: GetBucketAcl, and PutObject under <prefix>/AWSLogs/<account>/ with bucket-owner-full-control",
+        "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-s3-bucket-policy-for-cloudtrail.html",
     ),
     rule(
         "waf-log-destination-name",
@@ -223,7 +228,7 @@ impl<'g> Ctx<'g> {
         }
     }
 
-    /// The ARN of a queue, topic or bucket of this stack, spelt out from its name so that a
+    /// The ARN of a queue, topic, bucket or trail of this stack, spelt out from its name so that a
     /// policy naming it adds no dependency (a key policy naming a topic that the key encrypts
     /// would otherwise be a cycle). `None` when the name is known only after apply.
     pub fn arn_of(&self, node: &ResourceNode) -> Option<Value> {
@@ -234,6 +239,7 @@ impl<'g> Ctx<'g> {
             "aws.sqs.queue" => self.concat(&[json!(format!("arn:{p}:sqs:{region}:")), self.account(), json!(format!(":{name}"))]),
             "aws.sns.topic" => self.concat(&[json!(format!("arn:{p}:sns:{region}:")), self.account(), json!(format!(":{name}"))]),
             "aws.s3.bucket" => json!(format!("arn:{p}:s3:::{name}")),
+            "aws.cloudtrail.trail" => self.concat(&[json!(format!("arn:{p}:cloudtrail:{region}:")), self.account(), json!(format!(":trail/{name}"))]),
             _ => return None,
         })
     }

@@ -1,4 +1,4 @@
-//! Bucket rules: WAF log destinations and their delivery statements, Deny statements that lock out the services a bucket serves, and the statements AWS adds by itself.
+//! Bucket rules: WAF log destinations and their delivery statements, CloudTrail's bucket statements, Deny statements that lock out the services a bucket serves, and the statements AWS adds by itself.
 
 use std::collections::BTreeSet;
 
@@ -9,6 +9,7 @@ use crate::graph::ResourceNode;
 
 const WAF_PREFIX: &str = "aws-waf-logs-";
 const LOG_DELIVERY: &str = "delivery.logs.amazonaws.com";
+const CLOUDTRAIL: &str = "cloudtrail.amazonaws.com";
 
 /// Sids of the statements AWS log delivery writes into a bucket policy by itself when it is
 /// given a bucket whose policy does not admit it (`AWSLogDeliveryWrite20150319`, ...).
@@ -76,6 +77,72 @@ fn delivery_statements(cx: &Ctx, bucket_arn: &Value) -> [Value; 2] {
     ]
 }
 
+/// What trails write into one bucket: the trails' ARNs and the object paths they write.
+#[derive(Default)]
+struct TrailWrites<'g> {
+    bucket: Option<&'g ResourceNode>,
+    /// The name given when the bucket is not one of this stack's.
+    name: String,
+    trails: Vec<&'g ResourceNode>,
+    arns: Vec<Value>,
+    objects: Vec<Value>,
+}
+
+/// The buckets trails of this stack write into, keyed by bucket address or name. A trail
+/// whose ARN, bucket or prefix is known only after apply is left out (nothing can be spelt out).
+fn trail_buckets<'g>(cx: &Ctx<'g>) -> std::collections::BTreeMap<String, TrailWrites<'g>> {
+    let mut out: std::collections::BTreeMap<String, TrailWrites<'g>> = std::collections::BTreeMap::new();
+    for trail in cx.nodes("aws.cloudtrail.trail") {
+        let Some(given) = trail.props.get("s3_bucket_name") else { continue };
+        let bucket = match (cx.target(given), given.as_str()) {
+            (Some(b), _) if b.kind == "aws.s3.bucket" => Some(b),
+            (Some(_), _) => continue,
+            // A literal name may still be one of this stack's buckets.
+            (None, Some(name)) => cx.nodes("aws.s3.bucket").find(|b| cx.physical_name(b).as_deref() == Some(name)),
+            (None, None) => continue,
+        };
+        let name = match bucket {
+            Some(b) => match cx.physical_name(b) {
+                Some(n) => n,
+                None => continue,
+            },
+            None => given.as_str().unwrap_or_default().to_string(),
+        };
+        let prefix = match trail.props.get("s3_key_prefix") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(p)) => format!("{}/", p.trim_end_matches('/')),
+            Some(_) => continue,
+        };
+        let Some(arn) = cx.arn_of(trail) else { continue };
+        let objects = cx.concat(&[json!(format!("arn:{}:s3:::{name}/{prefix}AWSLogs/", cx.partition())), cx.account(), json!("/*")]);
+        let entry = out.entry(bucket.map(|b| b.address.clone()).unwrap_or_else(|| name.clone())).or_default();
+        entry.bucket = bucket;
+        entry.name = name;
+        entry.trails.push(trail);
+        if !entry.arns.contains(&arn) {
+            entry.arns.push(arn);
+        }
+        if !entry.objects.contains(&objects) {
+            entry.objects.push(objects);
+        }
+    }
+    out
+}
+
+/// The two statements CloudTrail needs on its bucket, as the CloudTrail documentation gives
+/// them, limited to the trails that write there.
+fn trail_statements(cx: &Ctx, w: &TrailWrites) -> [Value; 2] {
+    let bucket_arn = json!(format!("arn:{}:s3:::{}", cx.partition(), w.name));
+    let one = |v: &[Value]| if v.len() == 1 { v[0].clone() } else { Value::Array(v.to_vec()) };
+    [
+        json!({ "Sid": sid("s3-cloudtrail-policy", "Write"), "Effect": "Allow", "Principal": { "Service": CLOUDTRAIL },
+                "Action": "s3:PutObject", "Resource": one(&w.objects),
+                "Condition": { "StringEquals": { "s3:x-amz-acl": "bucket-owner-full-control", "aws:SourceArn": w.arns } } }),
+        json!({ "Sid": sid("s3-cloudtrail-policy", "AclCheck"), "Effect": "Allow", "Principal": { "Service": CLOUDTRAIL },
+                "Action": "s3:GetBucketAcl", "Resource": bucket_arn, "Condition": { "StringEquals": { "aws:SourceArn": w.arns } } }),
+    ]
+}
+
 pub(super) fn check(cx: &Ctx, out: &mut Vec<Finding>) {
     // waf-log-destination-name
     for logging in cx.nodes("aws.wafv2.logging_configuration") {
@@ -124,11 +191,47 @@ pub(super) fn check(cx: &Ctx, out: &mut Vec<Finding>) {
     // A bucket given by ARN is managed elsewhere: WAF's PutLoggingConfiguration adds the
     // delivery statements to its policy itself (when the caller may), so nothing is refused.
 
+    // s3-cloudtrail-policy
+    let trails = trail_buckets(cx);
+    for w in trails.values() {
+        let stmts = trail_statements(cx, w);
+        match w.bucket {
+            Some(bucket) => {
+                if super::is_unknown(bucket.props.get("policy")) || admits(bucket.props.get("policy"), CLOUDTRAIL, &["s3:PutObject", "s3:GetBucketAcl"]) {
+                    continue;
+                }
+                for stmt in stmts {
+                    out.push(Finding::new("s3-cloudtrail-policy", bucket, "policy", Action::AddStatement(stmt)));
+                }
+            }
+            None => {
+                let shown = stmts.iter().map(super::show).collect::<Vec<_>>().join(", ");
+                for trail in &w.trails {
+                    out.push(Finding::new(
+                        "s3-cloudtrail-policy",
+                        trail,
+                        "s3_bucket_name",
+                        Action::Refuse {
+                            message: format!(
+                                "CloudTrail delivers to `{}` only if its bucket policy admits cloudtrail.amazonaws.com, and that bucket is not this stack's",
+                                w.name
+                            ),
+                            help: format!("add these statements to that bucket's policy: {shown}"),
+                        },
+                    ));
+                }
+            }
+        }
+    }
+
     // s3-deny-locks-out-service
     for bucket in cx.nodes("aws.s3.bucket") {
         let mut services: BTreeSet<String> = BTreeSet::new();
         if waf_log_buckets(cx).iter().any(|(_, b)| b.address == bucket.address) {
             services.insert(LOG_DELIVERY.to_string());
+        }
+        if trails.get(&bucket.address).is_some_and(|w| w.bucket.is_some()) {
+            services.insert(CLOUDTRAIL.to_string());
         }
         for s in statements(bucket.props.get("policy")) {
             if s.get("Effect").and_then(Value::as_str) == Some("Allow") {
@@ -216,6 +319,29 @@ mod tests {
         assert_eq!(a["Resource"], "arn:aws:s3:::aws-waf-logs-shop-dev");
         // The TLS-only Deny the bucket had is kept.
         assert!(o.statement("waf_logs", "policy", "DenyInsecureTransport").is_some());
+    }
+
+    #[test]
+    fn s3_cloudtrail_policy_completes_the_trail_bucket() {
+        let o = fixture("s3-cloudtrail-policy");
+        assert!(o.diags.is_empty(), "{}", o.rendered());
+        let trail = json!(["arn:aws:cloudtrail:us-east-1:111122223333:trail/shop-dev-trail"]);
+        let w = o.statement("audit", "policy", &sid("s3-cloudtrail-policy", "Write")).expect("write statement");
+        assert_eq!(w["Principal"]["Service"], "cloudtrail.amazonaws.com");
+        assert_eq!(w["Resource"], "arn:aws:s3:::shop-dev-audit/trail/AWSLogs/111122223333/*");
+        assert_eq!(w["Condition"]["StringEquals"]["s3:x-amz-acl"], "bucket-owner-full-control");
+        assert_eq!(w["Condition"]["StringEquals"]["aws:SourceArn"], trail);
+        let a = o.statement("audit", "policy", &sid("s3-cloudtrail-policy", "AclCheck")).expect("acl statement");
+        assert_eq!((&a["Action"], &a["Resource"]), (&json!("s3:GetBucketAcl"), &json!("arn:aws:s3:::shop-dev-audit")));
+        assert_eq!(a["Condition"]["StringEquals"]["aws:SourceArn"], trail);
+        // The TLS-only Deny is kept, and the bucket gains no dependency on the trail.
+        assert!(o.statement("audit", "policy", "DenyInsecureTransport").is_some());
+        assert!(o.graph.as_ref().is_some_and(|g| !g.nodes["audit"].deps.contains("trail")));
+        // A bucket outside the stack is refused with the statements to add.
+        let o = fixture("s3-cloudtrail-policy-external");
+        assert_eq!(o.codes(), ["s3-cloudtrail-policy"], "{}", o.rendered());
+        let text = o.rendered();
+        assert!(text.contains("add these statements to that bucket's policy") && text.contains("arn:aws:s3:::central-audit/AWSLogs/"), "{text}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ const fn p(name: &'static str, ty: PropType) -> PropSpec {
     PropSpec::new(name, ty, "")
 }
 
-const ATTRS: &[&str] = &["arn", "url", "key_id", "name", "endpoint", "oidc_issuer_url", "cluster_security_group_id"];
+const ATTRS: &[&str] = &["arn", "url", "key_id", "name", "bucket", "endpoint", "oidc_issuer_url", "cluster_security_group_id"];
 
 macro_rules! kind {
     ($kind:literal, [$($prop:expr),* $(,)?]) => {
@@ -72,6 +72,7 @@ static SCHEMAS: &[ResourceSchema] = &[
     kind!("aws.eks.access_entry", [p("cluster_name", Str), p("principal_arn", Str), p("access_policies", Object)]),
     kind!("aws.ec2.subnet", [p("vpc_id", Str), p("cidr_block", Str), p("availability_zone", Str), p("map_public_ip_on_launch", Bool)]),
     kind!("aws.rds.subnet_group", [p("subnet_ids", StringList)]),
+    kind!("aws.cloudtrail.trail", [p("name", Str), p("s3_bucket_name", Str), p("s3_key_prefix", Str), p("is_multi_region_trail", Bool), p("kms_key_id", Str)]),
 ];
 
 pub(crate) struct Schemas;

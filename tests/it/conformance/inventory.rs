@@ -20,10 +20,11 @@ pub async fn count_all(endpoint: &str, stack: &str, kinds: impl Iterator<Item = 
     out
 }
 
-/// Derived names start with `<stack>-`; names AWS forces a prefix on (`aws-waf-logs-<stack>-...`) contain it.
+/// Derived names start with `<stack>-`; names AWS forces a prefix on (`aws-waf-logs-<stack>-...`) contain it, and
+/// path-like names (`/aws/eks/<stack>-dev-cluster/cluster`) hold it as a segment.
 fn named(name: &str, stack: &str) -> bool {
     let (name, stack) = (name.to_ascii_lowercase(), stack.to_ascii_lowercase());
-    name.starts_with(&format!("{stack}-")) || name.contains(&format!("-{stack}-"))
+    name.starts_with(&format!("{stack}-")) || name.contains(&format!("-{stack}-")) || name.contains(&format!("/{stack}-"))
 }
 
 /// moto ignores `tag:` filters on some EC2 calls, so ownership is checked here as well.
@@ -148,18 +149,13 @@ pub async fn count(ctx: &AwsContext, kind: &str, stack: &str) -> usize {
             }
             n
         }
+        "aws.cloudtrail.trail" => {
+            let all = ctx.cloudtrail().describe_trails().include_shadow_trails(false).send().await.expect("DescribeTrails");
+            all.trail_list().iter().filter(|t| named(t.name().unwrap_or(""), stack)).count()
+        }
         "aws.logs.log_group" => {
-            let all: Vec<_> = ctx
-                .logs()
-                .describe_log_groups()
-                .log_group_name_prefix(format!("{stack}-"))
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .expect("DescribeLogGroups");
-            all.len()
+            let all: Vec<_> = ctx.logs().describe_log_groups().into_paginator().items().send().collect::<Result<Vec<_>, _>>().await.expect("DescribeLogGroups");
+            all.iter().filter(|g| named(g.log_group_name().unwrap_or(""), stack)).count()
         }
         "aws.ecr.repository" => {
             let all: Vec<_> =
@@ -174,6 +170,15 @@ pub async fn count(ctx: &AwsContext, kind: &str, stack: &str) -> usize {
         "aws.ssm.parameter" => {
             let pages: Vec<_> = ctx.ssm().describe_parameters().into_paginator().send().collect::<Result<Vec<_>, _>>().await.expect("DescribeParameters");
             pages.iter().flat_map(|p| p.parameters()).filter(|p| named(p.name().unwrap_or("").trim_start_matches('/'), stack)).count()
+        }
+        "aws.backup.vault" => {
+            let out = ctx.backup().list_backup_vaults().send().await.expect("ListBackupVaults");
+            out.backup_vault_list().iter().filter(|v| named(v.backup_vault_name().unwrap_or(""), stack)).count()
+        }
+        "aws.backup.plan" => {
+            // Deleted plans stay listed with includeDeleted only; the default listing is what exists.
+            let out = ctx.backup().list_backup_plans().send().await.expect("ListBackupPlans");
+            out.backup_plans_list().iter().filter(|p| p.deletion_date().is_none() && named(p.backup_plan_name().unwrap_or(""), stack)).count()
         }
         other => panic!("inventory: no way to count {other} yet; add it to tests/it/conformance/inventory.rs"),
     }
