@@ -137,7 +137,7 @@ pub enum Command {
         #[arg(long, default_value_t = cairn_engine::apply::DEFAULT_PARALLELISM, value_name = "N")]
         parallelism: usize,
         /// Most actions in flight at once for a service or kind, within --parallelism
-        /// (repeatable): KEY=N, e.g. eks=1, rds=4, ec2.nat_gateway=1. Defaults: eks=2, rds=2,
+        /// (repeatable): KEY=N, e.g. eks=1, rds=4, ec2.nat_gateway=1. Defaults: eks=4, rds=2,
         /// ec2.nat_gateway=2, wafv2=1.
         #[arg(long = "service-limit", value_name = "KEY=N", value_parser = service_limit)]
         service_limits: Vec<(String, usize)>,

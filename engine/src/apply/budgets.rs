@@ -22,8 +22,8 @@ pub struct ServiceBudget {
 pub const DEFAULT_SERVICE_BUDGETS: &[ServiceBudget] = &[
     ServiceBudget {
         key: "aws.eks",
-        max: 2,
-        why: "EKS refuses a second update of a cluster while one is in progress, and each cluster or node group operation runs for many minutes under a polling waiter",
+        max: 4,
+        why: "each cluster or node group operation runs for many minutes under a polling waiter; four lets a cluster's usual node groups (system, apps, spot) be created side by side, which AWS allows, while bounding the pollers",
     },
     ServiceBudget {
         key: "aws.rds",
@@ -95,7 +95,7 @@ mod tests {
     #[test]
     fn the_defaults_bound_the_slow_services_and_kinds_and_say_why() {
         let d = default_service_limits();
-        assert_eq!(d.get("aws.eks"), Some(&2));
+        assert_eq!(d.get("aws.eks"), Some(&4));
         assert_eq!(d.get("aws.rds"), Some(&2));
         assert_eq!(d.get("aws.ec2.nat_gateway"), Some(&2));
         assert_eq!(d.get("aws.wafv2"), Some(&1));
