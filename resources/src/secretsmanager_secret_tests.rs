@@ -9,28 +9,14 @@ use aws_sdk_secretsmanager::operation::get_resource_policy::GetResourcePolicyOut
 use aws_sdk_secretsmanager::operation::put_secret_value::{PutSecretValueInput, PutSecretValueOutput};
 use aws_sdk_secretsmanager::operation::tag_resource::TagResourceOutput;
 use aws_smithy_mocks::{mock, Rule};
-use cairn_engine::provider::Owner;
 
 use super::*;
+use crate::adopt::testing::{desired, owner};
 
 const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-password-AbCdEf";
 
 fn kind(rules: &[Rule]) -> SecretsManagerSecret {
     SecretsManagerSecret::from_client(crate::mocked_client!(aws_sdk_secretsmanager, rules))
-}
-
-fn owner() -> Owner {
-    Owner { stack: "shop".into(), env: "dev".into(), address: "db_password".into() }
-}
-
-fn desired(props: Value) -> Desired {
-    Desired {
-        props: props.as_object().unwrap().clone(),
-        tags: owner().tags(),
-        owner: owner(),
-        default_name: "shop-dev-db_password".into(),
-        idempotency_token: "cairn-0123456789abcdef".into(),
-    }
 }
 
 /// Props whose `value_from` names `var` holding `value`, with the hash the compiler would add.

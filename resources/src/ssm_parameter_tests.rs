@@ -7,26 +7,12 @@ use aws_sdk_ssm::operation::describe_parameters::DescribeParametersOutput;
 use aws_sdk_ssm::operation::list_tags_for_resource::ListTagsForResourceOutput;
 use aws_sdk_ssm::operation::put_parameter::{PutParameterInput, PutParameterOutput};
 use aws_smithy_mocks::{mock, Rule};
-use cairn_engine::provider::Owner;
 
 use super::*;
+use crate::adopt::testing::desired;
 
 fn kind(rules: &[Rule]) -> SsmParameter {
     SsmParameter::from_client(crate::mocked_client!(aws_sdk_ssm, rules))
-}
-
-fn owner() -> Owner {
-    Owner { stack: "shop".into(), env: "dev".into(), address: "api_key".into() }
-}
-
-fn desired(props: Value) -> Desired {
-    Desired {
-        props: props.as_object().unwrap().clone(),
-        tags: owner().tags(),
-        owner: owner(),
-        default_name: "shop-dev-api_key".into(),
-        idempotency_token: "t".into(),
-    }
 }
 
 fn metadata_rule(ty: ParameterType) -> Rule {
