@@ -381,6 +381,13 @@ impl Desired {
     pub fn bool(&self, name: &str) -> Option<bool> {
         self.props.get(name).and_then(Value::as_bool)
     }
+    /// Whether `name` is cairn's derived default name. It embeds stack, env and address, so a
+    /// resource of that name in this account and region is this owner's by construction (an
+    /// earlier attempt of this very create made it): a create that AWS answers with an existing
+    /// resource of that name needs no ownership read. An explicitly chosen name can be anyone's.
+    pub fn has_derived_name(&self, name: &str) -> bool {
+        name == self.default_name
+    }
     /// The `name` property if set, else the derived default name.
     pub fn name(&self) -> String {
         self.str("name").map(str::to_string).unwrap_or_else(|| self.default_name.clone())

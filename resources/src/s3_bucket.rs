@@ -682,10 +682,9 @@ impl ResourceKind for S3Bucket {
         let name = bucket_name(desired);
         // In us-east-1 CreateBucket succeeds on a bucket the account already owns, so only
         // looking first keeps a stack from silently adopting someone's existing bucket. Not
-        // needed elsewhere (CreateBucket answers BucketAlreadyOwnedByYou), nor for cairn's
-        // derived default name (stack, env and address in it), which is this owner's by
-        // construction: an earlier attempt of this very create made it.
-        let look_first = self.region == "us-east-1" && name != desired.default_name;
+        // needed elsewhere (CreateBucket answers BucketAlreadyOwnedByYou), nor for a derived
+        // name, which is this owner's by construction (`Desired::has_derived_name`).
+        let look_first = self.region == "us-east-1" && !desired.has_derived_name(&name);
         let exists = look_first
             && match self.head(&name).await {
                 Ok(_) => true,

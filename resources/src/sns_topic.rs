@@ -217,9 +217,9 @@ impl ResourceKind for SnsTopic {
         // CreateTopic answers with an existing topic of the same name and attributes as if it
         // had made it. AWS refuses one whose tags differ ("already exists with different
         // tags", adopted or refused above), but emulators do not, so the tags are still
-        // checked where a foreign topic could answer: not for cairn's derived default name
-        // (stack, env and address in it), which is this owner's by construction.
-        let tags = if desired.name() == desired.default_name {
+        // checked where a foreign topic could answer: not for a derived name, which is this
+        // owner's by construction (`Desired::has_derived_name`).
+        let tags = if desired.has_derived_name(&desired.name()) {
             desired.tags.clone()
         } else {
             let tags = self.current_tags(arn).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateTopic: {arn} is not readable yet")))?;

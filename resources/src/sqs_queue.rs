@@ -308,11 +308,9 @@ impl ResourceKind for SqsQueue {
         };
         let url = out.queue_url().ok_or_else(|| ProviderError::Fatal("CreateQueue: no queue URL in the response".into()))?;
         // CreateQueue answers with an existing queue of the same name and identical attributes
-        // without applying the tags, so only the tags can say whether that queue is ours. A
-        // queue named with cairn's derived default name (stack, env and address in it) is this
-        // owner's by construction: an earlier attempt of this very create made it, and no tag
-        // read is needed. An explicitly chosen name can be anyone's, so it keeps the check.
-        let tags = if desired.name() == desired.default_name {
+        // without applying the tags, so only the tags can say whether that queue is ours, unless
+        // the name itself does (`Desired::has_derived_name`).
+        let tags = if desired.has_derived_name(&desired.name()) {
             desired.tags.clone()
         } else {
             let tags = self.current_tags(url).await?.ok_or_else(|| ProviderError::Retryable(format!("CreateQueue: {url} is not readable yet")))?;
