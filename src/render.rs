@@ -230,7 +230,7 @@ pub fn permission_changes(a: &PlannedAction) -> Vec<String> {
         return vec![];
     }
     let mut out = vec![];
-    for c in a.changes.iter().filter(|c| matches!(c.path.as_str(), "inline_policies" | "policy" | "assume_role_policy" | "managed_policy_arns")) {
+    for c in a.shown_changes().iter().filter(|c| matches!(c.path.as_str(), "inline_policies" | "policy" | "assume_role_policy" | "managed_policy_arns")) {
         if c.path == "managed_policy_arns" {
             let (b, f) = (grants_list(c.before.as_ref()), grants_list(c.after.as_ref()));
             out.extend(f.difference(&b).map(|x| format!("+ attach {x}")));
@@ -266,7 +266,7 @@ fn change_summary(a: &PlannedAction) -> String {
         Action::Replace => "replace",
     };
     let mut parts = vec![];
-    for c in &a.changes {
+    for c in a.shown_changes().iter() {
         let node = nested_change(c).unwrap_or_else(|| Node::Leaf {
             op: if c.after.is_some() { Op::Change } else { Op::Remove },
             before: None,
@@ -380,7 +380,7 @@ pub fn plan_text(plan: &Plan, style: &Style, compact: bool) -> String {
         if let Some(id) = &a.id {
             let _ = writeln!(out, "        {} = {}", style.dim("id"), style.dim(&format!("{id:?}")));
         }
-        change_lines(&mut out, style, &a.changes, a.action);
+        change_lines(&mut out, style, &a.shown_changes(), a.action);
         let perms = permission_changes(a);
         if !perms.is_empty() {
             let _ = writeln!(out, "      # permission changes:");
@@ -467,10 +467,12 @@ pub fn change_paths(plan: &Plan) -> Value {
     let actions: Vec<Value> = plan
         .actions
         .iter()
-        .filter(|a| !a.changes.is_empty())
-        .map(|a| {
-            let leaves: Vec<Value> = a
-                .changes
+        .filter_map(|a| {
+            let changes = a.shown_changes();
+            (!changes.is_empty()).then_some((a, changes))
+        })
+        .map(|(a, changes)| {
+            let leaves: Vec<Value> = changes
                 .iter()
                 .flat_map(|c| {
                     let tree = structdiff::diff(c.before.as_ref(), c.after.as_ref());
@@ -637,7 +639,7 @@ mod tests {
             // The JSON plan keeps its shape (whole before and after); the structural diff's paths are what a reader of it can compute.
             let a = &plan.actions[0];
             let paths: Vec<String> = a
-                .changes
+                .shown_changes()
                 .iter()
                 .flat_map(|c| structdiff::diff(c.before.as_ref(), c.after.as_ref()).map(|n| n.paths(&c.path)).unwrap_or_default())
                 .map(|(p, op)| format!("{op:?} {p}"))

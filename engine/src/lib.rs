@@ -13,6 +13,7 @@ pub mod lease;
 pub mod names;
 pub mod pipeline;
 pub mod plan;
+pub mod shown_changes;
 pub mod policy_lint;
 pub mod provider;
 pub mod refresh;

@@ -446,11 +446,11 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
             let mut settles = None;
             match (record, obs) {
                 (None, _) => {
-                    action.changes = creation_changes(&props, &node.tags, schema.taggable);
+                    action.changes = creation_tag_changes(&node.tags, schema.taggable);
                 }
                 (Some(_), Some(None)) => {
                     action.reasons.push("it was deleted outside cairn".into());
-                    action.changes = creation_changes(&props, &node.tags, schema.taggable);
+                    action.changes = creation_tag_changes(&node.tags, schema.taggable);
                 }
                 (Some(r), _) if r.kind != node.kind => {
                     let id = obs.and_then(|o| o.as_ref().map(|o| o.id.clone())).unwrap_or_else(|| r.id.clone());
@@ -458,7 +458,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
                     action.id = Some(id);
                     action.reasons.push(format!("its type changed from {} to {}", r.kind, node.kind));
                     action.replaced_kind = Some(r.kind.clone());
-                    action.changes = creation_changes(&props, &node.tags, schema.taggable);
+                    action.changes = creation_tag_changes(&node.tags, schema.taggable);
                 }
                 (Some(r), o) => {
                     // Not refreshed (`-refresh=false`): compare with what state recorded.
@@ -603,19 +603,12 @@ pub fn plan(input: &PlanInput) -> Result<Plan, Vec<PlanError>> {
     })
 }
 
-fn creation_changes(props: &Props, tags: &Tags, taggable: bool) -> Vec<Change> {
-    // Sorted by name: map iteration order depends on a serde_json feature other crates may enable.
-    let mut keys: Vec<&String> = props.keys().collect();
-    keys.sort();
-    let mut changes: Vec<Change> =
-        keys.into_iter().map(|k| Change { path: k.clone(), before: None, after: props.get(k).map(expr::copy), forces_replacement: false }).collect();
-    if taggable {
-        changes.extend(tags.iter().map(|(k, v)| Change {
-            path: format!("tags[\"{k}\"]"),
-            before: None,
-            after: Some(Value::String(v.clone())),
-            forces_replacement: false,
-        }));
+/// A create's tag changes. Its prop changes are not stored: they are `desired.props` again, and
+/// at 10,000 resources that copy was half the plan's memory; `PlannedAction::shown_changes`
+/// derives them when a plan is shown.
+fn creation_tag_changes(tags: &Tags, taggable: bool) -> Vec<Change> {
+    if !taggable {
+        return vec![];
     }
-    changes
+    tags.iter().map(|(k, v)| Change { path: format!("tags[\"{k}\"]"), before: None, after: Some(Value::String(v.clone())), forces_replacement: false }).collect()
 }

@@ -51,7 +51,7 @@ fn pipeline_run(registry: &Registry, store: Arc<dyn StateStore>) -> Run<'_> {
 
 #[derive(Serialize)]
 struct PlanJson<'a> {
-    plan: &'a Plan,
+    plan: Value,
     reconciled: &'a [Reconciled],
     refresh: &'a RefreshStats,
     /// AWS operations made while reconciling and refreshing, by `Service.Operation`.
@@ -73,7 +73,7 @@ fn show_plan(p: &Planned, format: OutputFormat, compact: bool, style: &Style) {
         OutputFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&PlanJson {
-                plan: &p.plan,
+                plan: p.plan.to_shown_json(),
                 reconciled: &p.reconciled,
                 refresh: &p.refresh,
                 api_calls: &p.api_calls,
@@ -392,7 +392,7 @@ async fn run_apply(
     signals.abort();
     let report = result.map_err(|e| anyhow!("{e}"))?;
     if format == OutputFormat::Json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "plan": plan, "result": report, "api_calls_by_kind": calls.by_kind() }))?);
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "plan": plan.to_shown_json(), "result": report, "api_calls_by_kind": calls.by_kind() }))?);
     } else {
         print_report(plan, &report, started.elapsed(), style);
     }

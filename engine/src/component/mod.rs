@@ -9,6 +9,7 @@
 pub mod bucket;
 pub mod eks_cluster;
 pub mod github_oidc_role;
+pub mod image_repository;
 pub mod irsa_role;
 pub mod network;
 pub mod postgres;
@@ -171,6 +172,7 @@ pub fn all() -> Vec<&'static dyn Component> {
         &eks_cluster::EksCluster,
         &irsa_role::IrsaRole,
         &github_oidc_role::GithubOidcRole,
+        &image_repository::ImageRepository,
     ]
 }
 
