@@ -14,7 +14,7 @@ VENV="${CAIRN_MOTO_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/cairn/moto-venv-$MOTO_V
 PYTHON="${PYTHON:-python3}"
 
 install() {
-  if [ -x "$VENV/bin/moto_server" ] && "$VENV/bin/python" -c "import moto,sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+  if [ -x "$VENV/bin/moto_server" ] && "$VENV/bin/python" -c "import moto,cbor2,sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
     return 0
   fi
   echo "cairn: installing moto[server]==$MOTO_VERSION into $VENV" >&2
@@ -29,6 +29,9 @@ case "${1:-start}" in
     install
     PORT="${2:-4566}"
     export MOTO_IAM_LOAD_MANAGED_POLICIES="${MOTO_IAM_LOAD_MANAGED_POLICIES:-true}"
+    # moto issues a DNS-validated ACM certificate once it is this many seconds old (default 60):
+    # short, so aws.acm.certificate_validation waits a moment, as against AWS, without slowing the tests.
+    export MOTO_ACM_VALIDATION_WAIT="${MOTO_ACM_VALIDATION_WAIT:-1}"
     if [ -z "${CAIRN_PARENT_PID:-}" ]; then
       exec "$VENV/bin/python" "$HERE/moto_server.py" -H 127.0.0.1 -p "$PORT"
     fi

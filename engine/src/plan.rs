@@ -610,5 +610,7 @@ fn creation_tag_changes(tags: &Tags, taggable: bool) -> Vec<Change> {
     if !taggable {
         return vec![];
     }
-    tags.iter().map(|(k, v)| Change { path: format!("tags[\"{k}\"]"), before: None, after: Some(Value::String(v.clone())), forces_replacement: false }).collect()
+    tags.iter()
+        .map(|(k, v)| Change { path: format!("tags[\"{k}\"]"), before: None, after: Some(Value::String(v.clone())), forces_replacement: false })
+        .collect()
 }

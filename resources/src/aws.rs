@@ -152,10 +152,16 @@ impl AwsContext {
     client!(elbv2, aws_sdk_elasticloadbalancingv2);
     client!(ecr, aws_sdk_ecr);
     client!(logs, aws_sdk_cloudwatchlogs);
+    client!(cloudwatch, aws_sdk_cloudwatch);
     client!(secretsmanager, aws_sdk_secretsmanager);
     client!(ssm, aws_sdk_ssm);
     client!(cloudtrail, aws_sdk_cloudtrail);
     client!(backup, aws_sdk_backup);
+    client!(acm, aws_sdk_acm);
+    // Route 53 is global: the SDK's endpoint rules send every region's calls to
+    // route53.amazonaws.com signed for us-east-1 (route53.amazonaws.com.cn in China), and a
+    // custom endpoint (an emulator) as it is.
+    client!(route53, aws_sdk_route53);
 
     /// S3 with path-style addressing when talking to a local endpoint.
     pub fn s3(&self) -> aws_sdk_s3::Client {

@@ -6,7 +6,7 @@ use aws_sdk_backup::Client;
 use cairn_engine::provider::{Desired, ProviderError, Tags, TextRule};
 
 use crate::error::{found, SdkResultExt};
-use crate::tags::tag_changes;
+use crate::kit::tagging;
 
 /// Plan, rule and selection names: 1 to 50 letters, digits and `-_.` (BackupPlanName,
 /// RuleName, SelectionName in the API reference).
@@ -42,14 +42,12 @@ pub async fn list_tags(client: &Client, arn: &str) -> Result<Option<Tags>, Provi
 
 /// Brings the tags of `arn` from `current` to `desired`.
 pub async fn set_tags(client: &Client, arn: &str, current: &Tags, desired: &Tags) -> Result<(), ProviderError> {
-    let (set, remove) = tag_changes(current, desired);
-    if !set.is_empty() {
-        client.tag_resource().resource_arn(arn).set_tags(Some(set.into_iter().collect())).send().await.op("TagResource")?;
-    }
-    if !remove.is_empty() {
-        client.untag_resource().resource_arn(arn).set_tag_key_list(Some(remove)).send().await.op("UntagResource")?;
-    }
-    Ok(())
+    let set =
+        |set: Tags| async move { client.tag_resource().resource_arn(arn).set_tags(Some(set.into_iter().collect())).send().await.map(|_| ()).op("TagResource") };
+    let remove = |remove: Vec<String>| async move {
+        client.untag_resource().resource_arn(arn).set_tag_key_list(Some(remove)).send().await.map(|_| ()).op("UntagResource")
+    };
+    tagging::sync(current, desired, set, remove).await
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use cairn_engine::provider::{
 use serde_json::{json, Map, Value};
 
 use crate::adopt::adopt;
-use crate::aws::AwsContext;
 use crate::backup_common::{backup_tags, creator_request_id, list_tags, set_tags, DISPLAY_NAME};
 use crate::error::{classify, found, gone, SdkResultExt};
+use crate::kit::errors::invalid;
 
 /// Days and minutes: AWS states lower bounds only; the upper one is the API's integer.
 const MAX: i64 = i32::MAX as i64;
@@ -134,23 +134,19 @@ fn string_map(v: Option<&Value>) -> Option<std::collections::HashMap<String, Str
     Some(m.iter().map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect())
 }
 
-fn invalid(e: impl std::fmt::Display) -> ProviderError {
-    ProviderError::Invalid(format!("{}: {e}", SCHEMA.kind))
-}
-
 /// The BackupPlanInput CreateBackupPlan and UpdateBackupPlan send, after the schema's checks.
 fn plan_input(desired: &Desired) -> Result<BackupPlanInput, ProviderError> {
     crate::schema_check::check(&SCHEMA, &desired.props)?;
     let name = desired.name();
     if let Some(why) = NAMING.rule.violation(&name) {
-        return Err(invalid(format!("plan name {name:?} {why}")));
+        return Err(invalid(SCHEMA.kind, format!("plan name {name:?} {why}")));
     }
     let mut rules = vec![];
     for r in desired.props.get("rule").and_then(Value::as_array).into_iter().flatten() {
         let mut copies = vec![];
         for c in r.get("copy_action").and_then(Value::as_array).into_iter().flatten() {
             let copy = CopyAction::builder().destination_backup_vault_arn(text(c, "destination_vault_arn")).set_lifecycle(lifecycle_input(c.get("lifecycle")));
-            copies.push(copy.build().map_err(invalid)?);
+            copies.push(copy.build().map_err(|e| invalid(SCHEMA.kind, e))?);
         }
         let rule = BackupRuleInput::builder()
             .rule_name(text(r, "rule_name"))
@@ -161,7 +157,7 @@ fn plan_input(desired: &Desired) -> Result<BackupPlanInput, ProviderError> {
             .set_lifecycle(lifecycle_input(r.get("lifecycle")))
             .set_recovery_point_tags(string_map(r.get("recovery_point_tags")))
             .set_copy_actions((!copies.is_empty()).then_some(copies));
-        rules.push(rule.build().map_err(invalid)?);
+        rules.push(rule.build().map_err(|e| invalid(SCHEMA.kind, e))?);
     }
     let advanced: Vec<AdvancedBackupSetting> = desired
         .props
@@ -176,7 +172,7 @@ fn plan_input(desired: &Desired) -> Result<BackupPlanInput, ProviderError> {
         .set_rules(Some(rules))
         .set_advanced_backup_settings((!advanced.is_empty()).then_some(advanced))
         .build()
-        .map_err(invalid)
+        .map_err(|e| invalid(SCHEMA.kind, e))
 }
 
 fn lifecycle_props(lc: Option<&Lifecycle>) -> Option<Value> {
@@ -288,19 +284,9 @@ fn sent_props(input: &BackupPlanInput) -> Props {
     plan.map(|p| plan_props(&p)).unwrap_or_default()
 }
 
-pub struct BackupPlanKind {
-    client: Client,
-}
+crate::kit::client::client_kind!(BackupPlanKind, Client, backup);
 
 impl BackupPlanKind {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.backup())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        BackupPlanKind { client }
-    }
-
     /// Plans named `name` that are not deleted, newest first.
     async fn named(&self, name: &str) -> Result<Vec<String>, ProviderError> {
         let mut found: Vec<(i64, String)> = vec![];

@@ -12,12 +12,12 @@ use aws_sdk_backup::operation::untag_resource::UntagResourceOutput;
 use aws_sdk_backup::operation::update_backup_plan::{UpdateBackupPlanInput, UpdateBackupPlanOutput};
 use aws_sdk_backup::types::BackupPlansListMember;
 use aws_smithy_mocks::{mock, Rule};
-use aws_smithy_types::error::ErrorMetadata;
 use cairn_engine::provider::Tags;
 use proptest::prelude::*;
 
 use super::*;
 use crate::adopt::testing::{desired, foreign_tags, owner};
+use crate::kit::mock_cases::meta;
 
 const ID: &str = "8c2e9a4b-1f0d-4c55-9a1e-3d7f2b6c0e11";
 const ARN: &str = "arn:aws:backup:us-east-1:123456789012:backup-plan:8c2e9a4b-1f0d-4c55-9a1e-3d7f2b6c0e11";
@@ -25,10 +25,6 @@ const NAME: &str = "shop-dev-main";
 
 fn kind(rules: &[Rule]) -> BackupPlanKind {
     BackupPlanKind::from_client(crate::mocked_client!(aws_sdk_backup, rules))
-}
-
-fn meta(code: &str) -> ErrorMetadata {
-    ErrorMetadata::builder().code(code).message(format!("{code} from the test")).build()
 }
 
 fn daily(delete_after: i64) -> Value {

@@ -10,9 +10,9 @@ use cairn_engine::provider::{
 use serde_json::{json, Value};
 
 use crate::adopt::changed;
-use crate::aws::AwsContext;
 use crate::backup_common::{creator_request_id, DISPLAY_NAME};
 use crate::error::{classify, found, gone, SdkResultExt};
+use crate::kit::errors::invalid;
 
 const SELECTION_TAG: PropType = PropType::Struct(&[
     PropSpec::new("type", PropType::Enum(&["STRINGEQUALS"]), "How the tag is compared.").required(),
@@ -49,7 +49,7 @@ pub const NAMING: Naming = Naming::new(DISPLAY_NAME, NameScope::Region);
 
 fn role_rule(v: &Value) -> Vec<String> {
     match v.as_str() {
-        Some(s) if !(s.starts_with("arn:") && s.contains(":role/")) => vec![format!("must be an IAM role ARN, not {s:?}")],
+        Some(s) if !crate::kit::arns::is_arn_of(s, "iam", "role/") => vec![format!("must be an IAM role ARN, not {s:?}")],
         _ => vec![],
     }
 }
@@ -72,16 +72,12 @@ fn split_id(id: &str) -> Result<(&str, &str), ProviderError> {
     id.split_once('/').ok_or_else(|| ProviderError::Invalid(format!("{}: {id:?} is not PLAN_ID/SELECTION_ID", SCHEMA.kind)))
 }
 
-fn invalid(e: impl std::fmt::Display) -> ProviderError {
-    ProviderError::Invalid(format!("{}: {e}", SCHEMA.kind))
-}
-
 /// The BackupSelection CreateBackupSelection sends, after the schema's checks.
 fn selection_input(desired: &Desired) -> Result<(String, BackupSelection), ProviderError> {
     crate::schema_check::check(&SCHEMA, &desired.props)?;
     let name = desired.name();
     if let Some(why) = NAMING.rule.violation(&name) {
-        return Err(invalid(format!("selection name {name:?} {why}")));
+        return Err(invalid(SCHEMA.kind, format!("selection name {name:?} {why}")));
     }
     let strings = |p: &str| -> Vec<String> {
         desired.props.get(p).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect()
@@ -90,7 +86,7 @@ fn selection_input(desired: &Desired) -> Result<(String, BackupSelection), Provi
     for t in desired.props.get("selection_tag").and_then(Value::as_array).into_iter().flatten() {
         let s = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
         let c = Condition::builder().condition_type(ConditionType::from(s("type").as_str())).condition_key(s("key")).condition_value(s("value"));
-        tags.push(c.build().map_err(invalid)?);
+        tags.push(c.build().map_err(|e| invalid(SCHEMA.kind, e))?);
     }
     let resources = strings("resources");
     let selection = BackupSelection::builder()
@@ -99,7 +95,7 @@ fn selection_input(desired: &Desired) -> Result<(String, BackupSelection), Provi
         .set_resources((!resources.is_empty()).then_some(resources))
         .set_list_of_tags((!tags.is_empty()).then_some(tags))
         .build()
-        .map_err(invalid)?;
+        .map_err(|e| invalid(SCHEMA.kind, e))?;
     Ok((desired.str("plan_id").unwrap_or_default().to_string(), selection))
 }
 
@@ -124,19 +120,9 @@ fn observed(plan_id: &str, selection_id: &str, s: &BackupSelection) -> Observed 
     Observed { id: id_of(plan_id, selection_id), props, attrs, tags: Default::default() }
 }
 
-pub struct BackupSelectionKind {
-    client: Client,
-}
+crate::kit::client::client_kind!(BackupSelectionKind, Client, backup);
 
 impl BackupSelectionKind {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.backup())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        BackupSelectionKind { client }
-    }
-
     /// The newest selection named `name` in the plan, by id; `None` when the plan is gone too.
     async fn named(&self, plan_id: &str, name: &str) -> Result<Option<String>, ProviderError> {
         let mut newest: Option<(i64, String)> = None;

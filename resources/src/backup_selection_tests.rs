@@ -8,10 +8,10 @@ use aws_sdk_backup::operation::get_backup_selection::{GetBackupSelectionError, G
 use aws_sdk_backup::operation::list_backup_selections::{ListBackupSelectionsError, ListBackupSelectionsOutput};
 use aws_sdk_backup::types::BackupSelectionsListMember;
 use aws_smithy_mocks::{mock, Rule};
-use aws_smithy_types::error::ErrorMetadata;
 
 use super::*;
 use crate::adopt::testing::desired;
+use crate::kit::mock_cases::meta;
 
 const PLAN: &str = "8c2e9a4b-1f0d-4c55-9a1e-3d7f2b6c0e11";
 const SEL: &str = "5b1c0f3e-2a7d-4e99-8c41-0a9b8d7e6f12";
@@ -21,10 +21,6 @@ const NAME: &str = "shop-dev-main";
 
 fn kind(rules: &[Rule]) -> BackupSelectionKind {
     BackupSelectionKind::from_client(crate::mocked_client!(aws_sdk_backup, rules))
-}
-
-fn meta(code: &str) -> ErrorMetadata {
-    ErrorMetadata::builder().code(code).message(format!("{code} from the test")).build()
 }
 
 fn props() -> Value {

@@ -9,8 +9,7 @@ use cairn_engine::provider::{
 };
 use serde_json::{json, Value};
 
-use crate::adopt::{adopt_or, wanted};
-use crate::aws::AwsContext;
+use crate::adopt::adopt_or;
 use crate::backup_common::{backup_tags, creator_request_id, list_tags, set_tags};
 use crate::error::{classify, found, gone, SdkResultExt};
 
@@ -49,7 +48,7 @@ pub const NAMING: Naming = Naming::new(TextRule::len(2, 50).chars("-_"), NameSco
 /// The key is compared with what DescribeBackupVault reports, which is always the key's ARN.
 fn arn_rule(v: &Value) -> Vec<String> {
     match v.as_str() {
-        Some(s) if !s.starts_with("arn:") || !s.contains(":key/") => vec![format!("must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not {s:?}")],
+        Some(s) if !crate::kit::arns::is_arn_of(s, "kms", "key/") => vec![format!("must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), not {s:?}")],
         _ => vec![],
     }
 }
@@ -72,7 +71,7 @@ impl Spec {
         Ok(Spec {
             name,
             kms_key_arn: desired.str("kms_key_arn").map(str::to_string),
-            force_destroy: wanted(&SCHEMA, desired, "force_destroy").and_then(|v| v.as_bool()).unwrap_or(false),
+            force_destroy: crate::kit::defaults::flag(&SCHEMA, desired, "force_destroy")?,
         })
     }
 
@@ -108,19 +107,9 @@ fn observed(out: &DescribeBackupVaultOutput, mut tags: Tags) -> Observed {
     Observed { id: name, props: spec.props(), attrs, tags }
 }
 
-pub struct BackupVault {
-    client: Client,
-}
+crate::kit::client::client_kind!(BackupVault, Client, backup);
 
 impl BackupVault {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.backup())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        BackupVault { client }
-    }
-
     async fn describe(&self, name: &str) -> Result<Option<DescribeBackupVaultOutput>, ProviderError> {
         found(self.client.describe_backup_vault().backup_vault_name(name).send().await.op("DescribeBackupVault"))
     }

@@ -12,10 +12,10 @@ use aws_sdk_backup::operation::tag_resource::{TagResourceInput, TagResourceOutpu
 use aws_sdk_backup::operation::untag_resource::{UntagResourceInput, UntagResourceOutput};
 use aws_sdk_backup::types::RecoveryPointByBackupVault;
 use aws_smithy_mocks::{mock, Rule};
-use aws_smithy_types::error::ErrorMetadata;
 
 use super::*;
 use crate::adopt::testing::{desired, foreign_tags, owner};
+use crate::kit::mock_cases::{adopts_ours_refuses_theirs, meta};
 
 const NAME: &str = "shop-dev-main";
 const ARN: &str = "arn:aws:backup:us-east-1:123456789012:backup-vault:shop-dev-main";
@@ -23,10 +23,6 @@ const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56e
 
 fn kind(rules: &[Rule]) -> BackupVault {
     BackupVault::from_client(crate::mocked_client!(aws_sdk_backup, rules))
-}
-
-fn meta(code: &str) -> ErrorMetadata {
-    ErrorMetadata::builder().code(code).message(format!("{code} from the test")).build()
 }
 
 fn describe(key: &str, points: i64) -> Rule {
@@ -113,11 +109,12 @@ async fn create_without_key_reads_the_key_aws_chose() {
 #[tokio::test]
 async fn already_exists_adopts_ours_and_refuses_theirs() {
     let exists = || mock!(Client::create_backup_vault).then_error(|| CreateBackupVaultError::generic(meta("AlreadyExistsException")));
-    let want = desired(json!({"kms_key_arn": KEY}));
-    let adopted = kind(&[exists(), describe(KEY, 0), tags_rule(owner().tags())]).create(&want).await.unwrap();
-    assert_eq!(adopted.id, NAME);
-    let theirs = kind(&[exists(), describe(KEY, 0), tags_rule(foreign_tags())]).create(&want).await;
-    crate::adopt::testing::assert_refused(theirs, "backup vault shop-dev-main");
+    let want = &desired(json!({"kms_key_arn": KEY}));
+    let create_finding = |tags| {
+        let k = kind(&[exists(), describe(KEY, 0), tags_rule(tags)]);
+        async move { k.create(want).await }
+    };
+    adopts_ours_refuses_theirs(create_finding, NAME, "backup vault shop-dev-main").await;
 }
 
 #[tokio::test]

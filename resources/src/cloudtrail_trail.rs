@@ -13,9 +13,10 @@ use cairn_engine::provider::{
 use serde_json::{json, Value};
 
 use crate::adopt::{adopt_or, wanted};
-use crate::aws::AwsContext;
-use crate::error::{classify, SdkResultExt};
-use crate::tags::tag_changes;
+use crate::error::SdkResultExt;
+use crate::kit::errors::ServiceResultExt;
+use crate::kit::service_codes::CLOUDTRAIL;
+use crate::kit::{defaults, tagging};
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.cloudtrail.trail",
@@ -180,7 +181,10 @@ fn from_aws(trail: &Trail, logging: bool, tags: Tags) -> Observed {
         log_role: some(trail.cloud_watch_logs_role_arn()),
     };
     let mut props = spec.props();
-    props.insert("is_organization_trail".into(), json!(trail.is_organization_trail().unwrap_or(false)));
+    props.insert(
+        "is_organization_trail".into(),
+        json!(trail.is_organization_trail().unwrap_or_else(|| defaults::default_flag(&SCHEMA, "is_organization_trail"))),
+    );
     observed(&name, trail.trail_arn().unwrap_or_default(), trail.home_region(), props, tags)
 }
 
@@ -194,41 +198,9 @@ fn observed(name: &str, arn: &str, home_region: Option<&str>, props: Props, tags
     Observed { id: name.to_string(), props, attrs, tags }
 }
 
-/// CloudTrail's own error codes: "not found" and the delivery checks CreateTrail and
-/// UpdateTrail make against the bucket, key and log group, which fail for a while after
-/// those were created or their policies changed.
-fn trail_error<E, R>(operation: &str, err: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> ProviderError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    let code = err.code().map(str::to_string);
-    match code.as_deref() {
-        Some("TrailAlreadyExistsException") => ProviderError::Conflict(format!("{operation}: TrailAlreadyExistsException: {}", err.message().unwrap_or_default())),
-        Some("TrailNotFoundException") => ProviderError::NotFound(format!("{operation}: {}", err.message().unwrap_or("no such trail"))),
-        Some(code @ ("S3BucketDoesNotExistException" | "InsufficientS3BucketPolicyException" | "InsufficientEncryptionPolicyException" | "InvalidCloudWatchLogsLogGroupArnException" | "InvalidCloudWatchLogsRoleArnException")) => {
-            ProviderError::Retryable(format!(
-                "{operation}: {code}: {}; CloudTrail checks that the bucket exists and its policy admits cloudtrail.amazonaws.com (and the key's policy, and that the role may write to the log group), which takes a moment after they change",
-                err.message().unwrap_or_default()
-            ))
-        }
-        _ => classify(operation, err),
-    }
-}
-
-pub struct CloudTrailTrail {
-    client: Client,
-}
+crate::kit::client::client_kind!(CloudTrailTrail, Client, cloudtrail);
 
 impl CloudTrailTrail {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.cloudtrail())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        CloudTrailTrail { client }
-    }
-
     /// Tags of up to 20 trails per ListTags call (CloudTrail's limit), by trail ARN.
     async fn tags(&self, arns: &[String]) -> Result<BTreeMap<String, Tags>, ProviderError> {
         let mut out = BTreeMap::new();
@@ -253,7 +225,7 @@ impl CloudTrailTrail {
     }
 
     async fn list_tags(&self, arns: &[String]) -> Result<BTreeMap<String, Tags>, ProviderError> {
-        let page = self.client.list_tags().set_resource_id_list(Some(arns.to_vec())).send().await.map_err(|e| trail_error("ListTags", e))?;
+        let page = self.client.list_tags().set_resource_id_list(Some(arns.to_vec())).send().await.op_in(&CLOUDTRAIL, "ListTags")?;
         Ok(page
             .resource_tag_list()
             .iter()
@@ -267,7 +239,7 @@ impl CloudTrailTrail {
     async fn is_logging(&self, name: &str) -> Result<Option<bool>, ProviderError> {
         match self.client.get_trail_status().name(name).send().await {
             Ok(s) => Ok(Some(s.is_logging().unwrap_or(false))),
-            Err(e) => match trail_error("GetTrailStatus", e) {
+            Err(e) => match CLOUDTRAIL.classify("GetTrailStatus", e) {
                 ProviderError::NotFound(_) => Ok(None),
                 other => Err(other),
             },
@@ -276,22 +248,19 @@ impl CloudTrailTrail {
 
     async fn set_logging(&self, name: &str, on: bool) -> Result<(), ProviderError> {
         if on {
-            self.client.start_logging().name(name).send().await.map(|_| ()).map_err(|e| trail_error("StartLogging", e))
+            self.client.start_logging().name(name).send().await.map(|_| ()).op_in(&CLOUDTRAIL, "StartLogging")
         } else {
-            self.client.stop_logging().name(name).send().await.map(|_| ()).map_err(|e| trail_error("StopLogging", e))
+            self.client.stop_logging().name(name).send().await.map(|_| ()).op_in(&CLOUDTRAIL, "StopLogging")
         }
     }
 
     async fn set_tags(&self, arn: &str, current: &Tags, desired: &Tags) -> Result<(), ProviderError> {
-        let (set, remove) = tag_changes(current, desired);
-        if !set.is_empty() {
-            self.client.add_tags().resource_id(arn).set_tags_list(Some(tag_list(&set))).send().await.op("AddTags")?;
-        }
-        if !remove.is_empty() {
+        let set = |set: Tags| async move { self.client.add_tags().resource_id(arn).set_tags_list(Some(tag_list(&set))).send().await.map(|_| ()).op("AddTags") };
+        let remove = |remove: Vec<String>| async move {
             let list = remove.iter().filter_map(|k| Tag::builder().key(k).build().ok()).collect();
-            self.client.remove_tags().resource_id(arn).set_tags_list(Some(list)).send().await.op("RemoveTags")?;
-        }
-        Ok(())
+            self.client.remove_tags().resource_id(arn).set_tags_list(Some(list)).send().await.map(|_| ()).op("RemoveTags")
+        };
+        tagging::sync(current, desired, set, remove).await
     }
 
     /// UpdateTrail with one changed prop; an unset optional prop is cleared with "" (how
@@ -343,7 +312,7 @@ impl ResourceKind for CloudTrailTrail {
             .include_shadow_trails(false)
             .send()
             .await
-            .map_err(|e| trail_error("DescribeTrails", e))?;
+            .op_in(&CLOUDTRAIL, "DescribeTrails")?;
         let trails: Vec<&Trail> = described.trail_list().iter().filter(|t| t.name().is_some_and(|n| out.contains_key(n))).collect();
         let arns: Vec<String> = trails.iter().filter_map(|t| t.trail_arn().map(str::to_string)).collect();
         let mut tags = self.tags(&arns).await?;
@@ -380,9 +349,9 @@ impl ResourceKind for CloudTrailTrail {
             // was lost (ours), or someone else's.
             Err(e) if e.code() == Some("TrailAlreadyExistsException") => {
                 let existing = self.read(&spec.name).await?;
-                return adopt_or(self, desired, &what, existing, trail_error("CreateTrail", e)).await;
+                return adopt_or(self, desired, &what, existing, CLOUDTRAIL.classify("CreateTrail", e)).await;
             }
-            Err(e) => return Err(trail_error("CreateTrail", e)),
+            Err(e) => return Err(CLOUDTRAIL.classify("CreateTrail", e)),
             Ok(out) => out,
         };
         // A new trail does not log until StartLogging.
@@ -410,10 +379,10 @@ impl ResourceKind for CloudTrailTrail {
             }
         }
         if settings {
-            req.send().await.map_err(|e| trail_error("UpdateTrail", e))?;
+            req.send().await.op_in(&CLOUDTRAIL, "UpdateTrail")?;
         }
         if changed.iter().any(|c| c == "enable_logging") {
-            let on = wanted(&SCHEMA, desired, "enable_logging").and_then(|v| v.as_bool()).unwrap_or(true);
+            let on = defaults::flag(&SCHEMA, desired, "enable_logging")?;
             self.set_logging(id, on).await?;
         }
         if changed.iter().any(|c| c == "tags") {
@@ -427,7 +396,7 @@ impl ResourceKind for CloudTrailTrail {
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
         match self.client.delete_trail().name(id).send().await {
             Ok(_) => Ok(()),
-            Err(e) => match trail_error("DeleteTrail", e) {
+            Err(e) => match CLOUDTRAIL.classify("DeleteTrail", e) {
                 ProviderError::NotFound(_) => Ok(()),
                 other => Err(other),
             },

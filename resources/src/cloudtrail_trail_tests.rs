@@ -14,12 +14,10 @@ use aws_sdk_cloudtrail::operation::stop_logging::StopLoggingOutput;
 use aws_sdk_cloudtrail::operation::update_trail::{UpdateTrailInput, UpdateTrailOutput};
 use aws_sdk_cloudtrail::types::ResourceTag;
 use aws_smithy_mocks::{mock, Rule};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
 
 use super::*;
 use crate::adopt::testing::{desired, foreign_tags, owner};
+use crate::kit::mock_cases::json_error;
 
 const NAME: &str = "shop-dev-main";
 const ARN: &str = "arn:aws:cloudtrail:us-east-1:123456789012:trail/shop-dev-main";
@@ -27,16 +25,6 @@ const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56e
 
 fn kind(rules: &[Rule]) -> CloudTrailTrail {
     CloudTrailTrail::from_client(crate::mocked_client!(aws_sdk_cloudtrail, rules))
-}
-
-/// The wire shape of a CloudTrail error (awsJson1_1).
-fn error(code: &'static str) -> impl Fn() -> HttpResponse + Send + Sync + 'static {
-    move || {
-        let body = format!(r#"{{"__type":"{code}","message":"{code} happened"}}"#);
-        let mut resp = HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::from(body));
-        resp.headers_mut().insert("content-type", "application/x-amz-json-1.1");
-        resp
-    }
 }
 
 fn trail(name: &str, key: Option<&str>) -> Trail {
@@ -190,7 +178,7 @@ async fn already_exists_adopts_ours_and_refuses_theirs() {
 
 #[tokio::test]
 async fn bucket_policy_refusals_are_retried() {
-    let create = mock!(Client::create_trail).then_http_response(error("InsufficientS3BucketPolicyException"));
+    let create = mock!(Client::create_trail).then_http_response(json_error("InsufficientS3BucketPolicyException"));
     let err = kind(&[create]).create(&desired(audit())).await.unwrap_err();
     assert!(matches!(&err, ProviderError::Retryable(m) if m.contains("cloudtrail.amazonaws.com")), "{err:?}");
 }
@@ -221,7 +209,7 @@ async fn read_many_is_one_describe_and_one_list_tags() {
 
 #[tokio::test]
 async fn a_trail_deleted_during_the_read_reads_as_gone() {
-    let st = mock!(Client::get_trail_status).then_http_response(error("TrailNotFoundException"));
+    let st = mock!(Client::get_trail_status).then_http_response(json_error("TrailNotFoundException"));
     assert_eq!(kind(&[describe(vec![trail(NAME, None)]), tags_rule(owner().tags()), st]).read(NAME).await.unwrap(), None);
 }
 
@@ -281,7 +269,7 @@ async fn only_logging_changed_sends_no_update_trail() {
 
 #[tokio::test]
 async fn delete_of_a_missing_trail_is_ok() {
-    let del = mock!(Client::delete_trail).then_http_response(error("TrailNotFoundException"));
+    let del = mock!(Client::delete_trail).then_http_response(json_error("TrailNotFoundException"));
     kind(&[del]).delete(NAME).await.unwrap();
     let del = mock!(Client::delete_trail).then_output(|| DeleteTrailOutput::builder().build());
     kind(&[del]).delete(NAME).await.unwrap();

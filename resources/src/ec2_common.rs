@@ -1,5 +1,6 @@
 //! Helpers shared by the EC2 kinds: tags, ownership filters, batched describes, ARNs, error codes, waits and dependency reports.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -11,60 +12,22 @@ use cairn_engine::diff;
 use cairn_engine::provider::{Desired, Observed, ProviderError, ResourceSchema, Tags, TextRule};
 use serde_json::Value;
 
-use crate::error::classify;
-use crate::tags::tag_changes;
+use crate::kit::errors::ServiceResultExt;
+pub use crate::kit::errors::{invalid, text_of};
+pub use crate::kit::service_codes::EC2;
+use crate::kit::{arns, tagging};
 
 /// Ids per Describe call. EC2 accepts at most 200 values in one filter, and the id-list
 /// calls fall back to a filter, so both use the same chunk.
 pub const BATCH: usize = 200;
 
-/// Turns an EC2 error into a `ProviderError`, adding the EC2 codes the shared table does not know.
+/// Turns an EC2 error into a `ProviderError`: the shared table, then EC2's own codes.
 pub fn ec2_error<E, R>(operation: &str, err: SdkError<E, R>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let code = err.code().map(str::to_string);
-    let base = classify(operation, err);
-    match code.as_deref() {
-        // Codes that mean "not there" without the usual `.NotFound` suffix.
-        Some("NatGatewayNotFound" | "Gateway.NotAttached") => ProviderError::NotFound(message(&base)),
-        // "In use" errors: the resource is fine, something else still holds it.
-        Some("Resource.AlreadyAssociated" | "InvalidIPAddress.InUse" | "IncorrectState") => ProviderError::Conflict(message(&base)),
-        _ => base,
-    }
-}
-
-/// Shorthand for `.map_err(|e| ec2_error(op, e))`.
-pub trait Ec2ResultExt<T> {
-    fn ec2(self, operation: &str) -> Result<T, ProviderError>;
-}
-
-impl<T, E, R> Ec2ResultExt<T> for Result<T, SdkError<E, R>>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    fn ec2(self, operation: &str) -> Result<T, ProviderError> {
-        self.map_err(|e| ec2_error(operation, e))
-    }
-}
-
-/// The text inside any `ProviderError`.
-pub fn message(e: &ProviderError) -> String {
-    match e {
-        ProviderError::NotFound(m)
-        | ProviderError::Throttled(m)
-        | ProviderError::Retryable(m)
-        | ProviderError::Conflict(m)
-        | ProviderError::Invalid(m)
-        | ProviderError::AccessDenied(m)
-        | ProviderError::Fatal(m) => m.clone(),
-    }
-}
-
-pub fn invalid(schema: &ResourceSchema, message: impl std::fmt::Display) -> ProviderError {
-    ProviderError::Invalid(format!("{}: {message}", schema.kind))
+    EC2.classify(operation, err)
 }
 
 /// EC2's tag list as a map.
@@ -102,15 +65,12 @@ fn literal_pattern(value: &str) -> String {
 
 /// Brings the tags of `id` from `current` to `desired` with CreateTags / DeleteTags.
 pub async fn sync_tags(client: &Client, id: &str, current: &Tags, desired: &Tags) -> Result<(), ProviderError> {
-    let (set, remove) = tag_changes(current, desired);
-    if !set.is_empty() {
-        client.create_tags().resources(id).set_tags(Some(ec2_tags(&set))).send().await.ec2("CreateTags")?;
-    }
-    if !remove.is_empty() {
-        let keys = remove.into_iter().map(|k| Tag::builder().key(k).build()).collect();
-        client.delete_tags().resources(id).set_tags(Some(keys)).send().await.ec2("DeleteTags")?;
-    }
-    Ok(())
+    let set = |tags: Tags| async move { client.create_tags().resources(id).set_tags(Some(ec2_tags(&tags))).send().await.map(|_| ()).op_in(&EC2, "CreateTags") };
+    let remove = |keys: Vec<String>| async move {
+        let keys = keys.into_iter().map(|k| Tag::builder().key(k).build()).collect();
+        client.delete_tags().resources(id).set_tags(Some(keys)).send().await.map(|_| ()).op_in(&EC2, "DeleteTags")
+    };
+    tagging::sync(current, desired, set, remove).await
 }
 
 /// How one Describe call selects resources.
@@ -145,17 +105,42 @@ where
     Ok(out)
 }
 
+/// One resource by id through `describe_batched`; `None` when it is gone.
+pub async fn describe_by_id<T, F, Fut>(id: &str, call: F) -> Result<Option<T>, ProviderError>
+where
+    F: FnMut(Lookup) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, ProviderError>>,
+{
+    Ok(describe_batched(&[id.to_string()], call).await?.into_iter().next())
+}
+
+/// Every asked id with what was observed of it (`None` for the ones not found).
+pub fn answer_each(ids: &[String], observed: impl IntoIterator<Item = Observed>) -> BTreeMap<String, Option<Observed>> {
+    let mut out: BTreeMap<String, Option<Observed>> = ids.iter().map(|id| (id.clone(), None)).collect();
+    for o in observed {
+        out.insert(o.id.clone(), Some(o));
+    }
+    out
+}
+
+/// `read_many` of an EC2 kind: its batched describes, each resource found observed.
+pub async fn read_batched<T, F, Fut>(
+    ids: &[String],
+    call: F,
+    observe: impl FnMut(&T) -> Option<Observed>,
+) -> Result<BTreeMap<String, Option<Observed>>, ProviderError>
+where
+    F: FnMut(Lookup) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, ProviderError>>,
+{
+    let found = describe_batched(ids, call).await?;
+    Ok(answer_each(ids, found.iter().filter_map(observe)))
+}
+
 /// The ARN of an EC2 resource that the API does not report one for.
 pub fn arn(client: &Client, owner_id: &str, resource: &str) -> String {
     let region = client.config().region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
-    let partition = if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    };
-    format!("arn:{partition}:ec2:{region}:{owner_id}:{resource}")
+    arns::regional("ec2", &region, owner_id, resource)
 }
 
 /// The schema's checks, run again when the request is built: values known only at apply
@@ -212,19 +197,19 @@ pub fn str_value(schema: &ResourceSchema, desired: &Desired, name: &str) -> Resu
     match value(schema, desired, name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(invalid(schema, format!("{name} must be a string, not {other}"))),
+        Some(other) => Err(invalid(schema.kind, format!("{name} must be a string, not {other}"))),
     }
 }
 
 pub fn required_str(schema: &ResourceSchema, desired: &Desired, name: &str) -> Result<String, ProviderError> {
-    str_value(schema, desired, name)?.ok_or_else(|| invalid(schema, format!("{name} is required")))
+    str_value(schema, desired, name)?.ok_or_else(|| invalid(schema.kind, format!("{name} is required")))
 }
 
 pub fn bool_value(schema: &ResourceSchema, desired: &Desired, name: &str) -> Result<bool, ProviderError> {
     match value(schema, desired, name) {
         None => Ok(false),
         Some(Value::Bool(b)) => Ok(b),
-        Some(other) => Err(invalid(schema, format!("{name} must be true or false, not {other}"))),
+        Some(other) => Err(invalid(schema.kind, format!("{name} must be true or false, not {other}"))),
     }
 }
 
@@ -259,7 +244,7 @@ pub fn client_token(desired: &Desired, generation: u32) -> String {
 
 /// Whether a create failed because its token was used before with other parameters.
 pub fn is_token_mismatch(e: &ProviderError) -> bool {
-    message(e).contains("IdempotentParameterMismatch")
+    text_of(e).contains("IdempotentParameterMismatch")
 }
 
 /// Repeats `call` while it reports NotFound: EC2 is eventually consistent, and a resource
@@ -316,7 +301,7 @@ where
     use aws_sdk_ec2::config::AsyncSleep;
     for delay in IN_USE_DELAYS {
         match delete().await {
-            Err(e @ ProviderError::Conflict(_)) if message(&e).contains("DependencyViolation") => match client.config().sleep_impl() {
+            Err(e @ ProviderError::Conflict(_)) if text_of(&e).contains("DependencyViolation") => match client.config().sleep_impl() {
                 Some(sleep) => sleep.sleep(delay).await,
                 None => tokio::time::sleep(delay).await,
             },
@@ -337,7 +322,7 @@ pub async fn blocking_interfaces(client: &Client, filter_name: &str, id: &str) -
         .send()
         .try_collect()
         .await
-        .ec2("DescribeNetworkInterfaces")?;
+        .op_in(&EC2, "DescribeNetworkInterfaces")?;
     let mut lines: Vec<String> = enis
         .iter()
         .map(|eni| {

@@ -8,12 +8,13 @@ use aws_sdk_ec2::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
 use serde_json::json;
 
-use crate::aws::AwsContext;
 use crate::ec2_common::{
-    check, describe_batched, filter, invalid, is_owned_match, owner_filters, pick_owned, read_created, required_str, sync_tags, tag_spec, tags_of,
-    Ec2ResultExt, Lookup,
+    check, filter, invalid, is_owned_match, owner_filters, pick_owned, read_batched, read_created, required_str, sync_tags, tag_spec, tags_of, Lookup, EC2,
 };
 use crate::error::gone;
+use crate::kit::defaults;
+use crate::kit::errors::ServiceResultExt;
+use crate::kit::iam_actions::IamActions;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.ec2.eip",
@@ -27,10 +28,12 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     rules: &[],
 };
 
-const READ: &[&str] = &["ec2:DescribeAddresses"];
-const CREATE: &[&str] = &["ec2:AllocateAddress", "ec2:CreateTags", "ec2:DescribeAddresses"];
-const UPDATE: &[&str] = &["ec2:CreateTags", "ec2:DeleteTags", "ec2:DescribeAddresses"];
-const DELETE: &[&str] = &["ec2:ReleaseAddress"];
+static IAM: IamActions = IamActions {
+    read: &["ec2:DescribeAddresses"],
+    create: &["ec2:AllocateAddress", "ec2:CreateTags", "ec2:DescribeAddresses"],
+    update: &["ec2:CreateTags", "ec2:DeleteTags", "ec2:DescribeAddresses"],
+    delete: &["ec2:ReleaseAddress"],
+};
 
 /// The request builder for create: AllocateAddress's domain, checked against the schema first.
 fn domain(desired: &Desired) -> Result<DomainType, ProviderError> {
@@ -38,19 +41,17 @@ fn domain(desired: &Desired) -> Result<DomainType, ProviderError> {
     let domain = required_str(&SCHEMA, desired, "domain")?;
     // A value the schema allows but this SDK does not know would be sent as-is and refused by AWS.
     if !DomainType::values().contains(&domain.as_str()) {
-        return Err(invalid(&SCHEMA, format!("domain {domain:?} is unknown to this version of cairn")));
+        return Err(invalid(SCHEMA.kind, format!("domain {domain:?} is unknown to this version of cairn")));
     }
     Ok(DomainType::from(domain.as_str()))
 }
 
-pub struct Ec2Eip {
-    client: Client,
-}
+crate::kit::client::client_kind!(Ec2Eip, Client, ec2);
 
 fn observe(a: &Address) -> Option<Observed> {
     let id = a.allocation_id()?;
     let mut props = Props::new();
-    props.insert("domain".into(), json!(a.domain().map(|d| d.as_str()).unwrap_or("vpc")));
+    props.insert("domain".into(), json!(a.domain().map(|d| d.as_str().to_string()).unwrap_or_else(|| defaults::default_text(&SCHEMA, "domain"))));
     let mut attrs = Props::new();
     attrs.insert("allocation_id".into(), json!(id));
     if let Some(ip) = a.public_ip() {
@@ -60,14 +61,6 @@ fn observe(a: &Address) -> Option<Observed> {
 }
 
 impl Ec2Eip {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.ec2())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        Ec2Eip { client }
-    }
-
     /// DescribeAddresses has no pagination: it returns every match in one answer.
     async fn describe(&self, lookup: Lookup) -> Result<Vec<Address>, ProviderError> {
         let req = self.client.describe_addresses();
@@ -75,7 +68,7 @@ impl Ec2Eip {
             Lookup::Ids(ids) => req.set_allocation_ids(Some(ids)),
             Lookup::Filter(ids) => req.filters(filter("allocation-id", ids)),
         };
-        Ok(req.send().await.ec2("DescribeAddresses")?.addresses().to_vec())
+        Ok(req.send().await.op_in(&EC2, "DescribeAddresses")?.addresses().to_vec())
     }
 }
 
@@ -106,12 +99,7 @@ impl ResourceKind for Ec2Eip {
     }
 
     async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
-        let addresses = describe_batched(ids, |lookup| self.describe(lookup)).await?;
-        let mut out: BTreeMap<String, Option<Observed>> = ids.iter().map(|id| (id.clone(), None)).collect();
-        for o in addresses.iter().filter_map(observe) {
-            out.insert(o.id.clone(), Some(o));
-        }
-        Ok(out)
+        read_batched(ids, |lookup| self.describe(lookup), observe).await
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
@@ -122,7 +110,7 @@ impl ResourceKind for Ec2Eip {
             .set_tag_specifications(tag_spec(ResourceType::ElasticIp, &desired.tags))
             .send()
             .await
-            .ec2("AllocateAddress")?;
+            .op_in(&EC2, "AllocateAddress")?;
         let id = out.allocation_id().ok_or_else(|| ProviderError::Fatal("AllocateAddress: no allocation id in the response".into()))?.to_string();
         let created = read_created("Elastic IP", &id, || self.read(&id)).await?;
         self.release_strays(desired, &id).await;
@@ -139,7 +127,7 @@ impl ResourceKind for Ec2Eip {
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
-        match gone(self.client.release_address().allocation_id(id).send().await.map(|_| ()).ec2("ReleaseAddress")) {
+        match gone(self.client.release_address().allocation_id(id).send().await.map(|_| ()).op_in(&EC2, "ReleaseAddress")) {
             Err(ProviderError::Conflict(m)) | Err(ProviderError::AccessDenied(m)) if m.contains("InUse") || m.contains("associated") => Err(ProviderError::Conflict(format!(
                 "Elastic IP {id} is still associated (with a NAT gateway, load balancer or instance): delete or disassociate that first, then re-run destroy ({m})"
             ))),
@@ -148,17 +136,12 @@ impl ResourceKind for Ec2Eip {
     }
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
-        let out = self.client.describe_addresses().set_filters(Some(owner_filters(desired))).send().await.ec2("DescribeAddresses")?;
+        let out = self.client.describe_addresses().set_filters(Some(owner_filters(desired))).send().await.op_in(&EC2, "DescribeAddresses")?;
         Ok(pick_owned(&SCHEMA, desired, out.addresses().iter().filter_map(observe)))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
-        match op {
-            Operation::Read => READ,
-            Operation::Create => CREATE,
-            Operation::Update => UPDATE,
-            Operation::Delete => DELETE,
-        }
+        IAM.of(op)
     }
 }
 

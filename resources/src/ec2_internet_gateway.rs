@@ -8,12 +8,13 @@ use aws_sdk_ec2::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema};
 use serde_json::json;
 
-use crate::aws::AwsContext;
 use crate::ec2_common::{
-    arn, check, describe_batched, eventually, filter, message, owner_filters, pick_owned, read_created, str_value, sync_tags, tag_spec, tags_of, Ec2ResultExt,
-    Lookup, ID,
+    arn, check, describe_by_id, eventually, filter, owner_filters, pick_owned, read_batched, read_created, str_value, sync_tags, tag_spec, tags_of, text_of,
+    Lookup, EC2, ID,
 };
 use crate::error::gone;
+use crate::kit::errors::ServiceResultExt;
+use crate::kit::iam_actions::IamActions;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.ec2.internet_gateway",
@@ -27,10 +28,12 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     rules: &[],
 };
 
-const READ: &[&str] = &["ec2:DescribeInternetGateways"];
-const CREATE: &[&str] = &["ec2:CreateInternetGateway", "ec2:CreateTags", "ec2:AttachInternetGateway", "ec2:DescribeInternetGateways"];
-const UPDATE: &[&str] = &["ec2:AttachInternetGateway", "ec2:DetachInternetGateway", "ec2:CreateTags", "ec2:DeleteTags", "ec2:DescribeInternetGateways"];
-const DELETE: &[&str] = &["ec2:DescribeInternetGateways", "ec2:DetachInternetGateway", "ec2:DeleteInternetGateway"];
+static IAM: IamActions = IamActions {
+    read: &["ec2:DescribeInternetGateways"],
+    create: &["ec2:CreateInternetGateway", "ec2:CreateTags", "ec2:AttachInternetGateway", "ec2:DescribeInternetGateways"],
+    update: &["ec2:AttachInternetGateway", "ec2:DetachInternetGateway", "ec2:CreateTags", "ec2:DeleteTags", "ec2:DescribeInternetGateways"],
+    delete: &["ec2:DescribeInternetGateways", "ec2:DetachInternetGateway", "ec2:DeleteInternetGateway"],
+};
 
 /// The request builder for create and update: the VPC to attach to, checked against the schema first.
 fn wanted_vpc(desired: &Desired) -> Result<Option<String>, ProviderError> {
@@ -38,9 +41,7 @@ fn wanted_vpc(desired: &Desired) -> Result<Option<String>, ProviderError> {
     str_value(&SCHEMA, desired, "vpc_id")
 }
 
-pub struct Ec2InternetGateway {
-    client: Client,
-}
+crate::kit::client::client_kind!(Ec2InternetGateway, Client, ec2);
 
 /// The VPCs a gateway is attached or attaching to. (An attached gateway reports the state
 /// `available`, which the SDK's enum does not name.)
@@ -57,25 +58,17 @@ fn attached_vpcs(igw: &InternetGateway) -> Vec<String> {
 }
 
 impl Ec2InternetGateway {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.ec2())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        Ec2InternetGateway { client }
-    }
-
     async fn describe(&self, lookup: Lookup) -> Result<Vec<InternetGateway>, ProviderError> {
         let req = self.client.describe_internet_gateways();
         let req = match lookup {
             Lookup::Ids(ids) => req.set_internet_gateway_ids(Some(ids)),
             Lookup::Filter(ids) => req.filters(filter("internet-gateway-id", ids)),
         };
-        req.into_paginator().items().send().try_collect().await.ec2("DescribeInternetGateways")
+        req.into_paginator().items().send().try_collect().await.op_in(&EC2, "DescribeInternetGateways")
     }
 
     async fn describe_one(&self, id: &str) -> Result<Option<InternetGateway>, ProviderError> {
-        Ok(describe_batched(&[id.to_string()], |lookup| self.describe(lookup)).await?.into_iter().next())
+        describe_by_id(id, |lookup| self.describe(lookup)).await
     }
 
     fn observe(&self, igw: &InternetGateway) -> Option<Observed> {
@@ -90,12 +83,14 @@ impl Ec2InternetGateway {
     }
 
     async fn attach(&self, id: &str, vpc: &str) -> Result<(), ProviderError> {
-        let result =
-            eventually(|| async { self.client.attach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send().await.ec2("AttachInternetGateway") }).await;
+        let result = eventually(|| async {
+            self.client.attach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send().await.op_in(&EC2, "AttachInternetGateway")
+        })
+        .await;
         match result {
             Ok(_) => Ok(()),
             // A repeated attach whose first answer was lost: already done if it is to this VPC.
-            Err(e) if message(&e).contains("Resource.AlreadyAssociated") => match self.describe_one(id).await? {
+            Err(e) if text_of(&e).contains("Resource.AlreadyAssociated") => match self.describe_one(id).await? {
                 Some(igw) if attached_vpcs(&igw).iter().any(|v| v == vpc) => Ok(()),
                 _ => Err(e),
             },
@@ -104,7 +99,8 @@ impl Ec2InternetGateway {
     }
 
     async fn detach(&self, id: &str, vpc: &str) -> Result<(), ProviderError> {
-        let result = gone(self.client.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send().await.map(|_| ()).ec2("DetachInternetGateway"));
+        let result =
+            gone(self.client.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send().await.map(|_| ()).op_in(&EC2, "DetachInternetGateway"));
         match result {
             Err(ProviderError::Conflict(m)) => Err(ProviderError::Conflict(format!(
                 "internet gateway {id} cannot leave VPC {vpc} while the VPC still has public addresses mapped (Elastic IPs associated with NAT gateways, load balancers or instances): release or disassociate them first, then re-run ({m})"
@@ -125,12 +121,7 @@ impl ResourceKind for Ec2InternetGateway {
     }
 
     async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
-        let igws = describe_batched(ids, |lookup| self.describe(lookup)).await?;
-        let mut out: BTreeMap<String, Option<Observed>> = ids.iter().map(|id| (id.clone(), None)).collect();
-        for o in igws.iter().filter_map(|g| self.observe(g)) {
-            out.insert(o.id.clone(), Some(o));
-        }
-        Ok(out)
+        read_batched(ids, |lookup| self.describe(lookup), |g| self.observe(g)).await
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
@@ -141,7 +132,7 @@ impl ResourceKind for Ec2InternetGateway {
             .set_tag_specifications(tag_spec(ResourceType::InternetGateway, &desired.tags))
             .send()
             .await
-            .ec2("CreateInternetGateway")?;
+            .op_in(&EC2, "CreateInternetGateway")?;
         let id = out
             .internet_gateway()
             .and_then(|g| g.internet_gateway_id())
@@ -177,7 +168,7 @@ impl ResourceKind for Ec2InternetGateway {
         for vpc in attached_vpcs(&igw) {
             self.detach(id, &vpc).await?;
         }
-        gone(self.client.delete_internet_gateway().internet_gateway_id(id).send().await.map(|_| ()).ec2("DeleteInternetGateway"))
+        gone(self.client.delete_internet_gateway().internet_gateway_id(id).send().await.map(|_| ()).op_in(&EC2, "DeleteInternetGateway"))
     }
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
@@ -190,17 +181,12 @@ impl ResourceKind for Ec2InternetGateway {
             .send()
             .try_collect()
             .await
-            .ec2("DescribeInternetGateways")?;
+            .op_in(&EC2, "DescribeInternetGateways")?;
         Ok(pick_owned(&SCHEMA, desired, igws.iter().filter_map(|g| self.observe(g))))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
-        match op {
-            Operation::Read => READ,
-            Operation::Create => CREATE,
-            Operation::Update => UPDATE,
-            Operation::Delete => DELETE,
-        }
+        IAM.of(op)
     }
 }
 

@@ -11,12 +11,14 @@ use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, P
 use serde_json::json;
 use serde_json::Value;
 
-use crate::aws::AwsContext;
 use crate::ec2_common::{
-    check, client_token, describe_batched, filter, invalid, is_token_mismatch, message, owner_filters, pick_owned, read_created, required_str, str_value,
-    sync_tags, tag_spec, tags_of, value, waiter_error, Ec2ResultExt, Lookup, ID, TOKEN_GENERATIONS,
+    check, client_token, describe_batched, filter, invalid, is_token_mismatch, owner_filters, pick_owned, read_batched, read_created, required_str, str_value,
+    sync_tags, tag_spec, tags_of, text_of, value, waiter_error, Lookup, EC2, ID, TOKEN_GENERATIONS,
 };
 use crate::error::gone;
+use crate::kit::defaults;
+use crate::kit::errors::ServiceResultExt;
+use crate::kit::iam_actions::IamActions;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.ec2.nat_gateway",
@@ -48,19 +50,19 @@ fn address_matches_connectivity(p: &Props) -> Vec<String> {
     }
 }
 
-const READ: &[&str] = &["ec2:DescribeNatGateways"];
-const CREATE: &[&str] = &["ec2:CreateNatGateway", "ec2:CreateTags", "ec2:DescribeNatGateways"];
-const UPDATE: &[&str] = &["ec2:CreateTags", "ec2:DeleteTags", "ec2:DescribeNatGateways"];
-const DELETE: &[&str] = &["ec2:DeleteNatGateway", "ec2:DescribeNatGateways"];
+static IAM: IamActions = IamActions {
+    read: &["ec2:DescribeNatGateways"],
+    create: &["ec2:CreateNatGateway", "ec2:CreateTags", "ec2:DescribeNatGateways"],
+    update: &["ec2:CreateTags", "ec2:DeleteTags", "ec2:DescribeNatGateways"],
+    delete: &["ec2:DeleteNatGateway", "ec2:DescribeNatGateways"],
+};
 
 /// The schema's default wait, which delete uses: it is given only the id, not the desired props.
 fn default_wait_minutes() -> i64 {
     SCHEMA.prop("wait_timeout_minutes").and_then(PropSpec::default_value).and_then(|v| v.as_i64()).unwrap_or_default()
 }
 
-pub struct Ec2NatGateway {
-    client: Client,
-}
+crate::kit::client::client_kind!(Ec2NatGateway, Client, ec2);
 
 /// States after which the gateway will never carry traffic again.
 fn is_gone(n: &NatGateway) -> bool {
@@ -76,7 +78,10 @@ fn observe(n: &NatGateway) -> Option<Observed> {
     let primary = addresses.iter().find(|a| a.is_primary() == Some(true)).or_else(|| addresses.first());
     let mut props = Props::new();
     props.insert("subnet_id".into(), json!(n.subnet_id().unwrap_or_default()));
-    props.insert("connectivity_type".into(), json!(n.connectivity_type().map(|c| c.as_str()).unwrap_or("public")));
+    props.insert(
+        "connectivity_type".into(),
+        json!(n.connectivity_type().map(|c| c.as_str().to_string()).unwrap_or_else(|| defaults::default_text(&SCHEMA, "connectivity_type"))),
+    );
     if let Some(alloc) = primary.and_then(|a| a.allocation_id()) {
         props.insert("allocation_id".into(), json!(alloc));
     }
@@ -107,7 +112,7 @@ fn spec(desired: &Desired) -> Result<NatSpec, ProviderError> {
     // `check` ran the schema's rules, `address_matches_connectivity` among them.
     // A value the schema allows but this SDK does not know would be sent as-is and refused by AWS.
     if !ConnectivityType::values().contains(&connectivity.as_str()) {
-        return Err(invalid(&SCHEMA, format!("connectivity_type {connectivity:?} is unknown to this version of cairn")));
+        return Err(invalid(SCHEMA.kind, format!("connectivity_type {connectivity:?} is unknown to this version of cairn")));
     }
     let connectivity = ConnectivityType::from(connectivity.as_str());
     Ok(NatSpec {
@@ -119,21 +124,13 @@ fn spec(desired: &Desired) -> Result<NatSpec, ProviderError> {
 }
 
 impl Ec2NatGateway {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.ec2())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        Ec2NatGateway { client }
-    }
-
     async fn describe(&self, lookup: Lookup) -> Result<Vec<NatGateway>, ProviderError> {
         let req = self.client.describe_nat_gateways();
         let req = match lookup {
             Lookup::Ids(ids) => req.set_nat_gateway_ids(Some(ids)),
             Lookup::Filter(ids) => req.filter(filter("nat-gateway-id", ids)),
         };
-        req.into_paginator().items().send().try_collect().await.ec2("DescribeNatGateways")
+        req.into_paginator().items().send().try_collect().await.op_in(&EC2, "DescribeNatGateways")
     }
 
     async fn state_of(&self, id: &str) -> String {
@@ -172,12 +169,7 @@ impl ResourceKind for Ec2NatGateway {
     }
 
     async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
-        let gws = describe_batched(ids, |lookup| self.describe(lookup)).await?;
-        let mut out: BTreeMap<String, Option<Observed>> = ids.iter().map(|id| (id.clone(), None)).collect();
-        for o in gws.iter().filter_map(observe) {
-            out.insert(o.id.clone(), Some(o));
-        }
-        Ok(out)
+        read_batched(ids, |lookup| self.describe(lookup), observe).await
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
@@ -194,12 +186,12 @@ impl ResourceKind for Ec2NatGateway {
                 .set_tag_specifications(tag_spec(ResourceType::Natgateway, &desired.tags))
                 .send()
                 .await
-                .ec2("CreateNatGateway");
+                .op_in(&EC2, "CreateNatGateway");
             let out = match out {
                 Err(e) if is_token_mismatch(&e) => continue,
                 // The address already went to a gateway: one an earlier attempt made, when the
                 // endpoint does not honour the token, or someone else's.
-                Err(e) if message(&e).contains("Resource.AlreadyAssociated") => {
+                Err(e) if text_of(&e).contains("Resource.AlreadyAssociated") => {
                     return match self.find_owned(desired).await? {
                         Some(ours) => Ok(ours),
                         None => Err(e),
@@ -240,7 +232,7 @@ impl ResourceKind for Ec2NatGateway {
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
-        gone(self.client.delete_nat_gateway().nat_gateway_id(id).send().await.map(|_| ()).ec2("DeleteNatGateway"))?;
+        gone(self.client.delete_nat_gateway().nat_gateway_id(id).send().await.map(|_| ()).op_in(&EC2, "DeleteNatGateway"))?;
         // Its Elastic IP and network interface are released only once it is deleted.
         match self.client.wait_until_nat_gateway_deleted().nat_gateway_ids(id).wait(Duration::from_secs(default_wait_minutes().max(0) as u64 * 60)).await {
             Ok(_) => Ok(()),
@@ -261,7 +253,7 @@ impl ResourceKind for Ec2NatGateway {
             .send()
             .try_collect()
             .await
-            .ec2("DescribeNatGateways")?;
+            .op_in(&EC2, "DescribeNatGateways")?;
         let found = pick_owned(&SCHEMA, desired, gws.iter().filter_map(observe));
         // An interrupted create may have left it pending: finish the wait the create began.
         if let Some(o) = &found {
@@ -274,12 +266,7 @@ impl ResourceKind for Ec2NatGateway {
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
-        match op {
-            Operation::Read => READ,
-            Operation::Create => CREATE,
-            Operation::Update => UPDATE,
-            Operation::Delete => DELETE,
-        }
+        IAM.of(op)
     }
 }
 

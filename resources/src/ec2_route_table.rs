@@ -9,12 +9,13 @@ use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, P
 use serde_json::{json, Map, Value};
 
 use crate::adopt::adopt;
-use crate::aws::AwsContext;
 use crate::ec2_common::{
-    arn, check, client_token, describe_batched, eventually, filter, invalid, ipv4_cidr, ipv6_cidr, is_owned_match, is_token_mismatch, message, owner_filters,
-    pick_owned, read_created, required_str, sync_tags, tag_spec, tags_of, value, Ec2ResultExt, Lookup, CIDR4, CIDR6, ID, TOKEN_GENERATIONS,
+    arn, check, client_token, describe_by_id, eventually, filter, invalid, ipv4_cidr, ipv6_cidr, is_owned_match, is_token_mismatch, owner_filters, pick_owned,
+    read_batched, read_created, required_str, sync_tags, tag_spec, tags_of, text_of, value, Lookup, CIDR4, CIDR6, EC2, ID, TOKEN_GENERATIONS,
 };
 use crate::error::gone;
+use crate::kit::errors::ServiceResultExt;
+use crate::kit::iam_actions::IamActions;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.ec2.route_table",
@@ -45,19 +46,21 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     rules: &[],
 };
 
-const READ: &[&str] = &["ec2:DescribeRouteTables"];
-const CREATE: &[&str] = &["ec2:CreateRouteTable", "ec2:CreateTags", "ec2:CreateRoute", "ec2:AssociateRouteTable", "ec2:DescribeRouteTables"];
-const UPDATE: &[&str] = &[
-    "ec2:CreateRoute",
-    "ec2:ReplaceRoute",
-    "ec2:DeleteRoute",
-    "ec2:AssociateRouteTable",
-    "ec2:DisassociateRouteTable",
-    "ec2:CreateTags",
-    "ec2:DeleteTags",
-    "ec2:DescribeRouteTables",
-];
-const DELETE: &[&str] = &["ec2:DescribeRouteTables", "ec2:DisassociateRouteTable", "ec2:DeleteRouteTable"];
+static IAM: IamActions = IamActions {
+    read: &["ec2:DescribeRouteTables"],
+    create: &["ec2:CreateRouteTable", "ec2:CreateTags", "ec2:CreateRoute", "ec2:AssociateRouteTable", "ec2:DescribeRouteTables"],
+    update: &[
+        "ec2:CreateRoute",
+        "ec2:ReplaceRoute",
+        "ec2:DeleteRoute",
+        "ec2:AssociateRouteTable",
+        "ec2:DisassociateRouteTable",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+        "ec2:DescribeRouteTables",
+    ],
+    delete: &["ec2:DescribeRouteTables", "ec2:DisassociateRouteTable", "ec2:DeleteRouteTable"],
+};
 
 const DESTINATIONS: &[&str] = &["destination_cidr_block", "destination_ipv6_cidr_block", "destination_prefix_list_id"];
 const TARGETS: &[&str] = &["gateway_id", "nat_gateway_id", "transit_gateway_id", "vpc_peering_connection_id", "network_interface_id", "egress_only_gateway_id"];
@@ -159,7 +162,7 @@ fn routes_rule(routes: &Value) -> Vec<String> {
 /// checked against the schema first.
 fn desired_table(desired: &Desired) -> Result<(Vec<RouteSpec>, BTreeSet<String>), ProviderError> {
     check(&SCHEMA, desired)?;
-    let routes = parse_routes(&value(&SCHEMA, desired, "routes").unwrap_or_default()).map_err(|m| invalid(&SCHEMA, format!("routes {m}")))?;
+    let routes = parse_routes(&value(&SCHEMA, desired, "routes").unwrap_or_default()).map_err(|m| invalid(SCHEMA.kind, format!("routes {m}")))?;
     let subnets =
         value(&SCHEMA, desired, "subnet_ids").as_ref().and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
     Ok((routes, subnets))
@@ -175,30 +178,20 @@ fn subnet_associations(rt: &RouteTable) -> BTreeMap<String, String> {
         .collect()
 }
 
-pub struct Ec2RouteTable {
-    client: Client,
-}
+crate::kit::client::client_kind!(Ec2RouteTable, Client, ec2);
 
 impl Ec2RouteTable {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.ec2())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        Ec2RouteTable { client }
-    }
-
     async fn describe(&self, lookup: Lookup) -> Result<Vec<RouteTable>, ProviderError> {
         let req = self.client.describe_route_tables();
         let req = match lookup {
             Lookup::Ids(ids) => req.set_route_table_ids(Some(ids)),
             Lookup::Filter(ids) => req.filters(filter("route-table-id", ids)),
         };
-        req.into_paginator().items().send().try_collect().await.ec2("DescribeRouteTables")
+        req.into_paginator().items().send().try_collect().await.op_in(&EC2, "DescribeRouteTables")
     }
 
     async fn describe_one(&self, id: &str) -> Result<Option<RouteTable>, ProviderError> {
-        Ok(describe_batched(&[id.to_string()], |lookup| self.describe(lookup)).await?.into_iter().next())
+        describe_by_id(id, |lookup| self.describe(lookup)).await
     }
 
     fn observe(&self, rt: &RouteTable) -> Option<Observed> {
@@ -231,7 +224,7 @@ impl Ec2RouteTable {
                 "destination_prefix_list_id" => req.destination_prefix_list_id(&r.destination),
                 _ => req.destination_cidr_block(&r.destination),
             };
-            gone(req.send().await.map(|_| ()).ec2("DeleteRoute"))?;
+            gone(req.send().await.map(|_| ()).op_in(&EC2, "DeleteRoute"))?;
         }
         Ok(())
     }
@@ -257,7 +250,7 @@ impl Ec2RouteTable {
                 // A gateway created a moment ago may not be visible to the route API yet.
                 eventually(|| {
                     let req = req.clone();
-                    async move { req.send().await.map(|_| ()).ec2($op) }
+                    async move { req.send().await.map(|_| ()).op_in(&EC2, $op) }
                 })
                 .await
             }};
@@ -272,7 +265,7 @@ impl Ec2RouteTable {
     async fn sync_subnets(&self, id: &str, current: &BTreeMap<String, String>, want: &BTreeSet<String>) -> Result<(), ProviderError> {
         for subnet in want.iter().filter(|s| !current.contains_key(*s)) {
             let result = eventually(|| async {
-                self.client.associate_route_table().route_table_id(id).subnet_id(subnet).send().await.map(|_| ()).ec2("AssociateRouteTable")
+                self.client.associate_route_table().route_table_id(id).subnet_id(subnet).send().await.map(|_| ()).op_in(&EC2, "AssociateRouteTable")
             })
             .await;
             if let Err(ProviderError::Conflict(m)) = result {
@@ -283,7 +276,7 @@ impl Ec2RouteTable {
             result?;
         }
         for association in current.iter().filter(|(s, _)| !want.contains(*s)).map(|(_, a)| a) {
-            gone(self.client.disassociate_route_table().association_id(association).send().await.map(|_| ()).ec2("DisassociateRouteTable"))?;
+            gone(self.client.disassociate_route_table().association_id(association).send().await.map(|_| ()).op_in(&EC2, "DisassociateRouteTable"))?;
         }
         Ok(())
     }
@@ -322,12 +315,7 @@ impl ResourceKind for Ec2RouteTable {
     }
 
     async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
-        let tables = describe_batched(ids, |lookup| self.describe(lookup)).await?;
-        let mut out: BTreeMap<String, Option<Observed>> = ids.iter().map(|id| (id.clone(), None)).collect();
-        for o in tables.iter().filter_map(|rt| self.observe(rt)) {
-            out.insert(o.id.clone(), Some(o));
-        }
-        Ok(out)
+        read_batched(ids, |lookup| self.describe(lookup), |rt| self.observe(rt)).await
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
@@ -342,7 +330,7 @@ impl ResourceKind for Ec2RouteTable {
                 .set_tag_specifications(tag_spec(ResourceType::RouteTable, &desired.tags))
                 .send()
                 .await
-                .ec2("CreateRouteTable");
+                .op_in(&EC2, "CreateRouteTable");
             let out = match out {
                 Err(e) if is_token_mismatch(&e) => continue,
                 other => other?,
@@ -367,8 +355,8 @@ impl ResourceKind for Ec2RouteTable {
                 Err(ProviderError::NotFound(_)) => continue,
                 // The token names a table an earlier attempt made and began to fill, before its
                 // answer was lost or the process died: finish it from what it holds now.
-                Err(e) if message(&e).contains("RouteAlreadyExists") || message(&e).contains("Resource.AlreadyAssociated") => match self.read(&id).await? {
-                    Some(current) if !message(&e).contains("Resource.AlreadyAssociated") || holds_any(&current, &subnets) => {
+                Err(e) if text_of(&e).contains("RouteAlreadyExists") || text_of(&e).contains("Resource.AlreadyAssociated") => match self.read(&id).await? {
+                    Some(current) if !text_of(&e).contains("Resource.AlreadyAssociated") || holds_any(&current, &subnets) => {
                         return adopt(self, desired, &format!("route table {id}"), current).await;
                     }
                     _ => return Err(e),
@@ -404,7 +392,7 @@ impl ResourceKind for Ec2RouteTable {
             return Err(ProviderError::Conflict(format!("route table {id} is its VPC's main route table, which goes only with the VPC")));
         }
         self.sync_subnets(id, &subnet_associations(&rt), &BTreeSet::new()).await?;
-        match gone(self.client.delete_route_table().route_table_id(id).send().await.map(|_| ()).ec2("DeleteRouteTable")) {
+        match gone(self.client.delete_route_table().route_table_id(id).send().await.map(|_| ()).op_in(&EC2, "DeleteRouteTable")) {
             Err(ProviderError::Conflict(m)) => {
                 Err(ProviderError::Conflict(format!("route table {id} is still associated (with a gateway or a subnet added meanwhile): re-run destroy ({m})")))
             }
@@ -422,17 +410,12 @@ impl ResourceKind for Ec2RouteTable {
             .send()
             .try_collect()
             .await
-            .ec2("DescribeRouteTables")?;
+            .op_in(&EC2, "DescribeRouteTables")?;
         Ok(pick_owned(&SCHEMA, desired, tables.iter().filter_map(|rt| self.observe(rt))))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
-        match op {
-            Operation::Read => READ,
-            Operation::Create => CREATE,
-            Operation::Update => UPDATE,
-            Operation::Delete => DELETE,
-        }
+        IAM.of(op)
     }
 }
 

@@ -11,12 +11,13 @@ use cairn_engine::provider::{
 use serde_json::{json, Value};
 
 use crate::adopt::adopt_or;
-use crate::aws::AwsContext;
 use crate::ec2_common::{
-    arn, check, dependency_conflict, describe_batched, eventually, filter, invalid, ipv4_cidr, ipv6_cidr, message, owner_filters, pick_owned, read_created,
-    required_str, sync_tags, tag_spec, tags_of, value, while_in_use, Ec2ResultExt, Lookup, CIDR4, CIDR6, ID,
+    arn, check, dependency_conflict, describe_by_id, eventually, filter, invalid, ipv4_cidr, ipv6_cidr, owner_filters, pick_owned, read_batched, read_created,
+    required_str, sync_tags, tag_spec, tags_of, text_of, value, while_in_use, Lookup, CIDR4, CIDR6, EC2, ID,
 };
 use crate::error::gone;
+use crate::kit::errors::ServiceResultExt;
+use crate::kit::iam_actions::IamActions;
 use cairn_engine::sg_rule::{has_ports, parse_rules, Rule, RuleKey, Source};
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
@@ -44,30 +45,32 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     rules: &[],
 };
 
-const READ: &[&str] = &["ec2:DescribeSecurityGroups"];
-const CREATE: &[&str] = &[
-    "ec2:CreateSecurityGroup",
-    "ec2:CreateTags",
-    "ec2:AuthorizeSecurityGroupIngress",
-    "ec2:AuthorizeSecurityGroupEgress",
-    "ec2:RevokeSecurityGroupIngress",
-    "ec2:RevokeSecurityGroupEgress",
-    "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
-    "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
-    "ec2:DescribeSecurityGroups",
-];
-const UPDATE: &[&str] = &[
-    "ec2:AuthorizeSecurityGroupIngress",
-    "ec2:AuthorizeSecurityGroupEgress",
-    "ec2:RevokeSecurityGroupIngress",
-    "ec2:RevokeSecurityGroupEgress",
-    "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
-    "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
-    "ec2:CreateTags",
-    "ec2:DeleteTags",
-    "ec2:DescribeSecurityGroups",
-];
-const DELETE: &[&str] = &["ec2:DeleteSecurityGroup", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups"];
+static IAM: IamActions = IamActions {
+    read: &["ec2:DescribeSecurityGroups"],
+    create: &[
+        "ec2:CreateSecurityGroup",
+        "ec2:CreateTags",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:AuthorizeSecurityGroupEgress",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+        "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+        "ec2:DescribeSecurityGroups",
+    ],
+    update: &[
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:AuthorizeSecurityGroupEgress",
+        "ec2:RevokeSecurityGroupIngress",
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+        "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+        "ec2:DescribeSecurityGroups",
+    ],
+    delete: &["ec2:DeleteSecurityGroup", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups"],
+};
 
 /// Group names, group descriptions and rule descriptions (CreateSecurityGroup, IpRange): up
 /// to 255 characters, letters, digits, spaces and `._-:/()#,@[]+=&;{}!$*`.
@@ -154,7 +157,7 @@ fn rules_rule(rules: &Value) -> Vec<String> {
 /// The stack's rules for `prop`, checked against the schema first.
 fn desired_rules(desired: &Desired, prop: &str) -> Result<Vec<Rule>, ProviderError> {
     check(&SCHEMA, desired)?;
-    parse_rules(&value(&SCHEMA, desired, prop).unwrap_or_default()).map_err(|m| invalid(&SCHEMA, format!("{prop} {m}")))
+    parse_rules(&value(&SCHEMA, desired, prop).unwrap_or_default()).map_err(|m| invalid(SCHEMA.kind, format!("{prop} {m}")))
 }
 
 /// What create sends: CreateSecurityGroup's values and the rules authorized after it.
@@ -207,30 +210,20 @@ fn rule_changes(current: &[Rule], want: &[Rule]) -> RuleChanges {
     out
 }
 
-pub struct Ec2SecurityGroup {
-    client: Client,
-}
+crate::kit::client::client_kind!(Ec2SecurityGroup, Client, ec2);
 
 impl Ec2SecurityGroup {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.ec2())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        Ec2SecurityGroup { client }
-    }
-
     async fn describe(&self, lookup: Lookup) -> Result<Vec<SecurityGroup>, ProviderError> {
         let req = self.client.describe_security_groups();
         let req = match lookup {
             Lookup::Ids(ids) => req.set_group_ids(Some(ids)),
             Lookup::Filter(ids) => req.filters(filter("group-id", ids)),
         };
-        req.into_paginator().items().send().try_collect().await.ec2("DescribeSecurityGroups")
+        req.into_paginator().items().send().try_collect().await.op_in(&EC2, "DescribeSecurityGroups")
     }
 
     async fn describe_one(&self, id: &str) -> Result<Option<SecurityGroup>, ProviderError> {
-        Ok(describe_batched(&[id.to_string()], |lookup| self.describe(lookup)).await?.into_iter().next())
+        describe_by_id(id, |lookup| self.describe(lookup)).await
     }
 
     fn observe(&self, sg: &SecurityGroup) -> Option<Observed> {
@@ -260,7 +253,7 @@ impl Ec2SecurityGroup {
                     // The group (or a group its rules name) may be new and not visible yet.
                     eventually(|| {
                         let req = req.clone();
-                        async move { req.send().await.map(|_| ()).ec2($op) }
+                        async move { req.send().await.map(|_| ()).op_in(&EC2, $op) }
                     })
                     .await?;
                 }
@@ -280,7 +273,7 @@ impl Ec2SecurityGroup {
                             .send()
                             .await
                             .map(|_| ())
-                            .ec2("RevokeSecurityGroupIngress"),
+                            .op_in(&EC2, "RevokeSecurityGroupIngress"),
                     )?;
                 }
             }
@@ -296,7 +289,7 @@ impl Ec2SecurityGroup {
                             .send()
                             .await
                             .map(|_| ())
-                            .ec2("RevokeSecurityGroupEgress"),
+                            .op_in(&EC2, "RevokeSecurityGroupEgress"),
                     )?;
                 }
             }
@@ -329,7 +322,7 @@ impl Ec2SecurityGroup {
                 .send()
                 .try_collect()
                 .await
-                .ec2("DescribeSecurityGroups")?;
+                .op_in(&EC2, "DescribeSecurityGroups")?;
             out.extend(
                 groups.iter().filter(|g| g.group_id() != Some(id)).map(|g| format!("{} ({})", g.group_id().unwrap_or("?"), g.group_name().unwrap_or("?"))),
             );
@@ -349,12 +342,7 @@ impl ResourceKind for Ec2SecurityGroup {
     }
 
     async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
-        let groups = describe_batched(ids, |lookup| self.describe(lookup)).await?;
-        let mut out: BTreeMap<String, Option<Observed>> = ids.iter().map(|id| (id.clone(), None)).collect();
-        for o in groups.iter().filter_map(|sg| self.observe(sg)) {
-            out.insert(o.id.clone(), Some(o));
-        }
-        Ok(out)
+        read_batched(ids, |lookup| self.describe(lookup), |sg| self.observe(sg)).await
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
@@ -369,10 +357,10 @@ impl ResourceKind for Ec2SecurityGroup {
             .set_tag_specifications(tag_spec(ResourceType::SecurityGroup, &desired.tags))
             .send()
             .await
-            .ec2("CreateSecurityGroup");
+            .op_in(&EC2, "CreateSecurityGroup");
         let out = match out {
             // Names are unique per VPC: an earlier attempt whose answer was lost made it, or someone else did.
-            Err(e) if message(&e).contains("InvalidGroup.Duplicate") => {
+            Err(e) if text_of(&e).contains("InvalidGroup.Duplicate") => {
                 let groups = self
                     .client
                     .describe_security_groups()
@@ -380,7 +368,7 @@ impl ResourceKind for Ec2SecurityGroup {
                     .filters(filter("group-name", [name.as_str()]))
                     .send()
                     .await
-                    .ec2("DescribeSecurityGroups")?;
+                    .op_in(&EC2, "DescribeSecurityGroups")?;
                 let existing = groups.security_groups().iter().find_map(|sg| self.observe(sg));
                 return adopt_or(self, desired, &format!("security group {name} in {vpc}"), existing, e).await;
             }
@@ -409,14 +397,17 @@ impl ResourceKind for Ec2SecurityGroup {
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
         match gone(
-            while_in_use(&self.client, || async { self.client.delete_security_group().group_id(id).send().await.map(|_| ()).ec2("DeleteSecurityGroup") }).await,
+            while_in_use(&self.client, || async {
+                self.client.delete_security_group().group_id(id).send().await.map(|_| ()).op_in(&EC2, "DeleteSecurityGroup")
+            })
+            .await,
         ) {
             Err(e @ ProviderError::Conflict(_)) => {
                 let base = dependency_conflict(&self.client, "security group", "group-id", id, e).await;
                 match self.referencing_groups(id).await {
                     Ok(refs) if !refs.is_empty() => Err(ProviderError::Conflict(format!(
                         "{}. Rules of these security groups refer to it: {}: remove those rules (or destroy those groups) first",
-                        message(&base),
+                        text_of(&base),
                         refs.join(", ")
                     ))),
                     _ => Err(base),
@@ -436,19 +427,14 @@ impl ResourceKind for Ec2SecurityGroup {
             .send()
             .try_collect()
             .await
-            .ec2("DescribeSecurityGroups")?;
+            .op_in(&EC2, "DescribeSecurityGroups")?;
         let name = desired.name();
         let candidates = groups.iter().filter_map(|sg| self.observe(sg)).filter(|o| o.props.get("name") == Some(&json!(name)));
         Ok(pick_owned(&SCHEMA, desired, candidates))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
-        match op {
-            Operation::Read => READ,
-            Operation::Create => CREATE,
-            Operation::Update => UPDATE,
-            Operation::Delete => DELETE,
-        }
+        IAM.of(op)
     }
 }
 

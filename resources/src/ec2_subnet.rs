@@ -11,12 +11,14 @@ use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, P
 use serde_json::json;
 
 use crate::adopt::adopt_or;
-use crate::aws::AwsContext;
 use crate::ec2_common::{
-    arn, bool_value, check, dependency_conflict, describe_batched, eventually, filter, message, network_cidr, owner_filters, pick_owned, read_created,
-    required_str, str_value, sync_tags, tag_spec, tags_of, waiter_error, while_in_use, Ec2ResultExt, Lookup, CIDR4, ID,
+    arn, bool_value, check, dependency_conflict, eventually, filter, network_cidr, owner_filters, pick_owned, read_batched, read_created, required_str,
+    str_value, sync_tags, tag_spec, tags_of, text_of, waiter_error, while_in_use, Lookup, CIDR4, EC2, ID,
 };
 use crate::error::gone;
+use crate::kit::defaults;
+use crate::kit::errors::ServiceResultExt;
+use crate::kit::iam_actions::IamActions;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.ec2.subnet",
@@ -38,10 +40,12 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
 /// An availability zone name (`us-east-1a`, `us-west-2-lax-1a`).
 const AZ: TextRule = TextRule::len(1, 64).chars("-");
 
-const READ: &[&str] = &["ec2:DescribeSubnets"];
-const CREATE: &[&str] = &["ec2:CreateSubnet", "ec2:CreateTags", "ec2:ModifySubnetAttribute", "ec2:DescribeSubnets"];
-const UPDATE: &[&str] = &["ec2:ModifySubnetAttribute", "ec2:CreateTags", "ec2:DeleteTags", "ec2:DescribeSubnets"];
-const DELETE: &[&str] = &["ec2:DeleteSubnet", "ec2:DescribeNetworkInterfaces"];
+static IAM: IamActions = IamActions {
+    read: &["ec2:DescribeSubnets"],
+    create: &["ec2:CreateSubnet", "ec2:CreateTags", "ec2:ModifySubnetAttribute", "ec2:DescribeSubnets"],
+    update: &["ec2:ModifySubnetAttribute", "ec2:CreateTags", "ec2:DeleteTags", "ec2:DescribeSubnets"],
+    delete: &["ec2:DeleteSubnet", "ec2:DescribeNetworkInterfaces"],
+};
 
 const AVAILABLE_WAIT: Duration = Duration::from_secs(300);
 
@@ -65,31 +69,21 @@ fn spec(desired: &Desired) -> Result<SubnetSpec, ProviderError> {
     })
 }
 
-pub struct Ec2Subnet {
-    client: Client,
-}
+crate::kit::client::client_kind!(Ec2Subnet, Client, ec2);
 
 impl Ec2Subnet {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.ec2())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        Ec2Subnet { client }
-    }
-
     async fn describe(&self, lookup: Lookup) -> Result<Vec<Subnet>, ProviderError> {
         let req = self.client.describe_subnets();
         let req = match lookup {
             Lookup::Ids(ids) => req.set_subnet_ids(Some(ids)),
             Lookup::Filter(ids) => req.filters(filter("subnet-id", ids)),
         };
-        req.into_paginator().items().send().try_collect().await.ec2("DescribeSubnets")
+        req.into_paginator().items().send().try_collect().await.op_in(&EC2, "DescribeSubnets")
     }
 
     /// Every subnet matching all of `filters`, across pages.
     async fn describe_where(&self, filters: Vec<Filter>) -> Result<Vec<Subnet>, ProviderError> {
-        self.client.describe_subnets().set_filters(Some(filters)).into_paginator().items().send().try_collect().await.ec2("DescribeSubnets")
+        self.client.describe_subnets().set_filters(Some(filters)).into_paginator().items().send().try_collect().await.op_in(&EC2, "DescribeSubnets")
     }
 
     fn observe(&self, s: &Subnet) -> Option<Observed> {
@@ -99,7 +93,10 @@ impl Ec2Subnet {
         props.insert("vpc_id".into(), json!(s.vpc_id().unwrap_or_default()));
         props.insert("cidr_block".into(), json!(s.cidr_block().unwrap_or_default()));
         props.insert("availability_zone".into(), json!(az));
-        props.insert("map_public_ip_on_launch".into(), json!(s.map_public_ip_on_launch().unwrap_or(false)));
+        props.insert(
+            "map_public_ip_on_launch".into(),
+            json!(s.map_public_ip_on_launch().unwrap_or_else(|| defaults::default_flag(&SCHEMA, "map_public_ip_on_launch"))),
+        );
         let mut attrs = Props::new();
         let arn = s.subnet_arn().map(str::to_string).unwrap_or_else(|| arn(&self.client, s.owner_id().unwrap_or_default(), &format!("subnet/{id}")));
         attrs.insert("arn".into(), json!(arn));
@@ -133,7 +130,7 @@ impl Ec2Subnet {
                 .map_public_ip_on_launch(AttributeBooleanValue::builder().value(on).build())
                 .send()
                 .await
-                .ec2("ModifySubnetAttribute")
+                .op_in(&EC2, "ModifySubnetAttribute")
         })
         .await?;
         Ok(())
@@ -151,12 +148,7 @@ impl ResourceKind for Ec2Subnet {
     }
 
     async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
-        let subnets = describe_batched(ids, |lookup| self.describe(lookup)).await?;
-        let mut out: BTreeMap<String, Option<Observed>> = ids.iter().map(|id| (id.clone(), None)).collect();
-        for o in subnets.iter().filter_map(|s| self.observe(s)) {
-            out.insert(o.id.clone(), Some(o));
-        }
-        Ok(out)
+        read_batched(ids, |lookup| self.describe(lookup), |s| self.observe(s)).await
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
@@ -170,10 +162,10 @@ impl ResourceKind for Ec2Subnet {
             .set_tag_specifications(tag_spec(ResourceType::Subnet, &desired.tags))
             .send()
             .await
-            .ec2("CreateSubnet");
+            .op_in(&EC2, "CreateSubnet");
         let out = match out {
             // The CIDR is taken: by this subnet when an earlier attempt's answer was lost.
-            Err(e) if message(&e).contains("InvalidSubnet.Conflict") => {
+            Err(e) if text_of(&e).contains("InvalidSubnet.Conflict") => {
                 let existing = self.with_cidr(&vpc, &cidr).await?;
                 return adopt_or(self, desired, &format!("the subnet holding {cidr} in {vpc}"), existing, e).await;
             }
@@ -210,7 +202,9 @@ impl ResourceKind for Ec2Subnet {
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
-        match gone(while_in_use(&self.client, || async { self.client.delete_subnet().subnet_id(id).send().await.map(|_| ()).ec2("DeleteSubnet") }).await) {
+        match gone(
+            while_in_use(&self.client, || async { self.client.delete_subnet().subnet_id(id).send().await.map(|_| ()).op_in(&EC2, "DeleteSubnet") }).await,
+        ) {
             Err(e @ ProviderError::Conflict(_)) => Err(dependency_conflict(&self.client, "subnet", "subnet-id", id, e).await),
             other => other,
         }
@@ -222,12 +216,7 @@ impl ResourceKind for Ec2Subnet {
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
-        match op {
-            Operation::Read => READ,
-            Operation::Create => CREATE,
-            Operation::Update => UPDATE,
-            Operation::Delete => DELETE,
-        }
+        IAM.of(op)
     }
 }
 

@@ -13,12 +13,14 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::aws::AwsContext;
 use crate::ec2_common::{
-    arn, bool_value, check, dependency_conflict, describe_batched, eventually, filter, invalid, network_cidr, owner_filters, pick_owned, read_created,
-    required_str, sync_tags, tag_spec, tags_of, waiter_error, while_in_use, Ec2ResultExt, Lookup, BATCH, CIDR4,
+    answer_each, arn, bool_value, check, dependency_conflict, describe_batched, eventually, filter, invalid, network_cidr, owner_filters, pick_owned,
+    read_created, required_str, sync_tags, tag_spec, tags_of, waiter_error, while_in_use, Lookup, BATCH, CIDR4, EC2,
 };
 use crate::error::gone;
+use crate::kit::defaults;
+use crate::kit::errors::ServiceResultExt;
+use crate::kit::iam_actions::IamActions;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.ec2.vpc",
@@ -38,36 +40,36 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     rules: &[],
 };
 
-const READ: &[&str] = &["ec2:DescribeVpcs", "ec2:DescribeVpcAttribute", "ec2:DescribeSecurityGroups", "ec2:DescribeRouteTables"];
-const CREATE: &[&str] = &[
-    "ec2:CreateVpc",
-    // Tags given to CreateVpc are authorised as ec2:CreateTags.
-    "ec2:CreateTags",
-    "ec2:ModifyVpcAttribute",
-    "ec2:DescribeVpcs",
-    "ec2:DescribeVpcAttribute",
-    "ec2:DescribeSecurityGroups",
-    "ec2:DescribeRouteTables",
-];
-const UPDATE: &[&str] = &[
-    "ec2:ModifyVpcAttribute",
-    "ec2:CreateTags",
-    "ec2:DeleteTags",
-    "ec2:DescribeVpcs",
-    "ec2:DescribeVpcAttribute",
-    "ec2:DescribeSecurityGroups",
-    "ec2:DescribeRouteTables",
-];
-const DELETE: &[&str] = &["ec2:DeleteVpc", "ec2:DescribeNetworkInterfaces"];
+static IAM: IamActions = IamActions {
+    read: &["ec2:DescribeVpcs", "ec2:DescribeVpcAttribute", "ec2:DescribeSecurityGroups", "ec2:DescribeRouteTables"],
+    create: &[
+        "ec2:CreateVpc",
+        // Tags given to CreateVpc are authorised as ec2:CreateTags.
+        "ec2:CreateTags",
+        "ec2:ModifyVpcAttribute",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeVpcAttribute",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeRouteTables",
+    ],
+    update: &[
+        "ec2:ModifyVpcAttribute",
+        "ec2:CreateTags",
+        "ec2:DeleteTags",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeVpcAttribute",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeRouteTables",
+    ],
+    delete: &["ec2:DeleteVpc", "ec2:DescribeNetworkInterfaces"],
+};
 
 /// DescribeVpcAttribute calls in flight at once during a refresh.
 const ATTRIBUTE_CONCURRENCY: usize = 8;
 /// How long create waits for a pending VPC.
 const AVAILABLE_WAIT: Duration = Duration::from_secs(300);
 
-pub struct Ec2Vpc {
-    client: Client,
-}
+crate::kit::client::client_kind!(Ec2Vpc, Client, ec2);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Dns {
@@ -76,21 +78,13 @@ struct Dns {
 }
 
 impl Ec2Vpc {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.ec2())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        Ec2Vpc { client }
-    }
-
     async fn describe(&self, lookup: Lookup) -> Result<Vec<Vpc>, ProviderError> {
         let req = self.client.describe_vpcs();
         let req = match lookup {
             Lookup::Ids(ids) => req.set_vpc_ids(Some(ids)),
             Lookup::Filter(ids) => req.filters(filter("vpc-id", ids)),
         };
-        req.into_paginator().items().send().try_collect().await.ec2("DescribeVpcs")
+        req.into_paginator().items().send().try_collect().await.op_in(&EC2, "DescribeVpcs")
     }
 
     /// The default security group and main route table of each VPC: one call each per chunk.
@@ -108,7 +102,7 @@ impl Ec2Vpc {
                 .send()
                 .try_collect()
                 .await
-                .ec2("DescribeSecurityGroups")?;
+                .op_in(&EC2, "DescribeSecurityGroups")?;
             for sg in sgs {
                 if let (Some(vpc), Some(id)) = (sg.vpc_id(), sg.group_id()) {
                     groups.insert(vpc.to_string(), id.to_string());
@@ -124,7 +118,7 @@ impl Ec2Vpc {
                 .send()
                 .try_collect()
                 .await
-                .ec2("DescribeRouteTables")?;
+                .op_in(&EC2, "DescribeRouteTables")?;
             for rt in rts {
                 if let (Some(vpc), Some(id)) = (rt.vpc_id(), rt.route_table_id()) {
                     tables.insert(vpc.to_string(), id.to_string());
@@ -176,7 +170,10 @@ impl Ec2Vpc {
                 props.insert("cidr_block".into(), json!(v.cidr_block().unwrap_or_default()));
                 props.insert("enable_dns_support".into(), json!(dns.support));
                 props.insert("enable_dns_hostnames".into(), json!(dns.hostnames));
-                props.insert("instance_tenancy".into(), json!(v.instance_tenancy().map(|t| t.as_str()).unwrap_or("default")));
+                props.insert(
+                    "instance_tenancy".into(),
+                    json!(v.instance_tenancy().map(|t| t.as_str().to_string()).unwrap_or_else(|| defaults::default_text(&SCHEMA, "instance_tenancy"))),
+                );
                 let mut attrs = Props::new();
                 attrs.insert("arn".into(), json!(arn(&self.client, v.owner_id().unwrap_or_default(), &format!("vpc/{id}"))));
                 if let Some(sg) = groups.get(id) {
@@ -210,7 +207,7 @@ impl Ec2Vpc {
             };
             eventually(|| {
                 let req = req.clone();
-                async move { req.send().await.ec2("ModifyVpcAttribute") }
+                async move { req.send().await.op_in(&EC2, "ModifyVpcAttribute") }
             })
             .await?;
         }
@@ -219,10 +216,11 @@ impl Ec2Vpc {
 }
 
 async fn dns_attributes(client: &Client, id: &str) -> Result<Dns, ProviderError> {
-    let support = client.describe_vpc_attribute().vpc_id(id).attribute(VpcAttributeName::EnableDnsSupport).send().await.ec2("DescribeVpcAttribute")?;
-    let hostnames = client.describe_vpc_attribute().vpc_id(id).attribute(VpcAttributeName::EnableDnsHostnames).send().await.ec2("DescribeVpcAttribute")?;
+    let support = client.describe_vpc_attribute().vpc_id(id).attribute(VpcAttributeName::EnableDnsSupport).send().await.op_in(&EC2, "DescribeVpcAttribute")?;
+    let hostnames =
+        client.describe_vpc_attribute().vpc_id(id).attribute(VpcAttributeName::EnableDnsHostnames).send().await.op_in(&EC2, "DescribeVpcAttribute")?;
     Ok(Dns {
-        support: support.enable_dns_support().and_then(|a| a.value()).unwrap_or(true),
+        support: support.enable_dns_support().and_then(|a| a.value()).unwrap_or_else(|| defaults::default_flag(&SCHEMA, "enable_dns_support")),
         hostnames: hostnames.enable_dns_hostnames().and_then(|a| a.value()).unwrap_or(false),
     })
 }
@@ -241,7 +239,7 @@ fn spec(desired: &Desired) -> Result<VpcSpec, ProviderError> {
     let tenancy = required_str(&SCHEMA, desired, "instance_tenancy")?;
     // A value the schema allows but this SDK does not know would be sent as-is and refused by AWS.
     if !Tenancy::values().contains(&tenancy.as_str()) {
-        return Err(invalid(&SCHEMA, format!("instance_tenancy {tenancy:?} is unknown to this version of cairn")));
+        return Err(invalid(SCHEMA.kind, format!("instance_tenancy {tenancy:?} is unknown to this version of cairn")));
     }
     let tenancy = Tenancy::from(tenancy.as_str());
     Ok(VpcSpec {
@@ -263,11 +261,7 @@ impl ResourceKind for Ec2Vpc {
 
     async fn read_many(&self, ids: &[String]) -> Result<BTreeMap<String, Option<Observed>>, ProviderError> {
         let vpcs = describe_batched(ids, |lookup| self.describe(lookup)).await?;
-        let mut out: BTreeMap<String, Option<Observed>> = ids.iter().map(|id| (id.clone(), None)).collect();
-        for o in self.observe(vpcs).await? {
-            out.insert(o.id.clone(), Some(o));
-        }
-        Ok(out)
+        Ok(answer_each(ids, self.observe(vpcs).await?))
     }
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
@@ -280,7 +274,7 @@ impl ResourceKind for Ec2Vpc {
             .set_tag_specifications(tag_spec(ResourceType::Vpc, &desired.tags))
             .send()
             .await
-            .ec2("CreateVpc")?;
+            .op_in(&EC2, "CreateVpc")?;
         let vpc = out.vpc().ok_or_else(|| ProviderError::Fatal("CreateVpc: no VPC in the response".into()))?;
         let id = vpc.vpc_id().unwrap_or_default().to_string();
         if vpc.state().map(|s| s.as_str()) != Some("available") {
@@ -303,7 +297,11 @@ impl ResourceKind for Ec2Vpc {
         let current = self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("VPC {id} no longer exists")))?;
         if changed.iter().any(|c| c == "enable_dns_support" || c == "enable_dns_hostnames") {
             let have = Dns {
-                support: current.props.get("enable_dns_support").and_then(|v| v.as_bool()).unwrap_or(true),
+                support: current
+                    .props
+                    .get("enable_dns_support")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or_else(|| defaults::default_flag(&SCHEMA, "enable_dns_support")),
                 hostnames: current.props.get("enable_dns_hostnames").and_then(|v| v.as_bool()).unwrap_or(false),
             };
             self.set_dns(id, spec(desired)?.dns, Some(have)).await?;
@@ -315,25 +313,28 @@ impl ResourceKind for Ec2Vpc {
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
-        match gone(while_in_use(&self.client, || async { self.client.delete_vpc().vpc_id(id).send().await.map(|_| ()).ec2("DeleteVpc") }).await) {
+        match gone(while_in_use(&self.client, || async { self.client.delete_vpc().vpc_id(id).send().await.map(|_| ()).op_in(&EC2, "DeleteVpc") }).await) {
             Err(e @ ProviderError::Conflict(_)) => Err(dependency_conflict(&self.client, "VPC", "vpc-id", id, e).await),
             other => other,
         }
     }
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
-        let vpcs =
-            self.client.describe_vpcs().set_filters(Some(owner_filters(desired))).into_paginator().items().send().try_collect().await.ec2("DescribeVpcs")?;
+        let vpcs = self
+            .client
+            .describe_vpcs()
+            .set_filters(Some(owner_filters(desired)))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .op_in(&EC2, "DescribeVpcs")?;
         Ok(pick_owned(&SCHEMA, desired, self.observe(vpcs).await?))
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
-        match op {
-            Operation::Read => READ,
-            Operation::Create => CREATE,
-            Operation::Update => UPDATE,
-            Operation::Delete => DELETE,
-        }
+        IAM.of(op)
     }
 }
 

@@ -12,9 +12,8 @@ use cairn_engine::provider::{
 use serde_json::{json, Value};
 
 use crate::adopt::{adopt_or, wanted};
-use crate::aws::AwsContext;
 use crate::error::{classify, found, gone, SdkResultExt};
-use crate::tags::tag_changes;
+use crate::kit::{defaults, tagging};
 
 /// `delete` receives only the repository name, so `force_delete` travels on the repository as this tag.
 const FORCE_DELETE_TAG: &str = "cairn:force-delete";
@@ -141,7 +140,7 @@ impl Spec {
         let enc = get("encryption_configuration").unwrap_or(Value::Null);
         Ok(Spec {
             name: desired.name(),
-            mutability: get("image_tag_mutability").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "MUTABLE".into()),
+            mutability: defaults::text(&SCHEMA, desired, "image_tag_mutability")?,
             scan_on_push: get("image_scanning_configuration").and_then(|v| v.get("scan_on_push").and_then(Value::as_bool)).unwrap_or(false),
             encryption_type: enc.get("encryption_type").and_then(Value::as_str).unwrap_or("AES256").to_string(),
             kms_key: enc.get("kms_key").and_then(Value::as_str).map(str::to_string),
@@ -210,7 +209,7 @@ fn spec_of(repo: &Repository) -> Spec {
     let enc = repo.encryption_configuration();
     Spec {
         name: repo.repository_name().unwrap_or_default().to_string(),
-        mutability: repo.image_tag_mutability().map(|m| m.as_str().to_string()).unwrap_or_else(|| "MUTABLE".into()),
+        mutability: repo.image_tag_mutability().map(|m| m.as_str().to_string()).unwrap_or_else(|| defaults::default_text(&SCHEMA, "image_tag_mutability")),
         scan_on_push: repo.image_scanning_configuration().is_some_and(|c| c.scan_on_push()),
         encryption_type: enc.map(|e| e.encryption_type().as_str().to_string()).unwrap_or_else(|| "AES256".into()),
         kms_key: enc.and_then(|e| e.kms_key()).filter(|k| !k.is_empty()).map(str::to_string),
@@ -220,19 +219,9 @@ fn spec_of(repo: &Repository) -> Spec {
     }
 }
 
-pub struct EcrRepository {
-    client: Client,
-}
+crate::kit::client::client_kind!(EcrRepository, Client, ecr);
 
 impl EcrRepository {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.ecr())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        EcrRepository { client }
-    }
-
     /// The named repositories that exist. DescribeRepositories fails whole when one name is
     /// missing, so such a batch is asked again name by name.
     async fn describe(&self, names: &[String]) -> Result<Vec<Repository>, ProviderError> {
@@ -385,13 +374,14 @@ impl ResourceKind for EcrRepository {
         if has("tags") || has("force_delete") {
             let arn = current.attrs.get("arn").and_then(Value::as_str).unwrap_or_default().to_string();
             let now = all_tags(&current.tags, current.props.get("force_delete").and_then(Value::as_bool) == Some(true));
-            let (set, remove) = tag_changes(&now, &all_tags(&desired.tags, spec.force_delete));
-            if !set.is_empty() {
-                self.client.tag_resource().resource_arn(&arn).set_tags(Some(ecr_tags(&set)?)).send().await.op("TagResource")?;
-            }
-            if !remove.is_empty() {
-                self.client.untag_resource().resource_arn(&arn).set_tag_keys(Some(remove)).send().await.op("UntagResource")?;
-            }
+            let arn = arn.as_str();
+            let set = |set: Tags| async move {
+                self.client.tag_resource().resource_arn(arn).set_tags(Some(ecr_tags(&set)?)).send().await.map(|_| ()).op("TagResource")
+            };
+            let remove = |remove: Vec<String>| async move {
+                self.client.untag_resource().resource_arn(arn).set_tag_keys(Some(remove)).send().await.map(|_| ()).op("UntagResource")
+            };
+            tagging::sync(&now, &all_tags(&desired.tags, spec.force_delete), set, remove).await?;
             current.tags = desired.tags.clone();
         }
         // Everything changeable now holds what was sent; encryption cannot change in place.

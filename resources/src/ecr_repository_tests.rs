@@ -13,12 +13,10 @@ use aws_sdk_ecr::operation::put_lifecycle_policy::{PutLifecyclePolicyInput, PutL
 use aws_sdk_ecr::operation::tag_resource::{TagResourceInput, TagResourceOutput};
 use aws_sdk_ecr::operation::untag_resource::UntagResourceOutput;
 use aws_smithy_mocks::{mock, Rule};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
 
 use super::*;
 use crate::adopt::testing::{desired, foreign_tags, owner};
+use crate::kit::mock_cases::{adopts_ours_refuses_theirs, json_error};
 
 const NAME: &str = "shop-dev-main";
 const ARN: &str = "arn:aws:ecr:us-east-1:123456789012:repository/shop-dev-main";
@@ -26,16 +24,6 @@ const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56e
 
 fn kind(rules: &[Rule]) -> EcrRepository {
     EcrRepository::from_client(crate::mocked_client!(aws_sdk_ecr, rules))
-}
-
-/// The wire shape of an ECR error (awsJson1_1).
-fn ecr_error(code: &'static str) -> impl Fn() -> HttpResponse + Send + Sync + 'static {
-    move || {
-        let body = format!(r#"{{"__type":"{code}","message":"{code}"}}"#);
-        let mut resp = HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::from(body));
-        resp.headers_mut().insert("content-type", "application/x-amz-json-1.1");
-        resp
-    }
 }
 
 fn repo(name: &str, kms: Option<&str>) -> Repository {
@@ -64,8 +52,8 @@ fn tags_rule(tags: Tags) -> Rule {
 
 fn no_policies() -> [Rule; 2] {
     [
-        mock!(Client::get_lifecycle_policy).then_http_response(ecr_error("LifecyclePolicyNotFoundException")),
-        mock!(Client::get_repository_policy).then_http_response(ecr_error("RepositoryPolicyNotFoundException")),
+        mock!(Client::get_lifecycle_policy).then_http_response(json_error("LifecyclePolicyNotFoundException")),
+        mock!(Client::get_repository_policy).then_http_response(json_error("RepositoryPolicyNotFoundException")),
     ]
 }
 
@@ -159,11 +147,12 @@ async fn already_exists_adopts_ours_and_refuses_theirs() {
         mock!(Client::create_repository).then_error(move || CreateRepositoryError::generic(meta.clone()))
     };
     let want = desired(json!({"image_tag_mutability": "IMMUTABLE", "image_scanning_configuration": {"scan_on_push": true}}));
-    let ours = kind(&[exists(), describe(vec![repo(NAME, None)]), tags_rule(owner().tags())].into_iter().chain(no_policies()).collect::<Vec<_>>());
-    assert_eq!(ours.create(&want).await.unwrap().id, NAME);
-
-    let theirs = kind(&[exists(), describe(vec![repo(NAME, None)]), tags_rule(foreign_tags())].into_iter().chain(no_policies()).collect::<Vec<_>>());
-    crate::adopt::testing::assert_refused(theirs.create(&want).await, "ECR repository shop-dev-main");
+    let want = &want;
+    let create_finding = |tags| {
+        let k = kind(&[exists(), describe(vec![repo(NAME, None)]), tags_rule(tags)].into_iter().chain(no_policies()).collect::<Vec<_>>());
+        async move { k.create(want).await }
+    };
+    adopts_ours_refuses_theirs(create_finding, NAME, "ECR repository shop-dev-main").await;
 }
 
 #[tokio::test]
@@ -172,7 +161,7 @@ async fn read_reports_settings_policies_and_the_force_delete_marker() {
     tags.insert(FORCE_DELETE_TAG.into(), "true".into());
     let text = lifecycle().to_string();
     let get = mock!(Client::get_lifecycle_policy).then_output(move || GetLifecyclePolicyOutput::builder().lifecycle_policy_text(text.clone()).build());
-    let no_policy = mock!(Client::get_repository_policy).then_http_response(ecr_error("RepositoryPolicyNotFoundException"));
+    let no_policy = mock!(Client::get_repository_policy).then_http_response(json_error("RepositoryPolicyNotFoundException"));
     let obs = kind(&[describe(vec![repo(NAME, Some(KEY))]), tags_rule(tags), get, no_policy]).read(NAME).await.unwrap().unwrap();
     assert_eq!(
         Value::Object(obs.props),
@@ -204,7 +193,7 @@ async fn read_many_asks_for_every_name_at_once_and_survives_missing_ones() {
     // One missing name fails the whole batch: each is then asked alone.
     let missing = mock!(Client::describe_repositories)
         .match_requests(|i| i.repository_names().len() != 1 || i.repository_names()[0] == "gone")
-        .then_http_response(ecr_error("RepositoryNotFoundException"));
+        .then_http_response(json_error("RepositoryNotFoundException"));
     let single = describe(vec![repo("a", None)]);
     let rules: Vec<Rule> = [missing, single, tags_rule(owner().tags())].into_iter().chain(no_policies()).collect();
     let out = kind(&rules).read_many(&["a".into(), "gone".into()]).await.unwrap();
@@ -230,7 +219,7 @@ async fn update_puts_scanning_lifecycle_and_the_marker() {
     let untag = mock!(Client::untag_resource).then_output(|| UntagResourceOutput::builder().build());
     let text = lifecycle().to_string();
     let get = mock!(Client::get_lifecycle_policy).then_output(move || GetLifecyclePolicyOutput::builder().lifecycle_policy_text(text.clone()).build());
-    let no_policy = mock!(Client::get_repository_policy).then_http_response(ecr_error("RepositoryPolicyNotFoundException"));
+    let no_policy = mock!(Client::get_repository_policy).then_http_response(json_error("RepositoryPolicyNotFoundException"));
     let want = desired(json!({"image_scanning_configuration": {"scan_on_push": false}, "force_delete": true}));
     let rules = [scan, dropped.clone(), tag, untag.clone(), describe(vec![repo(NAME, None)]), tags_rule(owner().tags()), get, no_policy];
     let changed = ["image_scanning_configuration".to_string(), "lifecycle_policy".to_string(), "force_delete".to_string()];
@@ -248,12 +237,12 @@ async fn update_puts_scanning_lifecycle_and_the_marker() {
 
 #[tokio::test]
 async fn delete_forces_only_with_the_marker_and_gone_is_ok() {
-    let gone_repo = mock!(Client::delete_repository).then_http_response(ecr_error("RepositoryNotFoundException"));
+    let gone_repo = mock!(Client::delete_repository).then_http_response(json_error("RepositoryNotFoundException"));
     kind(&[gone_repo]).delete(NAME).await.unwrap();
 
     let seen: Arc<Mutex<Vec<DeleteRepositoryInput>>> = Arc::default();
     let sink = seen.clone();
-    let not_empty = mock!(Client::delete_repository).match_requests(|i| i.force() != Some(true)).then_http_response(ecr_error("RepositoryNotEmptyException"));
+    let not_empty = mock!(Client::delete_repository).match_requests(|i| i.force() != Some(true)).then_http_response(json_error("RepositoryNotEmptyException"));
     let forced = mock!(Client::delete_repository).then_compute_output(move |input| {
         sink.lock().unwrap().push(input.clone());
         DeleteRepositoryOutput::builder().build()
@@ -275,6 +264,6 @@ async fn find_owned_matches_name_and_owner() {
     assert_eq!(kind(&rules).find_owned(&desired(json!({}))).await.unwrap().unwrap().id, NAME);
     let rules: Vec<Rule> = [describe(vec![repo(NAME, None)]), tags_rule(foreign_tags())].into_iter().chain(no_policies()).collect();
     assert_eq!(kind(&rules).find_owned(&desired(json!({}))).await.unwrap(), None);
-    let missing = mock!(Client::describe_repositories).then_http_response(ecr_error("RepositoryNotFoundException"));
+    let missing = mock!(Client::describe_repositories).then_http_response(json_error("RepositoryNotFoundException"));
     assert_eq!(kind(&[missing]).find_owned(&desired(json!({}))).await.unwrap(), None);
 }

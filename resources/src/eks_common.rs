@@ -157,19 +157,19 @@ pub async fn wait_cluster_active(client: &Client, name: &str, wait_minutes: u64)
 
 /// The client's own sleep and clock (what its waiters use), so that DescribeUpdate polling
 /// runs on the same time as the SDK waiters, in production and in tests alike.
-struct Clock {
+pub struct Clock {
     sleep: Option<SharedAsyncSleep>,
     time: Option<SharedTimeSource>,
 }
 
 impl Clock {
-    fn of(client: &Client) -> Clock {
+    pub fn of(client: &Client) -> Clock {
         Clock { sleep: client.config().sleep_impl(), time: client.config().time_source() }
     }
-    fn now(&self) -> SystemTime {
+    pub fn now(&self) -> SystemTime {
         self.time.as_ref().map(|t| t.now()).unwrap_or_else(SystemTime::now)
     }
-    async fn sleep(&self, duration: Duration) {
+    pub async fn sleep(&self, duration: Duration) {
         match &self.sleep {
             Some(s) => s.sleep(duration).await,
             None => tokio::time::sleep(duration).await,
@@ -181,6 +181,23 @@ impl Clock {
 /// UpdateNodegroupConfig) to finish. EKS has no SDK waiter for updates, so DescribeUpdate
 /// is polled.
 pub async fn wait_update(client: &Client, cluster: &str, nodegroup: Option<&str>, update: &Update, what: &str, wait_minutes: u64) -> Result<(), ProviderError> {
+    poll_update(client, cluster, nodegroup, None, update, what, wait_minutes).await
+}
+
+/// Waits for an UpdateAddon to finish (DescribeUpdate names the add-on).
+pub async fn wait_addon_update(client: &Client, cluster: &str, addon: &str, update: &Update, what: &str, wait_minutes: u64) -> Result<(), ProviderError> {
+    poll_update(client, cluster, None, Some(addon), update, what, wait_minutes).await
+}
+
+async fn poll_update(
+    client: &Client,
+    cluster: &str,
+    nodegroup: Option<&str>,
+    addon: Option<&str>,
+    update: &Update,
+    what: &str,
+    wait_minutes: u64,
+) -> Result<(), ProviderError> {
     let Some(id) = update.id() else {
         return Err(ProviderError::Fatal(format!("{what}: EKS returned an update without an id")));
     };
@@ -209,7 +226,15 @@ pub async fn wait_update(client: &Client, cluster: &str, nodegroup: Option<&str>
         }
         clock.sleep(delay.min(limit - elapsed)).await;
         delay = (delay * 2).min(Duration::from_secs(30));
-        let out = client.describe_update().name(cluster).update_id(id).set_nodegroup_name(nodegroup.map(str::to_string)).send().await.eks("DescribeUpdate")?;
+        let out = client
+            .describe_update()
+            .name(cluster)
+            .update_id(id)
+            .set_nodegroup_name(nodegroup.map(str::to_string))
+            .set_addon_name(addon.map(str::to_string))
+            .send()
+            .await
+            .eks("DescribeUpdate")?;
         current = out.update().cloned().unwrap_or_else(|| Update::builder().id(id).build());
     }
 }

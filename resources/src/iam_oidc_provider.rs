@@ -11,10 +11,11 @@ use serde_json::{json, Value};
 use aws_sdk_iam::error::ProvideErrorMetadata;
 
 use crate::adopt::adopt_or;
-use crate::aws::AwsContext;
 use crate::error::{classify, found, gone, SdkResultExt};
 use crate::iam_policy::iam_tags;
-use crate::tags::tag_changes;
+use crate::kit::defaults::wanted;
+use crate::kit::errors::invalid;
+use crate::kit::tagging;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.iam.oidc_provider",
@@ -76,17 +77,9 @@ const UPDATE_ACTIONS: &[&str] = &[
 ];
 const DELETE_ACTIONS: &[&str] = &["iam:DeleteOpenIDConnectProvider"];
 
-fn invalid(message: impl std::fmt::Display) -> ProviderError {
-    ProviderError::Invalid(format!("{}: {message}", SCHEMA.kind))
-}
-
-fn value(desired: &Desired, name: &str) -> Option<Value> {
-    desired.props.get(name).filter(|v| !v.is_null()).cloned().or_else(|| SCHEMA.prop(name)?.default.and_then(|json| serde_json::from_str(json).ok()))
-}
-
 fn string_list(desired: &Desired, name: &str) -> Result<Option<Vec<String>>, ProviderError> {
-    let shape = || invalid(format!("{name} must be a list of strings"));
-    match value(desired, name) {
+    let shape = || invalid(SCHEMA.kind, format!("{name} must be a list of strings"));
+    match wanted(&SCHEMA, desired, name) {
         None => Ok(None),
         Some(Value::Array(items)) => items.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(shape)).collect::<Result<Vec<_>, _>>().map(Some),
         Some(_) => Err(shape()),
@@ -94,10 +87,10 @@ fn string_list(desired: &Desired, name: &str) -> Result<Option<Vec<String>>, Pro
 }
 
 fn url(desired: &Desired) -> Result<String, ProviderError> {
-    match value(desired, "url") {
+    match wanted(&SCHEMA, desired, "url") {
         Some(Value::String(u)) if u.starts_with("https://") && u.len() > "https://".len() => Ok(u),
-        Some(other) => Err(invalid(format!("url must be an https:// URL, not {other}"))),
-        None => Err(invalid("url is required")),
+        Some(other) => Err(invalid(SCHEMA.kind, format!("url must be an https:// URL, not {other}"))),
+        None => Err(invalid(SCHEMA.kind, "url is required")),
     }
 }
 
@@ -149,19 +142,9 @@ fn observed(arn: &str, out: &GetOpenIdConnectProviderOutput) -> Observed {
     Observed { id: arn.to_string(), props, attrs, tags }
 }
 
-pub struct IamOidcProvider {
-    client: Client,
-}
+crate::kit::client::client_kind!(IamOidcProvider, Client, iam);
 
 impl IamOidcProvider {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.iam())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        IamOidcProvider { client }
-    }
-
     async fn get(&self, arn: &str) -> Result<Option<GetOpenIdConnectProviderOutput>, ProviderError> {
         found(self.client.get_open_id_connect_provider().open_id_connect_provider_arn(arn).send().await.op("GetOpenIDConnectProvider"))
     }
@@ -251,25 +234,27 @@ impl ResourceKind for IamOidcProvider {
         }
         if has("tags") {
             let have: Tags = current.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
-            let (set, remove) = tag_changes(&have, &desired.tags);
-            if !set.is_empty() {
+            let set = |set: Tags| async move {
                 self.client
                     .tag_open_id_connect_provider()
                     .open_id_connect_provider_arn(id)
                     .set_tags(Some(iam_tags(&set)?))
                     .send()
                     .await
-                    .op("TagOpenIDConnectProvider")?;
-            }
-            if !remove.is_empty() {
+                    .map(|_| ())
+                    .op("TagOpenIDConnectProvider")
+            };
+            let remove = |remove: Vec<String>| async move {
                 self.client
                     .untag_open_id_connect_provider()
                     .open_id_connect_provider_arn(id)
                     .set_tag_keys(Some(remove))
                     .send()
                     .await
-                    .op("UntagOpenIDConnectProvider")?;
-            }
+                    .map(|_| ())
+                    .op("UntagOpenIDConnectProvider")
+            };
+            tagging::sync(&have, &desired.tags, set, remove).await?;
         }
         self.read(id).await?.ok_or_else(gone_during)
     }

@@ -13,9 +13,10 @@ use serde_json::{json, Value};
 use aws_sdk_iam::error::ProvideErrorMetadata;
 
 use crate::adopt::adopt_or;
-use crate::aws::AwsContext;
 use crate::error::{classify, found, gone, SdkResultExt};
-use crate::tags::tag_changes;
+use crate::kit::defaults;
+use crate::kit::defaults::wanted;
+use crate::kit::tagging;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.iam.policy",
@@ -100,18 +101,13 @@ pub(crate) fn iam_tags(tags: &Tags) -> Result<Vec<Tag>, ProviderError> {
     tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| ProviderError::Invalid(format!("tag {k}: {e}")))).collect()
 }
 
-/// The desired value of a prop, falling back to the schema default.
-fn value(desired: &Desired, name: &str) -> Option<Value> {
-    desired.props.get(name).filter(|v| !v.is_null()).cloned().or_else(|| SCHEMA.prop(name)?.default.and_then(|json| serde_json::from_str(json).ok()))
-}
-
 /// A string prop or its schema default (the type checked by the schema first).
 fn string_value(desired: &Desired, name: &str) -> String {
-    value(desired, name).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    wanted(&SCHEMA, desired, name).and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 fn policy_document(desired: &Desired) -> Result<String, ProviderError> {
-    value(desired, "policy").map(|v| document_text(&v)).ok_or_else(|| ProviderError::Invalid(format!("{}: policy is required", SCHEMA.kind)))
+    wanted(&SCHEMA, desired, "policy").map(|v| document_text(&v)).ok_or_else(|| ProviderError::Invalid(format!("{}: policy is required", SCHEMA.kind)))
 }
 
 /// Explicit names are used as given (validate checked them); derived ones are made to fit.
@@ -147,9 +143,7 @@ fn version_number(id: Option<&str>) -> u64 {
     id.and_then(|s| s.trim_start_matches('v').parse().ok()).unwrap_or(u64::MAX)
 }
 
-pub struct IamPolicy {
-    client: Client,
-}
+crate::kit::client::client_kind!(IamPolicy, Client, iam);
 
 /// What a policy's props and attrs are made of, from GetPolicy and its default version or
 /// from what CreatePolicy was sent and answered.
@@ -191,14 +185,6 @@ impl IamPolicy {
         Ok(None)
     }
 
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.iam())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        IamPolicy { client }
-    }
-
     async fn current_tags(&self, arn: &str) -> Result<Tags, ProviderError> {
         let tags: Vec<Tag> = self.client.list_policy_tags().policy_arn(arn).into_paginator().items().send().try_collect().await.op("ListPolicyTags")?;
         Ok(tags.into_iter().map(|t| (t.key().to_string(), t.value().to_string())).collect())
@@ -206,14 +192,11 @@ impl IamPolicy {
 
     async fn set_tags(&self, arn: &str, desired: &Tags) -> Result<(), ProviderError> {
         let current = self.current_tags(arn).await?;
-        let (set, remove) = tag_changes(&current, desired);
-        if !set.is_empty() {
-            self.client.tag_policy().policy_arn(arn).set_tags(Some(iam_tags(&set)?)).send().await.op("TagPolicy")?;
-        }
-        if !remove.is_empty() {
-            self.client.untag_policy().policy_arn(arn).set_tag_keys(Some(remove)).send().await.op("UntagPolicy")?;
-        }
-        Ok(())
+        let set = |set: Tags| async move { self.client.tag_policy().policy_arn(arn).set_tags(Some(iam_tags(&set)?)).send().await.map(|_| ()).op("TagPolicy") };
+        let remove = |remove: Vec<String>| async move {
+            self.client.untag_policy().policy_arn(arn).set_tag_keys(Some(remove)).send().await.map(|_| ()).op("UntagPolicy")
+        };
+        tagging::sync(&current, desired, set, remove).await
     }
 
     async fn versions(&self, arn: &str) -> Result<Vec<aws_sdk_iam::types::PolicyVersion>, ProviderError> {
@@ -283,9 +266,10 @@ impl ResourceKind for IamPolicy {
             return Ok(None);
         };
 
+        let default_path = defaults::default_text(&SCHEMA, "path");
         let facts = PolicyFacts {
             name: policy.policy_name().unwrap_or_default(),
-            path: policy.path().unwrap_or("/"),
+            path: policy.path().unwrap_or(&default_path),
             description: policy.description().unwrap_or_default(),
             document,
             arn: policy.arn().unwrap_or(id),
@@ -413,12 +397,10 @@ mod tests {
     use aws_sdk_iam::operation::list_policy_versions::ListPolicyVersionsOutput;
     use aws_sdk_iam::types::{Policy, PolicyRole, PolicyVersion};
     use aws_smithy_mocks::{mock, Rule};
-    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-    use aws_smithy_runtime_api::http::StatusCode;
-    use aws_smithy_types::body::SdkBody;
     use cairn_engine::provider::Owner;
 
     use super::*;
+    use crate::kit::mock_cases::query_error;
 
     const ARN: &str = "arn:aws:iam::123456789012:policy/app/read-orders";
     const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/a b%"}]}"#;
@@ -439,13 +421,6 @@ mod tests {
             default_name: "shop-dev-read-orders".into(),
             idempotency_token: "token".into(),
         }
-    }
-
-    /// The wire shape of IAM's NoSuchEntity error (query protocol).
-    fn no_such_entity() -> HttpResponse {
-        let body = "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type>\
-                    <Code>NoSuchEntity</Code><Message>Policy does not exist.</Message></Error><RequestId>r</RequestId></ErrorResponse>";
-        HttpResponse::new(StatusCode::try_from(404).unwrap(), SdkBody::from(body))
     }
 
     fn read_rules(tags: Tags) -> Vec<Rule> {
@@ -566,13 +541,13 @@ mod tests {
 
     #[tokio::test]
     async fn read_of_missing_policy_is_none() {
-        let get = mock!(Client::get_policy).then_http_response(no_such_entity);
+        let get = mock!(Client::get_policy).then_http_response(query_error(404, "NoSuchEntity"));
         assert_eq!(kind(&[get]).read(ARN).await.unwrap(), None);
     }
 
     #[tokio::test]
     async fn delete_of_missing_policy_is_ok() {
-        let entities = mock!(Client::list_entities_for_policy).then_http_response(no_such_entity);
+        let entities = mock!(Client::list_entities_for_policy).then_http_response(query_error(404, "NoSuchEntity"));
         kind(&[entities]).delete(ARN).await.unwrap();
     }
 

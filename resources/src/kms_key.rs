@@ -13,12 +13,15 @@ use serde_json::Value;
 use crate::adopt::wanted;
 use crate::aws::AwsContext;
 use crate::error::{classify, found, gone, SdkResultExt};
+use crate::kit::{defaults, tagging};
 use crate::read_each::read_each;
-use crate::tags::tag_changes;
 
 /// `delete` receives only the key id, so the deletion window travels on the key as this tag.
 const WINDOW_TAG: &str = "cairn:deletion-window";
-const DEFAULT_WINDOW: i64 = 30;
+/// The deletion window a key without the tag gets: the schema's default.
+fn default_window() -> i64 {
+    defaults::default_int(&SCHEMA, "deletion_window_in_days")
+}
 /// KMS keys have exactly one key policy and it is always called this.
 const POLICY_NAME: &str = "default";
 
@@ -233,18 +236,17 @@ impl KmsKey {
 
     async fn sync_tags(&self, key_id: &str, want: &Tags) -> Result<(), ProviderError> {
         let current = self.tags_of(key_id).await?;
-        let (set, remove) = tag_changes(&current, want);
-        if !set.is_empty() {
+        let set = |set: Tags| async move {
             let mut req = self.client.tag_resource().key_id(key_id);
             for (k, v) in &set {
                 req = req.tags(kms_tag(k, v)?);
             }
-            req.send().await.op("TagResource")?;
-        }
-        if !remove.is_empty() {
-            self.client.untag_resource().key_id(key_id).set_tag_keys(Some(remove)).send().await.op("UntagResource")?;
-        }
-        Ok(())
+            req.send().await.map(|_| ()).op("TagResource")
+        };
+        let remove = |remove: Vec<String>| async move {
+            self.client.untag_resource().key_id(key_id).set_tag_keys(Some(remove)).send().await.map(|_| ()).op("UntagResource")
+        };
+        tagging::sync(&current, want, set, remove).await
     }
 
     async fn sync_alias(&self, key_id: &str, desired: &Desired, want: Option<&str>) -> Result<(), ProviderError> {
@@ -271,7 +273,7 @@ impl KmsKey {
         }
         let key_id = meta.key_id();
         let tags = self.tags_of(key_id).await?;
-        let window = tags.get(WINDOW_TAG).and_then(|w| w.parse::<i64>().ok()).filter(|w| window_allowed(*w)).unwrap_or(DEFAULT_WINDOW);
+        let window = tags.get(WINDOW_TAG).and_then(|w| w.parse::<i64>().ok()).filter(|w| window_allowed(*w)).unwrap_or_else(default_window);
         // An alias left on a key pending deletion still resolves, and blocks reusing the name.
         for alias in self.aliases_of(key_id).await? {
             gone(self.client.delete_alias().alias_name(&alias).send().await.map(|_| ()).op("DeleteAlias"))?;
@@ -319,7 +321,7 @@ impl KmsKey {
 
 /// The key in the stack's shape, from its metadata and the settings read (or just set) beside it.
 fn observed(meta: &KeyMetadata, rotation: bool, policy: Option<Value>, alias: Option<String>, mut tags: Tags) -> Observed {
-    let window = tags.remove(WINDOW_TAG).and_then(|w| w.parse::<i64>().ok()).unwrap_or(DEFAULT_WINDOW);
+    let window = tags.remove(WINDOW_TAG).and_then(|w| w.parse::<i64>().ok()).unwrap_or_else(default_window);
 
     let mut props = Props::new();
     props.insert("description".into(), meta.description().unwrap_or_default().into());
@@ -381,9 +383,9 @@ impl Spec {
         // apply were not checked at validate, so the same checks run here.
         crate::schema_check::check(&SCHEMA, &desired.props)?;
         let string = |name: &str| wanted(&SCHEMA, desired, name).and_then(|v| v.as_str().map(str::to_string));
-        let window = wanted(&SCHEMA, desired, "deletion_window_in_days").and_then(|v| v.as_i64()).unwrap_or(DEFAULT_WINDOW);
-        let rotation = wanted(&SCHEMA, desired, "enable_key_rotation").and_then(|v| v.as_bool()).unwrap_or(false);
-        let key_spec = string("key_spec").unwrap_or_else(|| "SYMMETRIC_DEFAULT".into());
+        let window = defaults::int(&SCHEMA, desired, "deletion_window_in_days")?;
+        let rotation = defaults::flag(&SCHEMA, desired, "enable_key_rotation")?;
+        let key_spec = defaults::text(&SCHEMA, desired, "key_spec")?;
         // Rotation on a symmetric key only is the schema's rule `rotation_needs_symmetric`, run by `check` above.
         let policy = match desired.props.get("policy") {
             None | Some(Value::Null) => None,
@@ -392,7 +394,7 @@ impl Spec {
         };
         Ok(Spec {
             description: string("description").unwrap_or_default(),
-            key_usage: string("key_usage").unwrap_or_else(|| "ENCRYPT_DECRYPT".into()),
+            key_usage: defaults::text(&SCHEMA, desired, "key_usage")?,
             key_spec,
             rotation,
             window,
@@ -592,7 +594,7 @@ mod tests {
     #[test]
     fn the_schema_defaults_are_the_ones_the_code_falls_back_to() {
         let default = SCHEMA.prop("deletion_window_in_days").and_then(|p| p.default_value());
-        assert_eq!(default, Some(json!(DEFAULT_WINDOW)));
+        assert_eq!(default, Some(json!(default_window())));
         let defaults: Props = SCHEMA.props.iter().filter_map(|p| Some((p.name.to_string(), p.default_value()?))).collect();
         Spec::from(&desired(Value::Object(defaults))).expect("the defaults are accepted");
     }

@@ -1,5 +1,7 @@
 //! AWS implementations of the engine's `ResourceKind`, one module per resource type.
 
+pub mod acm_certificate;
+pub mod acm_certificate_validation;
 pub mod adopt;
 pub mod aws;
 pub mod backup_common;
@@ -7,9 +9,11 @@ pub mod backup_plan;
 pub mod backup_selection;
 pub mod backup_vault;
 pub mod cloudtrail_trail;
+pub mod cloudwatch_metric_alarm;
 pub mod counted;
 pub mod error;
 pub mod identity;
+pub mod kit;
 pub mod tags;
 pub mod throttle;
 
@@ -23,9 +27,11 @@ pub mod ec2_subnet;
 pub mod ec2_vpc;
 pub mod ecr_repository;
 pub mod eks_access_entry;
+pub mod eks_addon;
 pub mod eks_cluster;
 pub mod eks_common;
 pub mod eks_nodegroup;
+pub mod eks_pod_identity;
 pub mod iam_oidc_provider;
 pub mod iam_policy;
 pub mod iam_role;
@@ -36,6 +42,9 @@ pub mod rds_instance;
 pub mod rds_parameter_group;
 pub mod rds_subnet_group;
 pub mod read_each;
+pub mod route53_common;
+pub mod route53_record;
+pub mod route53_zone;
 pub mod s3_bucket;
 mod schema_check;
 #[cfg(test)]
@@ -100,6 +109,8 @@ pub fn registry(ctx: &AwsContext) -> Registry {
     r.register(Arc::new(eks_cluster::EksCluster::new(ctx)));
     r.register(Arc::new(eks_nodegroup::EksNodegroup::new(ctx)));
     r.register(Arc::new(eks_access_entry::EksAccessEntry::new(ctx)));
+    r.register(Arc::new(eks_addon::EksAddon::new(ctx)));
+    r.register(Arc::new(eks_pod_identity::EksPodIdentityAssociation::new(ctx)));
     r.register(Arc::new(iam_oidc_provider::IamOidcProvider::new(ctx)));
     r.register(Arc::new(rds_subnet_group::RdsSubnetGroup::new(ctx)));
     r.register(Arc::new(rds_parameter_group::RdsParameterGroup::new(ctx)));
@@ -116,6 +127,11 @@ pub fn registry(ctx: &AwsContext) -> Registry {
     r.register(Arc::new(backup_plan::BackupPlanKind::new(ctx)));
     r.register(Arc::new(backup_selection::BackupSelectionKind::new(ctx)));
     r.register(Arc::new(cloudtrail_trail::CloudTrailTrail::new(ctx)));
+    r.register(Arc::new(acm_certificate::AcmCertificate::new(ctx)));
+    r.register(Arc::new(acm_certificate_validation::AcmCertificateValidation::new(ctx)));
+    r.register(Arc::new(cloudwatch_metric_alarm::CloudWatchMetricAlarm::new(ctx)));
+    r.register(Arc::new(route53_zone::Route53Zone::new(ctx)));
+    r.register(Arc::new(route53_record::Route53Record::new(ctx)));
     r.map(counted::Counted::wrap)
 }
 
@@ -145,6 +161,8 @@ pub fn schemas() -> Vec<&'static ResourceSchema> {
         &eks_cluster::SCHEMA,
         &eks_nodegroup::SCHEMA,
         &eks_access_entry::SCHEMA,
+        &eks_addon::SCHEMA,
+        &eks_pod_identity::SCHEMA,
         &iam_oidc_provider::SCHEMA,
         &rds_subnet_group::SCHEMA,
         &rds_parameter_group::SCHEMA,
@@ -161,6 +179,11 @@ pub fn schemas() -> Vec<&'static ResourceSchema> {
         &backup_plan::SCHEMA,
         &backup_selection::SCHEMA,
         &cloudtrail_trail::SCHEMA,
+        &acm_certificate::SCHEMA,
+        &acm_certificate_validation::SCHEMA,
+        &cloudwatch_metric_alarm::SCHEMA,
+        &route53_zone::SCHEMA,
+        &route53_record::SCHEMA,
     ]
 }
 

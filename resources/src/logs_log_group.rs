@@ -12,9 +12,8 @@ use cairn_engine::provider::{
 use serde_json::{json, Value};
 
 use crate::adopt::{adopt_or, wanted};
-use crate::aws::AwsContext;
 use crate::error::{classify, found, gone, SdkResultExt};
-use crate::tags::tag_changes;
+use crate::kit::{defaults, tagging};
 
 /// The retention periods PutRetentionPolicy accepts, in days; `0` is cairn's "never expire".
 pub const RETENTION_DAYS: &[i64] = &[0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
@@ -73,9 +72,9 @@ impl Spec {
         let text = |p: &str| wanted(&SCHEMA, desired, p).and_then(|v| v.as_str().map(str::to_string));
         Ok(Spec {
             name: desired.name(),
-            retention: wanted(&SCHEMA, desired, "retention_in_days").and_then(|v| v.as_i64()).unwrap_or(0),
+            retention: defaults::int(&SCHEMA, desired, "retention_in_days")?,
             kms_key_id: text("kms_key_id"),
-            class: text("log_group_class").unwrap_or_else(|| "STANDARD".into()),
+            class: defaults::text(&SCHEMA, desired, "log_group_class")?,
         })
     }
 
@@ -109,9 +108,9 @@ fn from_aws(group: &LogGroup, tags: Tags) -> Observed {
     let name = group.log_group_name().unwrap_or_default();
     let spec = Spec {
         name: name.to_string(),
-        retention: group.retention_in_days().map(i64::from).unwrap_or(0),
+        retention: group.retention_in_days().map(i64::from).unwrap_or_else(|| defaults::default_int(&SCHEMA, "retention_in_days")),
         kms_key_id: group.kms_key_id().filter(|k| !k.is_empty()).map(str::to_string),
-        class: group.log_group_class().map(|c| c.as_str().to_string()).unwrap_or_else(|| "STANDARD".into()),
+        class: group.log_group_class().map(|c| c.as_str().to_string()).unwrap_or_else(|| defaults::default_text(&SCHEMA, "log_group_class")),
     };
     observed(name, &group_arn(group), spec.props(), tags)
 }
@@ -129,19 +128,9 @@ fn common_prefix(names: &[String]) -> String {
     first[..len].to_string()
 }
 
-pub struct LogsLogGroup {
-    client: Client,
-}
+crate::kit::client::client_kind!(LogsLogGroup, Client, logs);
 
 impl LogsLogGroup {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.logs())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        LogsLogGroup { client }
-    }
-
     /// The log groups whose names start with `prefix` and are in `wanted`, every page read
     /// (names come back in order, so an exact name is on the first page its prefix has).
     async fn describe(&self, prefix: &str, wanted: &[String]) -> Result<BTreeMap<String, LogGroup>, ProviderError> {
@@ -171,14 +160,13 @@ impl LogsLogGroup {
     }
 
     async fn set_tags(&self, arn: &str, current: &Tags, desired: &Tags) -> Result<(), ProviderError> {
-        let (set, remove) = tag_changes(current, desired);
-        if !set.is_empty() {
-            self.client.tag_resource().resource_arn(arn).set_tags(Some(set.into_iter().collect())).send().await.op("TagResource")?;
-        }
-        if !remove.is_empty() {
-            self.client.untag_resource().resource_arn(arn).set_tag_keys(Some(remove)).send().await.op("UntagResource")?;
-        }
-        Ok(())
+        let set = |set: Tags| async move {
+            self.client.tag_resource().resource_arn(arn).set_tags(Some(set.into_iter().collect())).send().await.map(|_| ()).op("TagResource")
+        };
+        let remove = |remove: Vec<String>| async move {
+            self.client.untag_resource().resource_arn(arn).set_tag_keys(Some(remove)).send().await.map(|_| ()).op("UntagResource")
+        };
+        tagging::sync(current, desired, set, remove).await
     }
 
     async fn set_retention(&self, name: &str, days: i64) -> Result<(), ProviderError> {
@@ -264,7 +252,7 @@ impl ResourceKind for LogsLogGroup {
         for prop in changed {
             match prop.as_str() {
                 "retention_in_days" => {
-                    let days = wanted(&SCHEMA, desired, prop).and_then(|v| v.as_i64()).unwrap_or(0);
+                    let days = defaults::int(&SCHEMA, desired, prop)?;
                     self.set_retention(id, days).await?;
                     current.props.insert(prop.clone(), json!(days));
                 }

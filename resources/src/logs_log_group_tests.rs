@@ -12,12 +12,10 @@ use aws_sdk_cloudwatchlogs::operation::put_retention_policy::{PutRetentionPolicy
 use aws_sdk_cloudwatchlogs::operation::tag_resource::{TagResourceInput, TagResourceOutput};
 use aws_sdk_cloudwatchlogs::operation::untag_resource::{UntagResourceInput, UntagResourceOutput};
 use aws_smithy_mocks::{mock, Rule};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
 
 use super::*;
 use crate::adopt::testing::{desired, foreign_tags, owner};
+use crate::kit::mock_cases::{adopts_ours_refuses_theirs, json_error};
 
 const NAME: &str = "shop-dev-main";
 const ARN: &str = "arn:aws:logs:us-east-1:123456789012:log-group:shop-dev-main";
@@ -25,14 +23,6 @@ const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56e
 
 fn kind(rules: &[Rule]) -> LogsLogGroup {
     LogsLogGroup::from_client(crate::mocked_client!(aws_sdk_cloudwatchlogs, rules))
-}
-
-/// The wire shape of CloudWatch Logs' "no such group" error (awsJson1_1).
-fn not_found() -> HttpResponse {
-    let body = r#"{"__type":"ResourceNotFoundException","message":"The specified log group does not exist."}"#;
-    let mut resp = HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::from(body));
-    resp.headers_mut().insert("content-type", "application/x-amz-json-1.1");
-    resp
 }
 
 fn group(name: &str, retention: Option<i32>, key: Option<&str>) -> LogGroup {
@@ -143,13 +133,13 @@ async fn already_exists_adopts_ours_and_refuses_theirs() {
     };
     let retention = mock!(Client::put_retention_policy).then_output(|| PutRetentionPolicyOutput::builder().build());
     let list = describe(vec![group(NAME, Some(7), None)]);
-    let want = desired(json!({"retention_in_days": 14}));
-    let adopted = kind(&[exists(), list.clone(), tags_rule(owner().tags()), retention.clone()]).create(&want).await.unwrap();
-    assert_eq!((adopted.id.as_str(), retention.num_calls()), (NAME, 1));
-    assert_eq!(adopted.props["retention_in_days"], json!(14));
-
-    let theirs = kind(&[exists(), list, tags_rule(foreign_tags())]).create(&want).await;
-    crate::adopt::testing::assert_refused(theirs, "log group shop-dev-main");
+    let want = &desired(json!({"retention_in_days": 14}));
+    let create_finding = |tags| {
+        let k = kind(&[exists(), list.clone(), tags_rule(tags), retention.clone()]);
+        async move { k.create(want).await }
+    };
+    let adopted = adopts_ours_refuses_theirs(create_finding, NAME, "log group shop-dev-main").await;
+    assert_eq!((retention.num_calls(), &adopted.props["retention_in_days"]), (1, &json!(14)), "ours is brought to the stack; theirs is left alone");
 }
 
 #[tokio::test]
@@ -206,7 +196,7 @@ async fn update_changes_retention_kms_and_tags() {
 
 #[tokio::test]
 async fn delete_of_a_missing_group_is_ok() {
-    let del = mock!(Client::delete_log_group).then_http_response(not_found);
+    let del = mock!(Client::delete_log_group).then_http_response(json_error("ResourceNotFoundException"));
     kind(&[del]).delete(NAME).await.unwrap();
     let del = mock!(Client::delete_log_group).then_output(|| DeleteLogGroupOutput::builder().build());
     kind(&[del]).delete(NAME).await.unwrap();
@@ -222,6 +212,6 @@ async fn find_owned_matches_name_and_owner() {
 
 #[tokio::test]
 async fn a_group_deleted_between_describe_and_tags_reads_as_gone() {
-    let tags = mock!(Client::list_tags_for_resource).then_http_response(not_found);
+    let tags = mock!(Client::list_tags_for_resource).then_http_response(json_error("ResourceNotFoundException"));
     assert_eq!(kind(&[describe(vec![group(NAME, None, None)]), tags]).read(NAME).await.unwrap(), None);
 }

@@ -7,52 +7,27 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use cairn_engine::provider::{Desired, ProviderError, ResourceSchema, Tags};
 use serde_json::Value;
 
-use crate::error::classify;
-use crate::tags::tag_changes;
+use crate::kit::errors::ServiceResultExt;
+pub(crate) use crate::kit::service_codes::RDS;
+use crate::kit::tagging;
 
-/// RDS's own error codes, which the shared table does not know (`DBInstanceNotFound`,
-/// `InvalidDBInstanceState`, ...), classified on top of `classify`.
+/// `classify` plus RDS's own codes (`service_codes::RDS`).
 pub(crate) fn classify_rds<E, R>(operation: &str, err: SdkError<E, R>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let code = err.code().map(str::to_string);
-    let base = classify(operation, err);
-    let Some(code) = code else { return base };
-    if code.ends_with("NotFound") || code.ends_with("NotFoundFault") {
-        ProviderError::NotFound(message_of(base))
-    } else if code.ends_with("AlreadyExists") || code.ends_with("AlreadyExistsFault") || code == "DBSnapshotAlreadyExists" {
-        ProviderError::Conflict(message_of(base))
-    } else if code.starts_with("InvalidDB") && (code.contains("State") || code.contains("InUse")) {
-        // The instance is busy (modifying, backing-up) or the group is still in use.
-        ProviderError::Conflict(message_of(base))
-    } else if code.ends_with("QuotaExceeded") || code.ends_with("QuotaExceededFault") || code.starts_with("InsufficientDBInstanceCapacity") {
-        ProviderError::Invalid(message_of(base))
-    } else {
-        base
-    }
+    RDS.classify(operation, err)
 }
 
-/// The text inside any `ProviderError`, to re-wrap it in another class.
 /// Whether a create failed because the name is taken (`DBInstanceAlreadyExists`, `DBSubnetGroupAlreadyExists`...).
 pub(crate) fn is_already_exists(e: &ProviderError) -> bool {
     matches!(e, ProviderError::Conflict(m) if m.contains("AlreadyExists"))
 }
 
-pub(crate) fn message_of(err: ProviderError) -> String {
-    match err {
-        ProviderError::NotFound(m)
-        | ProviderError::Throttled(m)
-        | ProviderError::Retryable(m)
-        | ProviderError::Conflict(m)
-        | ProviderError::Invalid(m)
-        | ProviderError::AccessDenied(m)
-        | ProviderError::Fatal(m) => m,
-    }
-}
+pub(crate) use crate::kit::errors::message_of;
 
-/// `.rds("Operation")?`: like `.op()`, with the RDS codes classified.
+/// `.rds("Operation")?`, the same as `.op_in(&RDS, "Operation")?`, for `rds_instance`.
 pub(crate) trait RdsResultExt<T> {
     fn rds(self, operation: &str) -> Result<T, ProviderError>;
 }
@@ -63,7 +38,7 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     fn rds(self, operation: &str) -> Result<T, ProviderError> {
-        self.map_err(|e| classify_rds(operation, e))
+        self.op_in(&RDS, operation)
     }
 }
 
@@ -76,20 +51,19 @@ pub(crate) fn tags_from(list: &[Tag]) -> Tags {
 }
 
 pub(crate) async fn list_tags(client: &Client, arn: &str) -> Result<Tags, ProviderError> {
-    let out = client.list_tags_for_resource().resource_name(arn).send().await.rds("ListTagsForResource")?;
+    let out = client.list_tags_for_resource().resource_name(arn).send().await.op_in(&RDS, "ListTagsForResource")?;
     Ok(tags_from(out.tag_list()))
 }
 
 /// Brings the resource's tags from `current` to `want` (RDS tags by ARN).
 pub(crate) async fn sync_tags(client: &Client, arn: &str, current: &Tags, want: &Tags) -> Result<(), ProviderError> {
-    let (set, remove) = tag_changes(current, want);
-    if !set.is_empty() {
-        client.add_tags_to_resource().resource_name(arn).set_tags(Some(rds_tags(&set))).send().await.rds("AddTagsToResource")?;
-    }
-    if !remove.is_empty() {
-        client.remove_tags_from_resource().resource_name(arn).set_tag_keys(Some(remove)).send().await.rds("RemoveTagsFromResource")?;
-    }
-    Ok(())
+    let set = |tags: Tags| async move {
+        client.add_tags_to_resource().resource_name(arn).set_tags(Some(rds_tags(&tags))).send().await.map(|_| ()).op_in(&RDS, "AddTagsToResource")
+    };
+    let remove = |keys: Vec<String>| async move {
+        client.remove_tags_from_resource().resource_name(arn).set_tag_keys(Some(keys)).send().await.map(|_| ()).op_in(&RDS, "RemoveTagsFromResource")
+    };
+    tagging::sync(current, want, set, remove).await
 }
 
 /// The kind's physical name (its naming prop, else the default name), checked against the
@@ -127,7 +101,7 @@ impl<'a> PropReader<'a> {
     }
 
     pub fn invalid(&self, message: String) -> ProviderError {
-        ProviderError::Invalid(format!("{}: {message}", self.kind))
+        crate::kit::errors::invalid(self.kind, message)
     }
 
     fn get(&self, name: &str) -> Option<&'a Value> {
@@ -176,8 +150,7 @@ pub(crate) fn non_empty(list: &Value) -> Vec<String> {
 /// schema's rule on the key props (`PropSpec::rule`).
 pub(crate) fn key_arn_rule(key: &Value) -> Vec<String> {
     let Some(key) = key.as_str() else { return vec![] };
-    let parts: Vec<&str> = key.splitn(6, ':').collect();
-    if parts.len() == 6 && parts[0] == "arn" && parts[2] == "kms" && parts[5].starts_with("key/") {
+    if crate::kit::arns::is_arn_of(key, "kms", "key/") {
         vec![]
     } else {
         vec![format!("must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID, e.g. ${{my_key.arn}}), not {key:?}")]

@@ -11,9 +11,10 @@ use cairn_engine::provider::{
 use serde_json::{json, Value};
 
 use crate::adopt::{adopt_or, wanted};
-use crate::aws::AwsContext;
 use crate::error::{found, gone};
-use crate::rds_common::{is_already_exists, list_tags, physical_name, rds_tags, sync_tags, RdsResultExt};
+use crate::kit::errors::ServiceResultExt;
+use crate::kit::iam_actions::IamActions;
+use crate::rds_common::{is_already_exists, list_tags, physical_name, rds_tags, sync_tags, RDS};
 use crate::schema_check;
 
 const KIND: &str = "aws.rds.parameter_group";
@@ -85,26 +86,28 @@ fn sorted_by_name(parameters: &Value) -> Vec<String> {
         .collect()
 }
 
-const READ_ACTIONS: &[&str] = &["rds:DescribeDBParameterGroups", "rds:DescribeDBParameters", "rds:ListTagsForResource"];
-const CREATE_ACTIONS: &[&str] = &[
-    "rds:CreateDBParameterGroup",
-    // Tags given to a create call are authorised as AddTagsToResource too.
-    "rds:AddTagsToResource",
-    "rds:ModifyDBParameterGroup",
-    "rds:DescribeDBParameterGroups",
-    "rds:DescribeDBParameters",
-    "rds:ListTagsForResource",
-];
-const UPDATE_ACTIONS: &[&str] = &[
-    "rds:ModifyDBParameterGroup",
-    "rds:ResetDBParameterGroup",
-    "rds:AddTagsToResource",
-    "rds:RemoveTagsFromResource",
-    "rds:DescribeDBParameterGroups",
-    "rds:DescribeDBParameters",
-    "rds:ListTagsForResource",
-];
-const DELETE_ACTIONS: &[&str] = &["rds:DeleteDBParameterGroup"];
+static IAM: IamActions = IamActions {
+    read: &["rds:DescribeDBParameterGroups", "rds:DescribeDBParameters", "rds:ListTagsForResource"],
+    create: &[
+        "rds:CreateDBParameterGroup",
+        // Tags given to a create call are authorised as AddTagsToResource too.
+        "rds:AddTagsToResource",
+        "rds:ModifyDBParameterGroup",
+        "rds:DescribeDBParameterGroups",
+        "rds:DescribeDBParameters",
+        "rds:ListTagsForResource",
+    ],
+    update: &[
+        "rds:ModifyDBParameterGroup",
+        "rds:ResetDBParameterGroup",
+        "rds:AddTagsToResource",
+        "rds:RemoveTagsFromResource",
+        "rds:DescribeDBParameterGroups",
+        "rds:DescribeDBParameters",
+        "rds:ListTagsForResource",
+    ],
+    delete: &["rds:DeleteDBParameterGroup"],
+};
 
 /// One managed parameter, in the stack's shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,21 +135,11 @@ impl Param {
     }
 }
 
-pub struct RdsParameterGroup {
-    client: Client,
-}
+crate::kit::client::client_kind!(RdsParameterGroup, Client, rds);
 
 impl RdsParameterGroup {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.rds())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        RdsParameterGroup { client }
-    }
-
     async fn describe(&self, name: &str) -> Result<Option<DbParameterGroup>, ProviderError> {
-        let out = found(self.client.describe_db_parameter_groups().db_parameter_group_name(name).send().await.rds("DescribeDBParameterGroups"))?;
+        let out = found(self.client.describe_db_parameter_groups().db_parameter_group_name(name).send().await.op_in(&RDS, "DescribeDBParameterGroups"))?;
         Ok(out.and_then(|o| o.db_parameter_groups().first().cloned()))
     }
 
@@ -163,7 +156,7 @@ impl RdsParameterGroup {
             .send()
             .try_collect()
             .await
-            .rds("DescribeDBParameters")?;
+            .op_in(&RDS, "DescribeDBParameters")?;
         let mut params: Vec<Param> = items
             .iter()
             .filter(|p| p.source().is_none_or(|s| s == "user"))
@@ -211,7 +204,7 @@ impl RdsParameterGroup {
                 .set_parameters(Some(chunk.iter().map(Param::to_aws).collect()))
                 .send()
                 .await
-                .rds("ModifyDBParameterGroup")?;
+                .op_in(&RDS, "ModifyDBParameterGroup")?;
         }
         Ok(())
     }
@@ -233,7 +226,7 @@ impl RdsParameterGroup {
                 .set_parameters(Some(list))
                 .send()
                 .await
-                .rds("ResetDBParameterGroup")?;
+                .op_in(&RDS, "ResetDBParameterGroup")?;
         }
         Ok(())
     }
@@ -321,7 +314,7 @@ impl ResourceKind for RdsParameterGroup {
             .set_tags(Some(rds_tags(&desired.tags)))
             .send()
             .await
-            .rds("CreateDBParameterGroup");
+            .op_in(&RDS, "CreateDBParameterGroup");
         let created = match created {
             // An earlier attempt whose answer was lost made it, or the name is someone else's.
             Err(e) if is_already_exists(&e) => {
@@ -359,7 +352,7 @@ impl ResourceKind for RdsParameterGroup {
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
-        gone(self.client.delete_db_parameter_group().db_parameter_group_name(id).send().await.map(|_| ()).rds("DeleteDBParameterGroup"))
+        gone(self.client.delete_db_parameter_group().db_parameter_group_name(id).send().await.map(|_| ()).op_in(&RDS, "DeleteDBParameterGroup"))
     }
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
@@ -368,12 +361,7 @@ impl ResourceKind for RdsParameterGroup {
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
-        match op {
-            Operation::Read => READ_ACTIONS,
-            Operation::Create => CREATE_ACTIONS,
-            Operation::Update => UPDATE_ACTIONS,
-            Operation::Delete => DELETE_ACTIONS,
-        }
+        IAM.of(op)
     }
 }
 
@@ -542,7 +530,7 @@ mod tests {
         let reads: Vec<&Rule> = reads.iter().collect();
         assert_eq!(Some(observed), kind(&reads).read(NAME).await.unwrap());
         for op in ["CreateDBParameterGroup", "ModifyDBParameterGroup", "DescribeDBParameterGroups", "DescribeDBParameters", "ListTagsForResource"] {
-            assert!(CREATE_ACTIONS.contains(&format!("rds:{op}").as_str()), "{op}");
+            assert!(IAM.create.contains(&format!("rds:{op}").as_str()), "{op}");
         }
     }
 
@@ -613,7 +601,7 @@ mod tests {
         let p = &reset.parameters()[0];
         assert_eq!((p.parameter_name(), p.apply_method()), (Some("c_removed"), Some(&ApplyMethod::PendingReboot)));
         for op in ["ModifyDBParameterGroup", "ResetDBParameterGroup", "DescribeDBParameters"] {
-            assert!(UPDATE_ACTIONS.contains(&format!("rds:{op}").as_str()), "{op}");
+            assert!(IAM.update.contains(&format!("rds:{op}").as_str()), "{op}");
         }
     }
 

@@ -11,9 +11,10 @@ use cairn_engine::provider::{
 use serde_json::{json, Value};
 
 use crate::adopt::{adopt_or, wanted};
-use crate::aws::AwsContext;
 use crate::error::{found, gone};
-use crate::rds_common::{is_already_exists, list_tags, non_empty, physical_name, rds_tags, sync_tags, RdsResultExt};
+use crate::kit::errors::ServiceResultExt;
+use crate::kit::iam_actions::IamActions;
+use crate::rds_common::{is_already_exists, list_tags, non_empty, physical_name, rds_tags, sync_tags, RDS};
 use crate::schema_check;
 
 const KIND: &str = "aws.rds.subnet_group";
@@ -45,33 +46,24 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
 /// first and refuses `default`; default names are never `default`.)
 pub const NAMING: Naming = Naming::new(TextRule::len(1, 255).chars("._ -").lowercase(), NameScope::Region);
 
-const READ_ACTIONS: &[&str] = &["rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"];
-const CREATE_ACTIONS: &[&str] = &[
-    "rds:CreateDBSubnetGroup",
-    // Tags given to a create call are authorised as AddTagsToResource too.
-    "rds:AddTagsToResource",
-    "rds:DescribeDBSubnetGroups",
-    "rds:ListTagsForResource",
-];
-const UPDATE_ACTIONS: &[&str] =
-    &["rds:ModifyDBSubnetGroup", "rds:AddTagsToResource", "rds:RemoveTagsFromResource", "rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"];
-const DELETE_ACTIONS: &[&str] = &["rds:DeleteDBSubnetGroup"];
+static IAM: IamActions = IamActions {
+    read: &["rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"],
+    create: &[
+        "rds:CreateDBSubnetGroup",
+        // Tags given to a create call are authorised as AddTagsToResource too.
+        "rds:AddTagsToResource",
+        "rds:DescribeDBSubnetGroups",
+        "rds:ListTagsForResource",
+    ],
+    update: &["rds:ModifyDBSubnetGroup", "rds:AddTagsToResource", "rds:RemoveTagsFromResource", "rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"],
+    delete: &["rds:DeleteDBSubnetGroup"],
+};
 
-pub struct RdsSubnetGroup {
-    client: Client,
-}
+crate::kit::client::client_kind!(RdsSubnetGroup, Client, rds);
 
 impl RdsSubnetGroup {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.rds())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        RdsSubnetGroup { client }
-    }
-
     async fn describe(&self, name: &str) -> Result<Option<DbSubnetGroup>, ProviderError> {
-        let out = found(self.client.describe_db_subnet_groups().db_subnet_group_name(name).send().await.rds("DescribeDBSubnetGroups"))?;
+        let out = found(self.client.describe_db_subnet_groups().db_subnet_group_name(name).send().await.op_in(&RDS, "DescribeDBSubnetGroups"))?;
         Ok(out.and_then(|o| o.db_subnet_groups().first().cloned()))
     }
 
@@ -150,7 +142,7 @@ impl ResourceKind for RdsSubnetGroup {
             .set_tags(Some(rds_tags(&desired.tags)))
             .send()
             .await
-            .rds("CreateDBSubnetGroup");
+            .op_in(&RDS, "CreateDBSubnetGroup");
         let created = match created {
             // An earlier attempt whose answer was lost made it, or the name is someone else's.
             Err(e) if is_already_exists(&e) => {
@@ -177,7 +169,7 @@ impl ResourceKind for RdsSubnetGroup {
                 .set_subnet_ids(Some(spec.subnet_ids.clone()))
                 .send()
                 .await
-                .rds("ModifyDBSubnetGroup")?;
+                .op_in(&RDS, "ModifyDBSubnetGroup")?;
         }
         if has("tags") {
             let current = self.read(id).await?.ok_or_else(|| ProviderError::NotFound(format!("subnet group {id} disappeared during update")))?;
@@ -188,7 +180,7 @@ impl ResourceKind for RdsSubnetGroup {
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
-        gone(self.client.delete_db_subnet_group().db_subnet_group_name(id).send().await.map(|_| ()).rds("DeleteDBSubnetGroup"))
+        gone(self.client.delete_db_subnet_group().db_subnet_group_name(id).send().await.map(|_| ()).op_in(&RDS, "DeleteDBSubnetGroup"))
     }
 
     async fn find_owned(&self, desired: &Desired) -> Result<Option<Observed>, ProviderError> {
@@ -197,12 +189,7 @@ impl ResourceKind for RdsSubnetGroup {
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
-        match op {
-            Operation::Read => READ_ACTIONS,
-            Operation::Create => CREATE_ACTIONS,
-            Operation::Update => UPDATE_ACTIONS,
-            Operation::Delete => DELETE_ACTIONS,
-        }
+        IAM.of(op)
     }
 }
 
@@ -333,7 +320,7 @@ mod tests {
         assert_eq!((describe.num_calls(), tags.num_calls()), (0, 0));
         assert_eq!(Some(observed), kind(&[&describe, &tags]).read(NAME).await.unwrap());
         for op in ["CreateDBSubnetGroup", "DescribeDBSubnetGroups", "ListTagsForResource"] {
-            assert!(CREATE_ACTIONS.contains(&format!("rds:{op}").as_str()), "{op}");
+            assert!(IAM.create.contains(&format!("rds:{op}").as_str()), "{op}");
         }
     }
 
@@ -394,7 +381,7 @@ mod tests {
         assert_eq!(crate::rds_common::tags_from(add.tags()), Tags::from([("Project".to_string(), "LegacyPlatform".to_string())]));
         assert_eq!(removed.lock().unwrap().take().unwrap().tag_keys(), ["stale".to_string()]);
         for op in ["ModifyDBSubnetGroup", "AddTagsToResource", "RemoveTagsFromResource", "DescribeDBSubnetGroups", "ListTagsForResource"] {
-            assert!(UPDATE_ACTIONS.contains(&format!("rds:{op}").as_str()), "{op}");
+            assert!(IAM.update.contains(&format!("rds:{op}").as_str()), "{op}");
         }
     }
 

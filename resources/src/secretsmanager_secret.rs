@@ -12,13 +12,15 @@ use cairn_engine::sensitive::{self, HMAC_PROP, HMAC_TAG, SOURCE_PROP};
 use serde_json::{json, Value};
 
 use crate::adopt::{adopt, adopt_or};
-use crate::aws::AwsContext;
 use crate::error::{classify, found, gone, SdkResultExt};
-use crate::tags::tag_changes;
+use crate::kit::{defaults, tagging};
 
 /// Where the recovery window lives: `delete(id)` needs nothing but the id.
 const WINDOW_TAG: &str = "cairn:recovery-window";
-const DEFAULT_WINDOW: i64 = 30;
+/// The recovery window a secret without the tag gets: the schema's default.
+fn default_window() -> i64 {
+    defaults::default_int(&SCHEMA, "recovery_window_in_days")
+}
 
 /// `value_from`, shared with `aws.ssm.parameter`: one of an environment variable and a file.
 pub const VALUE_FROM: PropSpec = PropSpec::new(
@@ -116,7 +118,7 @@ fn sm_tags(tags: &Tags) -> Vec<Tag> {
 }
 
 fn window(desired: &Desired) -> i64 {
-    desired.i64("recovery_window_in_days").unwrap_or(DEFAULT_WINDOW)
+    defaults::int(&SCHEMA, desired, "recovery_window_in_days").unwrap_or_else(|_| default_window())
 }
 
 /// The tags the secret carries: the stack's, the recovery window and the value's hash.
@@ -155,7 +157,7 @@ fn rotation_rules(rot: &Value) -> RotationRulesType {
 
 fn observed(out: &DescribeSecretOutput, policy: Option<Value>) -> Observed {
     let mut tags: Tags = out.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect();
-    let window = tags.get(WINDOW_TAG).and_then(|w| w.parse::<i64>().ok()).unwrap_or(DEFAULT_WINDOW);
+    let window = tags.get(WINDOW_TAG).and_then(|w| w.parse::<i64>().ok()).unwrap_or_else(default_window);
     let hmac = tags.get(HMAC_TAG).cloned();
     tags.retain(|k, _| !is_internal(k));
     let arn = out.arn().unwrap_or_default().to_string();
@@ -191,19 +193,9 @@ fn observed(out: &DescribeSecretOutput, policy: Option<Value>) -> Observed {
     Observed { id: arn.clone(), props, attrs: [("arn".to_string(), json!(arn)), ("name".to_string(), json!(name))].into_iter().collect(), tags }
 }
 
-pub struct SecretsManagerSecret {
-    client: Client,
-}
+crate::kit::client::client_kind!(SecretsManagerSecret, Client, secretsmanager);
 
 impl SecretsManagerSecret {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.secretsmanager())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        SecretsManagerSecret { client }
-    }
-
     /// The secret `id` (ARN or name) as AWS describes it, scheduled deletions included.
     async fn describe(&self, id: &str) -> Result<Option<DescribeSecretOutput>, ProviderError> {
         found(self.client.describe_secret().secret_id(id).send().await.op("DescribeSecret"))
@@ -219,14 +211,11 @@ impl SecretsManagerSecret {
             Some(out) => out.tags().iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect(),
             None => return Err(ProviderError::NotFound(format!("secret {id} disappeared during update"))),
         };
-        let (set, remove) = tag_changes(&current, &full_tags(desired));
-        if !set.is_empty() {
-            self.client.tag_resource().secret_id(id).set_tags(Some(sm_tags(&set))).send().await.op("TagResource")?;
-        }
-        if !remove.is_empty() {
-            self.client.untag_resource().secret_id(id).set_tag_keys(Some(remove)).send().await.op("UntagResource")?;
-        }
-        Ok(())
+        let set = |set: Tags| async move { self.client.tag_resource().secret_id(id).set_tags(Some(sm_tags(&set))).send().await.map(|_| ()).op("TagResource") };
+        let remove = |remove: Vec<String>| async move {
+            self.client.untag_resource().secret_id(id).set_tag_keys(Some(remove)).send().await.map(|_| ()).op("UntagResource")
+        };
+        tagging::sync(&current, &full_tags(desired), set, remove).await
     }
 
     async fn set_policy(&self, id: &str, desired: &Desired) -> Result<(), ProviderError> {
@@ -372,7 +361,7 @@ impl ResourceKind for SecretsManagerSecret {
         if out.deleted_date().is_some() {
             return Ok(());
         }
-        let window = out.tags().iter().find(|t| t.key() == Some(WINDOW_TAG)).and_then(|t| t.value()?.parse::<i64>().ok()).unwrap_or(DEFAULT_WINDOW);
+        let window = out.tags().iter().find(|t| t.key() == Some(WINDOW_TAG)).and_then(|t| t.value()?.parse::<i64>().ok()).unwrap_or_else(default_window);
         let call = self.client.delete_secret().secret_id(id);
         let call = if window == 0 { call.force_delete_without_recovery(true) } else { call.recovery_window_in_days(window) };
         gone(call.send().await.map(|_| ()).op("DeleteSecret"))

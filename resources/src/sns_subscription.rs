@@ -7,8 +7,8 @@ use aws_sdk_sns::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags};
 use serde_json::{json, Value};
 
-use crate::aws::AwsContext;
 use crate::error::{found, gone, SdkResultExt};
+use crate::kit::defaults;
 use crate::read_each::read_each;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
@@ -43,19 +43,9 @@ fn filter_policy_rule(policy: &Value) -> Vec<String> {
     }
 }
 
-pub struct SnsSubscription {
-    client: Client,
-}
+crate::kit::client::client_kind!(SnsSubscription, Client, sns);
 
 impl SnsSubscription {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.sns())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        SnsSubscription { client }
-    }
-
     async fn set_attribute(&self, arn: &str, name: &str, value: String) -> Result<(), ProviderError> {
         self.client
             .set_subscription_attributes()
@@ -87,7 +77,7 @@ fn subscribe_request(desired: &Desired) -> Result<Subscribe<'_>, ProviderError> 
     let mut attributes = HashMap::new();
     // Sent only when true: protocols without raw delivery (lambda, email) reject the
     // attribute even when it is "false".
-    if desired.bool("raw_message_delivery").unwrap_or(false) {
+    if defaults::flag(&SCHEMA, desired, "raw_message_delivery")? {
         attributes.insert("RawMessageDelivery".to_string(), "true".to_string());
     }
     if let Some(filter) = filter_policy_text(desired) {
@@ -168,7 +158,7 @@ impl ResourceKind for SnsSubscription {
         for prop in changed {
             match prop.as_str() {
                 "raw_message_delivery" => {
-                    let raw = desired.bool("raw_message_delivery").unwrap_or(false);
+                    let raw = defaults::flag(&SCHEMA, desired, "raw_message_delivery")?;
                     self.set_attribute(id, "RawMessageDelivery", raw.to_string()).await?;
                 }
                 // An empty filter policy removes filtering.
@@ -224,12 +214,10 @@ mod tests {
     use aws_sdk_sns::operation::subscribe::{SubscribeInput, SubscribeOutput};
     use aws_sdk_sns::types::Subscription;
     use aws_smithy_mocks::{mock, Rule};
-    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-    use aws_smithy_runtime_api::http::StatusCode;
-    use aws_smithy_types::body::SdkBody;
     use cairn_engine::provider::Owner;
 
     use super::*;
+    use crate::kit::mock_cases::query_error;
 
     const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:events";
     const QUEUE: &str = "arn:aws:sqs:us-east-1:123456789012:orders";
@@ -248,12 +236,6 @@ mod tests {
             default_name: "shop-dev-sub-orders".into(),
             idempotency_token: "token".into(),
         }
-    }
-
-    fn not_found() -> HttpResponse {
-        let body = "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>Sender</Type>\
-                    <Code>NotFound</Code><Message>Subscription does not exist</Message></Error><RequestId>r</RequestId></ErrorResponse>";
-        HttpResponse::new(StatusCode::try_from(404).unwrap(), SdkBody::from(body))
     }
 
     fn attributes_rule(extra: &[(&str, &str)]) -> Rule {
@@ -345,7 +327,7 @@ mod tests {
         let missing_arn = gone_arn.clone();
         let missing = mock!(Client::get_subscription_attributes)
             .match_requests(move |r| r.subscription_arn() == Some(missing_arn.as_str()))
-            .then_http_response(not_found);
+            .then_http_response(query_error(404, "NotFound"));
         let out = kind(&[missing, attributes_rule(&[])]).read_many(&[ARN.to_string(), gone_arn.clone()]).await.unwrap();
         assert_eq!(out[ARN].as_ref().unwrap().props["endpoint"], json!(QUEUE));
         assert_eq!(out[&gone_arn], None);
@@ -360,13 +342,13 @@ mod tests {
 
     #[tokio::test]
     async fn read_of_missing_subscription_is_none() {
-        let get = mock!(Client::get_subscription_attributes).then_http_response(not_found);
+        let get = mock!(Client::get_subscription_attributes).then_http_response(query_error(404, "NotFound"));
         assert_eq!(kind(&[get]).read(ARN).await.unwrap(), None);
     }
 
     #[tokio::test]
     async fn delete_of_missing_subscription_is_ok() {
-        let del = mock!(Client::unsubscribe).then_http_response(not_found);
+        let del = mock!(Client::unsubscribe).then_http_response(query_error(404, "NotFound"));
         kind(&[del]).delete(ARN).await.unwrap();
     }
 
@@ -398,7 +380,7 @@ mod tests {
         let found = kind(&[list, attributes_rule(&[])]).find_owned(&want).await.unwrap();
         assert_eq!(found.unwrap().id, ARN);
 
-        let missing_topic = mock!(Client::list_subscriptions_by_topic).then_http_response(not_found);
+        let missing_topic = mock!(Client::list_subscriptions_by_topic).then_http_response(query_error(404, "NotFound"));
         assert_eq!(kind(&[missing_topic]).find_owned(&want).await.unwrap(), None);
     }
 }

@@ -13,10 +13,10 @@ use serde_json::{json, Value};
 use aws_sdk_sns::error::ProvideErrorMetadata;
 
 use crate::adopt::{adopt_or, foreign};
-use crate::aws::AwsContext;
 use crate::error::{classify, found, gone, SdkResultExt};
+use crate::kit::defaults;
+use crate::kit::tagging;
 use crate::read_each::read_each;
-use crate::tags::tag_changes;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.sns.topic",
@@ -40,19 +40,9 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
 /// unique per account and region.
 pub const NAMING: Naming = Naming::new(TextRule::len(1, 256).chars("-_"), NameScope::Region).fifo("fifo_topic", ".fifo", true);
 
-pub struct SnsTopic {
-    client: Client,
-}
+crate::kit::client::client_kind!(SnsTopic, Client, sns);
 
 impl SnsTopic {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.sns())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        SnsTopic { client }
-    }
-
     async fn current_tags(&self, arn: &str) -> Result<Option<Tags>, ProviderError> {
         let out = found(self.client.list_tags_for_resource().resource_arn(arn).send().await.op("ListTagsForResource"))?;
         Ok(out.map(|o| o.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()))
@@ -60,14 +50,12 @@ impl SnsTopic {
 
     async fn set_tags(&self, arn: &str, desired: &Tags) -> Result<(), ProviderError> {
         let current = self.current_tags(arn).await?.unwrap_or_default();
-        let (set, remove) = tag_changes(&current, desired);
-        if !set.is_empty() {
-            self.client.tag_resource().resource_arn(arn).set_tags(Some(sns_tags(&set)?)).send().await.op("TagResource")?;
-        }
-        if !remove.is_empty() {
-            self.client.untag_resource().resource_arn(arn).set_tag_keys(Some(remove)).send().await.op("UntagResource")?;
-        }
-        Ok(())
+        let set =
+            |set: Tags| async move { self.client.tag_resource().resource_arn(arn).set_tags(Some(sns_tags(&set)?)).send().await.map(|_| ()).op("TagResource") };
+        let remove = |remove: Vec<String>| async move {
+            self.client.untag_resource().resource_arn(arn).set_tag_keys(Some(remove)).send().await.map(|_| ()).op("UntagResource")
+        };
+        tagging::sync(&current, desired, set, remove).await
     }
 
     async fn set_attribute(&self, arn: &str, name: &str, value: String) -> Result<(), ProviderError> {
@@ -106,7 +94,7 @@ fn sns_tags(tags: &Tags) -> Result<Vec<Tag>, ProviderError> {
 /// The topic's name: FIFO topics must end in `.fifo`, so it is added rather than rejected.
 pub fn topic_name(desired: &Desired) -> String {
     let name = desired.name();
-    if desired.bool("fifo_topic").unwrap_or(false) && !name.ends_with(".fifo") {
+    if defaults::flag(&SCHEMA, desired, "fifo_topic").unwrap_or_default() && !name.ends_with(".fifo") {
         format!("{name}.fifo")
     } else {
         name
@@ -151,7 +139,7 @@ fn observed(arn: &str, attrs: &HashMap<String, String>, tags: Tags) -> Observed 
 fn create_attributes(desired: &Desired) -> Result<HashMap<String, String>, ProviderError> {
     crate::schema_check::check(&SCHEMA, &desired.props)?;
     let mut attrs = HashMap::new();
-    if desired.bool("fifo_topic").unwrap_or(false) {
+    if defaults::flag(&SCHEMA, desired, "fifo_topic")? {
         attrs.insert("FifoTopic".to_string(), "true".to_string());
     }
     // Empty values are AWS's own defaults; sending them would only make CreateTopic's
@@ -298,12 +286,10 @@ mod tests {
     use aws_sdk_sns::operation::set_topic_attributes::{SetTopicAttributesInput, SetTopicAttributesOutput};
     use aws_sdk_sns::types::Topic;
     use aws_smithy_mocks::{mock, Rule};
-    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-    use aws_smithy_runtime_api::http::StatusCode;
-    use aws_smithy_types::body::SdkBody;
     use cairn_engine::provider::Owner;
 
     use super::*;
+    use crate::kit::mock_cases::query_error;
 
     const ARN: &str = "arn:aws:sns:us-east-1:123456789012:events";
 
@@ -323,13 +309,6 @@ mod tests {
             default_name: "shop-dev-events".into(),
             idempotency_token: "token".into(),
         }
-    }
-
-    /// The wire shape of SNS's "no such topic" error (query protocol).
-    fn not_found() -> HttpResponse {
-        let body = "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>Sender</Type>\
-                    <Code>NotFound</Code><Message>Topic does not exist</Message></Error><RequestId>r</RequestId></ErrorResponse>";
-        HttpResponse::new(StatusCode::try_from(404).unwrap(), SdkBody::from(body))
     }
 
     fn attributes_rule(extra: &[(&str, &str)]) -> Rule {
@@ -459,7 +438,8 @@ mod tests {
     async fn read_many_reads_every_topic_and_maps_missing_ones_to_none() {
         let gone_arn = "arn:aws:sns:us-east-1:123456789012:gone";
         let get = attributes_rule(&[]);
-        let missing = mock!(Client::get_topic_attributes).match_requests(move |r| r.topic_arn() == Some(gone_arn)).then_http_response(not_found);
+        let missing =
+            mock!(Client::get_topic_attributes).match_requests(move |r| r.topic_arn() == Some(gone_arn)).then_http_response(query_error(404, "NotFound"));
         let kind = kind(&[missing, get, tags_rule(owner().tags())]);
         let out = kind.read_many(&[ARN.to_string(), gone_arn.to_string()]).await.unwrap();
         assert_eq!(out[ARN].as_ref().unwrap().id, ARN);
@@ -485,13 +465,13 @@ mod tests {
 
     #[tokio::test]
     async fn read_of_missing_topic_is_none() {
-        let get = mock!(Client::get_topic_attributes).then_http_response(not_found);
+        let get = mock!(Client::get_topic_attributes).then_http_response(query_error(404, "NotFound"));
         assert_eq!(kind(&[get]).read(ARN).await.unwrap(), None);
     }
 
     #[tokio::test]
     async fn delete_of_missing_topic_is_ok() {
-        let del = mock!(Client::delete_topic).then_http_response(not_found);
+        let del = mock!(Client::delete_topic).then_http_response(query_error(404, "NotFound"));
         kind(&[del]).delete(ARN).await.unwrap();
         let del = mock!(Client::delete_topic).then_output(|| DeleteTopicOutput::builder().build());
         kind(&[del]).delete(ARN).await.unwrap();

@@ -14,10 +14,12 @@ use serde_json::{json, Value};
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 
 use crate::adopt::{adopt_or, foreign};
-use crate::aws::AwsContext;
 use crate::error::{classify, found, gone, SdkResultExt};
+use crate::kit::defaults;
+use crate::kit::defaults::wanted;
+use crate::kit::errors::invalid;
+use crate::kit::tagging;
 use crate::read_each::read_each;
-use crate::tags::tag_changes;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.sqs.queue",
@@ -78,19 +80,9 @@ const MUTABLE: &[&str] = &[
     "policy",
 ];
 
-pub struct SqsQueue {
-    client: Client,
-}
+crate::kit::client::client_kind!(SqsQueue, Client, sqs);
 
 impl SqsQueue {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.sqs())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        SqsQueue { client }
-    }
-
     async fn current_tags(&self, url: &str) -> Result<Option<Tags>, ProviderError> {
         let out = found(self.client.list_queue_tags().queue_url(url).send().await.op("ListQueueTags"))?;
         Ok(out.map(|o| o.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()))
@@ -98,21 +90,18 @@ impl SqsQueue {
 
     async fn set_tags(&self, url: &str, desired: &Tags) -> Result<(), ProviderError> {
         let current = self.current_tags(url).await?.unwrap_or_default();
-        let (set, remove) = tag_changes(&current, desired);
-        if !set.is_empty() {
-            self.client.tag_queue().queue_url(url).set_tags(Some(set.into_iter().collect())).send().await.op("TagQueue")?;
-        }
-        if !remove.is_empty() {
-            self.client.untag_queue().queue_url(url).set_tag_keys(Some(remove)).send().await.op("UntagQueue")?;
-        }
-        Ok(())
+        let set =
+            |set: Tags| async move { self.client.tag_queue().queue_url(url).set_tags(Some(set.into_iter().collect())).send().await.map(|_| ()).op("TagQueue") };
+        let remove =
+            |remove: Vec<String>| async move { self.client.untag_queue().queue_url(url).set_tag_keys(Some(remove)).send().await.map(|_| ()).op("UntagQueue") };
+        tagging::sync(&current, desired, set, remove).await
     }
 }
 
 /// The queue's name: FIFO queues must end in `.fifo`, so it is added rather than rejected.
 pub fn queue_name(desired: &Desired) -> String {
     let name = desired.name();
-    if desired.bool("fifo_queue").unwrap_or(false) && !name.ends_with(".fifo") {
+    if defaults::flag(&SCHEMA, desired, "fifo_queue").unwrap_or_default() && !name.ends_with(".fifo") {
         format!("{name}.fifo")
     } else {
         name
@@ -129,29 +118,12 @@ fn queue_arn(url: &str, region: Option<&str>) -> Option<String> {
     if path.next().is_some() || account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let partition = if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    };
-    Some(format!("arn:{partition}:sqs:{region}:{account}:{name}"))
-}
-
-/// The desired value of a prop, falling back to the schema default so that a create always
-/// sets what a later read reports.
-fn value(desired: &Desired, name: &str) -> Option<Value> {
-    desired.props.get(name).filter(|v| !v.is_null()).cloned().or_else(|| SCHEMA.prop(name)?.default.and_then(|json| serde_json::from_str(json).ok()))
-}
-
-fn invalid(message: String) -> ProviderError {
-    ProviderError::Invalid(format!("{}: {message}", SCHEMA.kind))
+    Some(crate::kit::arns::regional("sqs", region, account, name))
 }
 
 /// The stack's redrive object as SQS's RedrivePolicy JSON (its shape checked by the schema).
 fn redrive_policy(redrive: &Value) -> Result<String, ProviderError> {
-    let shape = || invalid("redrive must be { dead_letter_queue: <queue ARN>, max_receive_count: <integer> }".into());
+    let shape = || invalid(SCHEMA.kind, "redrive must be { dead_letter_queue: <queue ARN>, max_receive_count: <integer> }");
     let dlq = redrive.get("dead_letter_queue").and_then(Value::as_str).ok_or_else(shape)?;
     let count = redrive.get("max_receive_count").and_then(Value::as_i64).ok_or_else(shape)?;
     Ok(json!({ "deadLetterTargetArn": dlq, "maxReceiveCount": count }).to_string())
@@ -190,13 +162,13 @@ fn attributes(desired: &Desired, props: &[&str], clearing: bool) -> Result<HashM
         .map(|v| format!("{} {}", typecheck::path_text(&v.path), v.message))
         .collect();
     if !problems.is_empty() {
-        return Err(invalid(problems.join("; ")));
+        return Err(invalid(SCHEMA.kind, problems.join("; ")));
     }
     let mut out = HashMap::new();
     for &prop in props {
         if let Some((_, attr)) = INT_ATTRIBUTES.iter().find(|(p, _)| *p == prop) {
-            if let Some(v) = value(desired, prop) {
-                let n = v.as_i64().ok_or_else(|| invalid(format!("{prop} must be an integer")))?;
+            if let Some(v) = wanted(&SCHEMA, desired, prop) {
+                let n = v.as_i64().ok_or_else(|| invalid(SCHEMA.kind, format!("{prop} must be an integer")))?;
                 out.insert(attr.clone(), n.to_string());
             }
             continue;
@@ -204,10 +176,12 @@ fn attributes(desired: &Desired, props: &[&str], clearing: bool) -> Result<HashM
         let (attr, text) = match prop {
             "kms_key" => (
                 QueueAttributeName::KmsMasterKeyId,
-                value(desired, prop).map(|v| v.as_str().map(str::to_string).ok_or_else(|| invalid("kms_key must be a string".into()))).transpose()?,
+                wanted(&SCHEMA, desired, prop)
+                    .map(|v| v.as_str().map(str::to_string).ok_or_else(|| invalid(SCHEMA.kind, "kms_key must be a string")))
+                    .transpose()?,
             ),
-            "redrive" => (QueueAttributeName::RedrivePolicy, value(desired, prop).map(|v| redrive_policy(&v)).transpose()?),
-            "policy" => (QueueAttributeName::Policy, value(desired, prop).map(|v| document_text(&v))),
+            "redrive" => (QueueAttributeName::RedrivePolicy, wanted(&SCHEMA, desired, prop).map(|v| redrive_policy(&v)).transpose()?),
+            "policy" => (QueueAttributeName::Policy, wanted(&SCHEMA, desired, prop).map(|v| document_text(&v))),
             _ => continue,
         };
         match text {
@@ -289,7 +263,7 @@ impl ResourceKind for SqsQueue {
 
     async fn create(&self, desired: &Desired) -> Result<Observed, ProviderError> {
         let mut attrs = attributes(desired, MUTABLE, false)?;
-        if desired.bool("fifo_queue").unwrap_or(false) {
+        if defaults::flag(&SCHEMA, desired, "fifo_queue")? {
             // Only sent for FIFO: a standard queue is the absence of the attribute.
             attrs.insert(QueueAttributeName::FifoQueue, "true".into());
         }

@@ -10,10 +10,10 @@ use cairn_engine::sensitive::{self, HMAC_PROP, HMAC_TAG, SOURCE_PROP};
 use serde_json::{json, Value};
 
 use crate::adopt::adopt_or;
-use crate::aws::AwsContext;
 use crate::error::{found, gone, SdkResultExt};
+use crate::kit::defaults;
+use crate::kit::tagging;
 use crate::secretsmanager_secret::{VALUE_FROM, VALUE_HMAC};
-use crate::tags::tag_changes;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.ssm.parameter",
@@ -43,7 +43,8 @@ pub const NAMING: Naming = Naming::new(TextRule::len(1, 1011).chars("_.-/"), Nam
 
 fn value_rules(props: &Props) -> Vec<String> {
     let mut out = vec![];
-    let ty = props.get("type").and_then(Value::as_str).unwrap_or("String");
+    let ty = SCHEMA.value_or_default(props, "type");
+    let ty = ty.as_ref().and_then(Value::as_str).unwrap_or_default();
     let literal = props.get("value").filter(|v| !v.is_null());
     let from = props.contains_key(SOURCE_PROP);
     match (literal.is_some(), from) {
@@ -58,7 +59,8 @@ fn value_rules(props: &Props) -> Vec<String> {
     if ty != "SecureString" && props.contains_key("key_id") {
         out.push("`key_id` applies to SecureString parameters only".into());
     }
-    let tier = props.get("tier").and_then(Value::as_str).unwrap_or("Standard");
+    let tier = SCHEMA.value_or_default(props, "tier");
+    let tier = tier.as_ref().and_then(Value::as_str).unwrap_or_default();
     if tier == "Standard" && literal.and_then(Value::as_str).is_some_and(|v| v.len() > 4096) {
         out.push("a Standard parameter's value is at most 4 KB: set `tier: Advanced`".into());
     }
@@ -96,14 +98,14 @@ fn observed(meta: &ParameterMetadata, value: Option<String>, mut tags: Tags) -> 
     let arn = meta.arn().unwrap_or_default().to_string();
     let mut props = Props::new();
     props.insert("name".into(), json!(name));
-    props.insert("type".into(), json!(meta.r#type().map(|t| t.as_str()).unwrap_or("String")));
+    props.insert("type".into(), json!(meta.r#type().map(|t| t.as_str().to_string()).unwrap_or_else(|| defaults::default_text(&SCHEMA, "type"))));
     if let Some(k) = meta.key_id().filter(|_| meta.r#type() == Some(&ParameterType::SecureString)) {
         props.insert("key_id".into(), json!(k));
     }
     props.insert("description".into(), json!(meta.description().unwrap_or_default()));
-    props.insert("tier".into(), json!(meta.tier().map(|t| t.as_str()).unwrap_or("Standard")));
+    props.insert("tier".into(), json!(meta.tier().map(|t| t.as_str().to_string()).unwrap_or_else(|| defaults::default_text(&SCHEMA, "tier"))));
     props.insert("allowed_pattern".into(), json!(meta.allowed_pattern().unwrap_or_default()));
-    props.insert("data_type".into(), json!(meta.data_type().unwrap_or("text")));
+    props.insert("data_type".into(), json!(meta.data_type().map(str::to_string).unwrap_or_else(|| defaults::default_text(&SCHEMA, "data_type"))));
     match hmac {
         Some(h) => {
             props.insert(HMAC_PROP.into(), json!(h));
@@ -117,19 +119,9 @@ fn observed(meta: &ParameterMetadata, value: Option<String>, mut tags: Tags) -> 
     Observed { id: name.clone(), props, attrs: [("arn".to_string(), json!(arn)), ("name".to_string(), json!(name))].into_iter().collect(), tags }
 }
 
-pub struct SsmParameter {
-    client: Client,
-}
+crate::kit::client::client_kind!(SsmParameter, Client, ssm);
 
 impl SsmParameter {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.ssm())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        SsmParameter { client }
-    }
-
     async fn metadata(&self, name: &str) -> Result<Option<ParameterMetadata>, ProviderError> {
         let filter = ParameterStringFilter::builder().key("Name").option("Equals").values(name).build().map_err(|e| ProviderError::Fatal(e.to_string()))?;
         let out = self.client.describe_parameters().parameter_filters(filter).send().await.op("DescribeParameters")?;
@@ -145,7 +137,8 @@ impl SsmParameter {
 
     async fn put(&self, desired: &Desired, overwrite: bool) -> Result<(), ProviderError> {
         let value = value_of(desired)?;
-        let ty = desired.str("type").unwrap_or("String");
+        let ty = defaults::text(&SCHEMA, desired, "type")?;
+        let ty = ty.as_str();
         let call = self
             .client
             .put_parameter()
@@ -154,9 +147,9 @@ impl SsmParameter {
             .r#type(ParameterType::from(ty))
             .set_key_id(desired.str("key_id").filter(|_| ty == "SecureString").map(str::to_string))
             .description(desired.str("description").unwrap_or_default())
-            .tier(ParameterTier::from(desired.str("tier").unwrap_or("Standard")))
+            .tier(ParameterTier::from(defaults::text(&SCHEMA, desired, "tier")?.as_str()))
             .set_allowed_pattern(desired.str("allowed_pattern").filter(|p| !p.is_empty()).map(str::to_string))
-            .data_type(desired.str("data_type").unwrap_or("text"));
+            .data_type(defaults::text(&SCHEMA, desired, "data_type")?);
         // PutParameter takes tags only when it creates; an overwrite must not send them.
         let call = if overwrite { call.overwrite(true) } else { call.set_tags(Some(ssm_tags(&full_tags(desired))?)) };
         call.send().await.op("PutParameter")?;
@@ -165,8 +158,7 @@ impl SsmParameter {
 
     async fn set_tags(&self, name: &str, desired: &Desired) -> Result<(), ProviderError> {
         let current = self.tags(name).await?.unwrap_or_default();
-        let (set, remove) = tag_changes(&current, &full_tags(desired));
-        if !set.is_empty() {
+        let set = |set: Tags| async move {
             self.client
                 .add_tags_to_resource()
                 .resource_type(ResourceTypeForTagging::Parameter)
@@ -174,9 +166,10 @@ impl SsmParameter {
                 .set_tags(Some(ssm_tags(&set)?))
                 .send()
                 .await
-                .op("AddTagsToResource")?;
-        }
-        if !remove.is_empty() {
+                .map(|_| ())
+                .op("AddTagsToResource")
+        };
+        let remove = |remove: Vec<String>| async move {
             self.client
                 .remove_tags_from_resource()
                 .resource_type(ResourceTypeForTagging::Parameter)
@@ -184,9 +177,10 @@ impl SsmParameter {
                 .set_tag_keys(Some(remove))
                 .send()
                 .await
-                .op("RemoveTagsFromResource")?;
-        }
-        Ok(())
+                .map(|_| ())
+                .op("RemoveTagsFromResource")
+        };
+        tagging::sync(&current, &full_tags(desired), set, remove).await
     }
 }
 

@@ -4,14 +4,12 @@ use std::future::Future;
 
 use aws_sdk_wafv2::types::{Scope, Tag, VisibilityConfig};
 use aws_sdk_wafv2::Client;
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use cairn_engine::provider::{NameScope, Naming, PropSpec, PropType, ProviderError, Tags, TextRule};
 use serde_json::{json, Value};
 
-use crate::error::classify;
-use crate::rds_common::message_of;
-use crate::tags::tag_changes;
+use crate::kit::errors::{message_of, ServiceResultExt};
+pub(crate) use crate::kit::service_codes::WAFV2;
+use crate::kit::tagging;
 
 /// The same typed prop reading the RDS kinds use.
 pub(crate) use crate::rds_common::PropReader;
@@ -45,47 +43,6 @@ pub(crate) const VISIBILITY: PropType = PropType::Struct(&[
 /// the resource in between (WAFOptimisticLockException).
 pub(crate) const LOCK_ATTEMPTS: usize = 5;
 const LOCK_CODE: &str = "WAFOptimisticLockException";
-
-/// WAF's own error codes, classified on top of `classify`.
-pub(crate) fn classify_waf<E, R>(operation: &str, err: SdkError<E, R>) -> ProviderError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    let code = err.code().map(str::to_string);
-    let base = classify(operation, err);
-    match code.as_deref() {
-        Some("WAFDuplicateItemException" | "WAFAssociatedItemException" | "WAFOptimisticLockException") => ProviderError::Conflict(message_of(base)),
-        Some("WAFUnavailableEntityException" | "WAFInternalErrorException" | "WAFTagOperationException" | "WAFTagOperationInternalErrorException") => {
-            ProviderError::Retryable(message_of(base))
-        }
-        Some("WAFLogDestinationPermissionIssueException") => ProviderError::AccessDenied(message_of(base)),
-        Some(c)
-            if c.starts_with("WAFInvalid")
-                || c == "WAFLimitsExceededException"
-                || c == "WAFSubscriptionNotFoundException"
-                || c == "WAFExpiredManagedRuleGroupVersionException" =>
-        {
-            ProviderError::Invalid(message_of(base))
-        }
-        _ => base,
-    }
-}
-
-/// `.waf("Operation")?`: like `.op()`, with the WAF codes classified.
-pub(crate) trait WafResultExt<T> {
-    fn waf(self, operation: &str) -> Result<T, ProviderError>;
-}
-
-impl<T, E, R> WafResultExt<T> for Result<T, SdkError<E, R>>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    fn waf(self, operation: &str) -> Result<T, ProviderError> {
-        self.map_err(|e| classify_waf(operation, e))
-    }
-}
 
 pub(crate) fn is_lock_conflict(err: &ProviderError) -> bool {
     matches!(err, ProviderError::Conflict(m) if m.contains(LOCK_CODE))
@@ -161,7 +118,7 @@ pub(crate) async fn list_tags(client: &Client, arn: &str) -> Result<Tags, Provid
     let mut tags = Tags::new();
     let mut marker: Option<String> = None;
     loop {
-        let out = client.list_tags_for_resource().resource_arn(arn).set_next_marker(marker.clone()).send().await.waf("ListTagsForResource")?;
+        let out = client.list_tags_for_resource().resource_arn(arn).set_next_marker(marker.clone()).send().await.op_in(&WAFV2, "ListTagsForResource")?;
         if let Some(info) = out.tag_info_for_resource() {
             tags.extend(info.tag_list().iter().map(|t| (t.key().to_string(), t.value().to_string())));
         }
@@ -174,14 +131,13 @@ pub(crate) async fn list_tags(client: &Client, arn: &str) -> Result<Tags, Provid
 
 pub(crate) async fn sync_tags(client: &Client, arn: &str, want: &Tags) -> Result<(), ProviderError> {
     let current = list_tags(client, arn).await?;
-    let (set, remove) = tag_changes(&current, want);
-    if !set.is_empty() {
-        client.tag_resource().resource_arn(arn).set_tags(Some(waf_tags(&set)?)).send().await.waf("TagResource")?;
-    }
-    if !remove.is_empty() {
-        client.untag_resource().resource_arn(arn).set_tag_keys(Some(remove)).send().await.waf("UntagResource")?;
-    }
-    Ok(())
+    let set = |tags: Tags| async move {
+        client.tag_resource().resource_arn(arn).set_tags(Some(waf_tags(&tags)?)).send().await.map(|_| ()).op_in(&WAFV2, "TagResource")
+    };
+    let remove = |keys: Vec<String>| async move {
+        client.untag_resource().resource_arn(arn).set_tag_keys(Some(keys)).send().await.map(|_| ()).op_in(&WAFV2, "UntagResource")
+    };
+    tagging::sync(&current, want, set, remove).await
 }
 
 /// `{ cloudwatch_metrics_enabled, metric_name, sampled_requests_enabled }`, all required.

@@ -9,11 +9,12 @@ use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, P
 use serde_json::{json, Value};
 
 use crate::adopt::{adopt, adopt_or};
-use crate::aws::AwsContext;
 use crate::error::{found, gone};
-use crate::rds_common::message_of;
+use crate::kit::errors::message_of;
+use crate::kit::errors::ServiceResultExt;
+use crate::kit::iam_actions::IamActions;
 use crate::wafv2_common::{
-    check_scope_region, description_param, list_tags, retry_on_lock, scope_of, sync_tags, waf_tags, PropReader, WafId, WafResultExt, DESCRIPTION, NAMING, SCOPE,
+    check_scope_region, description_param, list_tags, retry_on_lock, scope_of, sync_tags, waf_tags, PropReader, WafId, DESCRIPTION, NAMING, SCOPE, WAFV2,
 };
 
 const KIND: &str = "aws.wafv2.ip_set";
@@ -59,34 +60,26 @@ fn addresses_rule(addresses: &Value) -> Vec<String> {
     out
 }
 
-const READ_ACTIONS: &[&str] = &["wafv2:GetIPSet", "wafv2:ListTagsForResource"];
-const CREATE_ACTIONS: &[&str] = &[
-    // find_owned, which the engine runs before repeating a create interrupted by a crash.
-    "wafv2:ListIPSets",
-    "wafv2:CreateIPSet",
-    "wafv2:TagResource",
-    "wafv2:GetIPSet",
-    "wafv2:ListTagsForResource",
-];
-const UPDATE_ACTIONS: &[&str] = &["wafv2:GetIPSet", "wafv2:UpdateIPSet", "wafv2:TagResource", "wafv2:UntagResource", "wafv2:ListTagsForResource"];
-const DELETE_ACTIONS: &[&str] = &["wafv2:GetIPSet", "wafv2:DeleteIPSet"];
+static IAM: IamActions = IamActions {
+    read: &["wafv2:GetIPSet", "wafv2:ListTagsForResource"],
+    create: &[
+        // find_owned, which the engine runs before repeating a create interrupted by a crash.
+        "wafv2:ListIPSets",
+        "wafv2:CreateIPSet",
+        "wafv2:TagResource",
+        "wafv2:GetIPSet",
+        "wafv2:ListTagsForResource",
+    ],
+    update: &["wafv2:GetIPSet", "wafv2:UpdateIPSet", "wafv2:TagResource", "wafv2:UntagResource", "wafv2:ListTagsForResource"],
+    delete: &["wafv2:GetIPSet", "wafv2:DeleteIPSet"],
+};
 
-pub struct Wafv2IpSet {
-    client: Client,
-}
+crate::kit::client::client_kind!(Wafv2IpSet, Client, wafv2);
 
 impl Wafv2IpSet {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.wafv2())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        Wafv2IpSet { client }
-    }
-
     /// The set and its current lock token; `None` when it is gone.
     async fn get(&self, id: &WafId) -> Result<Option<(IpSet, String)>, ProviderError> {
-        let out = found(self.client.get_ip_set().name(&id.name).scope(id.scope.clone()).id(&id.id).send().await.waf("GetIPSet"))?;
+        let out = found(self.client.get_ip_set().name(&id.name).scope(id.scope.clone()).id(&id.id).send().await.op_in(&WAFV2, "GetIPSet"))?;
         Ok(out.and_then(|o| Some((o.ip_set()?.clone(), o.lock_token().unwrap_or_default().to_string()))))
     }
 
@@ -96,7 +89,7 @@ impl Wafv2IpSet {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let page = self.client.list_ip_sets().scope(spec.scope.clone()).set_next_marker(marker.clone()).send().await.waf("ListIPSets")?;
+            let page = self.client.list_ip_sets().scope(spec.scope.clone()).set_next_marker(marker.clone()).send().await.op_in(&WAFV2, "ListIPSets")?;
             for summary in page.ip_sets().iter().filter(|s| s.name() == Some(spec.name.as_str()) && s.id() != besides) {
                 let Some(waf_id) = summary.id() else { continue };
                 let id = WafId { scope: spec.scope.clone(), name: spec.name.clone(), id: waf_id.to_string() };
@@ -220,7 +213,7 @@ impl ResourceKind for Wafv2IpSet {
             .set_tags(Some(waf_tags(&desired.tags)?))
             .send()
             .await
-            .waf("CreateIPSet");
+            .op_in(&WAFV2, "CreateIPSet");
         let out = match out {
             Err(e) if message_of(e.clone()).contains("WAFDuplicateItemException") => {
                 let existing = self.pick(desired, self.named(&spec, None).await?);
@@ -265,7 +258,7 @@ impl ResourceKind for Wafv2IpSet {
                     .lock_token(token)
                     .send()
                     .await
-                    .waf("UpdateIPSet")
+                    .op_in(&WAFV2, "UpdateIPSet")
             })
             .await?;
         }
@@ -290,7 +283,7 @@ impl ResourceKind for Wafv2IpSet {
                     .send()
                     .await
                     .map(|_| ())
-                    .waf("DeleteIPSet"),
+                    .op_in(&WAFV2, "DeleteIPSet"),
             )
         })
         .await
@@ -302,12 +295,7 @@ impl ResourceKind for Wafv2IpSet {
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
-        match op {
-            Operation::Read => READ_ACTIONS,
-            Operation::Create => CREATE_ACTIONS,
-            Operation::Update => UPDATE_ACTIONS,
-            Operation::Delete => DELETE_ACTIONS,
-        }
+        IAM.of(op)
     }
 }
 
@@ -468,7 +456,7 @@ mod tests {
         assert_eq!(none.num_calls(), 2, "a look for a set of the name before, and for strays after");
         assert_eq!(Some(observed), kind(&[&get, &tags]).read(ID).await.unwrap());
         for op in ["CreateIPSet", "GetIPSet", "ListTagsForResource", "TagResource"] {
-            assert!(CREATE_ACTIONS.contains(&format!("wafv2:{op}").as_str()), "{op}");
+            assert!(IAM.create.contains(&format!("wafv2:{op}").as_str()), "{op}");
         }
     }
 
@@ -512,7 +500,7 @@ mod tests {
         assert!(get.num_calls() >= 4, "a fresh lock token before each attempt, then the final read");
         assert_eq!(record.num_calls(), 0);
         for op in ["GetIPSet", "UpdateIPSet"] {
-            assert!(UPDATE_ACTIONS.contains(&format!("wafv2:{op}").as_str()), "{op}");
+            assert!(IAM.update.contains(&format!("wafv2:{op}").as_str()), "{op}");
         }
     }
 

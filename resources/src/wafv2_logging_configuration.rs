@@ -8,9 +8,10 @@ use aws_sdk_wafv2::Client;
 use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, Props, ProviderError, ResourceKind, ResourceSchema, Tags, TextRule};
 use serde_json::{json, Value};
 
-use crate::aws::AwsContext;
 use crate::error::{found, gone};
-use crate::wafv2_common::{arn_rule, PropReader, WafResultExt, ARN};
+use crate::kit::errors::ServiceResultExt;
+use crate::kit::iam_actions::IamActions;
+use crate::wafv2_common::{arn_rule, PropReader, ARN, WAFV2};
 
 const KIND: &str = "aws.wafv2.logging_configuration";
 /// WAF delivers logs only to destinations named with this prefix.
@@ -45,7 +46,6 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     rules: &[],
 };
 
-const READ_ACTIONS: &[&str] = &["wafv2:GetLoggingConfiguration"];
 const PUT_ACTIONS: &[&str] = &[
     "wafv2:PutLoggingConfiguration",
     "wafv2:GetLoggingConfiguration",
@@ -60,21 +60,14 @@ const PUT_ACTIONS: &[&str] = &[
     "iam:CreateServiceLinkedRole",
     "firehose:ListDeliveryStreams",
 ];
-const DELETE_ACTIONS: &[&str] = &["wafv2:DeleteLoggingConfiguration", "logs:DeleteLogDelivery"];
+static IAM: IamActions = IamActions {
+    read: &["wafv2:GetLoggingConfiguration"],
+    create: PUT_ACTIONS,
+    update: PUT_ACTIONS,
+    delete: &["wafv2:DeleteLoggingConfiguration", "logs:DeleteLogDelivery"],
+};
 
-pub struct Wafv2LoggingConfiguration {
-    client: Client,
-}
-
-impl Wafv2LoggingConfiguration {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.wafv2())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        Wafv2LoggingConfiguration { client }
-    }
-}
+crate::kit::client::client_kind!(Wafv2LoggingConfiguration, Client, wafv2);
 
 /// The destination's own name inside its ARN, or `None` for an ARN of another kind.
 fn destination_name(arn: &str) -> Option<&str> {
@@ -196,7 +189,7 @@ impl Wafv2LoggingConfiguration {
     async fn put(&self, desired: &Desired) -> Result<String, ProviderError> {
         let config = logging_config(desired)?;
         let web_acl_arn = config.resource_arn().to_string();
-        self.client.put_logging_configuration().logging_configuration(config).send().await.waf("PutLoggingConfiguration")?;
+        self.client.put_logging_configuration().logging_configuration(config).send().await.op_in(&WAFV2, "PutLoggingConfiguration")?;
         Ok(web_acl_arn)
     }
 }
@@ -208,7 +201,7 @@ impl ResourceKind for Wafv2LoggingConfiguration {
     }
 
     async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
-        let out = found(self.client.get_logging_configuration().resource_arn(id).send().await.waf("GetLoggingConfiguration"))?;
+        let out = found(self.client.get_logging_configuration().resource_arn(id).send().await.op_in(&WAFV2, "GetLoggingConfiguration"))?;
         Ok(out.and_then(|o| o.logging_configuration().map(observed)))
     }
 
@@ -230,7 +223,7 @@ impl ResourceKind for Wafv2LoggingConfiguration {
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
-        gone(self.client.delete_logging_configuration().resource_arn(id).send().await.map(|_| ()).waf("DeleteLoggingConfiguration"))
+        gone(self.client.delete_logging_configuration().resource_arn(id).send().await.map(|_| ()).op_in(&WAFV2, "DeleteLoggingConfiguration"))
     }
 
     /// Not taggable, and one per web ACL: whatever logging the ACL has is what a repeated
@@ -243,11 +236,7 @@ impl ResourceKind for Wafv2LoggingConfiguration {
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
-        match op {
-            Operation::Read => READ_ACTIONS,
-            Operation::Create | Operation::Update => PUT_ACTIONS,
-            Operation::Delete => DELETE_ACTIONS,
-        }
+        IAM.of(op)
     }
 }
 

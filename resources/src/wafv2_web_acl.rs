@@ -13,12 +13,13 @@ use cairn_engine::provider::{Desired, Observed, Operation, PropSpec, PropType, P
 use serde_json::{json, Map, Value};
 
 use crate::adopt::{adopt, adopt_or};
-use crate::aws::AwsContext;
 use crate::error::{found, gone};
-use crate::rds_common::message_of;
+use crate::kit::errors::message_of;
+use crate::kit::errors::ServiceResultExt;
+use crate::kit::iam_actions::IamActions;
 use crate::wafv2_common::{
     arn_rule, check_scope_region, description_param, list_tags, retry_on_lock, scope_of, sync_tags, visibility_config, visibility_json, waf_tags, PropReader,
-    WafId, WafResultExt, ARN, DESCRIPTION, NAME_RULE, NAMING, SCOPE, VISIBILITY,
+    WafId, ARN, DESCRIPTION, NAME_RULE, NAMING, SCOPE, VISIBILITY, WAFV2,
 };
 
 const KIND: &str = "aws.wafv2.web_acl";
@@ -147,34 +148,26 @@ fn rules_rule(rules: &Value) -> Vec<String> {
     out
 }
 
-const READ_ACTIONS: &[&str] = &["wafv2:GetWebACL", "wafv2:ListTagsForResource"];
-const CREATE_ACTIONS: &[&str] = &[
-    // find_owned, which the engine runs before repeating a create interrupted by a crash.
-    "wafv2:ListWebACLs",
-    "wafv2:CreateWebACL",
-    "wafv2:TagResource",
-    "wafv2:GetWebACL",
-    "wafv2:ListTagsForResource",
-];
-const UPDATE_ACTIONS: &[&str] = &["wafv2:GetWebACL", "wafv2:UpdateWebACL", "wafv2:TagResource", "wafv2:UntagResource", "wafv2:ListTagsForResource"];
-const DELETE_ACTIONS: &[&str] = &["wafv2:GetWebACL", "wafv2:DeleteWebACL"];
+static IAM: IamActions = IamActions {
+    read: &["wafv2:GetWebACL", "wafv2:ListTagsForResource"],
+    create: &[
+        // find_owned, which the engine runs before repeating a create interrupted by a crash.
+        "wafv2:ListWebACLs",
+        "wafv2:CreateWebACL",
+        "wafv2:TagResource",
+        "wafv2:GetWebACL",
+        "wafv2:ListTagsForResource",
+    ],
+    update: &["wafv2:GetWebACL", "wafv2:UpdateWebACL", "wafv2:TagResource", "wafv2:UntagResource", "wafv2:ListTagsForResource"],
+    delete: &["wafv2:GetWebACL", "wafv2:DeleteWebACL"],
+};
 
-pub struct Wafv2WebAcl {
-    client: Client,
-}
+crate::kit::client::client_kind!(Wafv2WebAcl, Client, wafv2);
 
 impl Wafv2WebAcl {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.wafv2())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        Wafv2WebAcl { client }
-    }
-
     /// The ACL and its current lock token; `None` when it is gone.
     async fn get(&self, id: &WafId) -> Result<Option<(WebAcl, String)>, ProviderError> {
-        let out = found(self.client.get_web_acl().name(&id.name).scope(id.scope.clone()).id(&id.id).send().await.waf("GetWebACL"))?;
+        let out = found(self.client.get_web_acl().name(&id.name).scope(id.scope.clone()).id(&id.id).send().await.op_in(&WAFV2, "GetWebACL"))?;
         Ok(out.and_then(|o| Some((o.web_acl()?.clone(), o.lock_token().unwrap_or_default().to_string()))))
     }
 
@@ -183,7 +176,7 @@ impl Wafv2WebAcl {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let page = self.client.list_web_acls().scope(spec.scope.clone()).set_next_marker(marker.clone()).send().await.waf("ListWebACLs")?;
+            let page = self.client.list_web_acls().scope(spec.scope.clone()).set_next_marker(marker.clone()).send().await.op_in(&WAFV2, "ListWebACLs")?;
             for waf_id in page.web_acls().iter().filter(|s| s.name() == Some(spec.name.as_str()) && s.id() != besides).filter_map(|s| s.id()) {
                 let id = WafId { scope: spec.scope.clone(), name: spec.name.clone(), id: waf_id.to_string() };
                 if let Some(o) = found(self.observe(&id).await)?.flatten() {
@@ -502,7 +495,7 @@ impl ResourceKind for Wafv2WebAcl {
             .set_tags(Some(waf_tags(&desired.tags)?))
             .send()
             .await
-            .waf("CreateWebACL");
+            .op_in(&WAFV2, "CreateWebACL");
         let out = match out {
             Err(e) if message_of(e.clone()).contains("WAFDuplicateItemException") => {
                 let named = self.named(&spec, None).await?;
@@ -555,7 +548,7 @@ impl ResourceKind for Wafv2WebAcl {
                     .set_data_protection_config(acl.data_protection_config().cloned())
                     .send()
                     .await
-                    .waf("UpdateWebACL")
+                    .op_in(&WAFV2, "UpdateWebACL")
             })
             .await?;
         }
@@ -580,7 +573,7 @@ impl ResourceKind for Wafv2WebAcl {
                     .send()
                     .await
                     .map(|_| ())
-                    .waf("DeleteWebACL"),
+                    .op_in(&WAFV2, "DeleteWebACL"),
             )
         })
         .await
@@ -592,12 +585,7 @@ impl ResourceKind for Wafv2WebAcl {
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
-        match op {
-            Operation::Read => READ_ACTIONS,
-            Operation::Create => CREATE_ACTIONS,
-            Operation::Update => UPDATE_ACTIONS,
-            Operation::Delete => DELETE_ACTIONS,
-        }
+        IAM.of(op)
     }
 }
 
@@ -871,7 +859,7 @@ mod tests {
         assert_eq!((get.num_calls(), tags.num_calls(), none.num_calls()), (1, 0, 2));
         assert_eq!(Some(observed), kind(&[&get, &tags]).read(ID).await.unwrap(), "create returns what a later read returns");
         for op in ["CreateWebACL", "GetWebACL", "ListTagsForResource", "TagResource"] {
-            assert!(CREATE_ACTIONS.contains(&format!("wafv2:{op}").as_str()), "{op}");
+            assert!(IAM.create.contains(&format!("wafv2:{op}").as_str()), "{op}");
         }
     }
 
@@ -954,7 +942,7 @@ mod tests {
         assert!(input.visibility_config().is_some());
         assert_eq!(input.token_domains(), ["example.com"], "settings cairn does not manage are carried over, not wiped");
         for op in ["GetWebACL", "UpdateWebACL"] {
-            assert!(UPDATE_ACTIONS.contains(&format!("wafv2:{op}").as_str()), "{op}");
+            assert!(IAM.update.contains(&format!("wafv2:{op}").as_str()), "{op}");
         }
     }
 
@@ -1004,7 +992,7 @@ mod tests {
         let associated = mock!(Client::delete_web_acl).then_error(|| DeleteWebACLError::generic(error("WAFAssociatedItemException")));
         assert!(matches!(kind(&[&get, &associated]).delete(ID).await, Err(ProviderError::Conflict(_))));
         for op in ["GetWebACL", "DeleteWebACL"] {
-            assert!(DELETE_ACTIONS.contains(&format!("wafv2:{op}").as_str()), "{op}");
+            assert!(IAM.delete.contains(&format!("wafv2:{op}").as_str()), "{op}");
         }
     }
 

@@ -14,7 +14,9 @@ use serde_json::json;
 
 use crate::aws::AwsContext;
 use crate::error::{found, gone};
-use crate::wafv2_common::{arn_rule, PropReader, WafResultExt, ARN};
+use crate::kit::errors::ServiceResultExt;
+use crate::kit::iam_actions::IamActions;
+use crate::wafv2_common::{arn_rule, PropReader, ARN, WAFV2};
 
 const KIND: &str = "aws.wafv2.web_acl_association";
 
@@ -31,16 +33,18 @@ pub static SCHEMA: ResourceSchema = ResourceSchema {
     rules: &[],
 };
 
-const READ_ACTIONS: &[&str] = &["wafv2:GetWebACLForResource"];
-const CREATE_ACTIONS: &[&str] = &[
-    "wafv2:AssociateWebACL",
-    // WAF calls the protected service on the caller's behalf.
-    "elasticloadbalancing:SetWebACL",
-    "apigateway:SetWebACL",
-    "wafv2:GetWebACLForResource",
-];
-const UPDATE_ACTIONS: &[&str] = &["wafv2:GetWebACLForResource"];
-const DELETE_ACTIONS: &[&str] = &["wafv2:DisassociateWebACL", "elasticloadbalancing:SetWebACL", "apigateway:SetWebACL"];
+static IAM: IamActions = IamActions {
+    read: &["wafv2:GetWebACLForResource"],
+    create: &[
+        "wafv2:AssociateWebACL",
+        // WAF calls the protected service on the caller's behalf.
+        "elasticloadbalancing:SetWebACL",
+        "apigateway:SetWebACL",
+        "wafv2:GetWebACLForResource",
+    ],
+    update: &["wafv2:GetWebACLForResource"],
+    delete: &["wafv2:DisassociateWebACL", "elasticloadbalancing:SetWebACL", "apigateway:SetWebACL"],
+};
 
 /// A web ACL is not associable for a short while after it is created
 /// (WAFUnavailableEntityException); the SDK's own retries, with backoff, wait that out.
@@ -115,7 +119,7 @@ impl ResourceKind for Wafv2WebAclAssociation {
     /// The ACL the resource has now. With only the resource in the id there is no telling
     /// which ACL was meant, so another ACL shows as a change of `web_acl_arn`.
     async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
-        let out = found(self.client.get_web_acl_for_resource().resource_arn(id).send().await.waf("GetWebACLForResource"))?;
+        let out = found(self.client.get_web_acl_for_resource().resource_arn(id).send().await.op_in(&WAFV2, "GetWebACLForResource"))?;
         Ok(out.and_then(|o| o.web_acl().map(|acl| observed(id, acl.arn()))))
     }
 
@@ -131,7 +135,7 @@ impl ResourceKind for Wafv2WebAclAssociation {
         // What is recorded must be what the resource carries: a repeat after a lost answer, or
         // an association that has not taken yet, is checked by reading it back.
         for _ in 0..2 {
-            self.client.associate_web_acl().web_acl_arn(&spec.web_acl_arn).resource_arn(&spec.resource_arn).send().await.waf("AssociateWebACL")?;
+            self.client.associate_web_acl().web_acl_arn(&spec.web_acl_arn).resource_arn(&spec.resource_arn).send().await.op_in(&WAFV2, "AssociateWebACL")?;
             let now = self.read(&spec.resource_arn).await?;
             if let Some(o) = now.as_ref().filter(|o| o.props.get("web_acl_arn").and_then(|v| v.as_str()) == Some(spec.web_acl_arn.as_str())) {
                 return Ok(o.clone());
@@ -152,7 +156,7 @@ impl ResourceKind for Wafv2WebAclAssociation {
     }
 
     async fn delete(&self, id: &str) -> Result<(), ProviderError> {
-        gone(self.client.disassociate_web_acl().resource_arn(id).send().await.map(|_| ()).waf("DisassociateWebACL"))
+        gone(self.client.disassociate_web_acl().resource_arn(id).send().await.map(|_| ()).op_in(&WAFV2, "DisassociateWebACL"))
     }
 
     /// Not taggable: the association is ours when the resource carries the very ACL asked for.
@@ -162,12 +166,7 @@ impl ResourceKind for Wafv2WebAclAssociation {
     }
 
     fn iam_actions(&self, op: Operation) -> &'static [&'static str] {
-        match op {
-            Operation::Read => READ_ACTIONS,
-            Operation::Create => CREATE_ACTIONS,
-            Operation::Update => UPDATE_ACTIONS,
-            Operation::Delete => DELETE_ACTIONS,
-        }
+        IAM.of(op)
     }
 }
 
@@ -287,7 +286,7 @@ mod tests {
         assert_eq!(observed.props, desired().props, "reads back as written");
         assert!(observed.tags.is_empty());
         for op in ["wafv2:AssociateWebACL", "elasticloadbalancing:SetWebACL", "wafv2:GetWebACLForResource"] {
-            assert!(CREATE_ACTIONS.contains(&op), "{op}");
+            assert!(IAM.create.contains(&op), "{op}");
         }
     }
 
@@ -335,6 +334,6 @@ mod tests {
         assert_eq!(disassociate.num_calls(), 1);
         let missing = mock!(Client::disassociate_web_acl).then_error(|| DisassociateWebACLError::generic(error("WAFNonexistentItemException")));
         kind(&[&missing]).delete(ALB).await.unwrap();
-        assert!(DELETE_ACTIONS.contains(&"wafv2:DisassociateWebACL"));
+        assert!(IAM.delete.contains(&"wafv2:DisassociateWebACL"));
     }
 }

@@ -392,7 +392,10 @@ async fn run_apply(
     signals.abort();
     let report = result.map_err(|e| anyhow!("{e}"))?;
     if format == OutputFormat::Json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "plan": plan.to_shown_json(), "result": report, "api_calls_by_kind": calls.by_kind() }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "plan": plan.to_shown_json(), "result": report, "api_calls_by_kind": calls.by_kind() }))?
+        );
     } else {
         print_report(plan, &report, started.elapsed(), style);
     }

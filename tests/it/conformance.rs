@@ -39,7 +39,7 @@ const TAG_ONE: (&str, &str) = ("Conformance: one", "Conformance: two");
 
 pub static FIXTURES: &[Fixture] = &[
     fixture!("aws.kms.key", [("enable_key_rotation: false", "enable_key_rotation: true")]),
-    fixture!("aws.s3.bucket", [("versioning: false", "versioning: true")]),
+    fixture!("aws.s3.bucket", [("target_prefix: one/", "target_prefix: two/"), ("storage_class: STANDARD }", "storage_class: STANDARD_IA }")]),
     fixture!("aws.sqs.queue", [("visibility_timeout_seconds: 30", "visibility_timeout_seconds: 60")]),
     fixture!("aws.sns.topic", [("conformance one", "conformance two")]),
     fixture!("aws.sns.subscription", [("raw_message_delivery: false", "raw_message_delivery: true")]),
@@ -57,8 +57,10 @@ pub static FIXTURES: &[Fixture] = &[
         [("ingress:\n", "ingress:\n        - { protocol: tcp, from_port: 80, to_port: 80, cidr_blocks: [10.0.0.0/8], description: http }\n")]
     ),
     fixture!("aws.eks.cluster", [("enabled_log_types: [audit]", "enabled_log_types: [audit, api]")]),
-    fixture!("aws.eks.nodegroup", [("desired_size: 1", "desired_size: 2")]),
+    fixture!("aws.eks.nodegroup", [("desired_size: 1", "desired_size: 2"), ("max_unavailable_percentage: 33", "max_unavailable: 2")]),
     Fixture { kind: "aws.eks.access_entry", stack: "", update: &[], emulator: Emulator::Mocked("cairn-resources eks_access_entry::tests") },
+    Fixture { kind: "aws.eks.addon", stack: "", update: &[], emulator: Emulator::Mocked("cairn-resources eks_addon::tests") },
+    Fixture { kind: "aws.eks.pod_identity_association", stack: "", update: &[], emulator: Emulator::Mocked("cairn-resources eks_pod_identity::tests") },
     fixture!("aws.rds.subnet_group", [TAG_ONE]),
     fixture!("aws.rds.parameter_group", [("value: \"500\"", "value: \"1000\"")]),
     fixture!("aws.rds.instance", [("instance_class: db.t4g.micro", "instance_class: db.t4g.small")]),
@@ -75,6 +77,13 @@ pub static FIXTURES: &[Fixture] = &[
     fixture!("aws.backup.plan", [TAG_ONE]),
     Fixture { kind: "aws.backup.selection", stack: "", update: &[], emulator: Emulator::Mocked("cairn-resources backup_selection::tests") },
     fixture!("aws.cloudtrail.trail", [("enable_log_file_validation: false", "enable_log_file_validation: true")]),
+    // The CloudWatch SDK speaks RPC v2 CBOR: localstack/cloudwatch_cbor.py answers it from moto's backend.
+    fixture!("aws.cloudwatch.metric_alarm", [("threshold: \"0\"", "threshold: \"5\""), TAG_ONE]),
+    // moto has no UpdateCertificateOptions, and the options cannot change anyway: the update is a tag change.
+    fixture!("aws.acm.certificate", [TAG_ONE]),
+    fixture!("aws.acm.certificate_validation", [TAG_ONE]),
+    fixture!("aws.route53.zone", [("comment: conformance one", "comment: conformance two")]),
+    fixture!("aws.route53.record", [("records: [\"192.0.2.1\"]", "records: [\"192.0.2.1\", \"192.0.2.2\"]")]),
 ];
 
 fn fixture(kind: &str) -> &'static Fixture {
@@ -380,4 +389,9 @@ conformance_tests! {
     backup_vault => "aws.backup.vault",
     backup_plan => "aws.backup.plan",
     cloudtrail_trail => "aws.cloudtrail.trail",
+    cloudwatch_metric_alarm => "aws.cloudwatch.metric_alarm",
+    acm_certificate => "aws.acm.certificate",
+    acm_certificate_validation => "aws.acm.certificate_validation",
+    route53_zone => "aws.route53.zone",
+    route53_record => "aws.route53.record",
 }

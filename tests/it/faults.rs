@@ -357,12 +357,21 @@ fn form_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     text.split('&').find_map(|kv| kv.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
 }
 
-/// The operation name: `Action=` (query/EC2), `X-Amz-Target` (awsJson), or from method and path (S3, EKS).
+/// The operation of a Smithy RPC v2 CBOR request, from its path `/service/SERVICE/operation/OPERATION`.
+fn cbor_operation(path: &str) -> Option<&str> {
+    path.strip_prefix("/service/")?.split_once("/operation/").map(|(_, op)| op.trim_end_matches('/')).filter(|op| !op.is_empty())
+}
+
+/// The operation name: `Action=` (query/EC2), `X-Amz-Target` (awsJson), the path of RPC v2 CBOR, or
+/// from method and path (S3, EKS).
 pub fn operation_name(method: &str, path_and_query: &str, target: Option<&str>, body: &[u8], service: &str) -> String {
     if let Some(t) = target {
         return t.rsplit('.').next().unwrap_or(t).to_string();
     }
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    if let Some(op) = cbor_operation(path) {
+        return op.to_string();
+    }
     if let Some(a) = form_field(query, "Action") {
         return a.to_string();
     }
@@ -373,6 +382,7 @@ pub fn operation_name(method: &str, path_and_query: &str, target: Option<&str>, 
         "s3" => s3_operation(method, path, query),
         "eks" => eks_operation(method, path).unwrap_or_else(|| format!("{method} {path}")),
         "backup" => backup_operation(method, path).unwrap_or_else(|| format!("{method} {path}")),
+        "route53" => route53_operation(method, path).unwrap_or_else(|| format!("{method} {path}")),
         _ => format!("{method} {path}"),
     }
 }
@@ -447,6 +457,16 @@ fn eks_operation(method: &str, path: &str) -> Option<String> {
         ("POST", ["clusters", _, "access-entries", _, "access-policies"]) => "AssociateAccessPolicy",
         ("GET", ["clusters", _, "access-entries", _, "access-policies"]) => "ListAssociatedAccessPolicies",
         ("DELETE", ["clusters", _, "access-entries", _, "access-policies", _]) => "DisassociateAccessPolicy",
+        ("POST", ["clusters", _, "addons"]) => "CreateAddon",
+        ("GET", ["clusters", _, "addons"]) => "ListAddons",
+        ("GET", ["clusters", _, "addons", _]) => "DescribeAddon",
+        ("DELETE", ["clusters", _, "addons", _]) => "DeleteAddon",
+        ("POST", ["clusters", _, "addons", _, "update"]) => "UpdateAddon",
+        ("POST", ["clusters", _, "pod-identity-associations"]) => "CreatePodIdentityAssociation",
+        ("GET", ["clusters", _, "pod-identity-associations"]) => "ListPodIdentityAssociations",
+        ("GET", ["clusters", _, "pod-identity-associations", _]) => "DescribePodIdentityAssociation",
+        ("POST", ["clusters", _, "pod-identity-associations", _]) => "UpdatePodIdentityAssociation",
+        ("DELETE", ["clusters", _, "pod-identity-associations", _]) => "DeletePodIdentityAssociation",
         ("POST", ["tags", ..]) => "TagResource",
         ("DELETE", ["tags", ..]) => "UntagResource",
         ("GET", ["tags", ..]) => "ListTagsForResource",
@@ -482,6 +502,29 @@ fn backup_operation(method: &str, path: &str) -> Option<String> {
     Some(op.to_string())
 }
 
+/// Route 53's REST paths (`/2013-04-01/...`: zones, record sets, changes, tags) to operation names.
+fn route53_operation(method: &str, path: &str) -> Option<String> {
+    let seg: Vec<&str> = path.trim_matches('/').split('/').skip(1).collect();
+    let op = match (method, seg.as_slice()) {
+        ("POST", ["hostedzone"]) => "CreateHostedZone",
+        ("GET", ["hostedzone"]) => "ListHostedZones",
+        ("GET", ["hostedzonesbyname"]) => "ListHostedZonesByName",
+        ("GET", ["hostedzone", _]) => "GetHostedZone",
+        ("POST", ["hostedzone", _]) => "UpdateHostedZoneComment",
+        ("DELETE", ["hostedzone", _]) => "DeleteHostedZone",
+        ("POST", ["hostedzone", _, "rrset"]) => "ChangeResourceRecordSets",
+        ("GET", ["hostedzone", _, "rrset"]) => "ListResourceRecordSets",
+        ("POST", ["hostedzone", _, "associatevpc"]) => "AssociateVPCWithHostedZone",
+        ("POST", ["hostedzone", _, "disassociatevpc"]) => "DisassociateVPCFromHostedZone",
+        ("GET", ["change", _]) => "GetChange",
+        ("POST", ["tags", _, _]) => "ChangeTagsForResource",
+        ("GET", ["tags", _, _]) => "ListTagsForResource",
+        ("POST", ["tags", _]) => "ListTagsForResources",
+        _ => return None,
+    };
+    Some(op.to_string())
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Protocol {
     Ec2,
@@ -489,6 +532,8 @@ enum Protocol {
     AwsJson,
     RestJson,
     S3,
+    /// Smithy RPC v2 CBOR (CloudWatch).
+    Cbor,
 }
 
 fn protocol(parts: &Parts, body: &[u8], service: &str) -> Protocol {
@@ -497,6 +542,14 @@ fn protocol(parts: &Parts, body: &[u8], service: &str) -> Protocol {
     }
     if service == "s3" {
         return Protocol::S3;
+    }
+    // Route 53 speaks restXml, whose errors are wrapped as the query protocol's are
+    // (`<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>...`, 400 for throttling).
+    if service == "route53" {
+        return Protocol::Query;
+    }
+    if parts.headers.get("smithy-protocol").is_some_and(|v| v.as_bytes() == b"rpc-v2-cbor") || cbor_operation(parts.uri.path()).is_some() {
+        return Protocol::Cbor;
     }
     let query_action = parts.uri.query().is_some_and(|q| form_field(q, "Action").is_some());
     let body_action = std::str::from_utf8(body).ok().is_some_and(|b| form_field(b, "Action").is_some());
@@ -532,6 +585,7 @@ fn error_response(protocol: Protocol, throttle: bool, parts: &Parts) -> Response
             let (status, code) = if t { (429, "ThrottlingException") } else { (500, "InternalError") };
             (status, "application/json", Some(code), "{\"message\":\"injected by the fault proxy\"}".to_string())
         }
+        (Protocol::Cbor, t) => return cbor_error(t),
         (Protocol::S3, t) => {
             let (status, code, msg) = if t {
                 (503, "SlowDown", "Please reduce your request rate.")
@@ -544,6 +598,46 @@ fn error_response(protocol: Protocol, throttle: bool, parts: &Parts) -> Response
         }
     };
     build(status, content_type, error_type, body)
+}
+
+/// A CBOR text string (major type 3), for the short ASCII strings of an error body.
+fn cbor_text(out: &mut Vec<u8>, s: &str) {
+    match s.len() {
+        n if n < 24 => out.push(0x60 | n as u8),
+        n if n < 256 => out.extend([0x78, n as u8]),
+        n => {
+            out.push(0x79);
+            out.extend((n.min(u16::MAX as usize) as u16).to_be_bytes());
+        }
+    }
+    out.extend(s.as_bytes());
+}
+
+/// The RPC v2 CBOR error body `{"__type": ..., "message": ...}`; CloudWatch is awsQueryCompatible, so
+/// the query protocol's code and fault side also travel in `x-amzn-query-error`, which the SDK reads first.
+pub fn cbor_error_body(error_type: &str, message: &str) -> Vec<u8> {
+    let mut out = vec![0xa2];
+    cbor_text(&mut out, "__type");
+    cbor_text(&mut out, error_type);
+    cbor_text(&mut out, "message");
+    cbor_text(&mut out, message);
+    out
+}
+
+fn cbor_error(throttle: bool) -> Response<Full<Bytes>> {
+    let (status, shape, query_error) = if throttle {
+        (400, "com.amazonaws.cloudwatch#ThrottlingException", "Throttling;Sender")
+    } else {
+        (500, "com.amazonaws.cloudwatch#InternalServiceFault", "InternalServiceError;Receiver")
+    };
+    let mut r = Response::new(Full::new(Bytes::from(cbor_error_body(shape, "injected by the fault proxy"))));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = r.headers_mut();
+    headers.insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/cbor"));
+    headers.insert(HeaderName::from_static("smithy-protocol"), HeaderValue::from_static("rpc-v2-cbor"));
+    headers.insert(HeaderName::from_static("x-amzn-query-error"), HeaderValue::from_static(query_error));
+    headers.insert(HeaderName::from_static("x-amzn-requestid"), HeaderValue::from_static("fault-proxy-0000"));
+    r
 }
 
 fn build(status: u16, content_type: &str, error_type: Option<&str>, body: String) -> Response<Full<Bytes>> {
@@ -561,7 +655,7 @@ fn build(status: u16, content_type: &str, error_type: Option<&str>, body: String
 
 #[cfg(test)]
 mod tests {
-    use super::operation_name;
+    use super::{operation_name, Faults};
 
     #[test]
     fn operation_names_come_from_each_protocol() {
@@ -573,10 +667,50 @@ mod tests {
         assert_eq!(operation_name("PUT", "/bkt?publicAccessBlock", None, b"", "s3"), "PutPublicAccessBlock");
         assert_eq!(operation_name("POST", "/clusters/c/node-groups", None, b"{}", "eks"), "CreateNodegroup");
         assert_eq!(operation_name("DELETE", "/clusters/c", None, b"", "eks"), "DeleteCluster");
+        assert_eq!(operation_name("POST", "/clusters/c/addons/vpc-cni/update", None, b"{}", "eks"), "UpdateAddon");
+        assert_eq!(operation_name("GET", "/clusters/c/pod-identity-associations?namespace=n", None, b"", "eks"), "ListPodIdentityAssociations");
         assert_eq!(operation_name("PUT", "/backup-vaults/v", None, b"{}", "backup"), "CreateBackupVault");
         assert_eq!(operation_name("POST", "/backup/plans/p", None, b"{}", "backup"), "UpdateBackupPlan");
         assert_eq!(operation_name("GET", "/backup/plans/p/", None, b"", "backup"), "GetBackupPlan");
         assert_eq!(operation_name("PUT", "/backup/plans/p/selections/", None, b"{}", "backup"), "CreateBackupSelection");
         assert_eq!(operation_name("GET", "/tags/arn%3Aaws%3Abackup%3Aus-east-1%3A1%3Abackup-vault%3Av/", None, b"", "backup"), "ListTags");
+        assert_eq!(operation_name("POST", "/2013-04-01/hostedzone", None, b"<x/>", "route53"), "CreateHostedZone");
+        assert_eq!(operation_name("POST", "/2013-04-01/hostedzone/Z1/rrset/", None, b"<x/>", "route53"), "ChangeResourceRecordSets");
+        assert_eq!(operation_name("GET", "/2013-04-01/hostedzone/Z1/rrset?name=a&type=A", None, b"", "route53"), "ListResourceRecordSets");
+        assert_eq!(operation_name("GET", "/2013-04-01/hostedzonesbyname?dnsname=a.com", None, b"", "route53"), "ListHostedZonesByName");
+        assert_eq!(operation_name("GET", "/2013-04-01/change/C1", None, b"", "route53"), "GetChange");
+        assert_eq!(operation_name("POST", "/2013-04-01/tags/hostedzone/Z1", None, b"<x/>", "route53"), "ChangeTagsForResource");
+        assert_eq!(operation_name("DELETE", "/2013-04-01/hostedzone/Z1", None, b"", "route53"), "DeleteHostedZone");
+        let cbor = [0xbf, 0xff];
+        assert_eq!(operation_name("POST", "/service/GraniteServiceVersion20100801/operation/PutMetricAlarm", None, &cbor, "monitoring"), "PutMetricAlarm");
+        assert_eq!(operation_name("POST", "/service/GraniteServiceVersion20100801/operation/DescribeAlarms", None, &cbor, "monitoring"), "DescribeAlarms");
+    }
+
+    /// The SDK reads the proxy's CBOR answers as AWS's: a throttle by its code (and retried), a 500
+    /// as a transient failure (and retried), with the operation named from the CBOR path.
+    #[test]
+    fn cbor_faults_are_throttles_and_transient_errors_to_the_sdk() {
+        use aws_sdk_cloudwatch::config::retry::RetryConfig;
+        use aws_sdk_cloudwatch::config::{BehaviorVersion, Credentials, Region};
+        use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
+
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for (faults, code, status) in [(Faults::throttle(1.0, 7), "Throttling", 400), (Faults::server_error(1.0, 7), "InternalServiceError", 500)] {
+            // Every request meets the fault, so the upstream is never reached.
+            let proxy = super::FaultProxy::start("http://127.0.0.1:9", faults);
+            let config = aws_sdk_cloudwatch::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+                .endpoint_url(proxy.endpoint())
+                .retry_config(RetryConfig::standard().with_max_attempts(2).with_initial_backoff(std::time::Duration::from_millis(1)))
+                .build();
+            let client = aws_sdk_cloudwatch::Client::from_conf(config);
+            let err = runtime.block_on(client.describe_alarms().alarm_names("a").send()).unwrap_err();
+            assert_eq!(err.code(), Some(code), "{err:?}");
+            assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(status));
+            let stats = proxy.stats().op("DescribeAlarms");
+            assert_eq!(stats.requests, 2, "the SDK retried the {code} answer as retryable: {stats:?}");
+        }
     }
 }

@@ -53,6 +53,20 @@ fn every_environment_plans_and_differs_only_by_variables() {
     for env in [dev, staging, prod] {
         assert!(props(env, "db_backup[0]")["iam_role_arn"].is_object(), "the selection uses the backup role, known after apply");
     }
+    // The cluster's add-ons, the EBS CSI driver with its role through Pod Identity.
+    for env in [dev, staging, prod] {
+        for (address, name) in [
+            ("addon_vpc_cni[0]", "vpc-cni"),
+            ("addon_kube_proxy[0]", "kube-proxy"),
+            ("addon_coredns[0]", "coredns"),
+            ("addon_pod_identity_agent[0]", "eks-pod-identity-agent"),
+        ] {
+            assert_eq!(props(env, address)["addon_name"], name);
+        }
+        let ebs = props(env, "addon_ebs_csi[0]");
+        assert_eq!(ebs["pod_identity_association"][0]["service_account"], "ebs-csi-controller-sa");
+        assert!(ebs["pod_identity_association"][0]["role_arn"].is_object(), "the driver's role, known after apply");
+    }
     assert_eq!(db(prod)["deletion_protection"], true);
     assert_eq!(db(dev)["deletion_protection"], false);
     assert_eq!(db(prod)["instance_class"], "db.r6g.large");
@@ -92,7 +106,8 @@ fn dev_applies_verifies_and_destroys() {
     // moto enforces bucket policies and serves plain http, so the TLS-only policy is left off
     // here; it also does not store Performance Insights settings, nor an EKS access configuration
     // (it reports every cluster as CONFIG_MAP, which dev, with no access entries, allows).
-    // moto has no AWS Backup selections: the database is not assigned to the backup plan here.
+    // moto has no AWS Backup selections: the database is not assigned to the backup plan here;
+    // nor EKS add-ons or Pod Identity: the cluster gets no add-ons.
     let var = [
         "--var",
         "enforce_tls=false",
@@ -102,6 +117,8 @@ fn dev_applies_verifies_and_destroys() {
         "cluster_authentication_mode=CONFIG_MAP",
         "--var",
         "backup_selection=0",
+        "--var",
+        "eks_addons=0",
     ];
     let mut apply = vec!["apply", "--auto-approve"];
     apply.extend(var);
@@ -121,6 +138,8 @@ fn dev_applies_verifies_and_destroys() {
         "cluster_authentication_mode=CONFIG_MAP",
         "--var",
         "backup_selection=0",
+        "--var",
+        "eks_addons=0",
     ]);
     r.assert_code(0);
     let json: Value = serde_json::from_str(&r.stdout).expect("plan json");

@@ -31,6 +31,11 @@ impl Default for Weights {
             ("aws.eks.nodegroup", min(4)),
             ("aws.rds.instance", min(8)),
             ("aws.rds.instance:delete", min(5)),
+            // DNS validation: ACM sees the record and issues within minutes.
+            ("aws.acm.certificate_validation", min(5)),
+            ("aws.eks.addon", min(2)),
+            // A change is INSYNC on every Route 53 name server within about a minute.
+            ("aws.route53.record", min(1)),
         ]
         .into_iter()
         .map(|(k, d)| (k.to_string(), d))

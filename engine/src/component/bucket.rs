@@ -1,4 +1,4 @@
-//! `cairn.bucket`: an S3 bucket with the platform's defaults: versioned, KMS-encrypted, private, TLS-only, tiered.
+//! `cairn.bucket`: an S3 bucket with the platform's defaults: versioned, KMS-encrypted, private, TLS-only, tiered, optionally access-logged.
 
 use serde_json::{json, Value};
 
@@ -17,6 +17,14 @@ static PROPS: &[PropSpec] = &[
     PropSpec::new("noncurrent_expire_after_days", PropType::Int, "Delete old versions after this many days (0: never).").default("90"),
     PropSpec::new("enforce_tls", PropType::Bool, "Deny every request not made over TLS (bucket policy).").default("true"),
     PropSpec::new("force_destroy", PropType::Bool, "Let destroy delete the bucket's objects.").default("false"),
+    PropSpec::new(
+        "access_logs",
+        PropType::Struct(&[
+            PropSpec::new("bucket", PropType::String, "The bucket that receives the access logs (name), e.g. `${logs.bucket}`.").required(),
+            PropSpec::new("prefix", PropType::String, "Key prefix of the log objects; defaults to `<component name>/`."),
+        ]),
+        "Server access logging into another bucket; the wiring lets S3 log delivery write there.",
+    ),
 ];
 
 impl Component for Bucket {
@@ -69,6 +77,11 @@ impl Component for Bucket {
             "lifecycle_rules": [rule],
             "force_destroy": input.bool_or("force_destroy", false)?,
         });
+        if let Some(logs) = input.get("access_logs") {
+            let target = logs.get("bucket").cloned().ok_or_else(|| "`access_logs` needs `bucket`".to_string())?;
+            let prefix = logs.get("prefix").cloned().unwrap_or_else(|| Value::String(format!("{}/", input.address)));
+            props["logging"] = json!({ "target_bucket": target, "target_prefix": prefix });
+        }
         if input.bool_or("enforce_tls", true)? {
             let objects = crate::expr::unknown(&crate::expr::Expr::Concat(vec![
                 crate::expr::as_unknown(&arn).unwrap_or(crate::expr::Expr::Lit(Value::Null)),
@@ -87,5 +100,26 @@ impl Component for Bucket {
         out.outputs.insert("arn".into(), input.reference("bucket", "arn"));
         out.outputs.insert("bucket".into(), input.reference("bucket", "bucket"));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::Props;
+
+    fn expand(props: Value) -> Expansion {
+        let props: Props = props.as_object().cloned().unwrap_or_default();
+        let input = ComponentInput { address: "media", props: &props, stack: "shop", env: "dev", region: "us-east-1", name_prefix: "shop-dev-media".into() };
+        Bucket.expand(&input).unwrap()
+    }
+
+    #[test]
+    fn access_logs_become_the_buckets_logging() {
+        let out = expand(json!({ "access_logs": { "bucket": "shop-dev-logs" } }));
+        assert_eq!(out.parts[0].props["logging"], json!({ "target_bucket": "shop-dev-logs", "target_prefix": "media/" }));
+        let out = expand(json!({ "access_logs": { "bucket": "shop-dev-logs", "prefix": "s3/media/" } }));
+        assert_eq!(out.parts[0].props["logging"]["target_prefix"], "s3/media/");
+        assert!(expand(json!({})).parts[0].props.get("logging").is_none(), "no access_logs, no logging");
     }
 }

@@ -20,7 +20,8 @@ static PROPS: &[PropSpec] = &[
     PropSpec::new(
         "node_groups",
         PropType::Object,
-        "Map of name -> { instance_types, capacity_type, min_size, max_size, desired_size, labels, taints, disk_size }.",
+        "Map of name -> { instance_types, capacity_type, min_size, max_size, desired_size, labels, taints, disk_size, version (default: the cluster's, \
+         followed on upgrades), release_version, launch_template, update_config }.",
     )
     .required(),
     PropSpec::new("admin_role_arns", PropType::StringList, "IAM roles granted cluster-admin through access entries.").default("[]"),
@@ -136,6 +137,14 @@ impl Component for EksCluster {
             });
             if let Some(d) = get("disk_size") {
                 ng["disk_size"] = d;
+            }
+            // The nodes follow the control plane: an upgrade of the cluster plans, and applies
+            // first, before the node groups' own (the reference is the edge between them).
+            ng["version"] = get("version").unwrap_or_else(|| input.reference("cluster", "version"));
+            for k in ["release_version", "launch_template", "update_config"] {
+                if let Some(v) = get(k) {
+                    ng[k] = v;
+                }
             }
             parts.push(Part::new(format!("nodegroup[\"{name}\"]"), "aws.eks.nodegroup", ng));
         }

@@ -6,6 +6,7 @@
 //! `reference(address, attr)`; the compiler checks those references and draws the edges
 //! exactly as for references written in the stack file.
 
+pub mod alarms;
 pub mod bucket;
 pub mod eks_cluster;
 pub mod github_oidc_role;
@@ -168,6 +169,7 @@ pub fn all() -> Vec<&'static dyn Component> {
         &network::Network,
         &bucket::Bucket,
         &queue::Queue,
+        &alarms::Alarms,
         &postgres::Postgres,
         &eks_cluster::EksCluster,
         &irsa_role::IrsaRole,

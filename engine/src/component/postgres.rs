@@ -23,6 +23,12 @@ static PROPS: &[PropSpec] = &[
     PropSpec::new("backup_retention_days", PropType::Int, "Automated backups and point-in-time recovery window (1-35).").default("7"),
     PropSpec::new("deletion_protection", PropType::Bool, "Refuse deletion until turned off.").default("false"),
     PropSpec::new("performance_insights", PropType::Bool, "Performance Insights.").default("true"),
+    PropSpec::new(
+        "monitoring_interval",
+        PropType::IntRange(0, 60),
+        "Enhanced Monitoring: seconds between OS metrics (0, 1, 5, 10, 15, 30 or 60; 0 turns it off). Above 0 the component adds the monitoring role.",
+    )
+    .default("0"),
     PropSpec::new("parameters", PropType::Object, "Extra parameters: [{ name, value, apply_method }].").default("[]"),
     PropSpec::new("apply_immediately", PropType::Bool, "Apply modifications now rather than in the maintenance window.").default("true"),
     PropSpec::new("skip_final_snapshot", PropType::Bool, "Delete without a final snapshot.").default("false"),
@@ -79,7 +85,22 @@ impl Component for Postgres {
                 instance["performance_insights_kms_key"] = k.clone();
             }
         }
-        let parts = vec![
+        let monitoring = monitoring_interval(input)?;
+        let mut parts = vec![];
+        if monitoring > 0 {
+            instance["monitoring_interval"] = json!(monitoring);
+            instance["monitoring_role_arn"] = input.reference("monitoring_role", "arn");
+            parts.push(Part::new(
+                "monitoring_role",
+                "aws.iam.role",
+                json!({
+                    "description": "RDS Enhanced Monitoring",
+                    "assume_role_policy": super::policy(vec![json!({ "Effect": "Allow", "Principal": { "Service": "monitoring.rds.amazonaws.com" }, "Action": "sts:AssumeRole" })]),
+                    "managed_policy_arns": ["arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"],
+                }),
+            ));
+        }
+        parts.extend([
             Part::new("subnet_group", "aws.rds.subnet_group", json!({ "subnet_ids": subnets })),
             Part::new(
                 "parameter_group",
@@ -92,12 +113,51 @@ impl Component for Postgres {
                 json!({ "vpc_id": input.required("vpc_id")?, "description": "PostgreSQL clients", "ingress": ingress, "egress": [] }),
             ),
             Part::new("instance", "aws.rds.instance", instance),
-        ];
+        ]);
         let mut out = Expansion { parts, ..Default::default() };
         for (k, attr) in [("endpoint", "endpoint"), ("port", "port"), ("arn", "arn"), ("master_user_secret_arn", "master_user_secret_arn")] {
             out.outputs.insert(k.into(), input.reference("instance", attr));
         }
         out.outputs.insert("security_group_id".into(), input.reference("security_group", "id"));
         Ok(out)
+    }
+}
+
+/// The interval, one of the values RDS accepts.
+fn monitoring_interval(input: &ComponentInput) -> Result<i64, String> {
+    let n = input.int_or("monitoring_interval", 0)?;
+    if [0, 1, 5, 10, 15, 30, 60].contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("`monitoring_interval` must be 0, 1, 5, 10, 15, 30 or 60, found {n}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(extra: Value) -> Result<Expansion, String> {
+        let mut props: crate::provider::Props = serde_json::from_value(json!({ "vpc_id": "vpc-1", "subnet_ids": ["subnet-a", "subnet-b"] })).unwrap();
+        if let Value::Object(m) = extra {
+            props.extend(m);
+        }
+        let input = ComponentInput { address: "db", props: &props, stack: "shop", env: "prod", region: "us-east-1", name_prefix: "shop-prod-db".into() };
+        Postgres.expand(&input)
+    }
+
+    #[test]
+    fn enhanced_monitoring_brings_its_role_and_zero_brings_none() {
+        let out = expand(json!({ "monitoring_interval": 60 })).unwrap();
+        let role = out.parts.iter().find(|p| p.sub == "monitoring_role").expect("a monitoring role");
+        assert_eq!(role.props["assume_role_policy"]["Statement"][0]["Principal"]["Service"], "monitoring.rds.amazonaws.com");
+        let db = out.parts.iter().find(|p| p.sub == "instance").unwrap();
+        assert_eq!(db.props["monitoring_interval"], 60);
+        assert_eq!(db.props["monitoring_role_arn"], crate::component::reference("db.monitoring_role", "arn"));
+
+        let off = expand(json!({})).unwrap();
+        assert!(off.parts.iter().all(|p| p.sub != "monitoring_role"));
+        assert!(!off.parts.iter().any(|p| p.props.contains_key("monitoring_interval")));
+        assert!(expand(json!({ "monitoring_interval": 20 })).unwrap_err().contains("0, 1, 5, 10, 15, 30 or 60"));
     }
 }

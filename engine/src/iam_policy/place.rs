@@ -100,6 +100,23 @@ pub(super) fn place_own(st: &mut Statements, s: &Scope, kind: &str, action: &str
         }
         return Ok(());
     }
+    if kind.starts_with("aws.acm.") {
+        // Certificate ARNs are random: requested with this stack's tags, changed only while they carry them.
+        let certs = [format!("arn:aws:acm:{r}:{a}:certificate/*")];
+        match action {
+            "acm:RequestCertificate" => st.allow("AcmRequest", action, &["*".to_string()], Some(s.tagged_at_creation("aws.acm."))),
+            "acm:AddTagsToCertificate" => {
+                // RequestCertificate with tags is authorised as AddTagsToCertificate too, on a certificate without tags yet.
+                st.allow("AcmTagOnCreate", action, &certs, Some(s.tagging_at_creation("aws.acm.")));
+                st.allow("AcmOwned", action, &certs, Some(s.owned()));
+            }
+            // ListCertificates has no resource type.
+            "acm:ListCertificates" => st.allow("AcmList", action, &["*".to_string()], None),
+            a2 if is_read(a2) => st.allow("AcmRead", a2, &certs, None),
+            a2 => st.allow("AcmOwned", a2, &certs, Some(s.owned())),
+        }
+        return Ok(());
+    }
     if kind == "aws.backup.plan" || kind == "aws.backup.selection" {
         // Plan ids are random, so plans are scoped by their ownership tags; a selection is
         // authorised on its plan.

@@ -140,7 +140,12 @@ impl Scope<'_> {
 
     pub(super) fn cluster_names(&self) -> Result<Vec<String>, PolicyError> {
         let mut out = self.names("aws.eks.cluster", "name")?;
-        for n in self.graph.nodes.values().filter(|n| matches!(n.kind.as_str(), "aws.eks.nodegroup" | "aws.eks.access_entry")) {
+        for n in self
+            .graph
+            .nodes
+            .values()
+            .filter(|n| matches!(n.kind.as_str(), "aws.eks.nodegroup" | "aws.eks.access_entry" | "aws.eks.addon" | "aws.eks.pod_identity_association"))
+        {
             if let Some(c) = n.props.get("cluster_name").and_then(Value::as_str) {
                 out.push(c.to_string());
             }
@@ -204,6 +209,20 @@ impl Scope<'_> {
                 .chain(self.nodes(kind).next().map(|_| format!("arn:aws:backup:{r}:{a}:recovery-point:*")))
                 .collect(),
             "aws.cloudtrail.trail" => self.names(kind, "name")?.iter().map(|n| format!("arn:aws:cloudtrail:{r}:{a}:trail/{n}")).collect(),
+            // Record changes are authorised on the zone (its id is random: exact only when written
+            // out, else any zone) and GetChange on the change; zones themselves stay unscoped, since
+            // CreateHostedZone and ListHostedZonesByName take no resource.
+            "aws.route53.record" => {
+                let ids: Vec<Option<&str>> = self.nodes(kind).map(|n| n.props.get("zone_id").and_then(Value::as_str)).collect();
+                let mut v: Vec<String> = if ids.iter().all(Option::is_some) {
+                    ids.into_iter().flatten().map(|z| format!("arn:aws:route53:::hostedzone/{z}")).collect()
+                } else {
+                    vec!["arn:aws:route53:::hostedzone/*".to_string()]
+                };
+                v.push("arn:aws:route53:::change/*".to_string());
+                v
+            }
+            "aws.cloudwatch.metric_alarm" => self.names(kind, "alarm_name")?.iter().map(|n| format!("arn:aws:cloudwatch:{r}:{a}:alarm:{n}")).collect(),
             // Secrets Manager appends a random 6-character suffix to a secret's ARN.
             "aws.secretsmanager.secret" => self.names(kind, "name")?.iter().map(|n| format!("arn:aws:secretsmanager:{r}:{a}:secret:{n}-??????")).collect(),
             "aws.ssm.parameter" => self.names(kind, "name")?.iter().map(|n| format!("arn:aws:ssm:{r}:{a}:parameter/{}", n.trim_start_matches('/'))).collect(),
@@ -228,6 +247,8 @@ impl Scope<'_> {
                         format!("arn:aws:eks:{r}:{a}:cluster/{c}"),
                         format!("arn:aws:eks:{r}:{a}:nodegroup/{c}/*"),
                         format!("arn:aws:eks:{r}:{a}:access-entry/{c}/*"),
+                        format!("arn:aws:eks:{r}:{a}:addon/{c}/*"),
+                        format!("arn:aws:eks:{r}:{a}:podidentityassociation/{c}/*"),
                     ]
                 })
                 .collect(),

@@ -1,11 +1,13 @@
-//! EKS rules: access entries need an authentication mode that admits them, and the secrets key must be a symmetric encryption key.
+//! EKS rules: access entries need an authentication mode that admits them, the secrets key must be a symmetric encryption key, and Pod Identity roles must trust pods.eks.amazonaws.com.
 
 use serde_json::{json, Value};
 
-use super::{Action, Ctx, Finding};
+use super::{admits, is_unknown, Action, Ctx, Finding};
 use crate::graph::ResourceNode;
 
 const BOOTSTRAP: &str = "bootstrap_cluster_creator_admin_permissions";
+/// The service principal EKS Pod Identity assumes roles as.
+const PODS: &str = "pods.eks.amazonaws.com";
 
 /// The cluster of this stack an access entry names, by reference or by its literal name.
 fn cluster_of<'g>(cx: &Ctx<'g>, entry: &ResourceNode) -> Option<&'g ResourceNode> {
@@ -53,6 +55,39 @@ pub(super) fn check(cx: &Ctx, out: &mut Vec<Finding>) {
         }
     }
 
+    // eks-pod-identity-role-trust: only roles of the stack can be checked; a trust policy is
+    // not widened silently, so a missing statement is refused with the statement to add.
+    let mut given: Vec<(&ResourceNode, &Value)> = vec![];
+    for a in cx.nodes("aws.eks.pod_identity_association") {
+        given.extend(a.props.get("role_arn").map(|r| (a, r)));
+    }
+    for addon in cx.nodes("aws.eks.addon") {
+        for pia in addon.props.get("pod_identity_association").and_then(Value::as_array).into_iter().flatten() {
+            given.extend(pia.get("role_arn").map(|r| (addon, r)));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (user, role) in given {
+        let Some(role) = cx.target(role).filter(|r| r.kind == "aws.iam.role") else { continue };
+        let trust = role.props.get("assume_role_policy");
+        if is_unknown(trust) || admits(trust, PODS, &["sts:AssumeRole", "sts:TagSession"]) || !seen.insert(role.address.as_str()) {
+            continue;
+        }
+        let stmt = json!({ "Effect": "Allow", "Principal": { "Service": PODS }, "Action": ["sts:AssumeRole", "sts:TagSession"] });
+        out.push(Finding::new(
+            "eks-pod-identity-role-trust",
+            role,
+            "assume_role_policy",
+            Action::Refuse {
+                message: format!(
+                    "`{}` gives this role to pods through EKS Pod Identity, and its trust policy does not let {PODS} assume it and tag the session",
+                    user.address
+                ),
+                help: format!("add this statement to its assume_role_policy: {}", super::show(&stmt)),
+            },
+        ));
+    }
+
     // eks-secrets-key-symmetric
     for cluster in cx.nodes("aws.eks.cluster") {
         let Some(key) = cluster.props.get("secrets_kms_key").and_then(|k| cx.target(k)).filter(|k| k.kind == "aws.kms.key") else { continue };
@@ -94,6 +129,16 @@ mod tests {
         let o = fixture("eks-access-entry-auth-mode-component");
         assert_eq!(o.codes(), ["eks-access-entry-auth-mode"], "{}", o.rendered());
         assert!(o.rendered().contains("`cluster.cluster`"), "{}", o.rendered());
+    }
+
+    #[test]
+    fn eks_pod_identity_role_trust_is_refused_without_pods_eks() {
+        let o = fixture("eks-pod-identity-role-trust");
+        assert_eq!(o.codes(), ["eks-pod-identity-role-trust", "eks-pod-identity-role-trust"], "{}", o.rendered());
+        let text = o.rendered();
+        assert!(text.contains("`orders_identity` gives this role") && text.contains("`ebs_csi` gives this role"), "{text}");
+        assert!(text.contains(r#""Service":"pods.eks.amazonaws.com""#) && text.contains("sts:TagSession"), "{text}");
+        assert!(!text.contains("`good`"), "a role that trusts pods.eks.amazonaws.com passes: {text}");
     }
 
     #[test]

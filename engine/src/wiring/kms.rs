@@ -177,6 +177,24 @@ pub(super) fn check(cx: &Ctx, out: &mut Vec<Finding>) {
         }
     }
 
+    // CloudWatch alarms of this stack notifying its encrypted topics (no topic policy needed in
+    // the same account, but the key must admit the service, or the notification is dropped).
+    for alarm in cx.nodes("aws.cloudwatch.metric_alarm") {
+        for prop in ["alarm_actions", "ok_actions", "insufficient_data_actions"] {
+            for action in alarm.props.get(prop).and_then(Value::as_array).into_iter().flatten() {
+                let Some(topic) = cx.target(action).filter(|t| t.kind == "aws.sns.topic") else { continue };
+                let Some((key, key_prop)) = key_of(topic) else { continue };
+                keys.insert(key_id(cx, key), key.clone());
+                uses.entry((key_id(cx, key), "cloudwatch.amazonaws.com")).or_default().push(Use {
+                    user: topic,
+                    key_prop,
+                    source_arns: None,
+                    source_accounts: vec![cx.account()],
+                });
+            }
+        }
+    }
+
     for ((key_text, principal), list) in uses {
         let Some(svc) = service(principal) else { continue };
         let Some(key) = keys.get(&key_text) else { continue };
@@ -301,6 +319,10 @@ mod tests {
         assert!(o.statement("key", "policy", &sid("kms-cloudwatch-alarms", "")).is_some());
         // A key policy that already admits the service is left alone.
         assert!(o.statement("admitted_key", "policy", &sid("kms-cloudwatch-alarms", "")).is_none());
+        // An alarm of the stack notifying an encrypted topic with no policy of its own.
+        let s = o.statement("alarm_key", "policy", &sid("kms-cloudwatch-alarms", "")).expect("statement added for the alarm's topic");
+        assert_eq!(s["Principal"]["Service"], "cloudwatch.amazonaws.com");
+        assert_eq!(s["Condition"]["StringEquals"]["aws:SourceAccount"], json!(["111122223333"]));
     }
 
     #[test]

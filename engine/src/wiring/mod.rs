@@ -10,9 +10,12 @@
 //! switched off per resource with `policy.exceptions`, like the IAM lint.
 
 mod eks;
+mod eks_versions;
 mod kms;
 mod net;
+mod rds;
 mod s3;
+mod s3_access;
 mod sqs;
 
 use serde_json::{json, Value};
@@ -78,6 +81,36 @@ pub const RULES: &[Rule] = &[
         "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-s3-bucket-policy-for-cloudtrail.html",
     ),
     rule(
+        "s3-access-log-policy",
+        "a bucket that receives another's server access logs admits logging.s3.amazonaws.com: PutObject under the prefix, from that source bucket and account",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html",
+    ),
+    rule(
+        "s3-access-log-loop",
+        "a bucket does not log its access into itself without a target prefix",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/ServerLogs.html",
+    ),
+    rule(
+        "s3-replication-destination-versioning",
+        "a replication destination of the stack is versioned (S3 replicates only between versioned buckets)",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/replication-requirements.html",
+    ),
+    rule(
+        "eks-nodegroup-version-skew",
+        "a node group's Kubernetes version is not newer than its cluster's and at most three minor versions older (two before 1.28)",
+        "https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html",
+    ),
+    rule(
+        "rds-monitoring-role",
+        "the role an RDS instance sends Enhanced Monitoring metrics with lets monitoring.rds.amazonaws.com assume it and has AmazonRDSEnhancedMonitoringRole",
+        "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Monitoring.OS.Enabling.html",
+    ),
+    rule(
+        "s3-replication-role-trust",
+        "the role a bucket replicates with lets s3.amazonaws.com assume it",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/setting-repl-config-perm-overview.html",
+    ),
+    rule(
         "waf-log-destination-name",
         "a WAF log destination (bucket, log group, Firehose stream) is named aws-waf-logs-...",
         "https://docs.aws.amazon.com/waf/latest/developerguide/logging-destinations.html",
@@ -111,6 +144,11 @@ pub const RULES: &[Rule] = &[
         "eks-access-entry-auth-mode",
         "access entries need a cluster whose authentication mode is API or API_AND_CONFIG_MAP (EKS's default for API-created clusters is CONFIG_MAP)",
         "https://docs.aws.amazon.com/eks/latest/userguide/setting-up-access-entries.html",
+    ),
+    rule(
+        "eks-pod-identity-role-trust",
+        "a role given to pods through EKS Pod Identity (an association or an add-on's) lets pods.eks.amazonaws.com assume it and tag the session",
+        "https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html",
     ),
     rule(
         "eks-secrets-key-symmetric",
@@ -397,9 +435,12 @@ pub fn apply(graph: &mut ResourceGraph, diags: &mut Diagnostics) {
         let mut out = vec![];
         kms::check(&cx, &mut out);
         s3::check(&cx, &mut out);
+        s3_access::check(&cx, &mut out);
         sqs::check(&cx, &mut out);
         eks::check(&cx, &mut out);
+        eks_versions::check(&cx, &mut out);
         net::check(&cx, &mut out);
+        rds::check(&cx, &mut out);
         out.retain(|f| !cx.excepted(f.rule, &f.address));
         out
     };

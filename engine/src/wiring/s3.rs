@@ -233,6 +233,9 @@ pub(super) fn check(cx: &Ctx, out: &mut Vec<Finding>) {
         if trails.get(&bucket.address).is_some_and(|w| w.bucket.is_some()) {
             services.insert(CLOUDTRAIL.to_string());
         }
+        if super::s3_access::is_access_log_target(cx, bucket) {
+            services.insert("logging.s3.amazonaws.com".to_string());
+        }
         for s in statements(bucket.props.get("policy")) {
             if s.get("Effect").and_then(Value::as_str) == Some("Allow") {
                 services.extend(principals(&s).into_iter().filter(|p| p.ends_with(".amazonaws.com")));

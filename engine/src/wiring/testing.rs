@@ -50,7 +50,22 @@ static SCHEMAS: &[ResourceSchema] = &[
             p("block_public_access", Bool),
             p("lifecycle_rules", Object),
             p("policy", Policy),
-            p("force_destroy", Bool)
+            p("force_destroy", Bool),
+            p("logging", Object),
+            p("replication_configuration", Object)
+        ]
+    ),
+    kind!(
+        "aws.iam.role",
+        [
+            p("name", Str),
+            p("description", Str),
+            p("path", Str),
+            p("max_session_duration", Int),
+            p("assume_role_policy", Policy),
+            p("managed_policy_arns", StringList),
+            p("inline_policies", Object),
+            p("permissions_boundary", Str)
         ]
     ),
     kind!("aws.wafv2.logging_configuration", [p("web_acl_arn", Str), p("log_destination_arns", StringList)]),
@@ -70,8 +85,35 @@ static SCHEMAS: &[ResourceSchema] = &[
         ]
     ),
     kind!("aws.eks.access_entry", [p("cluster_name", Str), p("principal_arn", Str), p("access_policies", Object)]),
+    kind!("aws.eks.addon", [p("cluster_name", Str), p("addon_name", Str), p("pod_identity_association", Object)]),
+    kind!("aws.eks.pod_identity_association", [p("cluster_name", Str), p("namespace", Str), p("service_account", Str), p("role_arn", Str)]),
     kind!("aws.ec2.subnet", [p("vpc_id", Str), p("cidr_block", Str), p("availability_zone", Str), p("map_public_ip_on_launch", Bool)]),
     kind!("aws.rds.subnet_group", [p("subnet_ids", StringList)]),
+    kind!(
+        "aws.eks.nodegroup",
+        [
+            p("name", Str),
+            p("cluster_name", Str),
+            p("node_role_arn", Str),
+            p("subnet_ids", StringList),
+            p("instance_types", StringList),
+            p("capacity_type", Str),
+            p("min_size", Int),
+            p("max_size", Int),
+            p("desired_size", Int),
+            p("labels", Object),
+            p("taints", Object),
+            p("version", Str),
+            p("release_version", Str),
+            p("launch_template", Object),
+            p("update_config", Object)
+        ]
+    ),
+    kind!("aws.rds.instance", [p("monitoring_interval", Int), p("monitoring_role_arn", Str)]),
+    kind!(
+        "aws.cloudwatch.metric_alarm",
+        [p("alarm_name", Str), p("alarm_actions", StringList), p("ok_actions", StringList), p("insufficient_data_actions", StringList)]
+    ),
     kind!("aws.cloudtrail.trail", [p("name", Str), p("s3_bucket_name", Str), p("s3_key_prefix", Str), p("is_multi_region_trail", Bool), p("kms_key_id", Str)]),
 ];
 

@@ -12,10 +12,11 @@ use serde_json::{Map, Value};
 use aws_sdk_iam::error::ProvideErrorMetadata;
 
 use crate::adopt::adopt_or;
-use crate::aws::AwsContext;
 use crate::error::{classify, found, gone, SdkResultExt};
 use crate::iam_policy::{decode_document, document_text, document_value, fit_name, iam_path_rule, iam_tags, IAM_DESCRIPTION, IAM_NAME_CHARS, IAM_PATH};
-use crate::tags::tag_changes;
+use crate::kit::defaults::wanted;
+use crate::kit::errors::invalid;
+use crate::kit::tagging;
 
 pub static SCHEMA: ResourceSchema = ResourceSchema {
     kind: "aws.iam.role",
@@ -79,49 +80,38 @@ fn inline_policies_rule(policies: &Value) -> Vec<String> {
 
 mod read;
 
-pub struct IamRole {
-    client: Client,
-}
-
-/// The desired value of a prop, falling back to the schema default.
-fn value(desired: &Desired, name: &str) -> Option<Value> {
-    desired.props.get(name).filter(|v| !v.is_null()).cloned().or_else(|| SCHEMA.prop(name)?.default.and_then(|json| serde_json::from_str(json).ok()))
-}
-
-fn invalid(message: String) -> ProviderError {
-    ProviderError::Invalid(format!("{}: {message}", SCHEMA.kind))
-}
+crate::kit::client::client_kind!(IamRole, Client, iam);
 
 fn string_value(desired: &Desired, name: &str) -> Result<String, ProviderError> {
-    match value(desired, name) {
+    match wanted(&SCHEMA, desired, name) {
         Some(Value::String(s)) => Ok(s),
         None => Ok(String::new()),
-        Some(_) => Err(invalid(format!("{name} must be a string"))),
+        Some(_) => Err(invalid(SCHEMA.kind, format!("{name} must be a string"))),
     }
 }
 
 fn max_session_duration(desired: &Desired) -> Result<i32, ProviderError> {
-    value(desired, "max_session_duration")
+    wanted(&SCHEMA, desired, "max_session_duration")
         .and_then(|v| v.as_i64())
         .and_then(|n| i32::try_from(n).ok())
-        .ok_or_else(|| invalid("max_session_duration must be an integer number of seconds".into()))
+        .ok_or_else(|| invalid(SCHEMA.kind, "max_session_duration must be an integer number of seconds"))
 }
 
 fn trust_policy(desired: &Desired) -> Result<String, ProviderError> {
-    value(desired, "assume_role_policy").map(|v| document_text(&v)).ok_or_else(|| invalid("assume_role_policy is required".into()))
+    wanted(&SCHEMA, desired, "assume_role_policy").map(|v| document_text(&v)).ok_or_else(|| invalid(SCHEMA.kind, "assume_role_policy is required"))
 }
 
 fn inline_policies(desired: &Desired) -> Result<Map<String, Value>, ProviderError> {
-    match value(desired, "inline_policies") {
+    match wanted(&SCHEMA, desired, "inline_policies") {
         None => Ok(Map::new()),
         Some(Value::Object(map)) => Ok(map),
-        Some(_) => Err(invalid("inline_policies must be a map of policy name to policy document".into())),
+        Some(_) => Err(invalid(SCHEMA.kind, "inline_policies must be a map of policy name to policy document")),
     }
 }
 
 fn managed_policy_arns(desired: &Desired) -> Result<BTreeSet<String>, ProviderError> {
-    let shape = || invalid("managed_policy_arns must be a list of policy ARNs".into());
-    match value(desired, "managed_policy_arns") {
+    let shape = || invalid(SCHEMA.kind, "managed_policy_arns must be a list of policy ARNs");
+    match wanted(&SCHEMA, desired, "managed_policy_arns") {
         None => Ok(BTreeSet::new()),
         Some(Value::Array(items)) => items.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(shape)).collect(),
         Some(_) => Err(shape()),
@@ -130,11 +120,11 @@ fn managed_policy_arns(desired: &Desired) -> Result<BTreeSet<String>, ProviderEr
 
 /// The boundary policy's ARN, if the role has one.
 fn permissions_boundary(desired: &Desired) -> Result<Option<String>, ProviderError> {
-    match value(desired, "permissions_boundary") {
+    match wanted(&SCHEMA, desired, "permissions_boundary") {
         None => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(invalid("permissions_boundary must be a policy ARN".into())),
+        Some(_) => Err(invalid(SCHEMA.kind, "permissions_boundary must be a policy ARN")),
     }
 }
 
@@ -176,14 +166,6 @@ fn create_request(desired: &Desired) -> Result<CreateRequest, ProviderError> {
 }
 
 impl IamRole {
-    pub fn new(ctx: &AwsContext) -> Self {
-        Self::from_client(ctx.iam())
-    }
-
-    pub fn from_client(client: Client) -> Self {
-        IamRole { client }
-    }
-
     async fn inline_names(&self, role: &str) -> Result<Vec<String>, ProviderError> {
         self.client.list_role_policies().role_name(role).into_paginator().items().send().try_collect().await.op("ListRolePolicies")
     }
@@ -254,14 +236,10 @@ impl IamRole {
     }
 
     async fn sync_tags(&self, role: &str, current: &Tags, desired: &Tags) -> Result<(), ProviderError> {
-        let (set, remove) = tag_changes(current, desired);
-        if !set.is_empty() {
-            self.client.tag_role().role_name(role).set_tags(Some(iam_tags(&set)?)).send().await.op("TagRole")?;
-        }
-        if !remove.is_empty() {
-            self.client.untag_role().role_name(role).set_tag_keys(Some(remove)).send().await.op("UntagRole")?;
-        }
-        Ok(())
+        let set = |set: Tags| async move { self.client.tag_role().role_name(role).set_tags(Some(iam_tags(&set)?)).send().await.map(|_| ()).op("TagRole") };
+        let remove =
+            |remove: Vec<String>| async move { self.client.untag_role().role_name(role).set_tag_keys(Some(remove)).send().await.map(|_| ()).op("UntagRole") };
+        tagging::sync(current, desired, set, remove).await
     }
 }
 

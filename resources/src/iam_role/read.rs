@@ -12,9 +12,10 @@ use aws_sdk_iam::types::{EntityType, Role, RoleDetail, Tag};
 use cairn_engine::provider::{Observed, Props, ProviderError, Tags};
 use serde_json::{json, Map, Value};
 
-use super::IamRole;
+use super::{IamRole, SCHEMA};
 use crate::error::{found, SdkResultExt};
 use crate::iam_policy::decode_document;
+use crate::kit::defaults;
 
 /// Batches of at least this many roles are read with the two account-wide listings. Those cost
 /// two calls plus one per further 1,000 roles of the account, whatever the batch; reading one
@@ -87,7 +88,7 @@ pub(super) async fn read_one(kind: &IamRole, id: &str) -> Result<Option<Observed
             path: role.path(),
             description: role.description().unwrap_or_default(),
             trust: role.assume_role_policy_document().map(decode_document).unwrap_or(Value::Null),
-            max_session_duration: role.max_session_duration().unwrap_or(3600),
+            max_session_duration: role.max_session_duration().unwrap_or_else(|| defaults::default_int(&SCHEMA, "max_session_duration") as i32),
             inline,
             managed,
             boundary: role.permissions_boundary().and_then(|b| b.permissions_boundary_arn()),
@@ -139,7 +140,7 @@ fn from_listings(detail: &RoleDetail, role: &Role) -> Observed {
         path: role.path(),
         description: role.description().unwrap_or_default(),
         trust: detail.assume_role_policy_document().or(role.assume_role_policy_document()).map(decode_document).unwrap_or(Value::Null),
-        max_session_duration: role.max_session_duration().unwrap_or(3600),
+        max_session_duration: role.max_session_duration().unwrap_or_else(|| defaults::default_int(&SCHEMA, "max_session_duration") as i32),
         inline: detail.role_policy_list().iter().filter_map(|p| Some((p.policy_name()?.to_string(), decode_document(p.policy_document()?)))).collect(),
         managed: detail.attached_managed_policies().iter().filter_map(|p| p.policy_arn()).map(str::to_string).collect(),
         boundary: detail.permissions_boundary().and_then(|b| b.permissions_boundary_arn()),

@@ -19,14 +19,12 @@ use aws_sdk_iam::operation::untag_role::{UntagRoleInput, UntagRoleOutput};
 use aws_sdk_iam::primitives::DateTime;
 use aws_sdk_iam::types::{AttachedPolicy, InstanceProfile, Role};
 use aws_smithy_mocks::{mock, Rule};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::http::StatusCode;
-use aws_smithy_types::body::SdkBody;
 use cairn_engine::provider::Owner;
 
 use serde_json::json;
 
 use super::*;
+use crate::kit::mock_cases::query_error;
 
 const NAME: &str = "shop-dev-worker";
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
@@ -48,12 +46,6 @@ fn desired(props: Value) -> Desired {
 
 fn doc(text: &str) -> Value {
     serde_json::from_str(text).unwrap()
-}
-
-fn no_such_entity() -> HttpResponse {
-    let body = "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type>\
-                <Code>NoSuchEntity</Code><Message>The role cannot be found.</Message></Error><RequestId>r</RequestId></ErrorResponse>";
-    HttpResponse::new(StatusCode::try_from(404).unwrap(), SdkBody::from(body))
 }
 
 /// Requests a mock received, for asserting on their shape.
@@ -240,13 +232,13 @@ async fn read_decodes_documents_and_sorts_managed_arns() {
 
 #[tokio::test]
 async fn read_of_missing_role_is_none() {
-    let get = mock!(Client::get_role).then_http_response(no_such_entity);
+    let get = mock!(Client::get_role).then_http_response(query_error(404, "NoSuchEntity"));
     assert_eq!(kind(&[get]).read(NAME).await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn delete_of_missing_role_is_ok() {
-    let list = mock!(Client::list_attached_role_policies).then_http_response(no_such_entity);
+    let list = mock!(Client::list_attached_role_policies).then_http_response(query_error(404, "NoSuchEntity"));
     kind(&[list]).delete(NAME).await.unwrap();
 }
 

@@ -153,6 +153,10 @@ pub async fn count(ctx: &AwsContext, kind: &str, stack: &str) -> usize {
             let all = ctx.cloudtrail().describe_trails().include_shadow_trails(false).send().await.expect("DescribeTrails");
             all.trail_list().iter().filter(|t| named(t.name().unwrap_or(""), stack)).count()
         }
+        "aws.cloudwatch.metric_alarm" => {
+            let out = ctx.cloudwatch().describe_alarms().alarm_name_prefix(stack).send().await.expect("DescribeAlarms");
+            out.metric_alarms().iter().filter(|a| named(a.alarm_name().unwrap_or(""), stack)).count()
+        }
         "aws.logs.log_group" => {
             let all: Vec<_> = ctx.logs().describe_log_groups().into_paginator().items().send().collect::<Result<Vec<_>, _>>().await.expect("DescribeLogGroups");
             all.iter().filter(|g| named(g.log_group_name().unwrap_or(""), stack)).count()
@@ -180,7 +184,40 @@ pub async fn count(ctx: &AwsContext, kind: &str, stack: &str) -> usize {
             let out = ctx.backup().list_backup_plans().send().await.expect("ListBackupPlans");
             out.backup_plans_list().iter().filter(|p| p.deletion_date().is_none() && named(p.backup_plan_name().unwrap_or(""), stack)).count()
         }
+        "aws.acm.certificate" => acm_certificates(ctx, stack).await.len(),
+        // The validation creates nothing: it stands for the stack's certificate being ISSUED.
+        "aws.acm.certificate_validation" => acm_certificates(ctx, stack).await.iter().filter(|s| s.as_str() == "ISSUED").count(),
+        "aws.route53.zone" => route53_zones(ctx, stack).await.len(),
+        // Records other than the SOA and NS records every zone has, in the stack's zones.
+        "aws.route53.record" => {
+            let mut n = 0;
+            for zone in route53_zones(ctx, stack).await {
+                let out = ctx.route53().list_resource_record_sets().hosted_zone_id(&zone).send().await.expect("ListResourceRecordSets");
+                n += out.resource_record_sets().iter().filter(|r| !matches!(r.r#type().as_str(), "SOA" | "NS")).count();
+            }
+            n
+        }
         other => panic!("inventory: no way to count {other} yet; add it to tests/it/conformance/inventory.rs"),
+    }
+}
+
+/// The ids of the hosted zones named `<stack>.<domain>` (the fixtures' zone names).
+async fn route53_zones(ctx: &AwsContext, stack: &str) -> Vec<String> {
+    let prefix = format!("{}.", stack.to_ascii_lowercase());
+    let mut out = vec![];
+    let mut marker: Option<String> = None;
+    loop {
+        let page = ctx.route53().list_hosted_zones().set_marker(marker.take()).send().await.expect("ListHostedZones");
+        out.extend(
+            page.hosted_zones()
+                .iter()
+                .filter(|z| z.name().to_ascii_lowercase().starts_with(&prefix))
+                .map(|z| z.id().trim_start_matches("/hostedzone/").to_string()),
+        );
+        match page.next_marker() {
+            Some(m) if page.is_truncated() => marker = Some(m.to_string()),
+            _ => return out,
+        }
     }
 }
 
@@ -246,4 +283,22 @@ impl Scratch {
         }
         let _ = ctx.ec2().delete_vpc().vpc_id(&self.vpc).send().await;
     }
+}
+
+/// The statuses of the certificates tagged for the stack (every key type: ListCertificates
+/// lists RSA_2048 keys only unless asked).
+async fn acm_certificates(ctx: &AwsContext, stack: &str) -> Vec<String> {
+    use aws_sdk_acm::types::{Filters, KeyAlgorithm};
+    let acm = ctx.acm();
+    let keys = Filters::builder().key_types(KeyAlgorithm::Rsa2048).key_types(KeyAlgorithm::EcPrime256v1).key_types(KeyAlgorithm::EcSecp384r1).build();
+    let all: Vec<_> = acm.list_certificates().includes(keys).into_paginator().items().send().collect::<Result<Vec<_>, _>>().await.expect("ListCertificates");
+    let mut out = vec![];
+    for arn in all.iter().filter_map(|c| c.certificate_arn()) {
+        let Ok(tags) = acm.list_tags_for_certificate().certificate_arn(arn).send().await else { continue };
+        if tags.tags().iter().any(|t| t.key() == "cairn:stack" && t.value() == Some(stack)) {
+            let detail = acm.describe_certificate().certificate_arn(arn).send().await.expect("DescribeCertificate");
+            out.push(detail.certificate().and_then(|c| c.status()).map(|s| s.as_str().to_string()).unwrap_or_default());
+        }
+    }
+    out
 }
