@@ -21,6 +21,8 @@
 #[path = "../tests/it/faults.rs"]
 #[allow(unused_imports)]
 mod faults;
+#[path = "../tests/it/moto_vars.rs"]
+mod moto_vars;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -34,18 +36,7 @@ use faults::{FaultProxy, Faults, Latency};
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 const SEED: u64 = 0x5eed_cafe;
 // moto's EKS has no access configuration (every cluster reads as CONFIG_MAP; dev has no access entries).
-const VARS: [&str; 10] = [
-    "--var",
-    "enforce_tls=false",
-    "--var",
-    "db_performance_insights=false",
-    "--var",
-    "cluster_authentication_mode=CONFIG_MAP",
-    "--var",
-    "backup_selection=0",
-    "--var",
-    "eks_addons=0",
-];
+const VARS: [&str; 10] = moto_vars::PLATFORM_ON_MOTO;
 
 struct Options {
     rounds: usize,

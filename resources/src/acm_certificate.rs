@@ -13,7 +13,6 @@ use serde_json::{json, Value};
 use crate::adopt::wanted;
 use crate::aws::AwsContext;
 use crate::error::{classify, found, gone, SdkResultExt};
-use crate::tags::tag_changes;
 
 pub const KIND: &str = "aws.acm.certificate";
 
@@ -377,18 +376,16 @@ impl AcmCertificate {
     }
 
     async fn set_tags(&self, arn: &str, current: &Tags, desired: &Tags) -> Result<(), ProviderError> {
-        let (set, remove) = tag_changes(current, desired);
-        if !set.is_empty() {
-            let set: Tags = set.into_iter().collect();
-            self.client.add_tags_to_certificate().certificate_arn(arn).set_tags(Some(tag_list(&set)?)).send().await.op("AddTagsToCertificate")?;
-        }
-        if !remove.is_empty() {
+        let set = |set: Tags| async move {
+            self.client.add_tags_to_certificate().certificate_arn(arn).set_tags(Some(tag_list(&set)?)).send().await.map(|_| ()).op("AddTagsToCertificate")
+        };
+        let remove = |remove: Vec<String>| async move {
             // RemoveTagsFromCertificate matches a tag by key and value when a value is given: keys alone remove whatever value.
             let keys: Result<Vec<Tag>, _> = remove.iter().map(|k| Tag::builder().key(k).build()).collect();
             let keys = keys.map_err(|e| ProviderError::Invalid(format!("{KIND}: {e}")))?;
-            self.client.remove_tags_from_certificate().certificate_arn(arn).set_tags(Some(keys)).send().await.op("RemoveTagsFromCertificate")?;
-        }
-        Ok(())
+            self.client.remove_tags_from_certificate().certificate_arn(arn).set_tags(Some(keys)).send().await.map(|_| ()).op("RemoveTagsFromCertificate")
+        };
+        crate::kit::tagging::sync(current, desired, set, remove).await
     }
 
     /// Deletes, saying what still uses the certificate when ACM refuses because of it.

@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 use crate::adopt::adopt;
 use crate::aws::AwsContext;
 use crate::error::{found, SdkResultExt};
-use crate::tags::tag_changes;
 
 const OPERATORS: &[&str] = &[
     "GreaterThanOrEqualToThreshold",
@@ -389,15 +388,14 @@ impl CloudWatchMetricAlarm {
     }
 
     async fn set_tags(&self, arn: &str, current: &Tags, desired: &Tags) -> Result<(), ProviderError> {
-        let (set, remove) = tag_changes(current, desired);
-        if !set.is_empty() {
+        let set = |set: Tags| async move {
             let tags: Vec<Tag> = set.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
-            self.client.tag_resource().resource_arn(arn).set_tags(Some(tags)).send().await.op("TagResource")?;
-        }
-        if !remove.is_empty() {
-            self.client.untag_resource().resource_arn(arn).set_tag_keys(Some(remove)).send().await.op("UntagResource")?;
-        }
-        Ok(())
+            self.client.tag_resource().resource_arn(arn).set_tags(Some(tags)).send().await.map(|_| ()).op("TagResource")
+        };
+        let remove = |remove: Vec<String>| async move {
+            self.client.untag_resource().resource_arn(arn).set_tag_keys(Some(remove)).send().await.map(|_| ()).op("UntagResource")
+        };
+        crate::kit::tagging::sync(current, desired, set, remove).await
     }
 
     fn put(&self, spec: &Spec) -> PutMetricAlarmFluentBuilder {

@@ -12,18 +12,7 @@ use crate::harness::{repo_root, start_moto_with, unique, Workspace};
 
 /// moto serves plain http and stores no Performance Insights; its EKS has no cluster security group.
 // moto's EKS has no access configuration (every cluster reads as CONFIG_MAP; dev has no access entries).
-const VARS: [&str; 10] = [
-    "--var",
-    "enforce_tls=false",
-    "--var",
-    "db_performance_insights=false",
-    "--var",
-    "cluster_authentication_mode=CONFIG_MAP",
-    "--var",
-    "backup_selection=0",
-    "--var",
-    "eks_addons=0",
-];
+const VARS: [&str; 10] = crate::moto_vars::PLATFORM_ON_MOTO;
 
 fn platform(name: &str) -> Workspace {
     platform_at(name, &start_moto_with(&[]))

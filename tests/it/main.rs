@@ -11,6 +11,7 @@ mod kinds_cluster;
 mod kinds_data_edge;
 mod kinds_network;
 mod lifecycle;
+mod moto_vars;
 mod platform;
 mod safety;
 mod secrets;

@@ -103,23 +103,8 @@ fn dev_applies_verifies_and_destroys() {
     let ws = platform(&name, "dev");
     // moto's EKS returns no cluster security group; admit nothing rather than an unknown group.
     ws.edit(|t| t.replace("allowed_security_group_ids: [\"${cluster.cluster_security_group_id}\"]", "allowed_security_group_ids: []"));
-    // moto enforces bucket policies and serves plain http, so the TLS-only policy is left off
-    // here; it also does not store Performance Insights settings, nor an EKS access configuration
-    // (it reports every cluster as CONFIG_MAP, which dev, with no access entries, allows).
-    // moto has no AWS Backup selections: the database is not assigned to the backup plan here;
-    // nor EKS add-ons or Pod Identity: the cluster gets no add-ons.
-    let var = [
-        "--var",
-        "enforce_tls=false",
-        "--var",
-        "db_performance_insights=false",
-        "--var",
-        "cluster_authentication_mode=CONFIG_MAP",
-        "--var",
-        "backup_selection=0",
-        "--var",
-        "eks_addons=0",
-    ];
+    // What moto lacks is left off (see moto_vars.rs).
+    let var = crate::moto_vars::PLATFORM_ON_MOTO;
     let mut apply = vec!["apply", "--auto-approve"];
     apply.extend(var);
     ws.cairn(&apply).assert_code(0);
@@ -127,20 +112,9 @@ fn dev_applies_verifies_and_destroys() {
     plan.extend(var);
     ws.cairn(&plan).assert_code(0);
 
-    let r = ws.cairn(&[
-        "plan",
-        "--json",
-        "--var",
-        "enforce_tls=false",
-        "--var",
-        "db_performance_insights=false",
-        "--var",
-        "cluster_authentication_mode=CONFIG_MAP",
-        "--var",
-        "backup_selection=0",
-        "--var",
-        "eks_addons=0",
-    ]);
+    let mut plan_json = vec!["plan", "--json"];
+    plan_json.extend(var);
+    let r = ws.cairn(&plan_json);
     r.assert_code(0);
     let json: Value = serde_json::from_str(&r.stdout).expect("plan json");
     let resources = json["refresh"]["resources"].as_u64().unwrap_or(0);
